@@ -1,0 +1,153 @@
+//! The in-memory adapter: rooms of one namespace on this node.
+
+use std::collections::{HashMap, HashSet};
+use std::sync::{Arc, RwLock};
+
+use super::{Adapter, BroadcastOptions, Delivery};
+use crate::engineio::Sid;
+use crate::socketio::{Encoded, Socket};
+
+#[derive(Debug, Default)]
+struct Inner {
+    sockets: HashMap<Sid, (Arc<Socket>, HashSet<String>)>,
+    rooms: HashMap<String, HashSet<Sid>>,
+}
+
+impl Inner {
+    fn join(&mut self, sid: Sid, room: &str) {
+        let Some((_, rooms)) = self.sockets.get_mut(&sid) else {
+            return;
+        };
+        if rooms.insert(room.to_owned()) {
+            self.rooms.entry(room.to_owned()).or_default().insert(sid);
+        }
+    }
+
+    fn leave(&mut self, sid: Sid, room: &str) {
+        if let Some((_, rooms)) = self.sockets.get_mut(&sid) {
+            rooms.remove(room);
+        }
+        if let Some(members) = self.rooms.get_mut(room) {
+            members.remove(&sid);
+            if members.is_empty() {
+                self.rooms.remove(room);
+            }
+        }
+    }
+
+    /// Calls `f` once for each selected socket.
+    fn select(&self, opts: &BroadcastOptions, mut f: impl FnMut(&Arc<Socket>)) {
+        let excluded: HashSet<Sid> = opts
+            .except
+            .iter()
+            .filter_map(|room| self.rooms.get(room))
+            .flatten()
+            .copied()
+            .collect();
+        if opts.rooms.is_empty() {
+            for (sid, (socket, _)) in &self.sockets {
+                if !excluded.contains(sid) {
+                    f(socket);
+                }
+            }
+            return;
+        }
+        let mut seen = HashSet::new();
+        for room in &opts.rooms {
+            for sid in self.rooms.get(room).into_iter().flatten() {
+                if excluded.contains(sid) || (opts.rooms.len() > 1 && !seen.insert(*sid)) {
+                    continue;
+                }
+                if let Some((socket, _)) = self.sockets.get(sid) {
+                    f(socket);
+                }
+            }
+        }
+    }
+}
+
+/// Rooms in memory. Broadcasts take a shared read lock of this namespace only; joins and
+/// leaves take it exclusively for a few map operations.
+#[derive(Debug, Default)]
+pub struct LocalAdapter {
+    inner: RwLock<Inner>,
+}
+
+impl LocalAdapter {
+    /// An empty namespace.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// How many sockets are in the namespace.
+    pub fn len(&self) -> usize {
+        self.inner.read().expect("adapter lock").sockets.len()
+    }
+
+    /// Whether the namespace has no sockets.
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+}
+
+impl Adapter for LocalAdapter {
+    fn add(&self, socket: Arc<Socket>) {
+        let sid = socket.id();
+        let mut inner = self.inner.write().expect("adapter lock");
+        inner.sockets.insert(sid, (socket, HashSet::new()));
+        inner.join(sid, sid.as_str());
+    }
+
+    fn remove(&self, sid: Sid) {
+        let mut inner = self.inner.write().expect("adapter lock");
+        if let Some((_, rooms)) = inner.sockets.remove(&sid) {
+            for room in rooms {
+                if let Some(members) = inner.rooms.get_mut(&room) {
+                    members.remove(&sid);
+                    if members.is_empty() {
+                        inner.rooms.remove(&room);
+                    }
+                }
+            }
+        }
+    }
+
+    fn join(&self, sid: Sid, room: &str) {
+        self.inner.write().expect("adapter lock").join(sid, room);
+    }
+
+    fn leave(&self, sid: Sid, room: &str) {
+        self.inner.write().expect("adapter lock").leave(sid, room);
+    }
+
+    fn rooms_of(&self, sid: Sid) -> Vec<String> {
+        let inner = self.inner.read().expect("adapter lock");
+        let mut rooms: Vec<String> = inner
+            .sockets
+            .get(&sid)
+            .map(|(_, rooms)| rooms.iter().cloned().collect())
+            .unwrap_or_default();
+        rooms.sort();
+        rooms
+    }
+
+    fn sockets(&self, opts: &BroadcastOptions) -> Vec<Arc<Socket>> {
+        let mut out = Vec::new();
+        self.inner
+            .read()
+            .expect("adapter lock")
+            .select(opts, |s| out.push(s.clone()));
+        out
+    }
+
+    fn broadcast(&self, packet: &Encoded, opts: &BroadcastOptions) -> Delivery {
+        let mut delivery = Delivery::default();
+        self.inner.read().expect("adapter lock").select(opts, |socket| {
+            match socket.send(packet) {
+                Ok(()) => delivery.queued += 1,
+                Err(_) => delivery.dropped += 1,
+            }
+        });
+        delivery
+    }
+}

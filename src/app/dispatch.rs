@@ -1,0 +1,214 @@
+//! Per event: load the snapshot once, find the route, resolve it to actions, perform them
+//! through the socket and the adapter. The one place where routing meets sockets.
+
+use std::sync::Arc;
+
+use arc_swap::ArcSwap;
+use bytes::Bytes;
+use serde_json::value::RawValue;
+use subtle::ConstantTimeEq;
+
+use super::scope::EventScope;
+use super::snapshot::Snapshot;
+use crate::adapter::{Adapter, BroadcastOptions};
+use crate::engineio::Handshake;
+use crate::routing::{Action, Args, Recipients, Route};
+use crate::socketio::packet::Args as RawArgs;
+use crate::socketio::{ConnectRefusal, DisconnectReason, Encoded, Event, Socket, SocketHandler};
+
+/// Routes events by the snapshot in force.
+#[derive(Debug)]
+pub struct Dispatcher {
+    snapshot: Arc<ArcSwap<Snapshot>>,
+}
+
+impl Dispatcher {
+    /// A dispatcher reading `snapshot`.
+    pub fn new(snapshot: Arc<ArcSwap<Snapshot>>) -> Self {
+        Dispatcher { snapshot }
+    }
+
+    /// Run `route` for `socket`; `event` is `None` for connect and disconnect routes.
+    fn run(&self, adapter: &dyn Adapter, socket: &Arc<Socket>, route: &Route, name: &str, event: Option<&Event>) {
+        let scope = EventScope::new(socket, event.map(|e| &e.args[..]));
+        let resolved = route.resolve(name, &scope);
+        if resolved.skipped > 0 {
+            tracing::debug!(ns = socket.nsp(), event = name, skipped = resolved.skipped, "A template resolved to nothing; route step skipped");
+        }
+        let mut acked = false;
+        for action in resolved.actions {
+            match action {
+                Action::Join(room) => adapter.join(socket.id(), &room),
+                Action::Leave(room) => adapter.leave(socket.id(), &room),
+                Action::Deliver { to, event: out_name, args } => {
+                    let packet = encode_event(socket.nsp(), &out_name, &args, name, event);
+                    deliver(adapter, socket, &to, &packet);
+                }
+                Action::Ack(args) => {
+                    if let Some(Event { id: Some(id), .. }) = event {
+                        acked = true;
+                        let (raw, attachments) = raw_args(&args, event);
+                        let _ = socket.ack(*id, &raw, attachments);
+                    }
+                }
+            }
+        }
+        if let Some(Event { id: Some(id), .. }) = event
+            && !acked
+        {
+            // A route without `ack` still answers, so `emitWithAck` never hangs.
+            let _ = socket.ack(*id, b"", Arc::from([]));
+        }
+    }
+}
+
+/// The raw argument text and attachments of `args`. New values keep the incoming
+/// attachments only if they still hold placeholders.
+fn raw_args(args: &Args, event: Option<&Event>) -> (Bytes, Arc<[Bytes]>) {
+    match (args, event) {
+        (Args::Forward, Some(e)) => (e.args.clone(), e.attachments.clone()),
+        (Args::Forward, None) => (Bytes::new(), Arc::from([])),
+        (Args::Values(values), _) => {
+            let mut out = Vec::new();
+            for (i, v) in values.iter().enumerate() {
+                if i > 0 {
+                    out.push(b',');
+                }
+                serde_json::to_writer(&mut out, v).expect("JSON values serialize");
+            }
+            let attachments = match event {
+                Some(e) if !e.attachments.is_empty() && contains(&out, b"\"_placeholder\"") => e.attachments.clone(),
+                _ => Arc::from([]),
+            };
+            (Bytes::from(out), attachments)
+        }
+    }
+}
+
+fn contains(haystack: &[u8], needle: &[u8]) -> bool {
+    haystack.windows(needle.len()).any(|w| w == needle)
+}
+
+/// Encode a delivery once. Arguments forwarded under the incoming name reuse the received
+/// data array as is.
+fn encode_event(nsp: &str, out_name: &str, args: &Args, in_name: &str, event: Option<&Event>) -> Encoded {
+    if let (Args::Forward, Some(e)) = (args, event)
+        && out_name == in_name
+    {
+        return Encoded::event_data(nsp, &e.data, e.attachments.clone());
+    }
+    let (raw, attachments) = raw_args(args, event);
+    Encoded::event(nsp, out_name, RawArgs::Raw(&raw), attachments, None)
+}
+
+fn deliver(adapter: &dyn Adapter, socket: &Socket, to: &Recipients, packet: &Encoded) {
+    let sender = socket.id().to_string();
+    let opts = match to {
+        Recipients::Sender => {
+            let _ = socket.send(packet);
+            return;
+        }
+        Recipients::Namespace { include_sender: true } => BroadcastOptions::all(),
+        Recipients::Namespace { include_sender: false } => BroadcastOptions { rooms: vec![], except: vec![sender] },
+        Recipients::Room { room, include_sender } => BroadcastOptions {
+            rooms: vec![room.clone()],
+            except: if *include_sender { vec![] } else { vec![sender] },
+        },
+    };
+    let delivery = adapter.broadcast(packet, &opts);
+    if delivery.dropped > 0 {
+        tracing::debug!(ns = socket.nsp(), dropped = delivery.dropped, "Broadcast not queued for some sockets");
+    }
+}
+
+fn token_matches(auth: Option<&RawValue>, tokens: &[String]) -> bool {
+    #[derive(serde::Deserialize)]
+    struct Auth {
+        token: Option<String>,
+    }
+    let Some(token) = auth
+        .and_then(|a| serde_json::from_str::<Auth>(a.get()).ok())
+        .and_then(|a| a.token)
+    else {
+        return false;
+    };
+    // Every token is compared, in constant time for equal lengths, so timing does not tell
+    // which one nearly matched.
+    tokens
+        .iter()
+        .fold(false, |found, t| found | bool::from(t.as_bytes().ct_eq(token.as_bytes())))
+}
+
+impl SocketHandler for Dispatcher {
+    fn authorize(&self, nsp: &str, auth: Option<&RawValue>, _handshake: &Handshake) -> Result<(), ConnectRefusal> {
+        let snapshot = self.snapshot.load();
+        let ns = snapshot.routes.namespace(nsp).ok_or_else(ConnectRefusal::invalid_namespace)?;
+        match &ns.auth {
+            Some(rule) if !token_matches(auth, &rule.tokens) => Err(ConnectRefusal {
+                message: rule.message.clone(),
+                data: None,
+            }),
+            _ => Ok(()),
+        }
+    }
+
+    fn on_connect(&self, socket: &Arc<Socket>) {
+        let snapshot = self.snapshot.load();
+        let Some(adapter) = snapshot.adapters.get(socket.nsp()) else {
+            socket.disconnect();
+            return;
+        };
+        adapter.add(socket.clone());
+        tracing::debug!(ns = socket.nsp(), sid = %socket.id(), "Socket connected");
+        if let Some(route) = snapshot.routes.namespace(socket.nsp()).and_then(|ns| ns.on_connect.as_ref()) {
+            self.run(adapter.as_ref(), socket, route, "connect", None);
+        }
+    }
+
+    fn on_event(&self, socket: &Arc<Socket>, event: Event) {
+        let snapshot = self.snapshot.load();
+        let (Some(ns), Some(adapter)) = (
+            snapshot.routes.namespace(socket.nsp()),
+            snapshot.adapters.get(socket.nsp()),
+        ) else {
+            return;
+        };
+        let Some(route) = ns.route(&event.name) else {
+            tracing::debug!(ns = socket.nsp(), event = %event.name, "No route; event dropped");
+            return;
+        };
+        self.run(adapter.as_ref(), socket, route, &event.name.clone(), Some(&event));
+    }
+
+    fn on_disconnect(&self, socket: &Arc<Socket>, reason: DisconnectReason) {
+        let snapshot = self.snapshot.load();
+        tracing::debug!(ns = socket.nsp(), sid = %socket.id(), reason = reason.as_str(), "Socket disconnected");
+        let Some(adapter) = snapshot.adapters.get(socket.nsp()) else {
+            return;
+        };
+        adapter.remove(socket.id());
+        if let Some(route) = snapshot.routes.namespace(socket.nsp()).and_then(|ns| ns.on_disconnect.as_ref()) {
+            self.run(adapter.as_ref(), socket, route, "disconnect", None);
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn raw(s: &str) -> Box<RawValue> {
+        RawValue::from_string(s.to_owned()).unwrap()
+    }
+
+    #[test]
+    fn tokens_match_exactly() {
+        let tokens = vec!["123".to_owned(), "abc".to_owned()];
+        assert!(token_matches(Some(&raw(r#"{"token":"123"}"#)), &tokens));
+        assert!(token_matches(Some(&raw(r#"{"token":"abc","x":1}"#)), &tokens));
+        assert!(!token_matches(Some(&raw(r#"{"token":"12"}"#)), &tokens));
+        assert!(!token_matches(Some(&raw(r#"{"token":123}"#)), &tokens));
+        assert!(!token_matches(Some(&raw("{}")), &tokens));
+        assert!(!token_matches(None, &tokens));
+    }
+}

@@ -1,0 +1,65 @@
+//! What route templates read for one event: arguments (parsed only if a template needs
+//! them), the socket id, and the handshake's auth and query.
+
+use std::cell::OnceCell;
+
+use serde_json::Value;
+
+use crate::routing::Scope;
+use crate::socketio::Socket;
+
+/// Template values for one event of one socket.
+pub(crate) struct EventScope<'a> {
+    socket: &'a Socket,
+    sid: String,
+    raw_args: Option<&'a [u8]>,
+    args: OnceCell<Option<Vec<Value>>>,
+    auth: OnceCell<Option<Value>>,
+}
+
+impl<'a> EventScope<'a> {
+    /// A scope for `socket`; `raw_args` are the event's arguments as received (`None` for
+    /// connect and disconnect routes).
+    pub(crate) fn new(socket: &'a Socket, raw_args: Option<&'a [u8]>) -> Self {
+        EventScope {
+            socket,
+            sid: socket.id().to_string(),
+            raw_args,
+            args: OnceCell::new(),
+            auth: OnceCell::new(),
+        }
+    }
+}
+
+impl Scope for EventScope<'_> {
+    fn args(&self) -> Option<&[Value]> {
+        self.args
+            .get_or_init(|| {
+                let raw = self.raw_args?;
+                let mut text = Vec::with_capacity(raw.len() + 2);
+                text.push(b'[');
+                text.extend_from_slice(raw);
+                text.push(b']');
+                serde_json::from_slice(&text).ok()
+            })
+            .as_deref()
+    }
+
+    fn socket_id(&self) -> &str {
+        &self.sid
+    }
+
+    fn socket_data(&self) -> Option<&Value> {
+        None
+    }
+
+    fn auth(&self) -> Option<&Value> {
+        self.auth
+            .get_or_init(|| serde_json::from_str(self.socket.auth()?.get()).ok())
+            .as_ref()
+    }
+
+    fn query(&self, key: &str) -> Option<&str> {
+        self.socket.handshake().query_value(key)
+    }
+}

@@ -1,0 +1,274 @@
+//! The Engine.IO endpoint: request dispatch, the session registry, heartbeats.
+
+use std::collections::HashMap;
+use std::net::SocketAddr;
+use std::sync::{Arc, RwLock};
+use std::time::SystemTime;
+
+use arc_swap::ArcSwap;
+use bytes::Bytes;
+use http::{HeaderValue, Method, Request, Response, StatusCode, header};
+use http_body_util::Full;
+use hyper::body::Incoming;
+
+use super::config::{EngineConfig, Transport};
+use super::error::Error;
+use super::packet::{OpenPacket, Packet};
+use super::request::RequestInfo;
+use super::session::{CloseReason, Handshake, Session};
+use super::sid::Sid;
+use super::{EngineHandler, cors, polling, websocket};
+
+/// A session together with the state the layer above keeps for it.
+#[derive(Debug)]
+pub struct Conn<D> {
+    /// The Engine.IO session.
+    pub session: Arc<Session>,
+    /// The layer above's state.
+    pub data: D,
+}
+
+/// The Engine.IO endpoint: owns the sessions and hands their messages to `H`.
+pub struct Engine<H: EngineHandler> {
+    config: ArcSwap<EngineConfig>,
+    handler: H,
+    /// Looked up once per polling request and once per WebSocket connection, never per
+    /// message on an open WebSocket.
+    sessions: RwLock<HashMap<Sid, Arc<Conn<H::Data>>>>,
+}
+
+impl<H: EngineHandler> std::fmt::Debug for Engine<H> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Engine")
+            .field("sessions", &self.session_count())
+            .finish_non_exhaustive()
+    }
+}
+
+type HttpResponse = Response<Full<Bytes>>;
+
+impl<H: EngineHandler> Engine<H> {
+    /// An endpoint with no sessions.
+    pub fn new(handler: H, config: EngineConfig) -> Arc<Self> {
+        Arc::new(Engine {
+            config: ArcSwap::from_pointee(config),
+            handler,
+            sessions: RwLock::new(HashMap::new()),
+        })
+    }
+
+    /// The layer above.
+    pub fn handler(&self) -> &H {
+        &self.handler
+    }
+
+    /// The settings new sessions start with.
+    pub fn config(&self) -> Arc<EngineConfig> {
+        self.config.load_full()
+    }
+
+    /// Replace the settings; running sessions keep theirs.
+    pub fn set_config(&self, config: EngineConfig) {
+        self.config.store(Arc::new(config));
+    }
+
+    /// How many sessions are open.
+    pub fn session_count(&self) -> usize {
+        self.sessions.read().expect("sessions lock").len()
+    }
+
+    /// Close every session with `reason`.
+    pub fn close_all(&self, reason: CloseReason) {
+        let conns: Vec<_> = self
+            .sessions
+            .read()
+            .expect("sessions lock")
+            .values()
+            .cloned()
+            .collect();
+        for conn in conns {
+            conn.session.close(reason);
+        }
+    }
+
+    fn lookup(&self, sid: Sid) -> Option<Arc<Conn<H::Data>>> {
+        self.sessions
+            .read()
+            .expect("sessions lock")
+            .get(&sid)
+            .cloned()
+    }
+
+    /// Answer one HTTP request to the Engine.IO path.
+    pub async fn handle(self: &Arc<Self>, req: Request<Incoming>, remote: SocketAddr) -> HttpResponse {
+        let config = self.config();
+        let origin = req.headers().get(header::ORIGIN).cloned();
+        let mut response = if req.method() == Method::OPTIONS && config.cors.is_some() {
+            let mut resp = Response::new(Full::new(Bytes::new()));
+            *resp.status_mut() = StatusCode::NO_CONTENT;
+            if let Some(c) = &config.cors {
+                cors::apply_preflight(c, req.headers(), resp.headers_mut());
+            }
+            return resp;
+        } else {
+            match self.dispatch(req, remote, &config).await {
+                Ok(resp) => resp,
+                Err(e) => e.into_response(),
+            }
+        };
+        if let Some(c) = &config.cors
+            && response.status() != StatusCode::SWITCHING_PROTOCOLS
+        {
+            cors::apply(c, origin.as_ref(), response.headers_mut());
+        }
+        response
+    }
+
+    async fn dispatch(
+        self: &Arc<Self>,
+        req: Request<Incoming>,
+        remote: SocketAddr,
+        config: &Arc<EngineConfig>,
+    ) -> Result<HttpResponse, Error> {
+        let info = RequestInfo::parse(req.uri().query())?;
+        if !config.allows(info.transport) {
+            return Err(Error::UnknownTransport);
+        }
+        let upgrade = fastwebsockets::upgrade::is_upgrade_request(&req);
+        if let Some(sid) = info.sid {
+            let conn = self.lookup(sid).ok_or(Error::UnknownSid)?;
+            return match (info.transport, upgrade) {
+                (Transport::Websocket, true) => {
+                    if conn.session.transport() != Transport::Polling
+                        || !conn.session.begin_upgrade()
+                    {
+                        return Err(Error::BadRequest);
+                    }
+                    websocket::upgrade(self.clone(), Some(conn), req).inspect_err(|_| {
+                        // Not started after all: the session stays on polling.
+                    })
+                }
+                (Transport::Polling, false) if conn.session.transport() == Transport::Polling => {
+                    match *req.method() {
+                        Method::GET => polling::poll(&conn.session).await,
+                        Method::POST => polling::post(self, &conn, req.into_body()).await,
+                        _ => Err(Error::BadRequest),
+                    }
+                }
+                _ => Err(Error::BadRequest),
+            };
+        }
+        if req.method() != Method::GET {
+            return Err(Error::BadHandshakeMethod);
+        }
+        if info.transport == Transport::Websocket && !upgrade {
+            return Err(Error::BadRequest);
+        }
+        if !info.eio4 {
+            return Err(Error::UnsupportedProtocolVersion);
+        }
+        let (parts, body) = req.into_parts();
+        if !self.handler.allow_request(&parts) {
+            return Err(Error::Forbidden);
+        }
+        let handshake = Handshake {
+            url: parts.uri.to_string(),
+            headers: parts.headers.clone(),
+            query: info.query,
+            remote_addr: remote,
+            issued: SystemTime::now(),
+        };
+        let conn = self.open(info.transport, handshake, config.clone());
+        match info.transport {
+            Transport::Polling => polling::poll(&conn.session).await,
+            Transport::Websocket => {
+                let req = Request::from_parts(parts, body);
+                websocket::upgrade(self.clone(), Some(conn), req)
+            }
+        }
+    }
+
+    /// Register a new session, queue its OPEN packet and start its heartbeat.
+    fn open(
+        self: &Arc<Self>,
+        transport: Transport,
+        handshake: Handshake,
+        config: Arc<EngineConfig>,
+    ) -> Arc<Conn<H::Data>> {
+        let sid = Sid::random();
+        let upgrades: &[&str] = if transport == Transport::Polling && config.websocket {
+            &["websocket"]
+        } else {
+            &[]
+        };
+        let open = OpenPacket {
+            sid: sid.as_str(),
+            upgrades,
+            ping_interval: config.ping_interval.as_millis() as u64,
+            ping_timeout: config.ping_timeout.as_millis() as u64,
+            max_payload: config.max_payload,
+        }
+        .to_packet();
+        let session = Arc::new(Session::new(sid, transport, handshake, config));
+        session
+            .send(open)
+            .expect("a new session's queue has room for OPEN");
+        let data = self.handler.on_open(&session);
+        let conn = Arc::new(Conn { session, data });
+        self.sessions
+            .write()
+            .expect("sessions lock")
+            .insert(sid, conn.clone());
+        tracing::debug!(sid = %sid, transport = transport.as_str(), "Session opened");
+        tokio::spawn(self.clone().run_heartbeat(conn.clone()));
+        conn
+    }
+
+    /// Ping every `ping_interval`; close on a missing pong. When the session closes, for
+    /// whatever reason, unregister it and tell the handler.
+    async fn run_heartbeat(self: Arc<Self>, conn: Arc<Conn<H::Data>>) {
+        let session = &conn.session;
+        let (interval, timeout) = (session.config().ping_interval, session.config().ping_timeout);
+        loop {
+            tokio::select! {
+                _ = session.closed() => break,
+                _ = tokio::time::sleep(interval) => {}
+            }
+            if session.send(Packet::Ping(Bytes::new())).is_err() {
+                break;
+            }
+            tokio::select! {
+                _ = session.closed() => break,
+                _ = session.pong.notified() => {}
+                _ = tokio::time::sleep(timeout) => {
+                    session.close(CloseReason::PingTimeout);
+                    break;
+                }
+            }
+        }
+        let reason = session.close_reason().unwrap_or(CloseReason::ForcedClose);
+        self.sessions
+            .write()
+            .expect("sessions lock")
+            .remove(&session.sid());
+        tracing::debug!(sid = %session.sid(), reason = reason.as_str(), "Session closed");
+        self.handler.on_close(&conn, reason);
+    }
+
+    /// Act on one packet from the peer, whatever transport carried it.
+    pub(crate) fn on_packet(&self, conn: &Arc<Conn<H::Data>>, packet: Packet) {
+        match packet {
+            Packet::Message(text) => self.handler.on_message(conn, text),
+            Packet::Binary(data) => self.handler.on_binary(conn, data),
+            Packet::Pong(_) => conn.session.pong.notify_one(),
+            Packet::Ping(data) => {
+                let _ = conn.session.send(Packet::Pong(data));
+            }
+            Packet::Close => conn.session.close(CloseReason::TransportClose),
+            Packet::Open(_) | Packet::Upgrade | Packet::Noop => {}
+        }
+    }
+}
+
+/// `Content-Type` of polling responses.
+pub(crate) const TEXT_PLAIN: HeaderValue = HeaderValue::from_static("text/plain; charset=UTF-8");

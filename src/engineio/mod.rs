@@ -1,0 +1,51 @@
+//! TRANSPORT — Engine.IO v4: handshake, long-polling, WebSocket, the upgrade between them,
+//! heartbeats. Knows nothing of namespaces or routes: the layer above plugs in through
+//! [`EngineHandler`], the one seam.
+
+mod config;
+mod cors;
+mod engine;
+mod error;
+pub mod packet;
+pub mod payload;
+mod polling;
+mod request;
+mod session;
+mod sid;
+mod websocket;
+
+use std::sync::Arc;
+
+use bytes::Bytes;
+
+pub use config::{Cors, EngineConfig, Transport};
+pub use engine::{Conn, Engine};
+pub use error::Error;
+pub use packet::Packet;
+pub use session::{CloseReason, Handshake, SendError, Session};
+pub use sid::{InvalidSid, Sid};
+
+/// What the layer above Engine.IO implements. Callbacks run on the task that read the
+/// packet, in the order the peer sent them; they must not block.
+pub trait EngineHandler: Send + Sync + 'static {
+    /// Per-session state of the layer above.
+    type Data: Send + Sync + 'static;
+
+    /// Whether to accept a handshake; a refusal answers 403 `{"code":4,"message":"Forbidden"}`,
+    /// like socket.io's `allowRequest`. Accepts everything by default.
+    fn allow_request(&self, _parts: &http::request::Parts) -> bool {
+        true
+    }
+
+    /// A session opened; returns its state.
+    fn on_open(&self, session: &Arc<Session>) -> Self::Data;
+
+    /// A text message arrived.
+    fn on_message(&self, conn: &Arc<Conn<Self::Data>>, text: Bytes);
+
+    /// A binary message arrived.
+    fn on_binary(&self, conn: &Arc<Conn<Self::Data>>, data: Bytes);
+
+    /// The session closed; called exactly once.
+    fn on_close(&self, conn: &Arc<Conn<Self::Data>>, reason: CloseReason);
+}

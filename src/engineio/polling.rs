@@ -1,0 +1,106 @@
+//! HTTP long-polling: a GET waits for the server's next packets, a POST carries the client's.
+
+use std::sync::Arc;
+use std::sync::atomic::Ordering;
+
+use bytes::{Bytes, BytesMut};
+use http::{HeaderValue, Response, header};
+use http_body_util::{BodyExt, Full, Limited};
+use hyper::body::Incoming;
+
+use super::engine::{Conn, Engine, TEXT_PLAIN};
+use super::error::Error;
+use super::packet::Packet;
+use super::session::{CloseReason, Session};
+use super::{EngineHandler, payload};
+
+/// Answer a long-poll GET: wait for queued packets (or an upgrade, or the close) and send
+/// them as one payload. A second GET while one is pending closes the session.
+pub(crate) async fn poll(session: &Session) -> Result<Response<Full<Bytes>>, Error> {
+    let Ok(mut rx) = session.rx.try_lock() else {
+        tracing::debug!(sid = %session.sid(), "Overlapping long-poll GET");
+        session.close(CloseReason::TransportError);
+        return Err(Error::PollOverlap);
+    };
+    let upgraded = session.upgrade_notify.notified();
+    tokio::pin!(upgraded);
+    upgraded.as_mut().enable();
+
+    let mut body = BytesMut::new();
+    if !session.is_probed() && !session.is_closed() {
+        tokio::select! {
+            biased;
+            Some(packet) = rx.recv() => payload::encode_into(&packet, &mut body),
+            _ = &mut upgraded => {}
+            _ = session.closed() => {}
+        }
+    }
+    // Whatever else is already queued goes in the same response, up to `max_payload`.
+    let limit = session.config().max_payload;
+    while body.len() < limit {
+        match rx.try_recv() {
+            Ok(packet) => payload::encode_into(&packet, &mut body),
+            Err(_) => break,
+        }
+    }
+    if session.is_closed() {
+        payload::encode_into(&Packet::Close, &mut body);
+    } else if body.is_empty() {
+        // Released by an upgrade: the client pauses polling on this NOOP.
+        payload::encode_into(&Packet::Noop, &mut body);
+    }
+    Ok(text_response(body.freeze()))
+}
+
+/// Read a POST body of packets and hand them to the engine. Over `max_payload` answers 413
+/// and closes the session; a malformed payload closes it with "parse error".
+pub(crate) async fn post<H: EngineHandler>(
+    engine: &Arc<Engine<H>>,
+    conn: &Arc<Conn<H::Data>>,
+    body: Incoming,
+) -> Result<Response<Full<Bytes>>, Error> {
+    let session = &conn.session;
+    if session.posting.swap(true, Ordering::AcqRel) {
+        session.close(CloseReason::TransportError);
+        return Err(Error::PostOverlap);
+    }
+    let result = Limited::new(body, session.config().max_payload)
+        .collect()
+        .await;
+    session.posting.store(false, Ordering::Release);
+    let body = match result {
+        Ok(collected) => collected.to_bytes(),
+        Err(e) if e.is::<http_body_util::LengthLimitError>() => {
+            tracing::debug!(sid = %session.sid(), "POST body over max_payload");
+            session.close(CloseReason::TransportError);
+            return Err(Error::PayloadTooLarge);
+        }
+        Err(_) => {
+            session.close(CloseReason::TransportClose);
+            return Err(Error::BadRequest);
+        }
+    };
+    let packets = match payload::decode(body) {
+        Ok(packets) => packets,
+        Err(e) => {
+            tracing::debug!(sid = %session.sid(), error = %e, "Malformed polling payload");
+            session.close(CloseReason::ParseError);
+            return Err(Error::BadRequest);
+        }
+    };
+    for packet in packets {
+        engine.on_packet(conn, packet);
+    }
+    let mut resp = Response::new(Full::new(Bytes::from_static(b"ok")));
+    resp.headers_mut().insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("text/html"),
+    );
+    Ok(resp)
+}
+
+fn text_response(body: Bytes) -> Response<Full<Bytes>> {
+    let mut resp = Response::new(Full::new(body));
+    resp.headers_mut().insert(header::CONTENT_TYPE, TEXT_PLAIN);
+    resp
+}

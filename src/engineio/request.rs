@@ -1,0 +1,78 @@
+//! What an Engine.IO request asks for, read from its query string.
+
+use super::config::Transport;
+use super::error::Error;
+use super::sid::Sid;
+
+/// The Engine.IO parameters of a request.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct RequestInfo {
+    /// `transport`.
+    pub transport: Transport,
+    /// `sid`, for requests on an open session.
+    pub sid: Option<Sid>,
+    /// Whether `EIO=4`.
+    pub eio4: bool,
+    /// Every query parameter, decoded.
+    pub query: Vec<(String, String)>,
+}
+
+impl RequestInfo {
+    /// Read the query. An unknown transport is an error; an unknown sid is left for the
+    /// session lookup to report (a malformed one can match no session).
+    pub fn parse(query: Option<&str>) -> Result<RequestInfo, Error> {
+        let query: Vec<(String, String)> = form_urlencoded::parse(query.unwrap_or("").as_bytes())
+            .into_owned()
+            .collect();
+        let get = |key: &str| query.iter().find(|(k, _)| k == key).map(|(_, v)| v.as_str());
+        let transport = get("transport")
+            .and_then(Transport::parse)
+            .ok_or(Error::UnknownTransport)?;
+        let sid = match get("sid") {
+            None => None,
+            Some(s) => Some(s.parse::<Sid>().map_err(|_| Error::UnknownSid)?),
+        };
+        let eio4 = get("EIO") == Some("4");
+        Ok(RequestInfo {
+            transport,
+            sid,
+            eio4,
+            query,
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn reads_transport_sid_and_version() {
+        let sid = Sid::random();
+        let q = format!("EIO=4&transport=polling&t=abc&sid={sid}");
+        let info = RequestInfo::parse(Some(&q)).unwrap();
+        assert_eq!(info.transport, Transport::Polling);
+        assert_eq!(info.sid, Some(sid));
+        assert!(info.eio4);
+        assert_eq!(info.query.len(), 4);
+    }
+
+    #[test]
+    fn unknown_or_missing_transport_is_code_0() {
+        assert_eq!(
+            RequestInfo::parse(Some("EIO=4&transport=tobi")),
+            Err(Error::UnknownTransport)
+        );
+        assert_eq!(RequestInfo::parse(None), Err(Error::UnknownTransport));
+    }
+
+    #[test]
+    fn malformed_sid_is_unknown_and_old_versions_are_flagged() {
+        assert_eq!(
+            RequestInfo::parse(Some("transport=polling&sid=nope")),
+            Err(Error::UnknownSid)
+        );
+        let info = RequestInfo::parse(Some("EIO=3&transport=websocket")).unwrap();
+        assert!(!info.eio4);
+    }
+}

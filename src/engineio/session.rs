@@ -1,0 +1,295 @@
+//! One Engine.IO session: its bounded outbound queue, transport state and close reason.
+//!
+//! Whatever transport is active owns the receiving end of the queue: a pending long-poll GET
+//! while polling, the WebSocket writer task after an upgrade. Senders never block: a full
+//! queue means the peer is too slow, and the session is closed.
+
+use std::fmt;
+use std::net::SocketAddr;
+use std::sync::atomic::{AtomicBool, AtomicU8, Ordering};
+use std::sync::{Arc, OnceLock};
+use std::time::SystemTime;
+
+use http::HeaderMap;
+use tokio::sync::{Mutex, Notify, mpsc};
+use tokio_util::sync::CancellationToken;
+
+use super::config::{EngineConfig, Transport};
+use super::packet::Packet;
+use super::sid::Sid;
+
+/// Why a session ended, in socket.io's words.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum CloseReason {
+    /// The transport failed (a protocol violation, an oversize message, an I/O error).
+    TransportError,
+    /// The peer closed the transport (close packet, WebSocket close, connection lost).
+    TransportClose,
+    /// The server closed the session (e.g. no namespace joined in time).
+    ForcedClose,
+    /// No pong arrived within `ping_timeout`.
+    PingTimeout,
+    /// The peer sent something that is not a packet.
+    ParseError,
+    /// The server is shutting down.
+    ServerShuttingDown,
+    /// The outbound queue filled up: the peer reads slower than it is sent to.
+    SlowClient,
+}
+
+impl CloseReason {
+    /// The reason as socket.io reports it to `disconnect` handlers.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            CloseReason::TransportError | CloseReason::SlowClient => "transport error",
+            CloseReason::TransportClose => "transport close",
+            CloseReason::ForcedClose => "forced close",
+            CloseReason::PingTimeout => "ping timeout",
+            CloseReason::ParseError => "parse error",
+            CloseReason::ServerShuttingDown => "server shutting down",
+        }
+    }
+}
+
+impl fmt::Display for CloseReason {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// What the HTTP request that opened the session carried.
+#[derive(Debug, Clone)]
+pub struct Handshake {
+    /// Request headers.
+    pub headers: HeaderMap,
+    /// Query parameters, decoded, in order.
+    pub query: Vec<(String, String)>,
+    /// The peer's address.
+    pub remote_addr: SocketAddr,
+    /// When the session was opened.
+    pub issued: SystemTime,
+    /// The request URL (path and query).
+    pub url: String,
+}
+
+impl Handshake {
+    /// The first value of a query parameter.
+    pub fn query_value(&self, key: &str) -> Option<&str> {
+        self.query
+            .iter()
+            .find(|(k, _)| k == key)
+            .map(|(_, v)| v.as_str())
+    }
+}
+
+/// A packet could not be queued.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+pub enum SendError {
+    /// The session is closed.
+    #[error("session closed")]
+    Closed,
+    /// The queue was full; the session has been closed as too slow.
+    #[error("outbound queue full")]
+    Full,
+}
+
+/// One Engine.IO session.
+#[derive(Debug)]
+pub struct Session {
+    sid: Sid,
+    handshake: Handshake,
+    config: Arc<EngineConfig>,
+    tx: mpsc::Sender<Packet>,
+    /// The receiving end of the outbound queue; held by whichever transport is writing.
+    pub(crate) rx: Mutex<mpsc::Receiver<Packet>>,
+    transport: AtomicU8,
+    upgrading: AtomicBool,
+    probed: AtomicBool,
+    /// Wakes a pending long-poll when an upgrade probe succeeds.
+    pub(crate) upgrade_notify: Notify,
+    /// Wakes the heartbeat when a pong arrives.
+    pub(crate) pong: Notify,
+    /// Set while a POST body is being read.
+    pub(crate) posting: AtomicBool,
+    closed: CancellationToken,
+    close_reason: OnceLock<CloseReason>,
+}
+
+impl Session {
+    pub(crate) fn new(
+        sid: Sid,
+        transport: Transport,
+        handshake: Handshake,
+        config: Arc<EngineConfig>,
+    ) -> Session {
+        let (tx, rx) = mpsc::channel(config.queue_capacity.max(1));
+        Session {
+            sid,
+            handshake,
+            config,
+            tx,
+            rx: Mutex::new(rx),
+            transport: AtomicU8::new(transport as u8),
+            upgrading: AtomicBool::new(false),
+            probed: AtomicBool::new(false),
+            upgrade_notify: Notify::new(),
+            pong: Notify::new(),
+            posting: AtomicBool::new(false),
+            closed: CancellationToken::new(),
+            close_reason: OnceLock::new(),
+        }
+    }
+
+    /// The session id.
+    pub fn sid(&self) -> Sid {
+        self.sid
+    }
+
+    /// The opening request.
+    pub fn handshake(&self) -> &Handshake {
+        &self.handshake
+    }
+
+    /// The settings this session started with.
+    pub fn config(&self) -> &EngineConfig {
+        &self.config
+    }
+
+    /// The transport currently carrying packets.
+    pub fn transport(&self) -> Transport {
+        if self.transport.load(Ordering::Acquire) == Transport::Websocket as u8 {
+            Transport::Websocket
+        } else {
+            Transport::Polling
+        }
+    }
+
+    /// Queue a packet for the peer without waiting. A full queue closes the session.
+    pub fn send(&self, packet: Packet) -> Result<(), SendError> {
+        if self.closed.is_cancelled() {
+            return Err(SendError::Closed);
+        }
+        match self.tx.try_send(packet) {
+            Ok(()) => Ok(()),
+            Err(mpsc::error::TrySendError::Full(_)) => {
+                tracing::warn!(sid = %self.sid, "Outbound queue full; closing the slow session");
+                self.close(CloseReason::SlowClient);
+                Err(SendError::Full)
+            }
+            Err(mpsc::error::TrySendError::Closed(_)) => Err(SendError::Closed),
+        }
+    }
+
+    /// Close the session. The first reason given wins; later calls do nothing.
+    pub fn close(&self, reason: CloseReason) {
+        if self.close_reason.set(reason).is_ok() {
+            self.closed.cancel();
+        }
+    }
+
+    /// Whether the session is closed.
+    pub fn is_closed(&self) -> bool {
+        self.closed.is_cancelled()
+    }
+
+    /// Why the session closed, once it has.
+    pub fn close_reason(&self) -> Option<CloseReason> {
+        self.close_reason.get().copied()
+    }
+
+    /// Resolves when the session closes.
+    pub async fn closed(&self) {
+        self.closed.cancelled().await
+    }
+
+    pub(crate) fn is_upgrading(&self) -> bool {
+        self.upgrading.load(Ordering::Acquire)
+    }
+
+    /// Whether a WebSocket probe succeeded and long-polls should be released with a NOOP.
+    pub(crate) fn is_probed(&self) -> bool {
+        self.probed.load(Ordering::Acquire)
+    }
+
+    /// Marks an upgrade as started; returns false if one already is.
+    pub(crate) fn begin_upgrade(&self) -> bool {
+        !self.upgrading.swap(true, Ordering::AcqRel)
+    }
+
+    /// The probe succeeded: release the pending long-poll with a NOOP.
+    pub(crate) fn probe_succeeded(&self) {
+        self.probed.store(true, Ordering::Release);
+        self.upgrade_notify.notify_waiters();
+    }
+
+    pub(crate) fn finish_upgrade(&self) {
+        self.transport
+            .store(Transport::Websocket as u8, Ordering::Release);
+        self.upgrading.store(false, Ordering::Release);
+        self.probed.store(false, Ordering::Release);
+    }
+
+    pub(crate) fn abort_upgrade(&self) {
+        self.probed.store(false, Ordering::Release);
+        self.upgrading.store(false, Ordering::Release);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use bytes::Bytes;
+
+    fn session(capacity: usize) -> Session {
+        let config = EngineConfig {
+            queue_capacity: capacity,
+            ..EngineConfig::default()
+        };
+        let handshake = Handshake {
+            headers: HeaderMap::new(),
+            query: vec![("EIO".into(), "4".into())],
+            remote_addr: "127.0.0.1:1".parse().unwrap(),
+            issued: SystemTime::now(),
+            url: "/socket.io/?EIO=4".into(),
+        };
+        Session::new(
+            Sid::random(),
+            Transport::Polling,
+            handshake,
+            Arc::new(config),
+        )
+    }
+
+    #[test]
+    fn a_full_queue_closes_the_session_as_slow() {
+        let s = session(2);
+        let p = || Packet::Message(Bytes::from_static(b"x"));
+        assert_eq!(s.send(p()), Ok(()));
+        assert_eq!(s.send(p()), Ok(()));
+        assert_eq!(s.send(p()), Err(SendError::Full));
+        assert_eq!(s.close_reason(), Some(CloseReason::SlowClient));
+        assert_eq!(s.send(p()), Err(SendError::Closed));
+    }
+
+    #[test]
+    fn the_first_close_reason_wins() {
+        let s = session(4);
+        s.close(CloseReason::PingTimeout);
+        s.close(CloseReason::TransportClose);
+        assert!(s.is_closed());
+        assert_eq!(s.close_reason(), Some(CloseReason::PingTimeout));
+        assert_eq!(CloseReason::PingTimeout.as_str(), "ping timeout");
+    }
+
+    #[test]
+    fn upgrade_state_moves_polling_to_websocket() {
+        let s = session(4);
+        assert_eq!(s.transport(), Transport::Polling);
+        assert!(s.begin_upgrade());
+        assert!(!s.begin_upgrade());
+        s.finish_upgrade();
+        assert_eq!(s.transport(), Transport::Websocket);
+        assert!(!s.is_upgrading());
+        assert_eq!(s.handshake().query_value("EIO"), Some("4"));
+    }
+}

@@ -1,0 +1,19 @@
+//! switchboard: a Socket.IO server whose routing is configuration.
+//!
+//! # Layout
+//! Data flows one way: bytes in → Engine.IO session → Socket.IO packet → route lookup →
+//! actions → encoded once → each recipient's bounded queue → bytes out.
+//!
+//! - [`engineio`] — TRANSPORT: Engine.IO v4 sessions over long-polling and WebSocket.
+//! - `socketio` — PROTOCOL: Socket.IO v5 packets, namespaces, sockets, acks.
+//! - `adapter` — FAN-OUT: rooms and broadcasts.
+//! - `routing` — CONFIG → COMPILED ROUTES: plain data.
+//! - `app` — COMPOSITION: the only layer that sees all others.
+//! - `server` — HTTP EDGE: hyper service, static files, accept loop.
+
+pub mod engineio;
+pub mod socketio;
+pub mod adapter;
+pub mod routing;
+pub mod app;
+pub mod server;

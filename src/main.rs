@@ -1,0 +1,157 @@
+//! The `switchboard` command: serve routes.toml, or check it.
+
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+
+use anyhow::Context;
+use clap::{Parser, Subcommand};
+use switchboard::app::{App, LoadError, load_routes};
+use switchboard::routing::RouteTable;
+use switchboard::server::{ClientBundle, Server};
+
+/// A Socket.IO server whose event routing is configuration.
+#[derive(Debug, Parser)]
+#[command(version, about)]
+struct Cli {
+    /// The routes file.
+    #[arg(long, short, env = "SWITCHBOARD_CONFIG", default_value = "routes.toml", global = true)]
+    config: PathBuf,
+
+    /// Address to listen on, overriding `[server].listen`.
+    #[arg(long, short, env = "SWITCHBOARD_LISTEN")]
+    listen: Option<String>,
+
+    /// Folder of the npm package `socket.io-client` (or its `dist`), served as the client
+    /// bundle. Defaults to `node_modules/socket.io-client` beside the routes file, then in
+    /// the working directory.
+    #[arg(long, env = "SWITCHBOARD_CLIENT_DIR")]
+    client_dir: Option<PathBuf>,
+
+    #[command(subcommand)]
+    command: Option<Command>,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Validate a routes file: print every problem (exit 1) or a summary (exit 0).
+    Check {
+        /// The routes file; defaults to --config.
+        path: Option<PathBuf>,
+    },
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_default_env()
+                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info")),
+        )
+        .with_writer(std::io::stderr)
+        .init();
+    match cli.command {
+        Some(Command::Check { ref path }) => check(path.as_deref().unwrap_or(&cli.config)),
+        None => match serve(&cli) {
+            Ok(()) => ExitCode::SUCCESS,
+            Err(e) => {
+                eprintln!("switchboard: {e:#}");
+                ExitCode::from(match e.downcast_ref::<LoadError>() {
+                    Some(_) => 2,
+                    None => 1,
+                })
+            }
+        },
+    }
+}
+
+fn check(path: &Path) -> ExitCode {
+    match load_routes(path) {
+        Ok(table) => {
+            print!("{}", summary(path, &table));
+            ExitCode::SUCCESS
+        }
+        Err(LoadError::Invalid(report)) => {
+            eprint!("{report}");
+            eprintln!("{} problem(s) in {}", report.diagnostics.len(), path.display());
+            ExitCode::from(1)
+        }
+        Err(e) => {
+            eprintln!("switchboard: {e}");
+            ExitCode::from(1)
+        }
+    }
+}
+
+fn summary(path: &Path, table: &RouteTable) -> String {
+    let mut out = format!("{}: OK\n", path.display());
+    let s = &table.server;
+    out += &format!("server: listen {} · path {} · ping {:?}/{:?}\n", s.listen, s.path, s.ping_interval, s.ping_timeout);
+    for m in &table.statics {
+        out += &format!("static: {} -> {}\n", m.mount, m.dir.display());
+    }
+    for (name, ns) in &table.namespaces {
+        let auth = if ns.auth.is_some() { " (auth)" } else { "" };
+        out += &format!("namespace {name}{auth}\n");
+        let mut events: Vec<_> = ns.events.keys().collect();
+        events.sort();
+        for e in events {
+            out += &format!("  {e}: {} step(s)\n", ns.events[e].steps.len());
+        }
+        for (label, route) in [("connect", &ns.on_connect), ("disconnect", &ns.on_disconnect), ("*", &ns.catch_all)] {
+            if let Some(r) = route {
+                out += &format!("  {label}: {} step(s)\n", r.steps.len());
+            }
+        }
+    }
+    out
+}
+
+#[tokio::main]
+async fn serve(cli: &Cli) -> anyhow::Result<()> {
+    let mut routes = load_routes(&cli.config)?;
+    if let Some(listen) = &cli.listen {
+        routes.server.listen = listen.clone();
+    }
+    let listen = routes.server.listen.clone();
+    let client = if routes.server.serve_client {
+        let base = cli.config.parent().filter(|p| !p.as_os_str().is_empty()).unwrap_or(Path::new("."));
+        let candidates = match &cli.client_dir {
+            Some(dir) => vec![dir.clone()],
+            None => vec![base.join("node_modules/socket.io-client"), PathBuf::from("node_modules/socket.io-client")],
+        };
+        match ClientBundle::find(&candidates) {
+            Ok(bundle) => Some(bundle),
+            Err(e) => {
+                tracing::warn!(error = %e, "Client bundle not served");
+                None
+            }
+        }
+    } else {
+        None
+    };
+    let listener = tokio::net::TcpListener::bind(&listen)
+        .await
+        .with_context(|| format!("cannot listen on {listen}"))?;
+    let addr = listener.local_addr()?;
+    let server = Server::new(App::new(routes), client);
+    tracing::info!(addr = %addr, config = %cli.config.display(), "Listening");
+    println!("switchboard listening on http://{addr}");
+    server.serve(listener, shutdown_signal()).await;
+    Ok(())
+}
+
+async fn shutdown_signal() {
+    let ctrl_c = tokio::signal::ctrl_c();
+    #[cfg(unix)]
+    {
+        let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
+            .expect("SIGTERM handler installs");
+        tokio::select! {
+            _ = ctrl_c => {}
+            _ = term.recv() => {}
+        }
+    }
+    #[cfg(not(unix))]
+    let _ = ctrl_c.await;
+    tracing::info!("Shutting down");
+}

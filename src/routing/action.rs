@@ -1,0 +1,114 @@
+//! Compiled routes and the actions they resolve to. Plain data: the app layer performs
+//! actions; nothing here touches a socket.
+
+use serde_json::Value;
+
+use super::template::{Template, ValueTemplate};
+
+/// Who receives a delivery.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Target {
+    /// The sender only.
+    Emit,
+    /// Every socket of the namespace but the sender.
+    Broadcast,
+    /// Every socket in a room (but the sender, unless `include_sender`).
+    Room {
+        /// The room name or template.
+        room: Template,
+        /// Whether the sender receives it too (`io.to(room)` rather than `socket.to(room)`).
+        include_sender: bool,
+    },
+    /// Every socket of the namespace.
+    Io,
+}
+
+/// The arguments a delivery carries.
+#[derive(Debug, Clone, PartialEq)]
+pub enum DataSpec {
+    /// The incoming arguments, as received.
+    Forward,
+    /// A template that yields the whole argument list (`"{args}"`).
+    List(ValueTemplate),
+    /// One value per argument.
+    Values(Vec<ValueTemplate>),
+}
+
+/// One delivery of a route.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Deliver {
+    /// Who receives it.
+    pub target: Target,
+    /// The event name delivered; the incoming one when `None`.
+    pub event: Option<String>,
+    /// The arguments.
+    pub data: DataSpec,
+}
+
+/// One table of a route: what it joins, leaves, delivers and answers.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct Step {
+    /// A room the sender joins.
+    pub join: Option<Template>,
+    /// A room the sender leaves.
+    pub leave: Option<Template>,
+    /// A delivery.
+    pub deliver: Option<Deliver>,
+    /// The sender's ack answer.
+    pub ack: Option<DataSpec>,
+}
+
+/// A compiled route: its steps in order.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct Route {
+    /// The steps, applied in order.
+    pub steps: Vec<Step>,
+}
+
+/// Who a resolved delivery reaches.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Recipients {
+    /// The sender.
+    Sender,
+    /// The namespace, with or without the sender.
+    Namespace {
+        /// Whether the sender is included.
+        include_sender: bool,
+    },
+    /// A room, with or without the sender.
+    Room {
+        /// The resolved room name.
+        room: String,
+        /// Whether the sender is included.
+        include_sender: bool,
+    },
+}
+
+/// Arguments of a resolved delivery or ack.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Args {
+    /// The incoming arguments, binary attachments included, as received.
+    Forward,
+    /// New arguments.
+    Values(Vec<Value>),
+}
+
+/// What the app layer performs for one event.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Action {
+    /// The sender joins a room.
+    Join(String),
+    /// The sender leaves a room.
+    Leave(String),
+    /// Deliver an event.
+    Deliver {
+        /// Who receives it.
+        to: Recipients,
+        /// The event name.
+        event: String,
+        /// Its arguments.
+        args: Args,
+    },
+    /// Answer the sender's ack.
+    Ack(Args),
+}

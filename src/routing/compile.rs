@@ -1,0 +1,467 @@
+//! routes.toml → [`RouteTable`], collecting every problem with its position.
+
+use std::collections::BTreeMap;
+use std::path::Path;
+
+use toml::de::{DeTable, DeValue};
+
+use super::action::{DataSpec, Deliver, Route, Step, Target};
+use super::diag::{Diagnostic, Report};
+use super::file::{Node, Reader, get, type_name};
+use super::table::{AuthRule, CorsSettings, NamespaceRoutes, RouteTable, ServerSettings, StaticMount};
+use super::template::{Template, ValueTemplate};
+use super::units::{parse_duration, parse_size};
+
+const TOP_KEYS: &[&str] = &["server", "static", "namespaces"];
+const SERVER_KEYS: &[&str] = &[
+    "listen",
+    "path",
+    "serve_client",
+    "transports",
+    "ping_interval",
+    "ping_timeout",
+    "max_payload",
+    "connect_timeout",
+    "cors",
+];
+const ROUTE_KEYS: &[&str] = &[
+    "to",
+    "room",
+    "include_sender",
+    "event",
+    "data",
+    "join",
+    "leave",
+    "ack",
+    "script",
+    "function",
+];
+const TARGETS: &str = "\"emit\", \"broadcast\", \"room\" or \"io\"";
+
+/// Where the file's relative paths and environment come from.
+pub struct Env<'a> {
+    /// The folder holding routes.toml.
+    pub base_dir: &'a Path,
+    /// Reads an environment variable (`token_env`).
+    pub var: &'a dyn Fn(&str) -> Option<String>,
+}
+
+impl std::fmt::Debug for Env<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Env").field("base_dir", &self.base_dir).finish_non_exhaustive()
+    }
+}
+
+/// Compile `source` (named `file` in messages).
+pub fn compile(source: &str, file: &str, env: &Env<'_>) -> Result<RouteTable, Report> {
+    let report = |diagnostics: Vec<Diagnostic>| Report {
+        file: file.to_owned(),
+        source: source.to_owned(),
+        diagnostics,
+    };
+    let (doc, errors) = DeTable::parse_recoverable(source);
+    if !errors.is_empty() {
+        return Err(report(
+            errors
+                .iter()
+                .map(|e| {
+                    let span = e.span().unwrap_or(0..0);
+                    Diagnostic::new(span, format!("invalid TOML: {}", e.message()))
+                })
+                .collect(),
+        ));
+    }
+    let mut r = Reader::default();
+    let table = compile_doc(doc.get_ref(), env, &mut r);
+    if r.diagnostics.is_empty() {
+        Ok(table)
+    } else {
+        r.diagnostics.sort_by_key(|d| d.span.start);
+        Err(report(r.diagnostics))
+    }
+}
+
+fn compile_doc(doc: &DeTable<'_>, env: &Env<'_>, r: &mut Reader) -> RouteTable {
+    r.known_keys(doc, TOP_KEYS, "routes.toml");
+    let mut table = RouteTable::default();
+    if let Some(node) = get(doc, "server")
+        && let Some(server) = r.table(node, "server")
+    {
+        table.server = compile_server(server, r);
+    }
+    if let Some(node) = get(doc, "static") {
+        table.statics = compile_statics(node, env, r);
+    }
+    if let Some(node) = get(doc, "namespaces")
+        && let Some(namespaces) = r.table(node, "namespaces")
+    {
+        table.namespaces = compile_namespaces(namespaces, env, r);
+    }
+    table
+}
+
+fn compile_server(t: &DeTable<'_>, r: &mut Reader) -> ServerSettings {
+    r.known_keys(t, SERVER_KEYS, "[server]");
+    let mut s = ServerSettings::default();
+    if let Some(n) = get(t, "listen")
+        && let Some(v) = r.string(n, "listen")
+    {
+        if v.parse::<std::net::SocketAddr>().is_ok() {
+            s.listen = v;
+        } else {
+            r.error(n.span(), format!("`{v}` is not an address; expected IP:PORT like \"0.0.0.0:3000\""));
+        }
+    }
+    if let Some(n) = get(t, "path")
+        && let Some(v) = r.string(n, "path")
+    {
+        if v.starts_with('/') && !v.contains(['?', '#']) {
+            s.path = v.trim_end_matches('/').to_owned();
+            if s.path.is_empty() {
+                s.path = "/".to_owned();
+            }
+        } else {
+            r.error(n.span(), format!("`{v}` is not a path; expected one starting with `/`, like \"/socket.io\""));
+        }
+    }
+    if let Some(n) = get(t, "serve_client")
+        && let Some(v) = r.boolean(n, "serve_client")
+    {
+        s.serve_client = v;
+    }
+    if let Some(n) = get(t, "transports")
+        && let Some(list) = r.strings(n, "transports")
+    {
+        s.polling = false;
+        s.websocket = false;
+        for item in &list {
+            match item.get_ref().as_str() {
+                "polling" => s.polling = true,
+                "websocket" => s.websocket = true,
+                other => r.error(item.span(), format!("unknown transport `{other}`; expected \"polling\" or \"websocket\"")),
+            }
+        }
+        if list.is_empty() {
+            r.error(n.span(), "`transports` is empty; expected \"polling\", \"websocket\" or both");
+        }
+    }
+    for (key, field) in [
+        ("ping_interval", &mut s.ping_interval),
+        ("ping_timeout", &mut s.ping_timeout),
+        ("connect_timeout", &mut s.connect_timeout),
+    ] {
+        if let Some(n) = get(t, key)
+            && let Some(v) = r.string(n, key)
+        {
+            match parse_duration(&v) {
+                Ok(d) if !d.is_zero() => *field = d,
+                Ok(_) => r.error(n.span(), format!("`{key}` must be longer than zero")),
+                Err(e) => r.error(n.span(), e),
+            }
+        }
+    }
+    if let Some(n) = get(t, "max_payload") {
+        let size = match n.get_ref() {
+            DeValue::Integer(i) => i.to_string().replace('_', "").parse::<usize>().map_err(|_| "expected a positive number of bytes".to_owned()),
+            DeValue::String(text) => parse_size(text),
+            other => Err(format!("`max_payload` is {}, expected bytes or a size like \"1MB\"", type_name(other))),
+        };
+        match size {
+            Ok(0) => r.error(n.span(), "`max_payload` must be larger than zero"),
+            Ok(v) => s.max_payload = v,
+            Err(e) => r.error(n.span(), e),
+        }
+    }
+    if let Some(n) = get(t, "cors")
+        && let Some(c) = r.table(n, "cors")
+    {
+        r.known_keys(c, &["origins", "credentials"], "[server].cors");
+        let origins = get(c, "origins")
+            .and_then(|o| r.strings(o, "origins"))
+            .map(|v| v.into_iter().map(|s| s.into_inner()).collect())
+            .unwrap_or_default();
+        let credentials = get(c, "credentials")
+            .and_then(|b| r.boolean(b, "credentials"))
+            .unwrap_or(false);
+        s.cors = Some(CorsSettings { origins, credentials });
+    }
+    s
+}
+
+fn compile_statics(node: &Node<'_>, env: &Env<'_>, r: &mut Reader) -> Vec<StaticMount> {
+    let DeValue::Array(items) = node.get_ref() else {
+        r.error(node.span(), format!("`static` is {}, expected [[static]] tables", type_name(node.get_ref())));
+        return Vec::new();
+    };
+    let mut out = Vec::new();
+    for item in items.iter() {
+        let Some(t) = r.table(item, "static") else { continue };
+        r.known_keys(t, &["mount", "dir", "index"], "[[static]]");
+        let mount = match get(t, "mount").map(|n| (n, r.string(n, "mount"))) {
+            Some((_, Some(m))) if m.starts_with('/') => m,
+            Some((n, Some(m))) => {
+                r.error(n.span(), format!("mount `{m}` must start with `/`"));
+                continue;
+            }
+            Some((_, None)) => continue,
+            None => {
+                r.error(item.span(), "[[static]] needs `mount`, the URL prefix, like \"/\"");
+                continue;
+            }
+        };
+        let Some(dir_node) = get(t, "dir") else {
+            r.error(item.span(), "[[static]] needs `dir`, the folder to serve, like \"public\"");
+            continue;
+        };
+        let Some(dir) = r.string(dir_node, "dir") else { continue };
+        let path = env.base_dir.join(&dir);
+        if !path.is_dir() {
+            r.error(dir_node.span(), format!("folder `{}` does not exist", path.display()));
+            continue;
+        }
+        let index = get(t, "index").and_then(|n| r.string(n, "index"));
+        let mount = if mount.len() > 1 { mount.trim_end_matches('/').to_owned() } else { mount };
+        out.push(StaticMount { mount, dir: path, index });
+    }
+    out
+}
+
+fn compile_namespaces(t: &DeTable<'_>, env: &Env<'_>, r: &mut Reader) -> BTreeMap<String, NamespaceRoutes> {
+    let mut out = BTreeMap::new();
+    for (name, node) in t.iter() {
+        let name_str = name.get_ref().to_string();
+        if !name_str.starts_with('/') {
+            r.error(name.span(), format!("namespace `{name_str}` must start with `/`, like \"/chat\""));
+            continue;
+        }
+        let Some(ns) = r.table(node, &name_str) else { continue };
+        let what = format!("[namespaces.\"{name_str}\"]");
+        r.known_keys(ns, &["auth", "events"], &what);
+        let mut routes = NamespaceRoutes::default();
+        if let Some(n) = get(ns, "auth")
+            && let Some(a) = r.table(n, "auth")
+        {
+            routes.auth = compile_auth(a, n, env, &name_str, r);
+        }
+        if let Some(n) = get(ns, "events")
+            && let Some(events) = r.table(n, "events")
+        {
+            for (event, node) in events.iter() {
+                let event = event.get_ref().to_string();
+                let lifecycle = event == "connect" || event == "disconnect";
+                let Some(route) = compile_route(node, &event, lifecycle, r) else { continue };
+                match event.as_str() {
+                    "connect" => routes.on_connect = Some(route),
+                    "disconnect" => routes.on_disconnect = Some(route),
+                    "*" => routes.catch_all = Some(route),
+                    _ => {
+                        routes.events.insert(event, route);
+                    }
+                }
+            }
+        }
+        out.insert(name_str, routes);
+    }
+    out
+}
+
+fn compile_auth(a: &DeTable<'_>, node: &Node<'_>, env: &Env<'_>, nsp: &str, r: &mut Reader) -> Option<AuthRule> {
+    r.known_keys(a, &["token", "token_env", "script", "message"], &format!("[namespaces.\"{nsp}\".auth]"));
+    let mut tokens: Vec<String> = Vec::new();
+    if let Some(n) = get(a, "token") {
+        match n.get_ref() {
+            DeValue::String(s) => tokens.push(s.to_string()),
+            _ => tokens.extend(r.strings(n, "token").unwrap_or_default().into_iter().map(|s| s.into_inner())),
+        }
+    }
+    if let Some(n) = get(a, "token_env")
+        && let Some(var) = r.string(n, "token_env")
+    {
+        match (env.var)(&var) {
+            Some(list) => tokens.extend(list.split(',').map(str::trim).filter(|t| !t.is_empty()).map(str::to_owned)),
+            None => r.error(n.span(), format!("environment variable `{var}` is not set; expected a comma-separated list of tokens")),
+        }
+    }
+    if let Some(n) = get(a, "script") {
+        r.error(n.span(), "auth scripts are not supported by this version of switchboard; use `token` or `token_env`");
+    }
+    let message = get(a, "message").and_then(|n| r.string(n, "message")).unwrap_or_else(|| "unauthorized".to_owned());
+    if tokens.is_empty() && get(a, "token").is_some() {
+        r.error(node.span(), "`token` lists no tokens: nobody could connect");
+    }
+    Some(AuthRule { tokens, message })
+}
+
+/// A route: a target name, a table, or a list of those.
+fn compile_route(node: &Node<'_>, event: &str, lifecycle: bool, r: &mut Reader) -> Option<Route> {
+    let mut route = Route::default();
+    match node.get_ref() {
+        DeValue::Array(items) => {
+            for item in items.iter() {
+                if matches!(item.get_ref(), DeValue::Array(_)) {
+                    r.error(item.span(), format!("route of `{event}`: a list of routes cannot nest lists"));
+                    continue;
+                }
+                if let Some(step) = compile_step(item, event, lifecycle, r) {
+                    route.steps.push(step);
+                }
+            }
+        }
+        _ => route.steps.push(compile_step(node, event, lifecycle, r)?),
+    }
+    Some(route)
+}
+
+fn compile_step(node: &Node<'_>, event: &str, lifecycle: bool, r: &mut Reader) -> Option<Step> {
+    let span = node.span();
+    match node.get_ref() {
+        DeValue::String(target) => {
+            let target = match target.as_ref() {
+                "emit" => Target::Emit,
+                "broadcast" => Target::Broadcast,
+                "io" => Target::Io,
+                "room" => {
+                    r.error(span, format!("route of `{event}`: a `room` target needs a room: write {{ to = \"room\", room = \"NAME\" }}"));
+                    return None;
+                }
+                other => {
+                    r.error(span, format!("route of `{event}`: unknown target `{other}`; expected {TARGETS}"));
+                    return None;
+                }
+            };
+            Some(Step {
+                deliver: Some(Deliver { target, event: None, data: DataSpec::Forward }),
+                ..Step::default()
+            })
+        }
+        DeValue::Table(t) => compile_table_step(t, span, event, lifecycle, r),
+        other => {
+            r.error(span, format!("route of `{event}` is {}, expected a target ({TARGETS}), a table or a list of routes", type_name(other)));
+            None
+        }
+    }
+}
+
+fn compile_table_step(
+    t: &DeTable<'_>,
+    span: std::ops::Range<usize>,
+    event: &str,
+    lifecycle: bool,
+    r: &mut Reader,
+) -> Option<Step> {
+    let before = r.diagnostics.len();
+    r.known_keys(t, ROUTE_KEYS, &format!("the route of `{event}`"));
+    let template = |r: &mut Reader, key: &str| -> Option<Template> {
+        let n = get(t, key)?;
+        let text = r.string(n, key)?;
+        match Template::parse(&text) {
+            Ok(tpl) if lifecycle && tpl.reads_args() => {
+                r.error(n.span(), format!("`{text}` reads event arguments, which a `{event}` route never has"));
+                None
+            }
+            Ok(tpl) => Some(tpl),
+            Err(e) => {
+                r.error(n.span(), e);
+                None
+            }
+        }
+    };
+    let data = |r: &mut Reader, key: &str, list: bool| -> Option<DataSpec> {
+        let n = get(t, key)?;
+        let value = r.json(n, key)?;
+        let compiled = match (&value, list) {
+            (serde_json::Value::Array(items), true) => items.iter().map(ValueTemplate::compile).collect::<Result<Vec<_>, _>>().map(DataSpec::Values),
+            _ => ValueTemplate::compile(&value).map(|v| if v.is_args() { DataSpec::List(v) } else { DataSpec::Values(vec![v]) }),
+        };
+        match compiled {
+            Ok(d) if lifecycle && reads_args(&d) => {
+                r.error(n.span(), format!("`{key}` reads event arguments, which a `{event}` route never has"));
+                None
+            }
+            Ok(d) => Some(d),
+            Err(e) => {
+                r.error(n.span(), e);
+                None
+            }
+        }
+    };
+
+    let mut step = Step {
+        join: template(r, "join"),
+        leave: template(r, "leave"),
+        ..Step::default()
+    };
+    if let Some(n) = get(t, "script") {
+        r.error(n.span(), "script routes are not supported by this version of switchboard; use a route table");
+    }
+    if let Some(n) = get(t, "ack") {
+        if lifecycle {
+            r.error(n.span(), format!("a `{event}` route has no ack to answer"));
+        } else {
+            step.ack = data(r, "ack", false);
+        }
+    }
+    let to = get(t, "to").and_then(|n| Some((n, r.string(n, "to")?)));
+    let room = template(r, "room");
+    let include_sender = get(t, "include_sender").and_then(|n| Some((n, r.boolean(n, "include_sender")?)));
+    let target = match to.as_ref().map(|(n, s)| (n, s.as_str())) {
+        None => None,
+        Some((_, "emit")) => Some(Target::Emit),
+        Some((_, "broadcast")) => Some(Target::Broadcast),
+        Some((_, "io")) => Some(Target::Io),
+        Some((n, "room")) => match room.clone() {
+            Some(room) => Some(Target::Room { room, include_sender: include_sender.as_ref().is_some_and(|(_, b)| *b) }),
+            None => {
+                if get(t, "room").is_none() {
+                    r.error(n.span(), format!("route of `{event}`: `to = \"room\"` needs `room`, the room name or a template like \"{{0.room}}\""));
+                }
+                None
+            }
+        },
+        Some((n, other)) => {
+            r.error(n.span(), format!("route of `{event}`: unknown target `{other}`; expected {TARGETS}"));
+            None
+        }
+    };
+    if !matches!(target, Some(Target::Room { .. })) && to.as_ref().is_none_or(|(_, s)| s != "room") {
+        if let Some(n) = get(t, "room") {
+            r.error(n.span(), "`room` only applies with `to = \"room\"`");
+        }
+        if let Some((n, _)) = include_sender {
+            r.error(n.span(), "`include_sender` only applies with `to = \"room\"`");
+        }
+    }
+    let event_name = get(t, "event").and_then(|n| r.string(n, "event"));
+    let payload = data(r, "data", true);
+    match target {
+        Some(target) => {
+            step.deliver = Some(Deliver { target, event: event_name, data: payload.unwrap_or(DataSpec::Forward) });
+        }
+        None if to.is_none() => {
+            for key in ["event", "data"] {
+                if let Some(n) = get(t, key) {
+                    r.error(n.span(), format!("`{key}` needs `to`, the target that receives the event"));
+                }
+            }
+        }
+        None => {}
+    }
+    if r.diagnostics.len() == before
+        && step.deliver.is_none()
+        && step.join.is_none()
+        && step.leave.is_none()
+        && step.ack.is_none()
+        && get(t, "script").is_none()
+    {
+        r.error(span, format!("route of `{event}` does nothing; expected at least one of to, join, leave, ack"));
+    }
+    (r.diagnostics.len() == before).then_some(step)
+}
+
+fn reads_args(d: &DataSpec) -> bool {
+    match d {
+        DataSpec::Forward => true,
+        DataSpec::List(t) => t.reads_args(),
+        DataSpec::Values(vs) => vs.iter().any(ValueTemplate::reads_args),
+    }
+}

@@ -1,0 +1,19 @@
+//! CONFIG → COMPILED ROUTES — routes.toml read, validated and compiled into a
+//! [`RouteTable`]; routes resolve events into [`Action`]s. Plain data: no sockets, no tokio.
+
+pub mod action;
+mod compile;
+pub mod diag;
+mod file;
+mod table;
+pub mod template;
+mod units;
+
+pub use action::{Action, Args, Recipients, Route};
+pub use compile::{Env, compile};
+pub use diag::{Diagnostic, Report};
+pub use table::{
+    AuthRule, CorsSettings, NamespaceRoutes, Resolved, RouteTable, ServerSettings, StaticMount,
+};
+pub use template::Scope;
+pub use units::{parse_duration, parse_size};

@@ -1,0 +1,214 @@
+//! The compiled configuration: server settings, static mounts, and per namespace its auth
+//! rule and routes. `resolve` turns a route and an event into actions, purely.
+
+use std::collections::{BTreeMap, HashMap};
+use std::path::PathBuf;
+use std::time::Duration;
+
+use super::action::{Action, Args, DataSpec, Recipients, Route, Target};
+use super::template::Scope;
+
+/// CORS settings of `[server].cors`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CorsSettings {
+    /// Allowed origins; `"*"` allows any.
+    pub origins: Vec<String>,
+    /// Whether credentials are allowed.
+    pub credentials: bool,
+}
+
+/// `[server]`, with defaults applied.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ServerSettings {
+    /// Address to listen on. Defaults to `0.0.0.0:3000`.
+    pub listen: String,
+    /// The Engine.IO path. Defaults to `/socket.io`.
+    pub path: String,
+    /// Whether to serve the client bundle. Defaults to true.
+    pub serve_client: bool,
+    /// Whether long-polling is enabled. Defaults to true.
+    pub polling: bool,
+    /// Whether WebSocket is enabled. Defaults to true.
+    pub websocket: bool,
+    /// Defaults to 25 s.
+    pub ping_interval: Duration,
+    /// Defaults to 20 s.
+    pub ping_timeout: Duration,
+    /// Defaults to 1,000,000 bytes.
+    pub max_payload: usize,
+    /// Defaults to 45 s.
+    pub connect_timeout: Duration,
+    /// Defaults to none.
+    pub cors: Option<CorsSettings>,
+}
+
+impl Default for ServerSettings {
+    fn default() -> Self {
+        ServerSettings {
+            listen: "0.0.0.0:3000".to_owned(),
+            path: "/socket.io".to_owned(),
+            serve_client: true,
+            polling: true,
+            websocket: true,
+            ping_interval: Duration::from_secs(25),
+            ping_timeout: Duration::from_secs(20),
+            max_payload: 1_000_000,
+            connect_timeout: Duration::from_secs(45),
+            cors: None,
+        }
+    }
+}
+
+/// One `[[static]]` mount.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StaticMount {
+    /// URL prefix, starting and not ending with `/` (except `/` itself).
+    pub mount: String,
+    /// The folder served, absolute or relative to the working directory.
+    pub dir: PathBuf,
+    /// File served for folder URLs.
+    pub index: Option<String>,
+}
+
+/// `[namespaces."X".auth]`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AuthRule {
+    /// Accepted `handshake.auth.token` values.
+    pub tokens: Vec<String>,
+    /// The `connect_error` message. Defaults to "unauthorized".
+    pub message: String,
+}
+
+/// Routes of one namespace.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct NamespaceRoutes {
+    /// Who may connect; everyone when `None`.
+    pub auth: Option<AuthRule>,
+    /// Routes by event name.
+    pub events: HashMap<String, Route>,
+    /// The `"*"` route.
+    pub catch_all: Option<Route>,
+    /// Run when a socket joins.
+    pub on_connect: Option<Route>,
+    /// Run when a socket leaves.
+    pub on_disconnect: Option<Route>,
+}
+
+impl NamespaceRoutes {
+    /// The route of `event`: its own, else the catch-all.
+    pub fn route(&self, event: &str) -> Option<&Route> {
+        self.events.get(event).or(self.catch_all.as_ref())
+    }
+}
+
+/// The whole compiled file.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct RouteTable {
+    /// `[server]`.
+    pub server: ServerSettings,
+    /// `[[static]]`, in file order.
+    pub statics: Vec<StaticMount>,
+    /// Namespaces by name.
+    pub namespaces: BTreeMap<String, NamespaceRoutes>,
+}
+
+impl RouteTable {
+    /// A declared namespace.
+    pub fn namespace(&self, name: &str) -> Option<&NamespaceRoutes> {
+        self.namespaces.get(name)
+    }
+}
+
+/// Actions for one event, and how many steps were skipped because a template resolved to
+/// nothing.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct Resolved {
+    /// What to do, in order.
+    pub actions: Vec<Action>,
+    /// Steps that did nothing.
+    pub skipped: usize,
+}
+
+impl Route {
+    /// Whether any template of the route reads the event's arguments.
+    pub fn reads_args(&self) -> bool {
+        let data_reads = |d: &DataSpec| match d {
+            DataSpec::Forward => false,
+            DataSpec::List(t) => t.reads_args(),
+            DataSpec::Values(vs) => vs.iter().any(|v| v.reads_args()),
+        };
+        self.steps.iter().any(|s| {
+            s.join.as_ref().is_some_and(|t| t.reads_args())
+                || s.leave.as_ref().is_some_and(|t| t.reads_args())
+                || s.ack.as_ref().is_some_and(data_reads)
+                || s.deliver.as_ref().is_some_and(|d| {
+                    data_reads(&d.data)
+                        || matches!(&d.target, Target::Room { room, .. } if room.reads_args())
+                })
+        })
+    }
+
+    /// The actions for `event`. The first step with an `ack` answers the ack.
+    pub fn resolve(&self, event: &str, scope: &dyn Scope) -> Resolved {
+        let mut out = Resolved::default();
+        let mut acked = false;
+        for step in &self.steps {
+            let Some(mut actions) = resolve_step(step, event, scope) else {
+                out.skipped += 1;
+                continue;
+            };
+            if let Some(ack) = &step.ack
+                && !acked
+            {
+                acked = true;
+                match resolve_data(ack, scope) {
+                    Some(args) => actions.push(Action::Ack(args)),
+                    None => out.skipped += 1,
+                }
+            }
+            out.actions.extend(actions);
+        }
+        out
+    }
+}
+
+fn resolve_step(step: &super::action::Step, event: &str, scope: &dyn Scope) -> Option<Vec<Action>> {
+    let mut actions = Vec::new();
+    if let Some(join) = &step.join {
+        actions.push(Action::Join(join.resolve_text(scope)?));
+    }
+    if let Some(leave) = &step.leave {
+        actions.push(Action::Leave(leave.resolve_text(scope)?));
+    }
+    if let Some(deliver) = &step.deliver {
+        let to = match &deliver.target {
+            Target::Emit => Recipients::Sender,
+            Target::Broadcast => Recipients::Namespace { include_sender: false },
+            Target::Io => Recipients::Namespace { include_sender: true },
+            Target::Room { room, include_sender } => Recipients::Room {
+                room: room.resolve_text(scope)?,
+                include_sender: *include_sender,
+            },
+        };
+        actions.push(Action::Deliver {
+            to,
+            event: deliver.event.clone().unwrap_or_else(|| event.to_owned()),
+            args: resolve_data(&deliver.data, scope)?,
+        });
+    }
+    Some(actions)
+}
+
+fn resolve_data(data: &DataSpec, scope: &dyn Scope) -> Option<Args> {
+    match data {
+        DataSpec::Forward => Some(Args::Forward),
+        DataSpec::List(t) if t.is_args() => Some(Args::Forward),
+        DataSpec::List(t) => Some(match t.resolve(scope)? {
+            serde_json::Value::Array(items) => Args::Values(items),
+            other => Args::Values(vec![other]),
+        }),
+        DataSpec::Values(vs) => Some(Args::Values(
+            vs.iter().map(|v| v.resolve(scope)).collect::<Option<Vec<_>>>()?,
+        )),
+    }
+}

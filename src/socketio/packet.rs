@@ -1,0 +1,514 @@
+//! Socket.IO v5 packets: parse and encode, pure (no I/O).
+//!
+//! ```text
+//! <type>[<attachments>-][<namespace>,][<ack id>][<JSON data>]
+//! 0 CONNECT · 1 DISCONNECT · 2 EVENT · 3 ACK · 4 CONNECT_ERROR · 5 BINARY_EVENT · 6 BINARY_ACK
+//! ```
+//! Binary packets are followed by their attachments as separate Engine.IO binary messages;
+//! inside the JSON each one stands as `{"_placeholder":true,"num":N}`. Arguments are kept as
+//! the bytes received, so a route that forwards them never parses them into values.
+
+use std::ops::Range;
+use std::sync::Arc;
+
+use bytes::{BufMut, Bytes, BytesMut};
+use serde_json::value::RawValue;
+
+/// The packet types.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum PacketKind {
+    /// `0`: join a namespace (client) / joined (server).
+    Connect,
+    /// `1`: leave a namespace.
+    Disconnect,
+    /// `2`: an event.
+    Event,
+    /// `3`: an acknowledgement.
+    Ack,
+    /// `4`: a refused CONNECT.
+    ConnectError,
+    /// `5`: an event with binary attachments.
+    BinaryEvent,
+    /// `6`: an acknowledgement with binary attachments.
+    BinaryAck,
+}
+
+impl PacketKind {
+    fn from_digit(d: u8) -> Option<PacketKind> {
+        Some(match d {
+            b'0' => PacketKind::Connect,
+            b'1' => PacketKind::Disconnect,
+            b'2' => PacketKind::Event,
+            b'3' => PacketKind::Ack,
+            b'4' => PacketKind::ConnectError,
+            b'5' => PacketKind::BinaryEvent,
+            b'6' => PacketKind::BinaryAck,
+            _ => return None,
+        })
+    }
+
+    fn digit(self) -> u8 {
+        match self {
+            PacketKind::Connect => b'0',
+            PacketKind::Disconnect => b'1',
+            PacketKind::Event => b'2',
+            PacketKind::Ack => b'3',
+            PacketKind::ConnectError => b'4',
+            PacketKind::BinaryEvent => b'5',
+            PacketKind::BinaryAck => b'6',
+        }
+    }
+
+    /// Whether attachments follow this packet.
+    pub fn is_binary(self) -> bool {
+        matches!(self, PacketKind::BinaryEvent | PacketKind::BinaryAck)
+    }
+}
+
+/// Event names a client may not send (socket.io-parser's `RESERVED_EVENTS`).
+pub const RESERVED_EVENTS: [&str; 6] = [
+    "connect",
+    "connect_error",
+    "disconnect",
+    "disconnecting",
+    "newListener",
+    "removeListener",
+];
+
+/// Why text is not a valid Socket.IO packet.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum ParseError {
+    /// Empty or unknown type.
+    #[error("unknown packet type")]
+    UnknownType,
+    /// The attachment count is missing its `-` or is not a number.
+    #[error("illegal attachments")]
+    IllegalAttachments,
+    /// More attachments than the limit.
+    #[error("too many attachments")]
+    TooManyAttachments,
+    /// The ack id does not fit.
+    #[error("invalid ack id")]
+    InvalidId,
+    /// The JSON is malformed or the wrong shape for the packet type.
+    #[error("invalid payload")]
+    InvalidPayload,
+    /// A placeholder refers to an attachment that does not exist.
+    #[error("invalid placeholder")]
+    InvalidPlaceholder,
+}
+
+/// A parsed packet. `data` is the JSON as received.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Packet {
+    /// The type.
+    pub kind: PacketKind,
+    /// The namespace; `/` when absent.
+    pub nsp: Bytes,
+    /// The ack id.
+    pub id: Option<u64>,
+    /// How many binary attachments follow.
+    pub attachments: usize,
+    /// The JSON data, if any.
+    pub data: Option<Bytes>,
+    /// For events: the name and where the arguments are in `data`.
+    pub event: Option<EventHead>,
+}
+
+/// The name of an event and the span of its arguments in the packet's data.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct EventHead {
+    /// The event name (a numeric name in its decimal text).
+    pub name: String,
+    /// The arguments, comma-separated as received (`1,"a"`); empty when there are none.
+    pub args: Range<usize>,
+}
+
+impl Packet {
+    /// The namespace as text.
+    pub fn nsp_str(&self) -> &str {
+        std::str::from_utf8(&self.nsp).expect("validated at parse")
+    }
+
+    /// The raw argument bytes of an event (`1,"a"`), or of an ack (inside the brackets).
+    pub fn args(&self) -> Bytes {
+        match (&self.data, &self.event) {
+            (Some(data), Some(head)) => data.slice(head.args.clone()),
+            (Some(data), None) if data.len() >= 2 => data.slice(1..data.len() - 1),
+            _ => Bytes::new(),
+        }
+    }
+
+    /// Parse one text message. `max_attachments` bounds what a binary packet may announce.
+    pub fn parse(text: Bytes, max_attachments: usize) -> Result<Packet, ParseError> {
+        let s: &[u8] = &text;
+        let kind = s
+            .first()
+            .and_then(|&d| PacketKind::from_digit(d))
+            .ok_or(ParseError::UnknownType)?;
+        let mut i = 1;
+
+        let mut attachments = 0usize;
+        if kind.is_binary() {
+            let start = i;
+            while i < s.len() && s[i] != b'-' {
+                i += 1;
+            }
+            if i == s.len() || i == start {
+                return Err(ParseError::IllegalAttachments);
+            }
+            attachments = std::str::from_utf8(&s[start..i])
+                .ok()
+                .and_then(|n| n.parse().ok())
+                .ok_or(ParseError::IllegalAttachments)?;
+            if attachments > max_attachments {
+                return Err(ParseError::TooManyAttachments);
+            }
+            i += 1;
+        }
+
+        let nsp = if s.get(i) == Some(&b'/') {
+            let start = i;
+            while i < s.len() && s[i] != b',' {
+                i += 1;
+            }
+            let nsp = text.slice(start..i);
+            if i < s.len() {
+                i += 1; // the comma
+            }
+            std::str::from_utf8(&nsp).map_err(|_| ParseError::InvalidPayload)?;
+            nsp
+        } else {
+            Bytes::from_static(b"/")
+        };
+
+        let mut id = None;
+        let id_start = i;
+        while i < s.len() && s[i].is_ascii_digit() {
+            i += 1;
+        }
+        if i > id_start {
+            let digits = std::str::from_utf8(&s[id_start..i]).expect("ASCII digits");
+            id = Some(digits.parse().map_err(|_| ParseError::InvalidId)?);
+        }
+
+        let data = (i < s.len()).then(|| text.slice(i..));
+        let mut packet = Packet {
+            kind,
+            nsp,
+            id,
+            attachments,
+            data,
+            event: None,
+        };
+        packet.validate()?;
+        Ok(packet)
+    }
+
+    /// socket.io-parser's `isPayloadValid`, plus the event head and placeholder checks.
+    fn validate(&mut self) -> Result<(), ParseError> {
+        let Some(data) = &self.data else {
+            return match self.kind {
+                PacketKind::Connect | PacketKind::Disconnect => Ok(()),
+                _ => Err(ParseError::InvalidPayload),
+            };
+        };
+        let raw: &RawValue = serde_json::from_slice(data).map_err(|_| ParseError::InvalidPayload)?;
+        let first = raw.get().as_bytes().first().copied();
+        match self.kind {
+            PacketKind::Connect if first == Some(b'{') => Ok(()),
+            PacketKind::ConnectError if matches!(first, Some(b'{' | b'"')) => Ok(()),
+            PacketKind::Event | PacketKind::BinaryEvent => {
+                self.event = Some(event_head(data)?);
+                self.check_placeholders()
+            }
+            PacketKind::Ack | PacketKind::BinaryAck if first == Some(b'[') => self.check_placeholders(),
+            _ => Err(ParseError::InvalidPayload),
+        }
+    }
+
+    fn check_placeholders(&self) -> Result<(), ParseError> {
+        if !self.kind.is_binary() {
+            return Ok(());
+        }
+        let data = self.data.as_ref().expect("checked by validate");
+        let value: serde_json::Value =
+            serde_json::from_slice(data).map_err(|_| ParseError::InvalidPayload)?;
+        if placeholders_valid(&value, self.attachments) {
+            Ok(())
+        } else {
+            Err(ParseError::InvalidPlaceholder)
+        }
+    }
+}
+
+fn placeholders_valid(value: &serde_json::Value, attachments: usize) -> bool {
+    match value {
+        serde_json::Value::Array(items) => items.iter().all(|v| placeholders_valid(v, attachments)),
+        serde_json::Value::Object(map) => {
+            if map.get("_placeholder") == Some(&serde_json::Value::Bool(true)) {
+                map.get("num")
+                    .and_then(serde_json::Value::as_u64)
+                    .is_some_and(|n| (n as usize) < attachments)
+            } else {
+                map.values().all(|v| placeholders_valid(v, attachments))
+            }
+        }
+        _ => true,
+    }
+}
+
+/// Read `["name", args…]`: the name (string, or number as socket.io allows) and the span of
+/// the arguments.
+fn event_head(data: &[u8]) -> Result<EventHead, ParseError> {
+    let items: Vec<&RawValue> =
+        serde_json::from_slice(data).map_err(|_| ParseError::InvalidPayload)?;
+    let first = items.first().ok_or(ParseError::InvalidPayload)?;
+    let text = first.get();
+    let name = if text.starts_with('"') {
+        let name: String = serde_json::from_str(text).map_err(|_| ParseError::InvalidPayload)?;
+        if RESERVED_EVENTS.contains(&name.as_str()) {
+            return Err(ParseError::InvalidPayload);
+        }
+        name
+    } else if serde_json::from_str::<serde_json::Number>(text).is_ok() {
+        text.to_owned()
+    } else {
+        return Err(ParseError::InvalidPayload);
+    };
+    let base = data.as_ptr() as usize;
+    let offset = |raw: &RawValue| raw.get().as_ptr() as usize - base;
+    let args = match (items.get(1), items.last()) {
+        (Some(second), Some(last)) => offset(second)..offset(last) + last.get().len(),
+        _ => {
+            let end = data.len() - 1;
+            end..end
+        }
+    };
+    Ok(EventHead { name, args })
+}
+
+/// A packet encoded once, ready to be queued for any number of recipients: cloning is cheap.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Encoded {
+    /// The text message.
+    pub text: Bytes,
+    /// Binary attachments that follow it.
+    pub attachments: Arc<[Bytes]>,
+}
+
+/// Where an outgoing event's data comes from.
+#[derive(Debug, Clone, Copy)]
+pub enum Args<'a> {
+    /// Raw argument JSON, comma-separated, without brackets (`1,"a"`); may be empty.
+    Raw(&'a [u8]),
+}
+
+fn header(kind: PacketKind, nsp: &str, id: Option<u64>, attachments: usize, cap: usize) -> BytesMut {
+    let mut out = BytesMut::with_capacity(cap + nsp.len() + 24);
+    out.put_u8(kind.digit());
+    if kind.is_binary() {
+        out.put_slice(itoa(attachments as u64).as_bytes());
+        out.put_u8(b'-');
+    }
+    if nsp != "/" {
+        out.put_slice(nsp.as_bytes());
+        out.put_u8(b',');
+    }
+    if let Some(id) = id {
+        out.put_slice(itoa(id).as_bytes());
+    }
+    out
+}
+
+fn itoa(n: u64) -> String {
+    n.to_string()
+}
+
+impl Encoded {
+    fn new(text: BytesMut, attachments: Arc<[Bytes]>) -> Encoded {
+        Encoded {
+            text: text.freeze(),
+            attachments,
+        }
+    }
+
+    /// `CONNECT {"sid":…}`.
+    pub fn connect(nsp: &str, sid: &str) -> Encoded {
+        let mut out = header(PacketKind::Connect, nsp, None, 0, 32);
+        out.put_slice(br#"{"sid":""#);
+        out.put_slice(sid.as_bytes());
+        out.put_slice(br#""}"#);
+        Encoded::new(out, Arc::from([]))
+    }
+
+    /// `CONNECT_ERROR {"message":…[,"data":…]}`.
+    pub fn connect_error(nsp: &str, message: &str, data: Option<&serde_json::Value>) -> Encoded {
+        let body = match data {
+            Some(data) => serde_json::json!({ "message": message, "data": data }),
+            None => serde_json::json!({ "message": message }),
+        };
+        let json = serde_json::to_vec(&body).expect("JSON values serialize");
+        let mut out = header(PacketKind::ConnectError, nsp, None, 0, json.len());
+        out.put_slice(&json);
+        Encoded::new(out, Arc::from([]))
+    }
+
+    /// `DISCONNECT`.
+    pub fn disconnect(nsp: &str) -> Encoded {
+        Encoded::new(header(PacketKind::Disconnect, nsp, None, 0, 0), Arc::from([]))
+    }
+
+    /// An EVENT (BINARY_EVENT when there are attachments) named `event`.
+    pub fn event(nsp: &str, event: &str, args: Args<'_>, attachments: Arc<[Bytes]>, id: Option<u64>) -> Encoded {
+        let kind = if attachments.is_empty() { PacketKind::Event } else { PacketKind::BinaryEvent };
+        let Args::Raw(raw) = args;
+        let name = serde_json::to_string(event).expect("strings serialize");
+        let mut out = header(kind, nsp, id, attachments.len(), name.len() + raw.len() + 3);
+        out.put_u8(b'[');
+        out.put_slice(name.as_bytes());
+        if !raw.is_empty() {
+            out.put_u8(b',');
+            out.put_slice(raw);
+        }
+        out.put_u8(b']');
+        Encoded::new(out, attachments)
+    }
+
+    /// An event whose whole data array (`["name",…]`) is reused as received.
+    pub fn event_data(nsp: &str, data: &[u8], attachments: Arc<[Bytes]>) -> Encoded {
+        let kind = if attachments.is_empty() { PacketKind::Event } else { PacketKind::BinaryEvent };
+        let mut out = header(kind, nsp, None, attachments.len(), data.len());
+        out.put_slice(data);
+        Encoded::new(out, attachments)
+    }
+
+    /// An ACK (BINARY_ACK with attachments) answering `id`.
+    pub fn ack(nsp: &str, id: u64, args: Args<'_>, attachments: Arc<[Bytes]>) -> Encoded {
+        let kind = if attachments.is_empty() { PacketKind::Ack } else { PacketKind::BinaryAck };
+        let Args::Raw(raw) = args;
+        let mut out = header(kind, nsp, Some(id), attachments.len(), raw.len() + 2);
+        out.put_u8(b'[');
+        out.put_slice(raw);
+        out.put_u8(b']');
+        Encoded::new(out, attachments)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn parse(s: &str) -> Result<Packet, ParseError> {
+        Packet::parse(Bytes::copy_from_slice(s.as_bytes()), 10)
+    }
+
+    #[test]
+    fn connect_default_and_custom_namespace_with_auth() {
+        let p = parse("0").unwrap();
+        assert_eq!((p.kind, p.nsp_str(), p.data.clone()), (PacketKind::Connect, "/", None));
+        let p = parse(r#"0/admin,{"token":"123"}"#).unwrap();
+        assert_eq!(p.nsp_str(), "/admin");
+        assert_eq!(p.data.as_deref(), Some(&br#"{"token":"123"}"#[..]));
+        assert_eq!(parse("0/admin,").unwrap().nsp_str(), "/admin");
+        assert_eq!(parse("0/admin").unwrap().nsp_str(), "/admin");
+        assert_eq!(parse("0[]"), Err(ParseError::InvalidPayload));
+    }
+
+    #[test]
+    fn disconnect_takes_no_data() {
+        assert_eq!(parse("1/chat,").unwrap().kind, PacketKind::Disconnect);
+        assert_eq!(parse("1{}"), Err(ParseError::InvalidPayload));
+    }
+
+    #[test]
+    fn event_with_id_namespace_and_args() {
+        let p = parse(r#"2/chat,12["chat message","hi",{"a":1}]"#).unwrap();
+        assert_eq!(p.kind, PacketKind::Event);
+        assert_eq!(p.id, Some(12));
+        let head = p.event.clone().unwrap();
+        assert_eq!(head.name, "chat message");
+        assert_eq!(p.args(), &br#""hi",{"a":1}"#[..]);
+    }
+
+    #[test]
+    fn event_without_args_and_with_whitespace() {
+        let p = parse(r#"2["ping"]"#).unwrap();
+        assert_eq!(p.args(), "");
+        let p = parse(r#"2[ "ping" , 1 ]"#).unwrap();
+        assert_eq!(p.event.as_ref().unwrap().name, "ping");
+        assert_eq!(p.args(), "1");
+    }
+
+    #[test]
+    fn numeric_event_names_are_allowed_and_reserved_ones_refused() {
+        assert_eq!(parse("2[42,1]").unwrap().event.unwrap().name, "42");
+        assert_eq!(parse(r#"2["connect"]"#), Err(ParseError::InvalidPayload));
+        assert_eq!(parse(r#"2["disconnect"]"#), Err(ParseError::InvalidPayload));
+    }
+
+    #[test]
+    fn malformed_events_are_refused() {
+        for bad in ["2", "2[]", "2{}", r#"2[{"a":1}]"#, "2[\"a\"", "2\"a\"", "2[\"a\"]x", "9", "", "x"] {
+            assert!(parse(bad).is_err(), "{bad:?} should not parse");
+        }
+    }
+
+    #[test]
+    fn ack_needs_an_array() {
+        let p = parse(r#"3/chat,7["ok",2]"#).unwrap();
+        assert_eq!((p.kind, p.id), (PacketKind::Ack, Some(7)));
+        assert_eq!(p.args(), r#""ok",2"#);
+        assert_eq!(parse("31"), Err(ParseError::InvalidPayload));
+        assert_eq!(parse(r#"31"x""#), Err(ParseError::InvalidPayload));
+    }
+
+    #[test]
+    fn binary_event_counts_attachments_and_checks_placeholders() {
+        let p = parse(r#"52-["up",{"_placeholder":true,"num":0},{"_placeholder":true,"num":1}]"#).unwrap();
+        assert_eq!((p.kind, p.attachments), (PacketKind::BinaryEvent, 2));
+        let p = parse(r#"61-/chat,3[{"_placeholder":true,"num":0}]"#).unwrap();
+        assert_eq!((p.kind, p.attachments, p.id, p.nsp_str()), (PacketKind::BinaryAck, 1, Some(3), "/chat"));
+        assert_eq!(
+            parse(r#"51-["up",{"_placeholder":true,"num":1}]"#),
+            Err(ParseError::InvalidPlaceholder)
+        );
+        assert_eq!(parse(r#"5["up"]"#), Err(ParseError::IllegalAttachments));
+        assert_eq!(parse(r#"5x-["up"]"#), Err(ParseError::IllegalAttachments));
+        assert_eq!(parse(r#"511-["up"]"#), Err(ParseError::TooManyAttachments));
+    }
+
+    #[test]
+    fn encodes_every_server_packet() {
+        assert_eq!(Encoded::connect("/", "abc").text, r#"0{"sid":"abc"}"#);
+        assert_eq!(Encoded::connect("/chat", "abc").text, r#"0/chat,{"sid":"abc"}"#);
+        assert_eq!(
+            Encoded::connect_error("/x", "Invalid namespace", None).text,
+            r#"4/x,{"message":"Invalid namespace"}"#
+        );
+        assert_eq!(Encoded::disconnect("/chat").text, "1/chat,");
+        assert_eq!(Encoded::disconnect("/").text, "1");
+        let none: Arc<[Bytes]> = Arc::from([]);
+        assert_eq!(
+            Encoded::event("/", "chat \"message\"", Args::Raw(b"1,\"a\""), none.clone(), None).text,
+            r#"2["chat \"message\"",1,"a"]"#
+        );
+        assert_eq!(Encoded::event("/a", "e", Args::Raw(b""), none.clone(), Some(4)).text, r#"2/a,4["e"]"#);
+        assert_eq!(Encoded::ack("/", 3, Args::Raw(b""), none.clone()).text, "33[]");
+        assert_eq!(Encoded::ack("/a", 3, Args::Raw(b"1"), none).text, "3/a,3[1]");
+        let two: Arc<[Bytes]> = Arc::from([Bytes::from_static(b"x"), Bytes::from_static(b"y")]);
+        let e = Encoded::event_data("/", br#"["e",{"_placeholder":true,"num":0}]"#, two.clone());
+        assert_eq!(e.text, r#"52-["e",{"_placeholder":true,"num":0}]"#);
+        assert_eq!(Encoded::ack("/a", 9, Args::Raw(b"1"), two).text, "62-/a,9[1]");
+    }
+
+    #[test]
+    fn encode_then_parse_round_trips() {
+        let none: Arc<[Bytes]> = Arc::from([]);
+        let e = Encoded::event("/chat", "msg", Args::Raw(br#"{"x":[1,2]}"#), none, Some(5));
+        let p = Packet::parse(e.text, 10).unwrap();
+        assert_eq!(p.nsp_str(), "/chat");
+        assert_eq!(p.id, Some(5));
+        assert_eq!(p.args(), r#"{"x":[1,2]}"#);
+    }
+}

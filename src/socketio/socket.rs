@@ -1,0 +1,213 @@
+//! One socket: a client's membership of one namespace, with its id and pending acks.
+
+use std::collections::HashMap;
+use std::fmt;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+
+use bytes::Bytes;
+use serde_json::value::RawValue;
+use tokio::sync::oneshot;
+
+use super::packet::{Args, Encoded};
+use crate::engineio::{CloseReason, Handshake, Packet as EnginePacket, SendError, Session, Sid};
+
+/// Why a socket left its namespace, in socket.io's words.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum DisconnectReason {
+    /// The transport failed.
+    TransportError,
+    /// The client closed the connection.
+    TransportClose,
+    /// The server closed the connection.
+    ForcedClose,
+    /// The client stopped answering pings.
+    PingTimeout,
+    /// The client sent a malformed packet.
+    ParseError,
+    /// The server is shutting down.
+    ServerShuttingDown,
+    /// The server closed the socket and its connection.
+    ForcedServerClose,
+    /// The client left the namespace (`socket.disconnect()` on the client).
+    ClientNamespaceDisconnect,
+    /// The server removed the socket from the namespace.
+    ServerNamespaceDisconnect,
+}
+
+impl DisconnectReason {
+    /// The reason as socket.io names it.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            DisconnectReason::TransportError => "transport error",
+            DisconnectReason::TransportClose => "transport close",
+            DisconnectReason::ForcedClose => "forced close",
+            DisconnectReason::PingTimeout => "ping timeout",
+            DisconnectReason::ParseError => "parse error",
+            DisconnectReason::ServerShuttingDown => "server shutting down",
+            DisconnectReason::ForcedServerClose => "forced server close",
+            DisconnectReason::ClientNamespaceDisconnect => "client namespace disconnect",
+            DisconnectReason::ServerNamespaceDisconnect => "server namespace disconnect",
+        }
+    }
+}
+
+impl From<CloseReason> for DisconnectReason {
+    fn from(reason: CloseReason) -> Self {
+        match reason {
+            CloseReason::TransportError | CloseReason::SlowClient => DisconnectReason::TransportError,
+            CloseReason::TransportClose => DisconnectReason::TransportClose,
+            CloseReason::ForcedClose => DisconnectReason::ForcedClose,
+            CloseReason::PingTimeout => DisconnectReason::PingTimeout,
+            CloseReason::ParseError => DisconnectReason::ParseError,
+            CloseReason::ServerShuttingDown => DisconnectReason::ServerShuttingDown,
+        }
+    }
+}
+
+impl fmt::Display for DisconnectReason {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// A client's answer to an event the server emitted with an ack id.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AckResponse {
+    /// The answer's arguments as received, comma-separated (`1,"a"`).
+    pub args: Bytes,
+    /// Binary attachments the placeholders in `args` refer to.
+    pub attachments: Arc<[Bytes]>,
+}
+
+/// One socket in one namespace.
+pub struct Socket {
+    id: Sid,
+    nsp: Arc<str>,
+    session: Arc<Session>,
+    auth: Option<Box<RawValue>>,
+    connected: AtomicBool,
+    next_ack: AtomicU64,
+    /// Acks the server waits for. Per socket, touched only by emits that ask for an ack.
+    acks: Mutex<HashMap<u64, oneshot::Sender<AckResponse>>>,
+}
+
+impl fmt::Debug for Socket {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Socket")
+            .field("id", &self.id)
+            .field("nsp", &self.nsp)
+            .field("sid", &self.session.sid())
+            .finish_non_exhaustive()
+    }
+}
+
+impl Socket {
+    pub(crate) fn new(nsp: &str, session: Arc<Session>, auth: Option<Box<RawValue>>) -> Socket {
+        Socket {
+            id: Sid::random(),
+            nsp: Arc::from(nsp),
+            session,
+            auth,
+            connected: AtomicBool::new(true),
+            next_ack: AtomicU64::new(0),
+            acks: Mutex::new(HashMap::new()),
+        }
+    }
+
+    /// The socket id (also the name of its own room).
+    pub fn id(&self) -> Sid {
+        self.id
+    }
+
+    /// The namespace.
+    pub fn nsp(&self) -> &str {
+        &self.nsp
+    }
+
+    /// The Engine.IO session carrying this socket.
+    pub fn session(&self) -> &Arc<Session> {
+        &self.session
+    }
+
+    /// The opening HTTP request.
+    pub fn handshake(&self) -> &Handshake {
+        self.session.handshake()
+    }
+
+    /// The CONNECT packet's auth payload, as received.
+    pub fn auth(&self) -> Option<&RawValue> {
+        self.auth.as_deref()
+    }
+
+    /// Whether the socket is still in its namespace.
+    pub fn is_connected(&self) -> bool {
+        self.connected.load(Ordering::Acquire)
+    }
+
+    /// Marks the socket as gone; true only for the call that did it.
+    pub(crate) fn mark_disconnected(&self) -> bool {
+        let was = self.connected.swap(false, Ordering::AcqRel);
+        if was {
+            self.acks.lock().expect("acks lock").clear();
+        }
+        was
+    }
+
+    /// Queue an encoded packet for this socket's client.
+    pub fn send(&self, packet: &Encoded) -> Result<(), SendError> {
+        if !self.is_connected() {
+            return Err(SendError::Closed);
+        }
+        self.session.send(EnginePacket::Message(packet.text.clone()))?;
+        for attachment in packet.attachments.iter() {
+            self.session.send(EnginePacket::Binary(attachment.clone()))?;
+        }
+        Ok(())
+    }
+
+    /// Emit `event` to this socket's client.
+    pub fn emit(&self, event: &str, args: &[u8], attachments: Arc<[Bytes]>) -> Result<(), SendError> {
+        self.send(&Encoded::event(&self.nsp, event, Args::Raw(args), attachments, None))
+    }
+
+    /// Emit `event` and wait for the client's acknowledgement. The receiver errs if the
+    /// socket disconnects first; callers add their own timeout.
+    pub fn emit_with_ack(
+        &self,
+        event: &str,
+        args: &[u8],
+        attachments: Arc<[Bytes]>,
+    ) -> Result<oneshot::Receiver<AckResponse>, SendError> {
+        let id = self.next_ack.fetch_add(1, Ordering::Relaxed);
+        let (tx, rx) = oneshot::channel();
+        self.acks.lock().expect("acks lock").insert(id, tx);
+        let packet = Encoded::event(&self.nsp, event, Args::Raw(args), attachments, Some(id));
+        if let Err(e) = self.send(&packet) {
+            self.acks.lock().expect("acks lock").remove(&id);
+            return Err(e);
+        }
+        Ok(rx)
+    }
+
+    /// Answer the client's event `id`.
+    pub fn ack(&self, id: u64, args: &[u8], attachments: Arc<[Bytes]>) -> Result<(), SendError> {
+        self.send(&Encoded::ack(&self.nsp, id, Args::Raw(args), attachments))
+    }
+
+    /// The client answered ack `id`; unknown ids are ignored, as socket.io does.
+    pub(crate) fn on_ack(&self, id: u64, response: AckResponse) {
+        let waiter = self.acks.lock().expect("acks lock").remove(&id);
+        if let Some(tx) = waiter {
+            let _ = tx.send(response);
+        }
+    }
+
+    /// Remove the socket from its namespace from the server side: the client gets a
+    /// DISCONNECT packet. Returns whether the socket was connected; the caller runs what
+    /// follows a disconnection (rooms, routes).
+    pub fn disconnect(&self) -> bool {
+        let _ = self.send(&Encoded::disconnect(&self.nsp));
+        self.mark_disconnected()
+    }
+}

@@ -1,0 +1,200 @@
+// Test harness: starts one server process per test and hands back its URL.
+//
+//   const server = await startServer({ routes: `...routes.toml text...` });
+//   server.url      -> "http://127.0.0.1:PORT"
+//   server.port     -> PORT
+//   await server.restart()  // SIGKILL, then start again on the SAME port
+//   await server.stop()     // SIGTERM (SIGKILL after a grace period)
+//
+// Target selection (environment):
+//   default                            -> the switchboard binary at
+//                                         $SWITCHBOARD_BIN or <repo>/target/debug/switchboard
+//   SWITCHBOARD_TEST_TARGET=reference  -> tests/node/reference-server.mjs, a small
+//                                         server built on the real `socket.io` package that
+//                                         reads the same routes.toml and speaks the same CLI.
+//
+// Both targets are started the same way:
+//   <cmd> --config <tmp>/routes.toml --listen 127.0.0.1:<port|0>
+// and must print `... listening on http://HOST:PORT` on stdout once bound.
+
+import { spawn } from "node:child_process";
+import { existsSync } from "node:fs";
+import { mkdtemp, rm, writeFile } from "node:fs/promises";
+import { tmpdir } from "node:os";
+import { dirname, join, resolve } from "node:path";
+import { fileURLToPath } from "node:url";
+
+const here = dirname(fileURLToPath(import.meta.url));
+export const repoRoot = resolve(here, "..", "..");
+
+const LISTEN_RE = /listening on http:\/\/([\d.]+):(\d+)/;
+const START_TIMEOUT_MS = Number(process.env.SWITCHBOARD_START_TIMEOUT_MS ?? 10_000);
+const STOP_GRACE_MS = 3_000;
+const MAX_LOG_CHARS = 64 * 1024;
+
+export const target = process.env.SWITCHBOARD_TEST_TARGET ?? "switchboard";
+
+/** Every child we started, so that a crashing test run never leaves servers behind. */
+const live = new Set();
+process.on("exit", () => {
+  for (const child of live) {
+    try {
+      child.kill("SIGKILL");
+    } catch {
+      // already gone
+    }
+  }
+});
+
+function command() {
+  if (target === "reference") {
+    return { cmd: process.execPath, pre: [join(here, "reference-server.mjs")] };
+  }
+  if (target !== "switchboard") {
+    throw new Error(
+      `SWITCHBOARD_TEST_TARGET=${target} is not known (use "reference" or leave it unset)`,
+    );
+  }
+  const bin = process.env.SWITCHBOARD_BIN ?? join(repoRoot, "target", "debug", "switchboard");
+  if (!existsSync(bin)) {
+    throw new Error(
+      `switchboard binary not found at ${bin}: build it first (cargo build) or point ` +
+        `SWITCHBOARD_BIN at it; SWITCHBOARD_TEST_TARGET=reference runs the suite against ` +
+        `the Node reference server instead`,
+    );
+  }
+  return { cmd: bin, pre: [] };
+}
+
+function exited(child) {
+  if (child.exitCode !== null || child.signalCode !== null) return Promise.resolve();
+  return new Promise((resolve) => child.once("exit", () => resolve()));
+}
+
+/**
+ * Spawn one server process and resolve once it printed its listening line.
+ * Rejects (with the process output) if it exits first or takes too long.
+ */
+function spawnServer({ cmd, pre }, configPath, listen, log) {
+  const args = [...pre, "--config", configPath, "--listen", listen];
+  const child = spawn(cmd, args, {
+    stdio: ["ignore", "pipe", "pipe"],
+    env: { RUST_BACKTRACE: "1", ...process.env },
+  });
+  live.add(child);
+  child.once("exit", () => live.delete(child));
+
+  return new Promise((resolvePromise, reject) => {
+    let stdoutBuf = "";
+    let settled = false;
+    const settle = (fn, value) => {
+      if (settled) return;
+      settled = true;
+      clearTimeout(timer);
+      fn(value);
+    };
+    const fail = (why) => {
+      child.kill("SIGKILL");
+      settle(
+        reject,
+        new Error(`${why}\ncommand: ${cmd} ${args.join(" ")}\n--- server output ---\n${log.text()}`),
+      );
+    };
+    const timer = setTimeout(
+      () => fail(`server did not print its listening line within ${START_TIMEOUT_MS} ms`),
+      START_TIMEOUT_MS,
+    );
+
+    // Keep draining both pipes for the whole life of the process: a full pipe
+    // would block the server.
+    child.stdout.setEncoding("utf8");
+    child.stderr.setEncoding("utf8");
+    child.stderr.on("data", (chunk) => log.add(chunk));
+    child.stdout.on("data", (chunk) => {
+      log.add(chunk);
+      if (settled) return;
+      stdoutBuf += chunk;
+      let nl;
+      while ((nl = stdoutBuf.indexOf("\n")) !== -1) {
+        const line = stdoutBuf.slice(0, nl);
+        stdoutBuf = stdoutBuf.slice(nl + 1);
+        const m = LISTEN_RE.exec(line);
+        if (m) {
+          settle(resolvePromise, { child, host: m[1], port: Number(m[2]) });
+          return;
+        }
+      }
+    });
+    child.once("error", (err) => fail(`could not start server: ${err.message}`));
+    // "close" (not "exit") so that everything the process printed is in the log.
+    child.once("close", (code, signal) =>
+      fail(`server exited before listening (code ${code}, signal ${signal})`),
+    );
+  });
+}
+
+function makeLog() {
+  let text = "";
+  return {
+    add(chunk) {
+      text += chunk;
+      if (text.length > MAX_LOG_CHARS) text = text.slice(-MAX_LOG_CHARS);
+    },
+    text: () => text,
+  };
+}
+
+/**
+ * @param {{ routes: string }} options routes.toml content
+ * @returns {Promise<{ url: string, port: number, stop(): Promise<void>, restart(): Promise<void>, output(): string }>}
+ */
+export async function startServer({ routes }) {
+  if (typeof routes !== "string") throw new TypeError("startServer needs { routes: <toml text> }");
+  const how = command();
+  const dir = await mkdtemp(join(tmpdir(), "switchboard-test-"));
+  const configPath = join(dir, "routes.toml");
+  await writeFile(configPath, routes);
+  const log = makeLog();
+
+  let proc;
+  try {
+    proc = await spawnServer(how, configPath, "127.0.0.1:0", log);
+  } catch (err) {
+    await rm(dir, { recursive: true, force: true });
+    throw err;
+  }
+  const host = proc.host;
+  const port = proc.port;
+  let child = proc.child;
+  let stopped = false;
+
+  return {
+    url: `http://${host}:${port}`,
+    port,
+    output: () => log.text(),
+    /** Kill the server abruptly and start it again on the same port. */
+    async restart() {
+      if (stopped) throw new Error("restart() after stop()");
+      child.kill("SIGKILL");
+      await exited(child);
+      log.add("\n--- restart ---\n");
+      const next = await spawnServer(how, configPath, `${host}:${port}`, log);
+      if (next.port !== port) {
+        next.child.kill("SIGKILL");
+        throw new Error(`server restarted on port ${next.port}, expected ${port}`);
+      }
+      child = next.child;
+    },
+    async stop() {
+      if (stopped) return;
+      stopped = true;
+      if (child.exitCode === null && child.signalCode === null) {
+        child.kill("SIGTERM");
+        const grace = setTimeout(() => child.kill("SIGKILL"), STOP_GRACE_MS);
+        await exited(child);
+        clearTimeout(grace);
+      }
+      await rm(dir, { recursive: true, force: true });
+    },
+  };
+}

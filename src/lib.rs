@@ -11,9 +11,9 @@
 //! - `app` — COMPOSITION: the only layer that sees all others.
 //! - `server` — HTTP EDGE: hyper service, static files, accept loop.
 
-pub mod engineio;
-pub mod socketio;
 pub mod adapter;
-pub mod routing;
 pub mod app;
+pub mod engineio;
+pub mod routing;
 pub mod server;
+pub mod socketio;

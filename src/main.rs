@@ -14,7 +14,13 @@ use switchboard::server::{ClientBundle, Server};
 #[command(version, about)]
 struct Cli {
     /// The routes file.
-    #[arg(long, short, env = "SWITCHBOARD_CONFIG", default_value = "routes.toml", global = true)]
+    #[arg(
+        long,
+        short,
+        env = "SWITCHBOARD_CONFIG",
+        default_value = "routes.toml",
+        global = true
+    )]
     config: PathBuf,
 
     /// Address to listen on, overriding `[server].listen`.
@@ -72,7 +78,11 @@ fn check(path: &Path) -> ExitCode {
         }
         Err(LoadError::Invalid(report)) => {
             eprint!("{report}");
-            eprintln!("{} problem(s) in {}", report.diagnostics.len(), path.display());
+            eprintln!(
+                "{} problem(s) in {}",
+                report.diagnostics.len(),
+                path.display()
+            );
             ExitCode::from(1)
         }
         Err(e) => {
@@ -85,7 +95,10 @@ fn check(path: &Path) -> ExitCode {
 fn summary(path: &Path, table: &RouteTable) -> String {
     let mut out = format!("{}: OK\n", path.display());
     let s = &table.server;
-    out += &format!("server: listen {} · path {} · ping {:?}/{:?}\n", s.listen, s.path, s.ping_interval, s.ping_timeout);
+    out += &format!(
+        "server: listen {} · path {} · ping {:?}/{:?}\n",
+        s.listen, s.path, s.ping_interval, s.ping_timeout
+    );
     for m in &table.statics {
         out += &format!("static: {} -> {}\n", m.mount, m.dir.display());
     }
@@ -97,7 +110,11 @@ fn summary(path: &Path, table: &RouteTable) -> String {
         for e in events {
             out += &format!("  {e}: {} step(s)\n", ns.events[e].steps.len());
         }
-        for (label, route) in [("connect", &ns.on_connect), ("disconnect", &ns.on_disconnect), ("*", &ns.catch_all)] {
+        for (label, route) in [
+            ("connect", &ns.on_connect),
+            ("disconnect", &ns.on_disconnect),
+            ("*", &ns.catch_all),
+        ] {
             if let Some(r) = route {
                 out += &format!("  {label}: {} step(s)\n", r.steps.len());
             }
@@ -114,10 +131,17 @@ async fn serve(cli: &Cli) -> anyhow::Result<()> {
     }
     let listen = routes.server.listen.clone();
     let client = if routes.server.serve_client {
-        let base = cli.config.parent().filter(|p| !p.as_os_str().is_empty()).unwrap_or(Path::new("."));
+        let base = cli
+            .config
+            .parent()
+            .filter(|p| !p.as_os_str().is_empty())
+            .unwrap_or(Path::new("."));
         let candidates = match &cli.client_dir {
             Some(dir) => vec![dir.clone()],
-            None => vec![base.join("node_modules/socket.io-client"), PathBuf::from("node_modules/socket.io-client")],
+            None => vec![
+                base.join("node_modules/socket.io-client"),
+                PathBuf::from("node_modules/socket.io-client"),
+            ],
         };
         match ClientBundle::find(&candidates) {
             Ok(bundle) => Some(bundle),

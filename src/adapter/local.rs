@@ -142,12 +142,13 @@ impl Adapter for LocalAdapter {
 
     fn broadcast(&self, packet: &Encoded, opts: &BroadcastOptions) -> Delivery {
         let mut delivery = Delivery::default();
-        self.inner.read().expect("adapter lock").select(opts, |socket| {
-            match socket.send(packet) {
+        self.inner
+            .read()
+            .expect("adapter lock")
+            .select(opts, |socket| match socket.send(packet) {
                 Ok(()) => delivery.queued += 1,
                 Err(_) => delivery.dropped += 1,
-            }
-        });
+            });
         delivery
     }
 }

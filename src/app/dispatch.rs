@@ -29,18 +29,34 @@ impl Dispatcher {
     }
 
     /// Run `route` for `socket`; `event` is `None` for connect and disconnect routes.
-    fn run(&self, adapter: &dyn Adapter, socket: &Arc<Socket>, route: &Route, name: &str, event: Option<&Event>) {
+    fn run(
+        &self,
+        adapter: &dyn Adapter,
+        socket: &Arc<Socket>,
+        route: &Route,
+        name: &str,
+        event: Option<&Event>,
+    ) {
         let scope = EventScope::new(socket, event.map(|e| &e.args[..]));
         let resolved = route.resolve(name, &scope);
         if resolved.skipped > 0 {
-            tracing::debug!(ns = socket.nsp(), event = name, skipped = resolved.skipped, "A template resolved to nothing; route step skipped");
+            tracing::debug!(
+                ns = socket.nsp(),
+                event = name,
+                skipped = resolved.skipped,
+                "A template resolved to nothing; route step skipped"
+            );
         }
         let mut acked = false;
         for action in resolved.actions {
             match action {
                 Action::Join(room) => adapter.join(socket.id(), &room),
                 Action::Leave(room) => adapter.leave(socket.id(), &room),
-                Action::Deliver { to, event: out_name, args } => {
+                Action::Deliver {
+                    to,
+                    event: out_name,
+                    args,
+                } => {
                     let packet = encode_event(socket.nsp(), &out_name, &args, name, event);
                     deliver(adapter, socket, &to, &packet);
                 }
@@ -77,7 +93,9 @@ fn raw_args(args: &Args, event: Option<&Event>) -> (Bytes, Arc<[Bytes]>) {
                 serde_json::to_writer(&mut out, v).expect("JSON values serialize");
             }
             let attachments = match event {
-                Some(e) if !e.attachments.is_empty() && contains(&out, b"\"_placeholder\"") => e.attachments.clone(),
+                Some(e) if !e.attachments.is_empty() && contains(&out, b"\"_placeholder\"") => {
+                    e.attachments.clone()
+                }
                 _ => Arc::from([]),
             };
             (Bytes::from(out), attachments)
@@ -91,7 +109,13 @@ fn contains(haystack: &[u8], needle: &[u8]) -> bool {
 
 /// Encode a delivery once. Arguments forwarded under the incoming name reuse the received
 /// data array as is.
-fn encode_event(nsp: &str, out_name: &str, args: &Args, in_name: &str, event: Option<&Event>) -> Encoded {
+fn encode_event(
+    nsp: &str,
+    out_name: &str,
+    args: &Args,
+    in_name: &str,
+    event: Option<&Event>,
+) -> Encoded {
     if let (Args::Forward, Some(e)) = (args, event)
         && out_name == in_name
     {
@@ -108,16 +132,34 @@ fn deliver(adapter: &dyn Adapter, socket: &Socket, to: &Recipients, packet: &Enc
             let _ = socket.send(packet);
             return;
         }
-        Recipients::Namespace { include_sender: true } => BroadcastOptions::all(),
-        Recipients::Namespace { include_sender: false } => BroadcastOptions { rooms: vec![], except: vec![sender] },
-        Recipients::Room { room, include_sender } => BroadcastOptions {
+        Recipients::Namespace {
+            include_sender: true,
+        } => BroadcastOptions::all(),
+        Recipients::Namespace {
+            include_sender: false,
+        } => BroadcastOptions {
+            rooms: vec![],
+            except: vec![sender],
+        },
+        Recipients::Room {
+            room,
+            include_sender,
+        } => BroadcastOptions {
             rooms: vec![room.clone()],
-            except: if *include_sender { vec![] } else { vec![sender] },
+            except: if *include_sender {
+                vec![]
+            } else {
+                vec![sender]
+            },
         },
     };
     let delivery = adapter.broadcast(packet, &opts);
     if delivery.dropped > 0 {
-        tracing::debug!(ns = socket.nsp(), dropped = delivery.dropped, "Broadcast not queued for some sockets");
+        tracing::debug!(
+            ns = socket.nsp(),
+            dropped = delivery.dropped,
+            "Broadcast not queued for some sockets"
+        );
     }
 }
 
@@ -134,15 +176,23 @@ fn token_matches(auth: Option<&RawValue>, tokens: &[String]) -> bool {
     };
     // Every token is compared, in constant time for equal lengths, so timing does not tell
     // which one nearly matched.
-    tokens
-        .iter()
-        .fold(false, |found, t| found | bool::from(t.as_bytes().ct_eq(token.as_bytes())))
+    tokens.iter().fold(false, |found, t| {
+        found | bool::from(t.as_bytes().ct_eq(token.as_bytes()))
+    })
 }
 
 impl SocketHandler for Dispatcher {
-    fn authorize(&self, nsp: &str, auth: Option<&RawValue>, _handshake: &Handshake) -> Result<(), ConnectRefusal> {
+    fn authorize(
+        &self,
+        nsp: &str,
+        auth: Option<&RawValue>,
+        _handshake: &Handshake,
+    ) -> Result<(), ConnectRefusal> {
         let snapshot = self.snapshot.load();
-        let ns = snapshot.routes.namespace(nsp).ok_or_else(ConnectRefusal::invalid_namespace)?;
+        let ns = snapshot
+            .routes
+            .namespace(nsp)
+            .ok_or_else(ConnectRefusal::invalid_namespace)?;
         match &ns.auth {
             Some(rule) if !token_matches(auth, &rule.tokens) => Err(ConnectRefusal {
                 message: rule.message.clone(),
@@ -160,7 +210,11 @@ impl SocketHandler for Dispatcher {
         };
         adapter.add(socket.clone());
         tracing::debug!(ns = socket.nsp(), sid = %socket.id(), "Socket connected");
-        if let Some(route) = snapshot.routes.namespace(socket.nsp()).and_then(|ns| ns.on_connect.as_ref()) {
+        if let Some(route) = snapshot
+            .routes
+            .namespace(socket.nsp())
+            .and_then(|ns| ns.on_connect.as_ref())
+        {
             self.run(adapter.as_ref(), socket, route, "connect", None);
         }
     }
@@ -177,7 +231,13 @@ impl SocketHandler for Dispatcher {
             tracing::debug!(ns = socket.nsp(), event = %event.name, "No route; event dropped");
             return;
         };
-        self.run(adapter.as_ref(), socket, route, &event.name.clone(), Some(&event));
+        self.run(
+            adapter.as_ref(),
+            socket,
+            route,
+            &event.name.clone(),
+            Some(&event),
+        );
     }
 
     fn on_disconnect(&self, socket: &Arc<Socket>, reason: DisconnectReason) {
@@ -187,7 +247,11 @@ impl SocketHandler for Dispatcher {
             return;
         };
         adapter.remove(socket.id());
-        if let Some(route) = snapshot.routes.namespace(socket.nsp()).and_then(|ns| ns.on_disconnect.as_ref()) {
+        if let Some(route) = snapshot
+            .routes
+            .namespace(socket.nsp())
+            .and_then(|ns| ns.on_disconnect.as_ref())
+        {
             self.run(adapter.as_ref(), socket, route, "disconnect", None);
         }
     }
@@ -205,7 +269,10 @@ mod tests {
     fn tokens_match_exactly() {
         let tokens = vec!["123".to_owned(), "abc".to_owned()];
         assert!(token_matches(Some(&raw(r#"{"token":"123"}"#)), &tokens));
-        assert!(token_matches(Some(&raw(r#"{"token":"abc","x":1}"#)), &tokens));
+        assert!(token_matches(
+            Some(&raw(r#"{"token":"abc","x":1}"#)),
+            &tokens
+        ));
         assert!(!token_matches(Some(&raw(r#"{"token":"12"}"#)), &tokens));
         assert!(!token_matches(Some(&raw(r#"{"token":123}"#)), &tokens));
         assert!(!token_matches(Some(&raw("{}")), &tokens));

@@ -42,7 +42,10 @@ pub fn load_routes(path: &Path) -> Result<RouteTable, LoadError> {
         path: path.to_owned(),
         source,
     })?;
-    let base_dir = path.parent().filter(|p| !p.as_os_str().is_empty()).unwrap_or(Path::new("."));
+    let base_dir = path
+        .parent()
+        .filter(|p| !p.as_os_str().is_empty())
+        .unwrap_or(Path::new("."));
     let env = routing::Env {
         base_dir,
         var: &|name| std::env::var(name).ok(),

@@ -55,7 +55,11 @@ impl Scope for EventScope<'_> {
 
     fn auth(&self) -> Option<&Value> {
         self.auth
-            .get_or_init(|| serde_json::from_str(self.socket.auth()?.get()).ok())
+            .get_or_init(|| match self.socket.auth() {
+                Some(raw) => serde_json::from_str(raw.get()).ok(),
+                // socket.io's `handshake.auth` is `{}` when the client sent none.
+                None => Some(Value::Object(serde_json::Map::new())),
+            })
             .as_ref()
     }
 

@@ -11,7 +11,12 @@ pub(crate) fn apply(cors: &Cors, origin: Option<&HeaderValue>, out: &mut HeaderM
         Some(HeaderValue::from_static("*"))
     } else {
         origin
-            .filter(|o| any || cors.origins.iter().any(|allowed| o.as_bytes() == allowed.as_bytes()))
+            .filter(|o| {
+                any || cors
+                    .origins
+                    .iter()
+                    .any(|allowed| o.as_bytes() == allowed.as_bytes())
+            })
             .cloned()
     };
     if let Some(value) = allowed {
@@ -59,12 +64,23 @@ mod tests {
     fn listed_origin_is_echoed_and_others_get_nothing() {
         let c = cors(&["http://localhost:5173"], false);
         let mut out = HeaderMap::new();
-        apply(&c, Some(&HeaderValue::from_static("http://localhost:5173")), &mut out);
-        assert_eq!(out[header::ACCESS_CONTROL_ALLOW_ORIGIN], "http://localhost:5173");
+        apply(
+            &c,
+            Some(&HeaderValue::from_static("http://localhost:5173")),
+            &mut out,
+        );
+        assert_eq!(
+            out[header::ACCESS_CONTROL_ALLOW_ORIGIN],
+            "http://localhost:5173"
+        );
         assert_eq!(out[header::VARY], "Origin");
 
         let mut out = HeaderMap::new();
-        apply(&c, Some(&HeaderValue::from_static("http://evil.example")), &mut out);
+        apply(
+            &c,
+            Some(&HeaderValue::from_static("http://evil.example")),
+            &mut out,
+        );
         assert!(out.get(header::ACCESS_CONTROL_ALLOW_ORIGIN).is_none());
     }
 

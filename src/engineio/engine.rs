@@ -91,16 +91,23 @@ impl<H: EngineHandler> Engine<H> {
         }
     }
 
+    /// The open session `sid`; a session whose pong is overdue counts as gone.
     fn lookup(&self, sid: Sid) -> Option<Arc<Conn<H::Data>>> {
-        self.sessions
+        let conn = self
+            .sessions
             .read()
             .expect("sessions lock")
             .get(&sid)
-            .cloned()
+            .cloned()?;
+        (!conn.session.check_pong_deadline()).then_some(conn)
     }
 
     /// Answer one HTTP request to the Engine.IO path.
-    pub async fn handle(self: &Arc<Self>, req: Request<Incoming>, remote: SocketAddr) -> HttpResponse {
+    pub async fn handle(
+        self: &Arc<Self>,
+        req: Request<Incoming>,
+        remote: SocketAddr,
+    ) -> HttpResponse {
         let config = self.config();
         let origin = req.headers().get(header::ORIGIN).cloned();
         let mut response = if req.method() == Method::OPTIONS && config.cors.is_some() {
@@ -142,11 +149,10 @@ impl<H: EngineHandler> Engine<H> {
                     if conn.session.transport() != Transport::Polling
                         || !conn.session.begin_upgrade()
                     {
-                        return Err(Error::BadRequest);
+                        // As the reference server: the WebSocket is accepted, then closed.
+                        return websocket::refuse(req);
                     }
-                    websocket::upgrade(self.clone(), Some(conn), req).inspect_err(|_| {
-                        // Not started after all: the session stays on polling.
-                    })
+                    websocket::upgrade(self.clone(), conn, req)
                 }
                 (Transport::Polling, false) if conn.session.transport() == Transport::Polling => {
                     match *req.method() {
@@ -183,7 +189,7 @@ impl<H: EngineHandler> Engine<H> {
             Transport::Polling => polling::poll(&conn.session).await,
             Transport::Websocket => {
                 let req = Request::from_parts(parts, body);
-                websocket::upgrade(self.clone(), Some(conn), req)
+                websocket::upgrade(self.clone(), conn, req)
             }
         }
     }
@@ -228,23 +234,32 @@ impl<H: EngineHandler> Engine<H> {
     /// whatever reason, unregister it and tell the handler.
     async fn run_heartbeat(self: Arc<Self>, conn: Arc<Conn<H::Data>>) {
         let session = &conn.session;
-        let (interval, timeout) = (session.config().ping_interval, session.config().ping_timeout);
+        let (interval, timeout) = (
+            session.config().ping_interval,
+            session.config().ping_timeout,
+        );
+        // Deadlines follow the schedule, not the moment a timer happened to fire, so a
+        // late wake-up never gives a silent peer extra time.
+        let mut next_ping = session.started() + interval;
         loop {
             tokio::select! {
                 _ = session.closed() => break,
-                _ = tokio::time::sleep(interval) => {}
+                _ = tokio::time::sleep_until(next_ping) => {}
             }
+            let deadline = next_ping + timeout;
+            session.await_pong(deadline);
             if session.send(Packet::Ping(Bytes::new())).is_err() {
                 break;
             }
             tokio::select! {
                 _ = session.closed() => break,
                 _ = session.pong.notified() => {}
-                _ = tokio::time::sleep(timeout) => {
+                _ = tokio::time::sleep_until(deadline) => {
                     session.close(CloseReason::PingTimeout);
                     break;
                 }
             }
+            next_ping = tokio::time::Instant::now() + interval;
         }
         let reason = session.close_reason().unwrap_or(CloseReason::ForcedClose);
         self.sessions
@@ -260,7 +275,7 @@ impl<H: EngineHandler> Engine<H> {
         match packet {
             Packet::Message(text) => self.handler.on_message(conn, text),
             Packet::Binary(data) => self.handler.on_binary(conn, data),
-            Packet::Pong(_) => conn.session.pong.notify_one(),
+            Packet::Pong(_) => conn.session.pong_received(),
             Packet::Ping(data) => {
                 let _ = conn.session.send(Packet::Pong(data));
             }

@@ -112,7 +112,10 @@ mod tests {
         );
         assert_eq!(
             body(Error::UnsupportedProtocolVersion).await,
-            (400, r#"{"code":5,"message":"Unsupported protocol version"}"#.into())
+            (
+                400,
+                r#"{"code":5,"message":"Unsupported protocol version"}"#.into()
+            )
         );
         assert_eq!(body(Error::PayloadTooLarge).await, (413, String::new()));
     }

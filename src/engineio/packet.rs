@@ -154,9 +154,15 @@ mod tests {
     fn parses_every_client_packet_type() {
         assert_eq!(parse("1"), Ok(Packet::Close));
         assert_eq!(parse("2"), Ok(Packet::Ping(Bytes::new())));
-        assert_eq!(parse("2probe"), Ok(Packet::Ping(Bytes::from_static(b"probe"))));
+        assert_eq!(
+            parse("2probe"),
+            Ok(Packet::Ping(Bytes::from_static(b"probe")))
+        );
         assert_eq!(parse("3"), Ok(Packet::Pong(Bytes::new())));
-        assert_eq!(parse("4hello"), Ok(Packet::Message(Bytes::from_static(b"hello"))));
+        assert_eq!(
+            parse("4hello"),
+            Ok(Packet::Message(Bytes::from_static(b"hello")))
+        );
         assert_eq!(parse("4"), Ok(Packet::Message(Bytes::new())));
         assert_eq!(parse("5"), Ok(Packet::Upgrade));
         assert_eq!(parse("6"), Ok(Packet::Noop));
@@ -174,11 +180,17 @@ mod tests {
     fn encodes_text_packets_with_their_digit() {
         assert_eq!(Packet::Close.encode(), "1");
         assert_eq!(Packet::Ping(Bytes::new()).encode(), "2");
-        assert_eq!(Packet::Pong(Bytes::from_static(b"probe")).encode(), "3probe");
+        assert_eq!(
+            Packet::Pong(Bytes::from_static(b"probe")).encode(),
+            "3probe"
+        );
         assert_eq!(Packet::Message(Bytes::from_static(b"hi")).encode(), "4hi");
         assert_eq!(Packet::Noop.encode(), "6");
         assert_eq!(Packet::Upgrade.encode(), "5");
-        assert_eq!(Packet::Binary(Bytes::from_static(&[1, 2])).encode(), &[1u8, 2][..]);
+        assert_eq!(
+            Packet::Binary(Bytes::from_static(&[1, 2])).encode(),
+            &[1u8, 2][..]
+        );
         assert_eq!(Packet::Message(Bytes::from_static(b"hi")).encoded_len(), 3);
     }
 

@@ -49,7 +49,10 @@ pub fn encode_into(packet: &Packet, out: &mut BytesMut) {
         Packet::Binary(data) => {
             out.put_u8(b'b');
             let start = out.len();
-            out.resize(start + base64::encoded_len(data.len(), true).unwrap_or(0), 0);
+            out.resize(
+                start + base64::encoded_len(data.len(), true).unwrap_or(0),
+                0,
+            );
             let written = STANDARD
                 .encode_slice(data, &mut out[start..])
                 .expect("buffer sized by encoded_len");
@@ -98,7 +101,10 @@ mod tests {
     #[test]
     fn rejects_bad_records() {
         assert_eq!(decode(Bytes::new()), Err(ParseError::Empty));
-        assert_eq!(decode(Bytes::from_static(b"4a\x1e")), Err(ParseError::Empty));
+        assert_eq!(
+            decode(Bytes::from_static(b"4a\x1e")),
+            Err(ParseError::Empty)
+        );
         assert_eq!(decode(Bytes::from_static(b"b!!!")), Err(ParseError::Base64));
         assert_eq!(
             decode(Bytes::from_static(b"4a\x1e9")),

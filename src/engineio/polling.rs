@@ -44,7 +44,14 @@ pub(crate) async fn poll(session: &Session) -> Result<Response<Full<Bytes>>, Err
         }
     }
     if session.is_closed() {
-        payload::encode_into(&Packet::Close, &mut body);
+        // The reference server releases a poll with NOOP when the client itself closed,
+        // and with CLOSE when the server did.
+        let last = if session.close_reason() == Some(CloseReason::TransportClose) {
+            Packet::Noop
+        } else {
+            Packet::Close
+        };
+        payload::encode_into(&last, &mut body);
     } else if body.is_empty() {
         // Released by an upgrade: the client pauses polling on this NOOP.
         payload::encode_into(&Packet::Noop, &mut body);
@@ -92,10 +99,8 @@ pub(crate) async fn post<H: EngineHandler>(
         engine.on_packet(conn, packet);
     }
     let mut resp = Response::new(Full::new(Bytes::from_static(b"ok")));
-    resp.headers_mut().insert(
-        header::CONTENT_TYPE,
-        HeaderValue::from_static("text/html"),
-    );
+    resp.headers_mut()
+        .insert(header::CONTENT_TYPE, HeaderValue::from_static("text/html"));
     Ok(resp)
 }
 

@@ -24,7 +24,12 @@ impl RequestInfo {
         let query: Vec<(String, String)> = form_urlencoded::parse(query.unwrap_or("").as_bytes())
             .into_owned()
             .collect();
-        let get = |key: &str| query.iter().find(|(k, _)| k == key).map(|(_, v)| v.as_str());
+        let get = |key: &str| {
+            query
+                .iter()
+                .find(|(k, _)| k == key)
+                .map(|(_, v)| v.as_str())
+        };
         let transport = get("transport")
             .and_then(Transport::parse)
             .ok_or(Error::UnknownTransport)?;

@@ -6,9 +6,11 @@
 
 use std::fmt;
 use std::net::SocketAddr;
-use std::sync::atomic::{AtomicBool, AtomicU8, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU8, AtomicU64, Ordering};
 use std::sync::{Arc, OnceLock};
-use std::time::SystemTime;
+use std::time::{Duration, SystemTime};
+
+use tokio::time::Instant;
 
 use http::HeaderMap;
 use tokio::sync::{Mutex, Notify, mpsc};
@@ -113,6 +115,10 @@ pub struct Session {
     pub(crate) posting: AtomicBool,
     closed: CancellationToken,
     close_reason: OnceLock<CloseReason>,
+    /// When the session opened; heartbeat deadlines count from here.
+    started: Instant,
+    /// Milliseconds after `started` by which a pong is due; 0 when none is awaited.
+    pong_deadline_ms: AtomicU64,
 }
 
 impl Session {
@@ -137,6 +143,8 @@ impl Session {
             posting: AtomicBool::new(false),
             closed: CancellationToken::new(),
             close_reason: OnceLock::new(),
+            started: Instant::now(),
+            pong_deadline_ms: AtomicU64::new(0),
         }
     }
 
@@ -200,6 +208,33 @@ impl Session {
     /// Resolves when the session closes.
     pub async fn closed(&self) {
         self.closed.cancelled().await
+    }
+
+    /// When the session opened.
+    pub(crate) fn started(&self) -> Instant {
+        self.started
+    }
+
+    /// A ping went out: a pong is due by `deadline`.
+    pub(crate) fn await_pong(&self, deadline: Instant) {
+        let ms = deadline.duration_since(self.started).as_millis().max(1) as u64;
+        self.pong_deadline_ms.store(ms, Ordering::Release);
+    }
+
+    /// A pong arrived.
+    pub(crate) fn pong_received(&self) {
+        self.pong_deadline_ms.store(0, Ordering::Release);
+        self.pong.notify_one();
+    }
+
+    /// Whether a pong is overdue: then the session is closed with "ping timeout", even if
+    /// the heartbeat's timer has not fired yet.
+    pub(crate) fn check_pong_deadline(&self) -> bool {
+        let due = self.pong_deadline_ms.load(Ordering::Acquire);
+        if due != 0 && self.started + Duration::from_millis(due) <= Instant::now() {
+            self.close(CloseReason::PingTimeout);
+        }
+        self.is_closed()
     }
 
     pub(crate) fn is_upgrading(&self) -> bool {

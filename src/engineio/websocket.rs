@@ -5,7 +5,7 @@
 use std::sync::Arc;
 
 use bytes::Bytes;
-use fastwebsockets::{Frame, FragmentCollectorRead, OpCode, Payload, WebSocketError};
+use fastwebsockets::{FragmentCollectorRead, Frame, OpCode, Payload, WebSocketError};
 use http::{Request, Response};
 use http_body_util::Full;
 use hyper::body::Incoming;
@@ -14,11 +14,11 @@ use hyper_util::rt::TokioIo;
 use tokio::io::{AsyncWriteExt, WriteHalf};
 use tokio::sync::Mutex;
 
+use super::EngineHandler;
 use super::engine::{Conn, Engine};
 use super::error::Error;
 use super::packet::Packet;
 use super::session::{CloseReason, Session};
-use super::EngineHandler;
 
 type Stream = TokioIo<Upgraded>;
 type Writer = Arc<Mutex<WriteHalf<Stream>>>;
@@ -30,10 +30,9 @@ const BATCH_BYTES: usize = 64 * 1024;
 /// With `conn.session` on polling this is an upgrade; otherwise a direct session.
 pub(crate) fn upgrade<H: EngineHandler>(
     engine: Arc<Engine<H>>,
-    conn: Option<Arc<Conn<H::Data>>>,
+    conn: Arc<Conn<H::Data>>,
     mut req: Request<Incoming>,
 ) -> Result<Response<Full<Bytes>>, Error> {
-    let conn = conn.expect("a WebSocket always serves a session");
     let is_upgrade = conn.session.is_upgrading();
     let (response, fut) = match fastwebsockets::upgrade::upgrade(&mut req) {
         Ok(ok) => ok,
@@ -64,6 +63,21 @@ pub(crate) fn upgrade<H: EngineHandler>(
     Ok(response.map(|_| Full::new(Bytes::new())))
 }
 
+/// Complete the WebSocket handshake and close at once: a second WebSocket for a session that
+/// has one already.
+pub(crate) fn refuse(mut req: Request<Incoming>) -> Result<Response<Full<Bytes>>, Error> {
+    let (response, fut) =
+        fastwebsockets::upgrade::upgrade(&mut req).map_err(|_| Error::BadRequest)?;
+    tokio::spawn(async move {
+        if let Ok(ws) = fut.await {
+            let mut stream = ws.into_inner();
+            let _ = stream.write_all(&close_frame(1000)).await;
+            let _ = stream.shutdown().await;
+        }
+    });
+    Ok(response.map(|_| Full::new(Bytes::new())))
+}
+
 async fn run<H: EngineHandler>(
     engine: Arc<Engine<H>>,
     conn: Arc<Conn<H::Data>>,
@@ -83,9 +97,7 @@ async fn run<H: EngineHandler>(
         (r, tokio::io::empty())
     });
     let writer: Writer = Arc::new(Mutex::new(
-        slot.into_inner()
-            .expect("slot lock")
-            .expect("split ran"),
+        slot.into_inner().expect("slot lock").expect("split ran"),
     ));
     let mut read = FragmentCollectorRead::new(read);
     let mut obligated = |mut frame: Frame<'_>| {
@@ -225,9 +237,9 @@ async fn write_loop(session: Arc<Session>, writer: Writer) {
 
 fn reason_for(e: &WebSocketError) -> CloseReason {
     match e {
-        WebSocketError::UnexpectedEOF | WebSocketError::IoError(_) | WebSocketError::ConnectionClosed => {
-            CloseReason::TransportClose
-        }
+        WebSocketError::UnexpectedEOF
+        | WebSocketError::IoError(_)
+        | WebSocketError::ConnectionClosed => CloseReason::TransportClose,
         _ => CloseReason::TransportError,
     }
 }
@@ -300,7 +312,11 @@ mod tests {
             put_packet(&Packet::Message(Bytes::from(data.clone())), &mut ours);
             let mut expected_payload = vec![b'4'];
             expected_payload.extend_from_slice(&data);
-            assert_eq!(ours, reference(OpCode::Text, &expected_payload), "len {len}");
+            assert_eq!(
+                ours,
+                reference(OpCode::Text, &expected_payload),
+                "len {len}"
+            );
         }
     }
 
@@ -309,6 +325,9 @@ mod tests {
         let mut ours = Vec::new();
         put_packet(&Packet::Binary(Bytes::from_static(&[1, 2, 3])), &mut ours);
         assert_eq!(ours, reference(OpCode::Binary, &[1, 2, 3]));
-        assert_eq!(close_frame(1000), reference(OpCode::Close, &1000u16.to_be_bytes()));
+        assert_eq!(
+            close_frame(1000),
+            reference(OpCode::Close, &1000u16.to_be_bytes())
+        );
     }
 }

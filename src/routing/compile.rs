@@ -8,7 +8,9 @@ use toml::de::{DeTable, DeValue};
 use super::action::{DataSpec, Deliver, Route, Step, Target};
 use super::diag::{Diagnostic, Report};
 use super::file::{Node, Reader, get, type_name};
-use super::table::{AuthRule, CorsSettings, NamespaceRoutes, RouteTable, ServerSettings, StaticMount};
+use super::table::{
+    AuthRule, CorsSettings, NamespaceRoutes, RouteTable, ServerSettings, StaticMount,
+};
 use super::template::{Template, ValueTemplate};
 use super::units::{parse_duration, parse_size};
 
@@ -48,7 +50,9 @@ pub struct Env<'a> {
 
 impl std::fmt::Debug for Env<'_> {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Env").field("base_dir", &self.base_dir).finish_non_exhaustive()
+        f.debug_struct("Env")
+            .field("base_dir", &self.base_dir)
+            .finish_non_exhaustive()
     }
 }
 
@@ -109,7 +113,10 @@ fn compile_server(t: &DeTable<'_>, r: &mut Reader) -> ServerSettings {
         if v.parse::<std::net::SocketAddr>().is_ok() {
             s.listen = v;
         } else {
-            r.error(n.span(), format!("`{v}` is not an address; expected IP:PORT like \"0.0.0.0:3000\""));
+            r.error(
+                n.span(),
+                format!("`{v}` is not an address; expected IP:PORT like \"0.0.0.0:3000\""),
+            );
         }
     }
     if let Some(n) = get(t, "path")
@@ -121,7 +128,10 @@ fn compile_server(t: &DeTable<'_>, r: &mut Reader) -> ServerSettings {
                 s.path = "/".to_owned();
             }
         } else {
-            r.error(n.span(), format!("`{v}` is not a path; expected one starting with `/`, like \"/socket.io\""));
+            r.error(
+                n.span(),
+                format!("`{v}` is not a path; expected one starting with `/`, like \"/socket.io\""),
+            );
         }
     }
     if let Some(n) = get(t, "serve_client")
@@ -138,11 +148,17 @@ fn compile_server(t: &DeTable<'_>, r: &mut Reader) -> ServerSettings {
             match item.get_ref().as_str() {
                 "polling" => s.polling = true,
                 "websocket" => s.websocket = true,
-                other => r.error(item.span(), format!("unknown transport `{other}`; expected \"polling\" or \"websocket\"")),
+                other => r.error(
+                    item.span(),
+                    format!("unknown transport `{other}`; expected \"polling\" or \"websocket\""),
+                ),
             }
         }
         if list.is_empty() {
-            r.error(n.span(), "`transports` is empty; expected \"polling\", \"websocket\" or both");
+            r.error(
+                n.span(),
+                "`transports` is empty; expected \"polling\", \"websocket\" or both",
+            );
         }
     }
     for (key, field) in [
@@ -162,9 +178,16 @@ fn compile_server(t: &DeTable<'_>, r: &mut Reader) -> ServerSettings {
     }
     if let Some(n) = get(t, "max_payload") {
         let size = match n.get_ref() {
-            DeValue::Integer(i) => i.to_string().replace('_', "").parse::<usize>().map_err(|_| "expected a positive number of bytes".to_owned()),
+            DeValue::Integer(i) => i
+                .to_string()
+                .replace('_', "")
+                .parse::<usize>()
+                .map_err(|_| "expected a positive number of bytes".to_owned()),
             DeValue::String(text) => parse_size(text),
-            other => Err(format!("`max_payload` is {}, expected bytes or a size like \"1MB\"", type_name(other))),
+            other => Err(format!(
+                "`max_payload` is {}, expected bytes or a size like \"1MB\"",
+                type_name(other)
+            )),
         };
         match size {
             Ok(0) => r.error(n.span(), "`max_payload` must be larger than zero"),
@@ -183,19 +206,30 @@ fn compile_server(t: &DeTable<'_>, r: &mut Reader) -> ServerSettings {
         let credentials = get(c, "credentials")
             .and_then(|b| r.boolean(b, "credentials"))
             .unwrap_or(false);
-        s.cors = Some(CorsSettings { origins, credentials });
+        s.cors = Some(CorsSettings {
+            origins,
+            credentials,
+        });
     }
     s
 }
 
 fn compile_statics(node: &Node<'_>, env: &Env<'_>, r: &mut Reader) -> Vec<StaticMount> {
     let DeValue::Array(items) = node.get_ref() else {
-        r.error(node.span(), format!("`static` is {}, expected [[static]] tables", type_name(node.get_ref())));
+        r.error(
+            node.span(),
+            format!(
+                "`static` is {}, expected [[static]] tables",
+                type_name(node.get_ref())
+            ),
+        );
         return Vec::new();
     };
     let mut out = Vec::new();
     for item in items.iter() {
-        let Some(t) = r.table(item, "static") else { continue };
+        let Some(t) = r.table(item, "static") else {
+            continue;
+        };
         r.known_keys(t, &["mount", "dir", "index"], "[[static]]");
         let mount = match get(t, "mount").map(|n| (n, r.string(n, "mount"))) {
             Some((_, Some(m))) if m.starts_with('/') => m,
@@ -205,36 +239,64 @@ fn compile_statics(node: &Node<'_>, env: &Env<'_>, r: &mut Reader) -> Vec<Static
             }
             Some((_, None)) => continue,
             None => {
-                r.error(item.span(), "[[static]] needs `mount`, the URL prefix, like \"/\"");
+                r.error(
+                    item.span(),
+                    "[[static]] needs `mount`, the URL prefix, like \"/\"",
+                );
                 continue;
             }
         };
         let Some(dir_node) = get(t, "dir") else {
-            r.error(item.span(), "[[static]] needs `dir`, the folder to serve, like \"public\"");
+            r.error(
+                item.span(),
+                "[[static]] needs `dir`, the folder to serve, like \"public\"",
+            );
             continue;
         };
-        let Some(dir) = r.string(dir_node, "dir") else { continue };
+        let Some(dir) = r.string(dir_node, "dir") else {
+            continue;
+        };
         let path = env.base_dir.join(&dir);
         if !path.is_dir() {
-            r.error(dir_node.span(), format!("folder `{}` does not exist", path.display()));
+            r.error(
+                dir_node.span(),
+                format!("folder `{}` does not exist", path.display()),
+            );
             continue;
         }
         let index = get(t, "index").and_then(|n| r.string(n, "index"));
-        let mount = if mount.len() > 1 { mount.trim_end_matches('/').to_owned() } else { mount };
-        out.push(StaticMount { mount, dir: path, index });
+        let mount = if mount.len() > 1 {
+            mount.trim_end_matches('/').to_owned()
+        } else {
+            mount
+        };
+        out.push(StaticMount {
+            mount,
+            dir: path,
+            index,
+        });
     }
     out
 }
 
-fn compile_namespaces(t: &DeTable<'_>, env: &Env<'_>, r: &mut Reader) -> BTreeMap<String, NamespaceRoutes> {
+fn compile_namespaces(
+    t: &DeTable<'_>,
+    env: &Env<'_>,
+    r: &mut Reader,
+) -> BTreeMap<String, NamespaceRoutes> {
     let mut out = BTreeMap::new();
     for (name, node) in t.iter() {
         let name_str = name.get_ref().to_string();
         if !name_str.starts_with('/') {
-            r.error(name.span(), format!("namespace `{name_str}` must start with `/`, like \"/chat\""));
+            r.error(
+                name.span(),
+                format!("namespace `{name_str}` must start with `/`, like \"/chat\""),
+            );
             continue;
         }
-        let Some(ns) = r.table(node, &name_str) else { continue };
+        let Some(ns) = r.table(node, &name_str) else {
+            continue;
+        };
         let what = format!("[namespaces.\"{name_str}\"]");
         r.known_keys(ns, &["auth", "events"], &what);
         let mut routes = NamespaceRoutes::default();
@@ -249,7 +311,9 @@ fn compile_namespaces(t: &DeTable<'_>, env: &Env<'_>, r: &mut Reader) -> BTreeMa
             for (event, node) in events.iter() {
                 let event = event.get_ref().to_string();
                 let lifecycle = event == "connect" || event == "disconnect";
-                let Some(route) = compile_route(node, &event, lifecycle, r) else { continue };
+                let Some(route) = compile_route(node, &event, lifecycle, r) else {
+                    continue;
+                };
                 match event.as_str() {
                     "connect" => routes.on_connect = Some(route),
                     "disconnect" => routes.on_disconnect = Some(route),
@@ -265,13 +329,28 @@ fn compile_namespaces(t: &DeTable<'_>, env: &Env<'_>, r: &mut Reader) -> BTreeMa
     out
 }
 
-fn compile_auth(a: &DeTable<'_>, node: &Node<'_>, env: &Env<'_>, nsp: &str, r: &mut Reader) -> Option<AuthRule> {
-    r.known_keys(a, &["token", "token_env", "script", "message"], &format!("[namespaces.\"{nsp}\".auth]"));
+fn compile_auth(
+    a: &DeTable<'_>,
+    node: &Node<'_>,
+    env: &Env<'_>,
+    nsp: &str,
+    r: &mut Reader,
+) -> Option<AuthRule> {
+    r.known_keys(
+        a,
+        &["token", "token_env", "script", "message"],
+        &format!("[namespaces.\"{nsp}\".auth]"),
+    );
     let mut tokens: Vec<String> = Vec::new();
     if let Some(n) = get(a, "token") {
         match n.get_ref() {
             DeValue::String(s) => tokens.push(s.to_string()),
-            _ => tokens.extend(r.strings(n, "token").unwrap_or_default().into_iter().map(|s| s.into_inner())),
+            _ => tokens.extend(
+                r.strings(n, "token")
+                    .unwrap_or_default()
+                    .into_iter()
+                    .map(|s| s.into_inner()),
+            ),
         }
     }
     if let Some(n) = get(a, "token_env")
@@ -285,7 +364,9 @@ fn compile_auth(a: &DeTable<'_>, node: &Node<'_>, env: &Env<'_>, nsp: &str, r: &
     if let Some(n) = get(a, "script") {
         r.error(n.span(), "auth scripts are not supported by this version of switchboard; use `token` or `token_env`");
     }
-    let message = get(a, "message").and_then(|n| r.string(n, "message")).unwrap_or_else(|| "unauthorized".to_owned());
+    let message = get(a, "message")
+        .and_then(|n| r.string(n, "message"))
+        .unwrap_or_else(|| "unauthorized".to_owned());
     if tokens.is_empty() && get(a, "token").is_some() {
         r.error(node.span(), "`token` lists no tokens: nobody could connect");
     }
@@ -299,7 +380,10 @@ fn compile_route(node: &Node<'_>, event: &str, lifecycle: bool, r: &mut Reader) 
         DeValue::Array(items) => {
             for item in items.iter() {
                 if matches!(item.get_ref(), DeValue::Array(_)) {
-                    r.error(item.span(), format!("route of `{event}`: a list of routes cannot nest lists"));
+                    r.error(
+                        item.span(),
+                        format!("route of `{event}`: a list of routes cannot nest lists"),
+                    );
                     continue;
                 }
                 if let Some(step) = compile_step(item, event, lifecycle, r) {
@@ -325,12 +409,19 @@ fn compile_step(node: &Node<'_>, event: &str, lifecycle: bool, r: &mut Reader) -
                     return None;
                 }
                 other => {
-                    r.error(span, format!("route of `{event}`: unknown target `{other}`; expected {TARGETS}"));
+                    r.error(
+                        span,
+                        format!("route of `{event}`: unknown target `{other}`; expected {TARGETS}"),
+                    );
                     return None;
                 }
             };
             Some(Step {
-                deliver: Some(Deliver { target, event: None, data: DataSpec::Forward }),
+                deliver: Some(Deliver {
+                    target,
+                    event: None,
+                    data: DataSpec::Forward,
+                }),
                 ..Step::default()
             })
         }
@@ -356,7 +447,10 @@ fn compile_table_step(
         let text = r.string(n, key)?;
         match Template::parse(&text) {
             Ok(tpl) if lifecycle && tpl.reads_args() => {
-                r.error(n.span(), format!("`{text}` reads event arguments, which a `{event}` route never has"));
+                r.error(
+                    n.span(),
+                    format!("`{text}` reads event arguments, which a `{event}` route never has"),
+                );
                 None
             }
             Ok(tpl) => Some(tpl),
@@ -370,12 +464,25 @@ fn compile_table_step(
         let n = get(t, key)?;
         let value = r.json(n, key)?;
         let compiled = match (&value, list) {
-            (serde_json::Value::Array(items), true) => items.iter().map(ValueTemplate::compile).collect::<Result<Vec<_>, _>>().map(DataSpec::Values),
-            _ => ValueTemplate::compile(&value).map(|v| if v.is_args() { DataSpec::List(v) } else { DataSpec::Values(vec![v]) }),
+            (serde_json::Value::Array(items), true) => items
+                .iter()
+                .map(ValueTemplate::compile)
+                .collect::<Result<Vec<_>, _>>()
+                .map(DataSpec::Values),
+            _ => ValueTemplate::compile(&value).map(|v| {
+                if v.is_args() {
+                    DataSpec::List(v)
+                } else {
+                    DataSpec::Values(vec![v])
+                }
+            }),
         };
         match compiled {
             Ok(d) if lifecycle && reads_args(&d) => {
-                r.error(n.span(), format!("`{key}` reads event arguments, which a `{event}` route never has"));
+                r.error(
+                    n.span(),
+                    format!("`{key}` reads event arguments, which a `{event}` route never has"),
+                );
                 None
             }
             Ok(d) => Some(d),
@@ -392,7 +499,10 @@ fn compile_table_step(
         ..Step::default()
     };
     if let Some(n) = get(t, "script") {
-        r.error(n.span(), "script routes are not supported by this version of switchboard; use a route table");
+        r.error(
+            n.span(),
+            "script routes are not supported by this version of switchboard; use a route table",
+        );
     }
     if let Some(n) = get(t, "ack") {
         if lifecycle {
@@ -403,14 +513,18 @@ fn compile_table_step(
     }
     let to = get(t, "to").and_then(|n| Some((n, r.string(n, "to")?)));
     let room = template(r, "room");
-    let include_sender = get(t, "include_sender").and_then(|n| Some((n, r.boolean(n, "include_sender")?)));
+    let include_sender =
+        get(t, "include_sender").and_then(|n| Some((n, r.boolean(n, "include_sender")?)));
     let target = match to.as_ref().map(|(n, s)| (n, s.as_str())) {
         None => None,
         Some((_, "emit")) => Some(Target::Emit),
         Some((_, "broadcast")) => Some(Target::Broadcast),
         Some((_, "io")) => Some(Target::Io),
         Some((n, "room")) => match room.clone() {
-            Some(room) => Some(Target::Room { room, include_sender: include_sender.as_ref().is_some_and(|(_, b)| *b) }),
+            Some(room) => Some(Target::Room {
+                room,
+                include_sender: include_sender.as_ref().is_some_and(|(_, b)| *b),
+            }),
             None => {
                 if get(t, "room").is_none() {
                     r.error(n.span(), format!("route of `{event}`: `to = \"room\"` needs `room`, the room name or a template like \"{{0.room}}\""));
@@ -419,28 +533,42 @@ fn compile_table_step(
             }
         },
         Some((n, other)) => {
-            r.error(n.span(), format!("route of `{event}`: unknown target `{other}`; expected {TARGETS}"));
+            r.error(
+                n.span(),
+                format!("route of `{event}`: unknown target `{other}`; expected {TARGETS}"),
+            );
             None
         }
     };
-    if !matches!(target, Some(Target::Room { .. })) && to.as_ref().is_none_or(|(_, s)| s != "room") {
+    if !matches!(target, Some(Target::Room { .. })) && to.as_ref().is_none_or(|(_, s)| s != "room")
+    {
         if let Some(n) = get(t, "room") {
             r.error(n.span(), "`room` only applies with `to = \"room\"`");
         }
         if let Some((n, _)) = include_sender {
-            r.error(n.span(), "`include_sender` only applies with `to = \"room\"`");
+            r.error(
+                n.span(),
+                "`include_sender` only applies with `to = \"room\"`",
+            );
         }
     }
     let event_name = get(t, "event").and_then(|n| r.string(n, "event"));
     let payload = data(r, "data", true);
     match target {
         Some(target) => {
-            step.deliver = Some(Deliver { target, event: event_name, data: payload.unwrap_or(DataSpec::Forward) });
+            step.deliver = Some(Deliver {
+                target,
+                event: event_name,
+                data: payload.unwrap_or(DataSpec::Forward),
+            });
         }
         None if to.is_none() => {
             for key in ["event", "data"] {
                 if let Some(n) = get(t, key) {
-                    r.error(n.span(), format!("`{key}` needs `to`, the target that receives the event"));
+                    r.error(
+                        n.span(),
+                        format!("`{key}` needs `to`, the target that receives the event"),
+                    );
                 }
             }
         }
@@ -453,7 +581,12 @@ fn compile_table_step(
         && step.ack.is_none()
         && get(t, "script").is_none()
     {
-        r.error(span, format!("route of `{event}` does nothing; expected at least one of to, join, leave, ack"));
+        r.error(
+            span,
+            format!(
+                "route of `{event}` does nothing; expected at least one of to, join, leave, ack"
+            ),
+        );
     }
     (r.diagnostics.len() == before).then_some(step)
 }

@@ -40,7 +40,10 @@ impl Reader {
     fn wrong_type(&mut self, node: &Node<'_>, key: &str, expected: &str) {
         self.error(
             node.span(),
-            format!("`{key}` is {}, expected {expected}", type_name(node.get_ref())),
+            format!(
+                "`{key}` is {}, expected {expected}",
+                type_name(node.get_ref())
+            ),
         );
     }
 

@@ -183,9 +183,16 @@ fn resolve_step(step: &super::action::Step, event: &str, scope: &dyn Scope) -> O
     if let Some(deliver) = &step.deliver {
         let to = match &deliver.target {
             Target::Emit => Recipients::Sender,
-            Target::Broadcast => Recipients::Namespace { include_sender: false },
-            Target::Io => Recipients::Namespace { include_sender: true },
-            Target::Room { room, include_sender } => Recipients::Room {
+            Target::Broadcast => Recipients::Namespace {
+                include_sender: false,
+            },
+            Target::Io => Recipients::Namespace {
+                include_sender: true,
+            },
+            Target::Room {
+                room,
+                include_sender,
+            } => Recipients::Room {
                 room: room.resolve_text(scope)?,
                 include_sender: *include_sender,
             },
@@ -208,7 +215,9 @@ fn resolve_data(data: &DataSpec, scope: &dyn Scope) -> Option<Args> {
             other => Args::Values(vec![other]),
         }),
         DataSpec::Values(vs) => Some(Args::Values(
-            vs.iter().map(|v| v.resolve(scope)).collect::<Option<Vec<_>>>()?,
+            vs.iter()
+                .map(|v| v.resolve(scope))
+                .collect::<Option<Vec<_>>>()?,
         )),
     }
 }

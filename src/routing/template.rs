@@ -135,7 +135,11 @@ impl Template {
                         chars.next();
                     }
                 }
-                '}' => return Err(format!("unmatched `}}` in `{text}`; write `}}}}` for a brace")),
+                '}' => {
+                    return Err(format!(
+                        "unmatched `}}` in `{text}`; write `}}}}` for a brace"
+                    ));
+                }
                 c => literal.push(c),
             }
         }
@@ -160,7 +164,9 @@ impl Template {
 
     /// Whether resolving needs the event's arguments.
     pub fn reads_args(&self) -> bool {
-        self.parts.iter().any(|p| matches!(p, Part::Expr(e) if e.reads_args()))
+        self.parts
+            .iter()
+            .any(|p| matches!(p, Part::Expr(e) if e.reads_args()))
     }
 
     /// The value: the expression's own value for a single template, else the text.
@@ -215,7 +221,10 @@ impl ValueTemplate {
                 }
             }
             Value::Array(items) => {
-                let items = items.iter().map(ValueTemplate::compile).collect::<Result<Vec<_>, _>>()?;
+                let items = items
+                    .iter()
+                    .map(ValueTemplate::compile)
+                    .collect::<Result<Vec<_>, _>>()?;
                 if items.iter().all(|i| matches!(i, ValueTemplate::Literal(_))) {
                     ValueTemplate::Literal(value.clone())
                 } else {
@@ -227,7 +236,10 @@ impl ValueTemplate {
                     .iter()
                     .map(|(k, v)| Ok((k.clone(), ValueTemplate::compile(v)?)))
                     .collect::<Result<Vec<_>, String>>()?;
-                if fields.iter().all(|(_, v)| matches!(v, ValueTemplate::Literal(_))) {
+                if fields
+                    .iter()
+                    .all(|(_, v)| matches!(v, ValueTemplate::Literal(_)))
+                {
                     ValueTemplate::Literal(value.clone())
                 } else {
                     ValueTemplate::Object(fields)
@@ -258,7 +270,10 @@ impl ValueTemplate {
             ValueTemplate::Literal(v) => v.clone(),
             ValueTemplate::Text(t) => t.resolve(scope)?,
             ValueTemplate::Array(items) => Value::Array(
-                items.iter().map(|i| i.resolve(scope)).collect::<Option<Vec<_>>>()?,
+                items
+                    .iter()
+                    .map(|i| i.resolve(scope))
+                    .collect::<Option<Vec<_>>>()?,
             ),
             ValueTemplate::Object(fields) => Value::Object(
                 fields
@@ -313,17 +328,26 @@ mod tests {
 
     #[test]
     fn a_single_template_yields_the_value_itself() {
-        assert_eq!(resolve("{0}"), Some(json!({"room": "r1", "n": 5, "list": [10, 20]})));
+        assert_eq!(
+            resolve("{0}"),
+            Some(json!({"room": "r1", "n": 5, "list": [10, 20]}))
+        );
         assert_eq!(resolve("{0.n}"), Some(json!(5)));
         assert_eq!(resolve("{0.list.1}"), Some(json!(20)));
-        assert_eq!(resolve("{args}"), Some(json!([{"room": "r1", "n": 5, "list": [10, 20]}, "hi"])));
+        assert_eq!(
+            resolve("{args}"),
+            Some(json!([{"room": "r1", "n": 5, "list": [10, 20]}, "hi"]))
+        );
         assert_eq!(resolve("{handshake.auth}"), Some(json!({"token": "123"})));
     }
 
     #[test]
     fn inside_text_templates_become_text() {
         assert_eq!(resolve("hi {socket.id}"), Some(json!("hi SID")));
-        assert_eq!(resolve("{0.room}/{0.n}/{socket.data.name}"), Some(json!("r1/5/ann")));
+        assert_eq!(
+            resolve("{0.room}/{0.n}/{socket.data.name}"),
+            Some(json!("r1/5/ann"))
+        );
         assert_eq!(resolve("q={handshake.query.room}"), Some(json!("q=lobby")));
         assert_eq!(resolve("{{literal}}"), Some(json!("{literal}")));
     }
@@ -338,7 +362,11 @@ mod tests {
 
     #[test]
     fn bad_templates_are_compile_errors() {
-        assert!(Template::parse("{nope}").unwrap_err().contains("unknown template `{nope}`"));
+        assert!(
+            Template::parse("{nope}")
+                .unwrap_err()
+                .contains("unknown template `{nope}`")
+        );
         assert!(Template::parse("{0.}").unwrap_err().contains("empty field"));
         assert!(Template::parse("{0").unwrap_err().contains("unclosed"));
         assert!(Template::parse("a}b").unwrap_err().contains("unmatched"));
@@ -347,9 +375,15 @@ mod tests {
 
     #[test]
     fn value_templates_resolve_deeply() {
-        let v = ValueTemplate::compile(&json!(["User left", "{socket.id}", {"by": "{socket.data.name}"}])).unwrap();
+        let v = ValueTemplate::compile(
+            &json!(["User left", "{socket.id}", {"by": "{socket.data.name}"}]),
+        )
+        .unwrap();
         assert!(!v.reads_args());
-        assert_eq!(v.resolve(&scope()), Some(json!(["User left", "SID", {"by": "ann"}])));
+        assert_eq!(
+            v.resolve(&scope()),
+            Some(json!(["User left", "SID", {"by": "ann"}]))
+        );
         let lit = ValueTemplate::compile(&json!({"a": [1, "b"]})).unwrap();
         assert_eq!(lit, ValueTemplate::Literal(json!({"a": [1, "b"]})));
         assert!(ValueTemplate::compile(&json!("{args}")).unwrap().is_args());

@@ -6,13 +6,13 @@ use std::time::Duration;
 /// Parse a duration: a whole number followed by `ms`, `s`, `m` or `h`.
 pub fn parse_duration(text: &str) -> Result<Duration, String> {
     let text = text.trim();
-    let split = text
-        .find(|c: char| !c.is_ascii_digit())
-        .ok_or_else(|| format!("`{text}` has no unit; expected a duration like \"25s\" or \"500ms\""))?;
+    let split = text.find(|c: char| !c.is_ascii_digit()).ok_or_else(|| {
+        format!("`{text}` has no unit; expected a duration like \"25s\" or \"500ms\"")
+    })?;
     let (number, unit) = text.split_at(split);
-    let n: u64 = number
-        .parse()
-        .map_err(|_| format!("`{text}` is not a duration; expected a duration like \"25s\" or \"500ms\""))?;
+    let n: u64 = number.parse().map_err(|_| {
+        format!("`{text}` is not a duration; expected a duration like \"25s\" or \"500ms\"")
+    })?;
     let d = match unit.trim() {
         "ms" => Duration::from_millis(n),
         "s" => Duration::from_secs(n),
@@ -31,7 +31,9 @@ pub fn parse_duration(text: &str) -> Result<Duration, String> {
 /// `MiB`, `GiB` (powers of 1024).
 pub fn parse_size(text: &str) -> Result<usize, String> {
     let text = text.trim();
-    let split = text.find(|c: char| !c.is_ascii_digit()).unwrap_or(text.len());
+    let split = text
+        .find(|c: char| !c.is_ascii_digit())
+        .unwrap_or(text.len());
     let (number, unit) = text.split_at(split);
     let n: usize = number
         .parse()
@@ -65,7 +67,11 @@ mod tests {
         assert_eq!(parse_duration("2m"), Ok(Duration::from_secs(120)));
         assert_eq!(parse_duration("1h"), Ok(Duration::from_secs(3600)));
         assert!(parse_duration("25").unwrap_err().contains("no unit"));
-        assert!(parse_duration("5 parsecs").unwrap_err().contains("unknown unit"));
+        assert!(
+            parse_duration("5 parsecs")
+                .unwrap_err()
+                .contains("unknown unit")
+        );
         assert!(parse_duration("s").is_err());
     }
 

@@ -60,12 +60,17 @@ impl ClientBundle {
             return ClientBundle::load(&package);
         }
         Err(BundleError::NotFound(
-            candidates.iter().map(|p| p.display().to_string()).collect::<Vec<_>>().join(", "),
+            candidates
+                .iter()
+                .map(|p| p.display().to_string())
+                .collect::<Vec<_>>()
+                .join(", "),
         ))
     }
 
     fn load(package: &Path) -> Result<ClientBundle, BundleError> {
-        let read = |path: PathBuf| std::fs::read(&path).map_err(|source| BundleError::Io { path, source });
+        let read =
+            |path: PathBuf| std::fs::read(&path).map_err(|source| BundleError::Io { path, source });
         let manifest: serde_json::Value =
             serde_json::from_slice(&read(package.join("package.json"))?).unwrap_or_default();
         let version = manifest["version"].as_str().unwrap_or("unknown").to_owned();
@@ -73,8 +78,13 @@ impl ClientBundle {
         for name in FILES {
             files.insert(name, Bytes::from(read(package.join("dist").join(name))?));
         }
-        let etag = HeaderValue::from_str(&format!("\"{version}\"")).unwrap_or(HeaderValue::from_static("\"0\""));
-        Ok(ClientBundle { version, etag, files })
+        let etag = HeaderValue::from_str(&format!("\"{version}\""))
+            .unwrap_or(HeaderValue::from_static("\"0\""));
+        Ok(ClientBundle {
+            version,
+            etag,
+            files,
+        })
     }
 
     /// The package version.
@@ -89,14 +99,22 @@ impl ClientBundle {
         let not_modified = request
             .get(header::IF_NONE_MATCH)
             .and_then(|v| v.to_str().ok())
-            .is_some_and(|v| v.split(',').map(str::trim).any(|t| t.as_bytes() == self.etag.as_bytes() || t == weak));
+            .is_some_and(|v| {
+                v.split(',')
+                    .map(str::trim)
+                    .any(|t| t.as_bytes() == self.etag.as_bytes() || t == weak)
+            });
         let mut resp = if not_modified {
             let mut r = Response::new(Full::new(Bytes::new()));
             *r.status_mut() = StatusCode::NOT_MODIFIED;
             r
         } else {
             let mut r = Response::new(Full::new(body.clone()));
-            let kind = if name.ends_with(".map") { "application/json" } else { "application/javascript" };
+            let kind = if name.ends_with(".map") {
+                "application/json"
+            } else {
+                "application/javascript"
+            };
             r.headers_mut().insert(
                 header::CONTENT_TYPE,
                 HeaderValue::from_str(&format!("{kind}; charset=utf-8")).expect("static header"),
@@ -104,7 +122,10 @@ impl ClientBundle {
             r
         };
         resp.headers_mut().insert(header::ETAG, self.etag.clone());
-        resp.headers_mut().insert(header::CACHE_CONTROL, HeaderValue::from_static("public, max-age=0"));
+        resp.headers_mut().insert(
+            header::CACHE_CONTROL,
+            HeaderValue::from_static("public, max-age=0"),
+        );
         Some(resp)
     }
 }

@@ -72,7 +72,10 @@ impl Server {
                     async move { Ok::<_, std::convert::Infallible>(server.handle(req, remote).await) }
                 });
                 let builder = auto::Builder::new(TokioExecutor::new());
-                if let Err(e) = builder.serve_connection_with_upgrades(TokioIo::new(stream), service).await {
+                if let Err(e) = builder
+                    .serve_connection_with_upgrades(TokioIo::new(stream), service)
+                    .await
+                {
                     tracing::trace!(error = %e, remote_addr = %remote, "Connection ended with an error");
                 }
             });

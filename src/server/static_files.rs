@@ -21,8 +21,12 @@ pub async fn serve(
         return None;
     }
     for mount in mounts {
-        let Some(rest) = strip_mount(path, &mount.mount) else { continue };
-        let Some(file) = resolve(&mount.dir, rest, mount.index.as_deref()).await else { continue };
+        let Some(rest) = strip_mount(path, &mount.mount) else {
+            continue;
+        };
+        let Some(file) = resolve(&mount.dir, rest, mount.index.as_deref()).await else {
+            continue;
+        };
         return Some(respond(&file, method, headers).await);
     }
     None
@@ -38,7 +42,9 @@ fn strip_mount<'a>(path: &'a str, mount: &str) -> Option<&'a str> {
 
 /// The file `rest` names under `dir`, if it exists inside `dir`.
 async fn resolve(dir: &Path, rest: &str, index: Option<&str>) -> Option<PathBuf> {
-    let decoded = percent_encoding::percent_decode_str(rest).decode_utf8().ok()?;
+    let decoded = percent_encoding::percent_decode_str(rest)
+        .decode_utf8()
+        .ok()?;
     let mut relative = PathBuf::new();
     for part in decoded.split('/') {
         if part.is_empty() || part == "." {
@@ -49,7 +55,10 @@ async fn resolve(dir: &Path, rest: &str, index: Option<&str>) -> Option<PathBuf>
         }
         relative.push(part);
     }
-    if relative.components().any(|c| !matches!(c, Component::Normal(_))) {
+    if relative
+        .components()
+        .any(|c| !matches!(c, Component::Normal(_)))
+    {
         return None;
     }
     let root = tokio::fs::canonicalize(dir).await.ok()?;
@@ -63,7 +72,11 @@ async fn resolve(dir: &Path, rest: &str, index: Option<&str>) -> Option<PathBuf>
             return None;
         }
     }
-    tokio::fs::metadata(&candidate).await.ok()?.is_file().then_some(candidate)
+    tokio::fs::metadata(&candidate)
+        .await
+        .ok()?
+        .is_file()
+        .then_some(candidate)
 }
 
 async fn respond(file: &Path, method: &Method, request: &HeaderMap) -> Response<Full<Bytes>> {
@@ -71,12 +84,20 @@ async fn respond(file: &Path, method: &Method, request: &HeaderMap) -> Response<
         return status(StatusCode::NOT_FOUND);
     };
     let modified = meta.modified().unwrap_or(UNIX_EPOCH);
-    let stamp = modified.duration_since(UNIX_EPOCH).map_or(0, |d| d.as_nanos());
+    let stamp = modified
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| d.as_nanos());
     let etag = format!("\"{:x}-{:x}\"", meta.len(), stamp);
     let last_modified = httpdate::fmt_http_date(modified);
 
-    let fresh = match request.get(header::IF_NONE_MATCH).and_then(|v| v.to_str().ok()) {
-        Some(tags) => tags.split(',').map(str::trim).any(|t| t == etag || t == "*" || t.strip_prefix("W/") == Some(&etag)),
+    let fresh = match request
+        .get(header::IF_NONE_MATCH)
+        .and_then(|v| v.to_str().ok())
+    {
+        Some(tags) => tags
+            .split(',')
+            .map(str::trim)
+            .any(|t| t == etag || t == "*" || t.strip_prefix("W/") == Some(&etag)),
         None => request
             .get(header::IF_MODIFIED_SINCE)
             .and_then(|v| v.to_str().ok())
@@ -88,7 +109,8 @@ async fn respond(file: &Path, method: &Method, request: &HeaderMap) -> Response<
         status(StatusCode::NOT_MODIFIED)
     } else if method == Method::HEAD {
         let mut r = status(StatusCode::OK);
-        r.headers_mut().insert(header::CONTENT_LENGTH, HeaderValue::from(meta.len()));
+        r.headers_mut()
+            .insert(header::CONTENT_LENGTH, HeaderValue::from(meta.len()));
         r
     } else {
         match tokio::fs::read(file).await {
@@ -97,7 +119,10 @@ async fn respond(file: &Path, method: &Method, request: &HeaderMap) -> Response<
         }
     };
     let headers = resp.headers_mut();
-    headers.insert(header::CONTENT_TYPE, HeaderValue::from_static(content_type(file)));
+    headers.insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static(content_type(file)),
+    );
     if let Ok(v) = HeaderValue::from_str(&etag) {
         headers.insert(header::ETAG, v);
     }
@@ -115,7 +140,11 @@ pub fn status(code: StatusCode) -> Response<Full<Bytes>> {
 }
 
 fn content_type(path: &Path) -> &'static str {
-    let ext = path.extension().and_then(|e| e.to_str()).unwrap_or("").to_ascii_lowercase();
+    let ext = path
+        .extension()
+        .and_then(|e| e.to_str())
+        .unwrap_or("")
+        .to_ascii_lowercase();
     match ext.as_str() {
         "html" | "htm" => "text/html; charset=utf-8",
         "js" | "mjs" => "text/javascript; charset=utf-8",
@@ -149,8 +178,14 @@ mod tests {
 
     #[test]
     fn content_types_by_extension() {
-        assert_eq!(content_type(Path::new("a/index.HTML")), "text/html; charset=utf-8");
-        assert_eq!(content_type(Path::new("x.js")), "text/javascript; charset=utf-8");
+        assert_eq!(
+            content_type(Path::new("a/index.HTML")),
+            "text/html; charset=utf-8"
+        );
+        assert_eq!(
+            content_type(Path::new("x.js")),
+            "text/javascript; charset=utf-8"
+        );
         assert_eq!(content_type(Path::new("noext")), "application/octet-stream");
     }
 }

@@ -132,7 +132,10 @@ impl<H: SocketHandler> SocketIo<H> {
             .data
             .as_ref()
             .and_then(|d| serde_json::from_slice::<Box<RawValue>>(d).ok());
-        if let Err(refusal) = self.handler.authorize(nsp, auth.as_deref(), session.handshake()) {
+        if let Err(refusal) = self
+            .handler
+            .authorize(nsp, auth.as_deref(), session.handshake())
+        {
             tracing::debug!(sid = %session.sid(), nsp, message = %refusal.message, "Connection refused");
             let _ = session.send(crate::engineio::Packet::Message(
                 Encoded::connect_error(nsp, &refusal.message, refusal.data.as_ref()).text,
@@ -146,7 +149,10 @@ impl<H: SocketHandler> SocketIo<H> {
             sockets.push(socket.clone());
         }
         conn.data.joined.store(true, Ordering::Release);
-        if socket.send(&Encoded::connect(nsp, socket.id().as_str())).is_ok() {
+        if socket
+            .send(&Encoded::connect(nsp, socket.id().as_str()))
+            .is_ok()
+        {
             self.handler.on_connect(&socket);
         }
     }
@@ -186,7 +192,8 @@ impl<H: SocketHandler> EngineHandler for SocketIo<H> {
         };
         if packet.attachments > 0 {
             let n = packet.attachments;
-            *conn.data.partial.lock().expect("partial lock") = Some((packet, Vec::with_capacity(n)));
+            *conn.data.partial.lock().expect("partial lock") =
+                Some((packet, Vec::with_capacity(n)));
             return;
         }
         self.on_packet(conn, packet, Vec::new());

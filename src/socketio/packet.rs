@@ -213,7 +213,8 @@ impl Packet {
                 _ => Err(ParseError::InvalidPayload),
             };
         };
-        let raw: &RawValue = serde_json::from_slice(data).map_err(|_| ParseError::InvalidPayload)?;
+        let raw: &RawValue =
+            serde_json::from_slice(data).map_err(|_| ParseError::InvalidPayload)?;
         let first = raw.get().as_bytes().first().copied();
         match self.kind {
             PacketKind::Connect if first == Some(b'{') => Ok(()),
@@ -222,7 +223,9 @@ impl Packet {
                 self.event = Some(event_head(data)?);
                 self.check_placeholders()
             }
-            PacketKind::Ack | PacketKind::BinaryAck if first == Some(b'[') => self.check_placeholders(),
+            PacketKind::Ack | PacketKind::BinaryAck if first == Some(b'[') => {
+                self.check_placeholders()
+            }
             _ => Err(ParseError::InvalidPayload),
         }
     }
@@ -304,7 +307,13 @@ pub enum Args<'a> {
     Raw(&'a [u8]),
 }
 
-fn header(kind: PacketKind, nsp: &str, id: Option<u64>, attachments: usize, cap: usize) -> BytesMut {
+fn header(
+    kind: PacketKind,
+    nsp: &str,
+    id: Option<u64>,
+    attachments: usize,
+    cap: usize,
+) -> BytesMut {
     let mut out = BytesMut::with_capacity(cap + nsp.len() + 24);
     out.put_u8(kind.digit());
     if kind.is_binary() {
@@ -356,12 +365,25 @@ impl Encoded {
 
     /// `DISCONNECT`.
     pub fn disconnect(nsp: &str) -> Encoded {
-        Encoded::new(header(PacketKind::Disconnect, nsp, None, 0, 0), Arc::from([]))
+        Encoded::new(
+            header(PacketKind::Disconnect, nsp, None, 0, 0),
+            Arc::from([]),
+        )
     }
 
     /// An EVENT (BINARY_EVENT when there are attachments) named `event`.
-    pub fn event(nsp: &str, event: &str, args: Args<'_>, attachments: Arc<[Bytes]>, id: Option<u64>) -> Encoded {
-        let kind = if attachments.is_empty() { PacketKind::Event } else { PacketKind::BinaryEvent };
+    pub fn event(
+        nsp: &str,
+        event: &str,
+        args: Args<'_>,
+        attachments: Arc<[Bytes]>,
+        id: Option<u64>,
+    ) -> Encoded {
+        let kind = if attachments.is_empty() {
+            PacketKind::Event
+        } else {
+            PacketKind::BinaryEvent
+        };
         let Args::Raw(raw) = args;
         let name = serde_json::to_string(event).expect("strings serialize");
         let mut out = header(kind, nsp, id, attachments.len(), name.len() + raw.len() + 3);
@@ -377,7 +399,11 @@ impl Encoded {
 
     /// An event whose whole data array (`["name",…]`) is reused as received.
     pub fn event_data(nsp: &str, data: &[u8], attachments: Arc<[Bytes]>) -> Encoded {
-        let kind = if attachments.is_empty() { PacketKind::Event } else { PacketKind::BinaryEvent };
+        let kind = if attachments.is_empty() {
+            PacketKind::Event
+        } else {
+            PacketKind::BinaryEvent
+        };
         let mut out = header(kind, nsp, None, attachments.len(), data.len());
         out.put_slice(data);
         Encoded::new(out, attachments)
@@ -385,7 +411,11 @@ impl Encoded {
 
     /// An ACK (BINARY_ACK with attachments) answering `id`.
     pub fn ack(nsp: &str, id: u64, args: Args<'_>, attachments: Arc<[Bytes]>) -> Encoded {
-        let kind = if attachments.is_empty() { PacketKind::Ack } else { PacketKind::BinaryAck };
+        let kind = if attachments.is_empty() {
+            PacketKind::Ack
+        } else {
+            PacketKind::BinaryAck
+        };
         let Args::Raw(raw) = args;
         let mut out = header(kind, nsp, Some(id), attachments.len(), raw.len() + 2);
         out.put_u8(b'[');
@@ -406,7 +436,10 @@ mod tests {
     #[test]
     fn connect_default_and_custom_namespace_with_auth() {
         let p = parse("0").unwrap();
-        assert_eq!((p.kind, p.nsp_str(), p.data.clone()), (PacketKind::Connect, "/", None));
+        assert_eq!(
+            (p.kind, p.nsp_str(), p.data.clone()),
+            (PacketKind::Connect, "/", None)
+        );
         let p = parse(r#"0/admin,{"token":"123"}"#).unwrap();
         assert_eq!(p.nsp_str(), "/admin");
         assert_eq!(p.data.as_deref(), Some(&br#"{"token":"123"}"#[..]));
@@ -449,7 +482,18 @@ mod tests {
 
     #[test]
     fn malformed_events_are_refused() {
-        for bad in ["2", "2[]", "2{}", r#"2[{"a":1}]"#, "2[\"a\"", "2\"a\"", "2[\"a\"]x", "9", "", "x"] {
+        for bad in [
+            "2",
+            "2[]",
+            "2{}",
+            r#"2[{"a":1}]"#,
+            "2[\"a\"",
+            "2\"a\"",
+            "2[\"a\"]x",
+            "9",
+            "",
+            "x",
+        ] {
             assert!(parse(bad).is_err(), "{bad:?} should not parse");
         }
     }
@@ -465,10 +509,14 @@ mod tests {
 
     #[test]
     fn binary_event_counts_attachments_and_checks_placeholders() {
-        let p = parse(r#"52-["up",{"_placeholder":true,"num":0},{"_placeholder":true,"num":1}]"#).unwrap();
+        let p = parse(r#"52-["up",{"_placeholder":true,"num":0},{"_placeholder":true,"num":1}]"#)
+            .unwrap();
         assert_eq!((p.kind, p.attachments), (PacketKind::BinaryEvent, 2));
         let p = parse(r#"61-/chat,3[{"_placeholder":true,"num":0}]"#).unwrap();
-        assert_eq!((p.kind, p.attachments, p.id, p.nsp_str()), (PacketKind::BinaryAck, 1, Some(3), "/chat"));
+        assert_eq!(
+            (p.kind, p.attachments, p.id, p.nsp_str()),
+            (PacketKind::BinaryAck, 1, Some(3), "/chat")
+        );
         assert_eq!(
             parse(r#"51-["up",{"_placeholder":true,"num":1}]"#),
             Err(ParseError::InvalidPlaceholder)
@@ -481,7 +529,10 @@ mod tests {
     #[test]
     fn encodes_every_server_packet() {
         assert_eq!(Encoded::connect("/", "abc").text, r#"0{"sid":"abc"}"#);
-        assert_eq!(Encoded::connect("/chat", "abc").text, r#"0/chat,{"sid":"abc"}"#);
+        assert_eq!(
+            Encoded::connect("/chat", "abc").text,
+            r#"0/chat,{"sid":"abc"}"#
+        );
         assert_eq!(
             Encoded::connect_error("/x", "Invalid namespace", None).text,
             r#"4/x,{"message":"Invalid namespace"}"#
@@ -490,16 +541,35 @@ mod tests {
         assert_eq!(Encoded::disconnect("/").text, "1");
         let none: Arc<[Bytes]> = Arc::from([]);
         assert_eq!(
-            Encoded::event("/", "chat \"message\"", Args::Raw(b"1,\"a\""), none.clone(), None).text,
+            Encoded::event(
+                "/",
+                "chat \"message\"",
+                Args::Raw(b"1,\"a\""),
+                none.clone(),
+                None
+            )
+            .text,
             r#"2["chat \"message\"",1,"a"]"#
         );
-        assert_eq!(Encoded::event("/a", "e", Args::Raw(b""), none.clone(), Some(4)).text, r#"2/a,4["e"]"#);
-        assert_eq!(Encoded::ack("/", 3, Args::Raw(b""), none.clone()).text, "33[]");
-        assert_eq!(Encoded::ack("/a", 3, Args::Raw(b"1"), none).text, "3/a,3[1]");
+        assert_eq!(
+            Encoded::event("/a", "e", Args::Raw(b""), none.clone(), Some(4)).text,
+            r#"2/a,4["e"]"#
+        );
+        assert_eq!(
+            Encoded::ack("/", 3, Args::Raw(b""), none.clone()).text,
+            "33[]"
+        );
+        assert_eq!(
+            Encoded::ack("/a", 3, Args::Raw(b"1"), none).text,
+            "3/a,3[1]"
+        );
         let two: Arc<[Bytes]> = Arc::from([Bytes::from_static(b"x"), Bytes::from_static(b"y")]);
         let e = Encoded::event_data("/", br#"["e",{"_placeholder":true,"num":0}]"#, two.clone());
         assert_eq!(e.text, r#"52-["e",{"_placeholder":true,"num":0}]"#);
-        assert_eq!(Encoded::ack("/a", 9, Args::Raw(b"1"), two).text, "62-/a,9[1]");
+        assert_eq!(
+            Encoded::ack("/a", 9, Args::Raw(b"1"), two).text,
+            "62-/a,9[1]"
+        );
     }
 
     #[test]

@@ -55,7 +55,9 @@ impl DisconnectReason {
 impl From<CloseReason> for DisconnectReason {
     fn from(reason: CloseReason) -> Self {
         match reason {
-            CloseReason::TransportError | CloseReason::SlowClient => DisconnectReason::TransportError,
+            CloseReason::TransportError | CloseReason::SlowClient => {
+                DisconnectReason::TransportError
+            }
             CloseReason::TransportClose => DisconnectReason::TransportClose,
             CloseReason::ForcedClose => DisconnectReason::ForcedClose,
             CloseReason::PingTimeout => DisconnectReason::PingTimeout,
@@ -159,16 +161,29 @@ impl Socket {
         if !self.is_connected() {
             return Err(SendError::Closed);
         }
-        self.session.send(EnginePacket::Message(packet.text.clone()))?;
+        self.session
+            .send(EnginePacket::Message(packet.text.clone()))?;
         for attachment in packet.attachments.iter() {
-            self.session.send(EnginePacket::Binary(attachment.clone()))?;
+            self.session
+                .send(EnginePacket::Binary(attachment.clone()))?;
         }
         Ok(())
     }
 
     /// Emit `event` to this socket's client.
-    pub fn emit(&self, event: &str, args: &[u8], attachments: Arc<[Bytes]>) -> Result<(), SendError> {
-        self.send(&Encoded::event(&self.nsp, event, Args::Raw(args), attachments, None))
+    pub fn emit(
+        &self,
+        event: &str,
+        args: &[u8],
+        attachments: Arc<[Bytes]>,
+    ) -> Result<(), SendError> {
+        self.send(&Encoded::event(
+            &self.nsp,
+            event,
+            Args::Raw(args),
+            attachments,
+            None,
+        ))
     }
 
     /// Emit `event` and wait for the client's acknowledgement. The receiver errs if the

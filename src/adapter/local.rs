@@ -152,3 +152,103 @@ impl Adapter for LocalAdapter {
         delivery
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::engineio::Packet;
+    use crate::engineio::test_support::session;
+
+    fn socket() -> Arc<Socket> {
+        Arc::new(Socket::new("/", session(), None))
+    }
+
+    fn received(s: &Socket) -> Vec<bytes::Bytes> {
+        let mut rx = s.session().rx.try_lock().unwrap();
+        let mut out = Vec::new();
+        while let Ok(p) = rx.try_recv() {
+            if let Packet::Message(m) = p {
+                out.push(m);
+            }
+        }
+        out
+    }
+
+    fn packet() -> Encoded {
+        Encoded::event_data("/", br#"["m"]"#, Arc::from([]))
+    }
+
+    #[test]
+    fn broadcasts_reach_the_selected_sockets_once() {
+        let adapter = LocalAdapter::new();
+        let (a, b, c) = (socket(), socket(), socket());
+        for s in [&a, &b, &c] {
+            adapter.add(s.clone());
+        }
+        adapter.join(a.id(), "r1");
+        adapter.join(b.id(), "r1");
+        adapter.join(b.id(), "r2");
+
+        assert_eq!(
+            adapter
+                .broadcast(&packet(), &BroadcastOptions::all())
+                .queued,
+            3
+        );
+        assert_eq!(
+            adapter
+                .broadcast(&packet(), &BroadcastOptions::all_but(a.id()))
+                .queued,
+            2
+        );
+        let rooms = BroadcastOptions {
+            rooms: vec!["r1".into(), "r2".into()],
+            except: vec![],
+        };
+        assert_eq!(
+            adapter.broadcast(&packet(), &rooms).queued,
+            2,
+            "b is in both rooms but gets it once"
+        );
+        let except = BroadcastOptions {
+            rooms: vec!["r1".into()],
+            except: vec!["r2".into()],
+        };
+        assert_eq!(adapter.broadcast(&packet(), &except).queued, 1);
+
+        assert_eq!(received(&a).len(), 3);
+        assert_eq!(received(&b).len(), 3);
+        assert_eq!(received(&c).len(), 2);
+    }
+
+    #[test]
+    fn rooms_follow_join_leave_and_remove() {
+        let adapter = LocalAdapter::new();
+        let a = socket();
+        adapter.add(a.clone());
+        assert_eq!(adapter.rooms_of(a.id()), vec![a.id().to_string()]);
+        adapter.join(a.id(), "lobby");
+        assert_eq!(adapter.rooms_of(a.id()).len(), 2);
+        adapter.leave(a.id(), "lobby");
+        assert_eq!(adapter.rooms_of(a.id()), vec![a.id().to_string()]);
+        adapter.join(a.id(), "lobby");
+        adapter.remove(a.id());
+        assert!(adapter.is_empty());
+        assert!(adapter.rooms_of(a.id()).is_empty());
+        let lobby = BroadcastOptions {
+            rooms: vec!["lobby".into()],
+            except: vec![],
+        };
+        assert!(adapter.sockets(&lobby).is_empty());
+    }
+
+    #[test]
+    fn disconnected_sockets_count_as_dropped() {
+        let adapter = LocalAdapter::new();
+        let a = socket();
+        adapter.add(a.clone());
+        a.disconnect();
+        let d = adapter.broadcast(&packet(), &BroadcastOptions::all());
+        assert_eq!((d.queued, d.dropped), (0, 1));
+    }
+}

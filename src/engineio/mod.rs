@@ -49,3 +49,28 @@ pub trait EngineHandler: Send + Sync + 'static {
     /// The session closed; called exactly once.
     fn on_close(&self, conn: &Arc<Conn<Self::Data>>, reason: CloseReason);
 }
+
+/// Sessions for unit tests of the layers above, with no transport attached.
+#[cfg(test)]
+pub(crate) mod test_support {
+    use std::sync::Arc;
+
+    use super::{EngineConfig, Handshake, Session, Sid, Transport};
+
+    /// A polling session nobody reads; its queue can be drained through `rx`.
+    pub(crate) fn session() -> Arc<Session> {
+        let handshake = Handshake {
+            headers: http::HeaderMap::new(),
+            query: Vec::new(),
+            remote_addr: "127.0.0.1:1".parse().expect("valid address"),
+            issued: std::time::SystemTime::now(),
+            url: "/socket.io/?EIO=4&transport=polling".to_owned(),
+        };
+        Arc::new(Session::new(
+            Sid::random(),
+            Transport::Polling,
+            handshake,
+            Arc::new(EngineConfig::default()),
+        ))
+    }
+}

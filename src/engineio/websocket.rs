@@ -34,16 +34,13 @@ pub(crate) fn upgrade<H: EngineHandler>(
     mut req: Request<Incoming>,
 ) -> Result<Response<Full<Bytes>>, Error> {
     let is_upgrade = conn.session.is_upgrading();
-    let (response, fut) = match fastwebsockets::upgrade::upgrade(&mut req) {
-        Ok(ok) => ok,
-        Err(_) => {
-            if is_upgrade {
-                conn.session.abort_upgrade();
-            } else {
-                conn.session.close(CloseReason::TransportError);
-            }
-            return Err(Error::BadRequest);
+    let Ok((response, fut)) = fastwebsockets::upgrade::upgrade(&mut req) else {
+        if is_upgrade {
+            conn.session.abort_upgrade();
+        } else {
+            conn.session.close(CloseReason::TransportError);
         }
+        return Err(Error::BadRequest);
     };
     tokio::spawn(async move {
         let ws = match fut.await {
@@ -85,7 +82,9 @@ async fn run<H: EngineHandler>(
     is_upgrade: bool,
 ) {
     let session = &conn.session;
-    ws.set_max_message_size(session.config().max_payload);
+    // fastwebsockets refuses a message at its limit; a message of exactly `max_payload`
+    // bytes is allowed, as over polling and in the reference server.
+    ws.set_max_message_size(session.config().max_payload.saturating_add(1));
     ws.set_auto_close(false);
     ws.set_auto_pong(true);
     // fastwebsockets' write half writes one frame per call; we keep the raw write half and

@@ -520,7 +520,7 @@ fn compile_table_step(
         Some((_, "emit")) => Some(Target::Emit),
         Some((_, "broadcast")) => Some(Target::Broadcast),
         Some((_, "io")) => Some(Target::Io),
-        Some((n, "room")) => match room.clone() {
+        Some((n, "room")) => match room {
             Some(room) => Some(Target::Room {
                 room,
                 include_sender: include_sender.as_ref().is_some_and(|(_, b)| *b),
@@ -596,5 +596,286 @@ fn reads_args(d: &DataSpec) -> bool {
         DataSpec::Forward => true,
         DataSpec::List(t) => t.reads_args(),
         DataSpec::Values(vs) => vs.iter().any(ValueTemplate::reads_args),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::routing::action::{Action, Args, Recipients};
+    use crate::routing::template::Scope;
+    use serde_json::{Value, json};
+
+    fn env_var(name: &str) -> Option<String> {
+        (name == "CHAT_TOKENS").then(|| "a, b,,c".to_owned())
+    }
+
+    fn compile_str(src: &str) -> Result<RouteTable, Report> {
+        let env = Env {
+            base_dir: Path::new(env!("CARGO_MANIFEST_DIR")),
+            var: &env_var,
+        };
+        compile(src, "routes.toml", &env)
+    }
+
+    fn errors(src: &str) -> Vec<String> {
+        let report = compile_str(src).unwrap_err();
+        report
+            .diagnostics
+            .iter()
+            .map(|d| format!("{} {}", report.location(d), d.message))
+            .collect()
+    }
+
+    struct Args0(Vec<Value>);
+    impl Scope for Args0 {
+        fn args(&self) -> Option<&[Value]> {
+            Some(&self.0)
+        }
+        fn socket_id(&self) -> &str {
+            "S1"
+        }
+        fn socket_data(&self) -> Option<&Value> {
+            None
+        }
+        fn auth(&self) -> Option<&Value> {
+            None
+        }
+        fn query(&self, _: &str) -> Option<&str> {
+            None
+        }
+    }
+
+    #[test]
+    fn defaults_when_the_file_is_empty() {
+        let t = compile_str("").unwrap();
+        assert_eq!(t.server, ServerSettings::default());
+        assert!(t.namespaces.is_empty());
+    }
+
+    #[test]
+    fn server_settings_are_read_with_units() {
+        let t = compile_str(
+            r#"[server]
+listen = "127.0.0.1:4000"
+path = "/rt/"
+serve_client = false
+transports = ["websocket"]
+ping_interval = "100ms"
+ping_timeout = "2s"
+max_payload = "64KB"
+connect_timeout = "1m"
+cors = { origins = ["http://x.test"], credentials = true }
+"#,
+        )
+        .unwrap();
+        let s = t.server;
+        assert_eq!(s.listen, "127.0.0.1:4000");
+        assert_eq!(s.path, "/rt");
+        assert!(!s.serve_client && !s.polling && s.websocket);
+        assert_eq!(s.ping_interval, std::time::Duration::from_millis(100));
+        assert_eq!(s.max_payload, 64_000);
+        assert_eq!(s.connect_timeout, std::time::Duration::from_secs(60));
+        assert_eq!(s.cors.unwrap().origins, vec!["http://x.test"]);
+        assert_eq!(
+            compile_str("[server]\nmax_payload = 2048\n")
+                .unwrap()
+                .server
+                .max_payload,
+            2048
+        );
+    }
+
+    #[test]
+    fn every_problem_is_reported_at_once_with_its_place() {
+        let errs = errors(
+            r#"[server]
+pingInterval = "1s"
+ping_timeout = 5
+transports = ["carrier-pigeon"]
+
+[namespaces.nochat.events]
+x = "io"
+
+[namespaces."/".events]
+a = "everyone"
+b = { to = "room" }
+c = { to = "emit", colour = "red" }
+d = { join = "{nope}" }
+e = "room"
+f = {}
+"#,
+        );
+        assert_eq!(
+            errs,
+            vec![
+                "routes.toml:2:1 unknown key `pingInterval` in [server]; expected one of: listen, path, serve_client, transports, ping_interval, ping_timeout, max_payload, connect_timeout, cors",
+                "routes.toml:3:16 `ping_timeout` is an integer, expected a string",
+                "routes.toml:4:15 unknown transport `carrier-pigeon`; expected \"polling\" or \"websocket\"",
+                "routes.toml:6:13 namespace `nochat` must start with `/`, like \"/chat\"",
+                "routes.toml:10:5 route of `a`: unknown target `everyone`; expected \"emit\", \"broadcast\", \"room\" or \"io\"",
+                "routes.toml:11:12 route of `b`: `to = \"room\"` needs `room`, the room name or a template like \"{0.room}\"",
+                "routes.toml:12:20 unknown key `colour` in the route of `c`; expected one of: to, room, include_sender, event, data, join, leave, ack, script, function",
+                "routes.toml:13:14 unknown template `{nope}`; expected {N}, {N.field}, {args}, {socket.id}, {socket.data.KEY}, {handshake.auth.KEY} or {handshake.query.KEY}",
+                "routes.toml:14:5 route of `e`: a `room` target needs a room: write { to = \"room\", room = \"NAME\" }",
+                "routes.toml:15:5 route of `f` does nothing; expected at least one of to, join, leave, ack",
+            ]
+        );
+    }
+
+    #[test]
+    fn bad_toml_is_located() {
+        let errs = errors("[server\nlisten = 1\n");
+        assert_eq!(errs.len(), 1);
+        assert!(errs[0].starts_with("routes.toml:1:"), "{errs:?}");
+        assert!(errs[0].contains("invalid TOML"), "{errs:?}");
+    }
+
+    #[test]
+    fn lifecycle_routes_cannot_read_arguments_or_ack() {
+        let errs = errors(
+            "[namespaces.\"/\".events]\nconnect = { to = \"broadcast\", data = \"{0}\" }\ndisconnect = { ack = \"x\" }\n",
+        );
+        assert_eq!(errs.len(), 2, "{errs:?}");
+        assert!(errs[0].contains("reads event arguments, which a `connect` route never has"));
+        assert!(errs[1].contains("a `disconnect` route has no ack to answer"));
+    }
+
+    #[test]
+    fn scripts_are_refused_until_supported() {
+        let errs = errors("[namespaces.\"/\".events]\np = { script = \"x.rhai\" }\n");
+        assert!(
+            errs[0].contains("script routes are not supported"),
+            "{errs:?}"
+        );
+    }
+
+    #[test]
+    fn auth_tokens_from_the_file_and_the_environment() {
+        let t = compile_str(
+            "[namespaces.\"/\".auth]\ntoken = [\"123\"]\ntoken_env = \"CHAT_TOKENS\"\nmessage = \"go away\"\n",
+        )
+        .unwrap();
+        let auth = t.namespace("/").unwrap().auth.clone().unwrap();
+        assert_eq!(auth.tokens, vec!["123", "a", "b", "c"]);
+        assert_eq!(auth.message, "go away");
+        let errs = errors("[namespaces.\"/\".auth]\ntoken_env = \"UNSET_VAR\"\n");
+        assert!(
+            errs[0].contains("environment variable `UNSET_VAR` is not set"),
+            "{errs:?}"
+        );
+    }
+
+    #[test]
+    fn routes_resolve_to_actions() {
+        let t = compile_str(
+            r#"[namespaces."/".events]
+"chat message" = "io"
+typing = "broadcast"
+"room message" = { to = "room", room = "{0.room}" }
+shout = { to = "room", room = "{0}", include_sender = true }
+ping = { to = "emit", event = "pong" }
+join = { join = "{0}" }
+echo = { ack = "{args}" }
+hello = [ { to = "emit", event = "welcome", data = "hi {socket.id}" }, { to = "broadcast" } ]
+"*" = { to = "emit", event = "unknown", data = ["no route", "{args}"] }
+"#,
+        )
+        .unwrap();
+        let ns = t.namespace("/").unwrap();
+        let run = |event: &str, args: Value| {
+            let Value::Array(args) = args else {
+                unreachable!()
+            };
+            ns.route(event)
+                .unwrap()
+                .resolve(event, &Args0(args))
+                .actions
+        };
+        let deliver = |to, event: &str, args| Action::Deliver {
+            to,
+            event: event.to_owned(),
+            args,
+        };
+        assert_eq!(
+            run("chat message", json!(["x"])),
+            vec![deliver(
+                Recipients::Namespace {
+                    include_sender: true
+                },
+                "chat message",
+                Args::Forward
+            )]
+        );
+        assert_eq!(
+            run("typing", json!([])),
+            vec![deliver(
+                Recipients::Namespace {
+                    include_sender: false
+                },
+                "typing",
+                Args::Forward
+            )]
+        );
+        assert_eq!(
+            run("room message", json!([{"room": "r1"}])),
+            vec![deliver(
+                Recipients::Room {
+                    room: "r1".into(),
+                    include_sender: false
+                },
+                "room message",
+                Args::Forward
+            )]
+        );
+        assert_eq!(run("room message", json!(["no room field"])), vec![]);
+        assert_eq!(
+            run("shout", json!(["r2"])),
+            vec![deliver(
+                Recipients::Room {
+                    room: "r2".into(),
+                    include_sender: true
+                },
+                "shout",
+                Args::Forward
+            )]
+        );
+        assert_eq!(
+            run("ping", json!([])),
+            vec![deliver(Recipients::Sender, "pong", Args::Forward)]
+        );
+        assert_eq!(
+            run("join", json!(["lobby"])),
+            vec![Action::Join("lobby".into())]
+        );
+        assert_eq!(
+            run("echo", json!([1, "a"])),
+            vec![Action::Ack(Args::Forward)]
+        );
+        assert_eq!(
+            run("hello", json!([])),
+            vec![
+                deliver(
+                    Recipients::Sender,
+                    "welcome",
+                    Args::Values(vec![json!("hi S1")])
+                ),
+                deliver(
+                    Recipients::Namespace {
+                        include_sender: false
+                    },
+                    "hello",
+                    Args::Forward
+                ),
+            ]
+        );
+        assert_eq!(
+            run("anything", json!([7])),
+            vec![deliver(
+                Recipients::Sender,
+                "unknown",
+                Args::Values(vec![json!("no route"), json!([7])])
+            )]
+        );
     }
 }

@@ -30,6 +30,8 @@ pub struct ClientState {
     partial: Mutex<Option<(Packet, Vec<Bytes>)>>,
     /// Set once any namespace is joined; read by the connect timeout.
     joined: Arc<AtomicBool>,
+    /// The attachment limit in force when the session opened.
+    max_attachments: usize,
 }
 
 impl ClientState {
@@ -162,10 +164,14 @@ impl<H: SocketHandler> EngineHandler for SocketIo<H> {
     type Data = ClientState;
 
     fn on_open(&self, session: &Arc<Session>) -> ClientState {
-        let state = ClientState::default();
+        let config = self.config.load();
+        let state = ClientState {
+            max_attachments: config.max_attachments,
+            ..ClientState::default()
+        };
         let joined = state.joined.clone();
         let session = session.clone();
-        let timeout = self.config.load().connect_timeout;
+        let timeout = config.connect_timeout;
         tokio::spawn(async move {
             tokio::select! {
                 _ = tokio::time::sleep(timeout) => {
@@ -185,8 +191,7 @@ impl<H: SocketHandler> EngineHandler for SocketIo<H> {
             self.parse_error(&conn.session, &"text while waiting for attachments");
             return;
         }
-        let max_attachments = self.config.load().max_attachments;
-        let packet = match Packet::parse(text, max_attachments) {
+        let packet = match Packet::parse(text, conn.data.max_attachments) {
             Ok(packet) => packet,
             Err(e) => return self.parse_error(&conn.session, &e),
         };

@@ -1,0 +1,11 @@
+//! The integration suite, one binary: a real switchboard server runs in-process on
+//! 127.0.0.1:0 and raw Engine.IO / Socket.IO clients check what goes over the wire, byte for
+//! byte.
+
+mod edge;
+mod engineio;
+mod errors;
+mod routing;
+mod socketio;
+mod support;
+mod tidy;

@@ -1,0 +1,100 @@
+//! The routes files the project ships compile, and `switchboard check` reports problems with
+//! their location.
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+use switchboard::app::load_routes;
+
+fn root() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+}
+
+fn shipped_routes() -> Vec<PathBuf> {
+    let mut files = vec![root().join("routes.toml")];
+    for entry in std::fs::read_dir(root().join("examples")).unwrap() {
+        let candidate = entry.unwrap().path().join("routes.toml");
+        if candidate.is_file() {
+            files.push(candidate);
+        }
+    }
+    files
+}
+
+#[test]
+fn every_shipped_routes_file_compiles() {
+    for file in shipped_routes() {
+        if let Err(e) = load_routes(&file) {
+            panic!("{} does not compile:\n{e}", file.display());
+        }
+    }
+}
+
+#[test]
+fn the_demo_routes_relay_chat_in_two_namespaces() {
+    let table = load_routes(&root().join("routes.toml")).unwrap();
+    assert!(
+        table
+            .namespace("/")
+            .unwrap()
+            .events
+            .contains_key("chat message")
+    );
+    assert!(
+        table
+            .namespace("/chat")
+            .unwrap()
+            .events
+            .contains_key("message")
+    );
+    assert_eq!(table.statics.len(), 1);
+}
+
+fn check(path: &Path) -> (i32, String, String) {
+    let out = Command::new(env!("CARGO_BIN_EXE_switchboard"))
+        .arg("check")
+        .arg(path)
+        .output()
+        .unwrap();
+    (
+        out.status.code().unwrap(),
+        String::from_utf8(out.stdout).unwrap(),
+        String::from_utf8(out.stderr).unwrap(),
+    )
+}
+
+#[test]
+fn check_summarises_a_valid_file() {
+    let (code, stdout, _) = check(&root().join("routes.toml"));
+    assert_eq!(code, 0);
+    assert!(stdout.contains("namespace /chat"), "{stdout}");
+    assert!(stdout.contains("chat message: 1 step(s)"), "{stdout}");
+}
+
+#[test]
+fn check_reports_every_problem_with_its_location() {
+    let dir = std::env::temp_dir().join(format!("switchboard-check-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let file = dir.join("routes.toml");
+    std::fs::write(
+        &file,
+        "[server]\nping_interval = \"soon\"\n\n[namespaces.\"/\".events]\nhello = \"everyone\"\nbye = { to = \"room\" }\n",
+    )
+    .unwrap();
+    let (code, _, stderr) = check(&file);
+    assert_eq!(code, 1);
+    assert!(
+        stderr.contains("routes.toml:2:17: `soon` is not a duration"),
+        "{stderr}"
+    );
+    assert!(
+        stderr.contains("routes.toml:5:9: route of `hello`: unknown target `everyone`"),
+        "{stderr}"
+    );
+    assert!(
+        stderr.contains("routes.toml:6:14: route of `bye`: `to = \"room\"` needs `room`"),
+        "{stderr}"
+    );
+    assert!(stderr.contains("3 problem(s)"), "{stderr}");
+    std::fs::remove_dir_all(&dir).unwrap();
+}

@@ -14,6 +14,7 @@
 pub mod adapter;
 pub mod app;
 pub mod engineio;
+pub mod golden;
 pub mod routing;
 pub mod server;
 pub mod socketio;

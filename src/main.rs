@@ -6,6 +6,7 @@ use std::process::ExitCode;
 use anyhow::Context;
 use clap::{Parser, Subcommand};
 use switchboard::app::{App, LoadError, load_routes};
+use switchboard::golden::Outcome;
 use switchboard::routing::RouteTable;
 use switchboard::server::{ClientBundle, Server};
 
@@ -44,6 +45,16 @@ enum Command {
         /// The routes file; defaults to --config.
         path: Option<PathBuf>,
     },
+    /// Run golden cases: each folder's steps against its routes.toml (or --config), compared
+    /// with its expected.txt.
+    Test {
+        /// A case folder, or a folder of cases.
+        #[arg(default_value = "tests/golden")]
+        dir: PathBuf,
+        /// Write expected.txt from what happens instead of comparing (also UPDATE_GOLDEN=1).
+        #[arg(long)]
+        update: bool,
+    },
 }
 
 fn main() -> ExitCode {
@@ -57,6 +68,10 @@ fn main() -> ExitCode {
         .init();
     match cli.command {
         Some(Command::Check { ref path }) => check(path.as_deref().unwrap_or(&cli.config)),
+        Some(Command::Test { ref dir, update }) => {
+            let update = update || std::env::var_os("UPDATE_GOLDEN").is_some_and(|v| v != "0");
+            golden(dir, &cli.config, update)
+        }
         None => match serve(&cli) {
             Ok(()) => ExitCode::SUCCESS,
             Err(e) => {
@@ -89,6 +104,39 @@ fn check(path: &Path) -> ExitCode {
             eprintln!("switchboard: {e}");
             ExitCode::from(1)
         }
+    }
+}
+
+#[tokio::main]
+async fn golden(dir: &Path, config: &Path, update: bool) -> ExitCode {
+    let fallback = config.is_file().then_some(config);
+    let results = match switchboard::golden::run_all(dir, fallback, update).await {
+        Ok(results) => results,
+        Err(e) => {
+            eprintln!("switchboard: cannot read {}: {e}", dir.display());
+            return ExitCode::from(1);
+        }
+    };
+    let mut failed = 0;
+    for result in &results {
+        match &result.outcome {
+            Outcome::Pass => println!("PASS {}", result.name),
+            Outcome::Updated => println!("UPDATED {}", result.name),
+            Outcome::Fail(diff) => {
+                failed += 1;
+                println!("FAIL {}\n{diff}", result.name);
+            }
+            Outcome::Error(e) => {
+                failed += 1;
+                println!("ERROR {}: {e}", result.name);
+            }
+        }
+    }
+    println!("{} passed, {failed} failed", results.len() - failed);
+    if failed == 0 && !results.is_empty() {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::from(1)
     }
 }
 

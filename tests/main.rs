@@ -5,6 +5,7 @@
 mod edge;
 mod engineio;
 mod errors;
+mod golden;
 mod routing;
 mod socketio;
 mod support;

@@ -260,7 +260,7 @@ fn compile_statics(node: &Node<'_>, env: &Env<'_>, r: &mut Reader) -> Vec<Static
         if !path.is_dir() {
             r.error(
                 dir_node.span(),
-                format!("folder `{}` does not exist", path.display()),
+                format!("folder `{dir}` does not exist (paths are relative to the routes file)"),
             );
             continue;
         }

@@ -149,9 +149,15 @@ impl Template {
         Ok(Template { parts })
     }
 
-    /// Whether the template is plain text.
-    pub fn is_literal(&self) -> bool {
-        self.parts.iter().all(|p| matches!(p, Part::Text(_)))
+    /// The text, when the template is plain text (braces unescaped).
+    pub fn literal_text(&self) -> Option<String> {
+        self.parts
+            .iter()
+            .map(|p| match p {
+                Part::Text(t) => Some(t.as_str()),
+                Part::Expr(_) => None,
+            })
+            .collect()
     }
 
     /// The single expression, when the whole string is one template.
@@ -214,10 +220,10 @@ impl ValueTemplate {
         Ok(match value {
             Value::String(s) => {
                 let t = Template::parse(s)?;
-                if t.is_literal() {
-                    ValueTemplate::Literal(value.clone())
-                } else {
-                    ValueTemplate::Text(t)
+                match t.literal_text() {
+                    // `{{` and `}}` already unescaped.
+                    Some(text) => ValueTemplate::Literal(Value::String(text)),
+                    None => ValueTemplate::Text(t),
                 }
             }
             Value::Array(items) => {
@@ -225,10 +231,13 @@ impl ValueTemplate {
                     .iter()
                     .map(ValueTemplate::compile)
                     .collect::<Result<Vec<_>, _>>()?;
-                if items.iter().all(|i| matches!(i, ValueTemplate::Literal(_))) {
-                    ValueTemplate::Literal(value.clone())
-                } else {
-                    ValueTemplate::Array(items)
+                match items
+                    .iter()
+                    .map(ValueTemplate::as_literal)
+                    .collect::<Option<Vec<_>>>()
+                {
+                    Some(values) => ValueTemplate::Literal(Value::Array(values)),
+                    None => ValueTemplate::Array(items),
                 }
             }
             Value::Object(map) => {
@@ -236,17 +245,24 @@ impl ValueTemplate {
                     .iter()
                     .map(|(k, v)| Ok((k.clone(), ValueTemplate::compile(v)?)))
                     .collect::<Result<Vec<_>, String>>()?;
-                if fields
+                match fields
                     .iter()
-                    .all(|(_, v)| matches!(v, ValueTemplate::Literal(_)))
+                    .map(|(k, v)| Some((k.clone(), v.as_literal()?)))
+                    .collect::<Option<serde_json::Map<_, _>>>()
                 {
-                    ValueTemplate::Literal(value.clone())
-                } else {
-                    ValueTemplate::Object(fields)
+                    Some(map) => ValueTemplate::Literal(Value::Object(map)),
+                    None => ValueTemplate::Object(fields),
                 }
             }
             other => ValueTemplate::Literal(other.clone()),
         })
+    }
+
+    fn as_literal(&self) -> Option<Value> {
+        match self {
+            ValueTemplate::Literal(v) => Some(v.clone()),
+            _ => None,
+        }
     }
 
     /// Whether this is exactly `"{args}"`.
@@ -386,6 +402,8 @@ mod tests {
         );
         let lit = ValueTemplate::compile(&json!({"a": [1, "b"]})).unwrap();
         assert_eq!(lit, ValueTemplate::Literal(json!({"a": [1, "b"]})));
+        let braces = ValueTemplate::compile(&json!(["{{x}}", {"k": "}}"}])).unwrap();
+        assert_eq!(braces, ValueTemplate::Literal(json!(["{x}", {"k": "}"}])));
         assert!(ValueTemplate::compile(&json!("{args}")).unwrap().is_args());
     }
 }

@@ -1,8 +1,7 @@
 // Binary attachments and acknowledgements.
-import { afterEach, beforeEach, describe, test } from "node:test";
+import { describe, test } from "node:test";
 import assert from "node:assert/strict";
-import { startServer } from "./harness.mjs";
-import { Clients, waitForArgs } from "./helpers.mjs";
+import { useServer, waitForArgs } from "./helpers.mjs";
 
 const routes = `
 [namespaces."/".events]
@@ -25,19 +24,10 @@ function assertSameBuffer(actual, expected, what) {
 
 for (const transports of [["websocket"], ["polling"]]) {
   describe(`binary over ${transports[0]}`, () => {
-    let server;
-    let clients;
-    beforeEach(async () => {
-      clients = new Clients();
-      server = await startServer({ routes });
-    });
-    afterEach(async () => {
-      clients?.closeAll();
-      await server?.stop();
-    });
+    const ctx = useServer(routes);
 
     test("a single Buffer round-trips byte for byte", { timeout: 10_000 }, async () => {
-      const socket = await clients.connect(server.url, { transports });
+      const socket = await ctx.clients.connect(ctx.server.url, { transports });
       // Every byte value, including 0x00 and 0xff, which text framing would mangle.
       const all = Buffer.from(Array.from({ length: 256 }, (_, i) => i));
       const back = waitForArgs(socket, "bin");
@@ -48,7 +38,7 @@ for (const transports of [["websocket"], ["polling"]]) {
     });
 
     test("several Buffers, nested in objects and arrays, keep their place", { timeout: 10_000 }, async () => {
-      const socket = await clients.connect(server.url, { transports });
+      const socket = await ctx.clients.connect(ctx.server.url, { transports });
       const first = bytes(1, 7);
       const big = bytes(64 * 1024, 3);
       const inner = bytes(300, 11);
@@ -68,7 +58,7 @@ for (const transports of [["websocket"], ["polling"]]) {
     });
 
     test("a string that looks like a placeholder stays a string", { timeout: 10_000 }, async () => {
-      const socket = await clients.connect(server.url, { transports });
+      const socket = await ctx.clients.connect(ctx.server.url, { transports });
       const tricky = { _placeholder: true, num: 0 };
       const back = waitForArgs(socket, "bin");
       socket.emit("bin", tricky, "b64:AAAA", "6-[]");
@@ -76,7 +66,7 @@ for (const transports of [["websocket"], ["polling"]]) {
     });
 
     test("emitWithAck on a plain route resolves with no value", { timeout: 10_000 }, async () => {
-      const socket = await clients.connect(server.url, { transports });
+      const socket = await ctx.clients.connect(ctx.server.url, { transports });
       const echoed = waitForArgs(socket, "chat message");
       const answer = await socket.timeout(2000).emitWithAck("chat message", "x");
       assert.equal(answer, undefined);
@@ -84,7 +74,7 @@ for (const transports of [["websocket"], ["polling"]]) {
     });
 
     test('ack = "{args}" answers with the client\'s own arguments', { timeout: 10_000 }, async () => {
-      const socket = await clients.connect(server.url, { transports });
+      const socket = await ctx.clients.connect(ctx.server.url, { transports });
       assert.equal(await socket.timeout(2000).emitWithAck("echo", 1, "a"), 1);
       // All the arguments come back, in order, through a callback ack.
       const args = await new Promise((resolve, reject) => {
@@ -96,7 +86,7 @@ for (const transports of [["websocket"], ["polling"]]) {
     });
 
     test("binary arguments come back in an ack", { timeout: 10_000 }, async () => {
-      const socket = await clients.connect(server.url, { transports });
+      const socket = await ctx.clients.connect(ctx.server.url, { transports });
       const payload = bytes(1000, 5);
       const answer = await socket.timeout(2000).emitWithAck("echo", { blob: payload, n: 2 });
       assert.equal(answer.n, 2);
@@ -104,7 +94,7 @@ for (const transports of [["websocket"], ["polling"]]) {
     });
 
     test("concurrent acks are matched to their own requests", { timeout: 10_000 }, async () => {
-      const socket = await clients.connect(server.url, { transports });
+      const socket = await ctx.clients.connect(ctx.server.url, { transports });
       const answers = await Promise.all(
         Array.from({ length: 10 }, (_, i) => socket.timeout(2000).emitWithAck("echo", `req-${i}`)),
       );

@@ -1,9 +1,8 @@
 // Fan-out targets: "io" reaches every client in the namespace (sender
 // included), "broadcast" every client but the sender, "emit" only the sender.
-import { afterEach, beforeEach, describe, test } from "node:test";
+import { describe, test } from "node:test";
 import assert from "node:assert/strict";
-import { startServer } from "./harness.mjs";
-import { Clients, record, waitForArgs, waitUntil } from "./helpers.mjs";
+import { record, useServer, waitForArgs, waitUntil } from "./helpers.mjs";
 
 const routes = `
 [namespaces."/".events]
@@ -13,22 +12,13 @@ bin = "emit"
 `;
 
 describe("chat fan-out", () => {
-  let server;
-  let clients;
-  beforeEach(async () => {
-    clients = new Clients();
-    server = await startServer({ routes });
-  });
-  afterEach(async () => {
-    clients?.closeAll();
-    await server?.stop();
-  });
+  const ctx = useServer(routes);
 
   async function three() {
     return Promise.all([
-      clients.connect(server.url),
-      clients.connect(server.url, { transports: ["websocket"] }),
-      clients.connect(server.url, { transports: ["polling"] }),
+      ctx.clients.connect(ctx.server.url),
+      ctx.clients.connect(ctx.server.url, { transports: ["websocket"] }),
+      ctx.clients.connect(ctx.server.url, { transports: ["polling"] }),
     ]);
   }
 

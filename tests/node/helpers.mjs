@@ -1,7 +1,9 @@
 // Small event-driven helpers shared by the tests. Every wait is bounded: a
 // missing event fails the test with a named timeout instead of hanging it.
 
+import { afterEach, beforeEach } from "node:test";
 import { io, Manager } from "socket.io-client";
+import { startServer } from "./harness.mjs";
 
 export const WAIT_MS = 3_000;
 
@@ -116,4 +118,27 @@ export class Clients {
     this.#sockets = [];
     this.#managers = [];
   }
+}
+
+/**
+ * Per-test server and clients for the enclosing `describe` block: registers a
+ * beforeEach that starts a server with `routes` (routes.toml text) and a fresh
+ * `Clients`, and an afterEach that closes the clients and stops the server.
+ * Returns an object whose `.server` and `.clients` are the current test's:
+ * read them inside a test, not at describe time.
+ *
+ *   const ctx = useServer(routes);
+ *   test("…", async () => { await ctx.clients.connect(ctx.server.url); });
+ */
+export function useServer(routes) {
+  const ctx = { server: undefined, clients: undefined };
+  beforeEach(async () => {
+    ctx.clients = new Clients();
+    ctx.server = await startServer({ routes });
+  });
+  afterEach(async () => {
+    ctx.clients?.closeAll();
+    await ctx.server?.stop();
+  });
+  return ctx;
 }

@@ -1,9 +1,8 @@
 // max_payload: an oversized message costs its sender the connection, and
 // nobody else.
-import { afterEach, beforeEach, describe, test } from "node:test";
+import { describe, test } from "node:test";
 import assert from "node:assert/strict";
-import { startServer } from "./harness.mjs";
-import { Clients, record, waitForArgs } from "./helpers.mjs";
+import { record, useServer, waitForArgs } from "./helpers.mjs";
 
 // No max_payload: the default (1 MB) applies.
 const routes = `
@@ -15,21 +14,12 @@ bin = "emit"
 const TWO_MB = 2 * 1024 * 1024;
 
 describe("payload limits", () => {
-  let server;
-  let clients;
-  beforeEach(async () => {
-    clients = new Clients();
-    server = await startServer({ routes });
-  });
-  afterEach(async () => {
-    clients?.closeAll();
-    await server?.stop();
-  });
+  const ctx = useServer(routes);
 
   for (const transports of [["websocket"], ["polling"]]) {
     test(`a 2 MB message over ${transports[0]} disconnects only its sender`, { timeout: 15_000 }, async (t) => {
-      const a = await clients.connect(server.url, { transports });
-      const b = await clients.connect(server.url);
+      const a = await ctx.clients.connect(ctx.server.url, { transports });
+      const b = await ctx.clients.connect(ctx.server.url);
       const bDisconnects = record(b, "disconnect");
       const bMessages = record(b, "chat message");
       const aMessages = record(a, "chat message");
@@ -52,7 +42,7 @@ describe("payload limits", () => {
     });
 
     test(`a 500 KB message over ${transports[0]} is delivered intact`, { timeout: 15_000 }, async () => {
-      const a = await clients.connect(server.url, { transports });
+      const a = await ctx.clients.connect(ctx.server.url, { transports });
       const text = "é".repeat(100) + "a".repeat(500 * 1024 - 200) + "\u{1F600}";
       const back = waitForArgs(a, "bin", { timeout: 8_000 });
       a.emit("bin", text);

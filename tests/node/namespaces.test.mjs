@@ -1,8 +1,7 @@
 // Namespaces multiplexed over one engine connection.
-import { afterEach, beforeEach, describe, test } from "node:test";
+import { describe, test } from "node:test";
 import assert from "node:assert/strict";
-import { startServer } from "./harness.mjs";
-import { Clients, record, waitConnected, waitFor, waitUntil } from "./helpers.mjs";
+import { record, useServer, waitConnected, waitFor, waitUntil } from "./helpers.mjs";
 
 const routes = `
 [namespaces."/".events]
@@ -13,20 +12,24 @@ message = "io"
 message = "io"
 `;
 
+/**
+ * `bad` and `good` are sockets of one Manager (opened in the caller's order):
+ * `bad` is refused with "Invalid namespace" while `good` connects and still
+ * gets its own "message" back.
+ */
+async function refusedBesideGood(bad, good) {
+  const [err] = await Promise.all([waitFor(bad, "connect_error"), waitConnected(good)]);
+  assert.equal(err.message, "Invalid namespace");
+  const back = waitFor(good, "message");
+  good.emit("message", "ok");
+  assert.equal(await back, "ok");
+}
+
 describe("namespaces", () => {
-  let server;
-  let clients;
-  beforeEach(async () => {
-    clients = new Clients();
-    server = await startServer({ routes });
-  });
-  afterEach(async () => {
-    clients?.closeAll();
-    await server?.stop();
-  });
+  const ctx = useServer(routes);
 
   async function pair(opts) {
-    const m = clients.manager(server.url, opts);
+    const m = ctx.clients.manager(ctx.server.url, opts);
     const opens = record(m, "open");
     const engine = m.engine;
     const root = m.socket("/");
@@ -91,7 +94,7 @@ describe("namespaces", () => {
   });
 
   test('an undeclared namespace is refused with "Invalid namespace"', { timeout: 10_000 }, async () => {
-    const socket = clients.socket(`${server.url}/nope`);
+    const socket = ctx.clients.socket(`${ctx.server.url}/nope`);
     const err = await waitFor(socket, "connect_error");
     assert.ok(err instanceof Error);
     assert.equal(err.message, "Invalid namespace");
@@ -99,37 +102,20 @@ describe("namespaces", () => {
   });
 
   test("a refused namespace does not disturb a good one on the same Manager", { timeout: 10_000 }, async () => {
-    const m = clients.manager(server.url);
+    const m = ctx.clients.manager(ctx.server.url);
     const good = m.socket("/chat");
     const bad = m.socket("/nope");
-    const [err] = await Promise.all([waitFor(bad, "connect_error"), waitConnected(good)]);
-    assert.equal(err.message, "Invalid namespace");
-    const back = waitFor(good, "message");
-    good.emit("message", "ok");
-    assert.equal(await back, "ok");
+    await refusedBesideGood(bad, good);
   });
 });
 
 describe("namespaces: root not declared", () => {
-  let server;
-  let clients;
-  beforeEach(async () => {
-    clients = new Clients();
-    server = await startServer({ routes: `[namespaces."/chat".events]\nmessage = "io"\n` });
-  });
-  afterEach(async () => {
-    clients?.closeAll();
-    await server?.stop();
-  });
+  const ctx = useServer(`[namespaces."/chat".events]\nmessage = "io"\n`);
 
   test('"/" is refused when only "/chat" is declared', { timeout: 10_000 }, async () => {
-    const m = clients.manager(server.url);
+    const m = ctx.clients.manager(ctx.server.url);
     const root = m.socket("/");
     const chat = m.socket("/chat");
-    const [err] = await Promise.all([waitFor(root, "connect_error"), waitConnected(chat)]);
-    assert.equal(err.message, "Invalid namespace");
-    const back = waitFor(chat, "message");
-    chat.emit("message", "ok");
-    assert.equal(await back, "ok");
+    await refusedBesideGood(root, chat);
   });
 });

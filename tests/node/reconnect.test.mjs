@@ -1,8 +1,7 @@
 // A client reconnects on its own after the server process is restarted.
-import { afterEach, beforeEach, describe, test } from "node:test";
+import { describe, test } from "node:test";
 import assert from "node:assert/strict";
-import { startServer } from "./harness.mjs";
-import { Clients, waitConnected, waitFor, waitForArgs } from "./helpers.mjs";
+import { useServer, waitConnected, waitFor, waitForArgs } from "./helpers.mjs";
 
 const routes = `
 [namespaces."/".events]
@@ -20,27 +19,18 @@ const RECONNECT = {
 };
 
 describe("reconnect", () => {
-  let server;
-  let clients;
-  beforeEach(async () => {
-    clients = new Clients();
-    server = await startServer({ routes });
-  });
-  afterEach(async () => {
-    clients?.closeAll();
-    await server?.stop();
-  });
+  const ctx = useServer(routes);
 
   for (const transports of [undefined, ["websocket"], ["polling"]]) {
     const name = transports ? transports[0] : "default transports";
     test(`a client reconnects after the server restarts (${name})`, { timeout: 20_000 }, async (t) => {
-      const socket = await clients.connect(server.url, { ...RECONNECT, ...(transports && { transports }) });
+      const socket = await ctx.clients.connect(ctx.server.url, { ...RECONNECT, ...(transports && { transports }) });
       const firstId = socket.id;
 
       const gone = waitForArgs(socket, "disconnect", { timeout: 5_000 });
       const back = waitFor(socket, "connect", { timeout: 10_000, label: "connect after restart" });
       const reconnected = waitFor(socket.io, "reconnect", { timeout: 10_000 });
-      await server.restart();
+      await ctx.server.restart();
       const [reason] = await gone;
       t.diagnostic(`disconnect reason on server kill: ${reason}`);
       assert.notEqual(reason, "io server disconnect", "a killed server cannot have said goodbye");
@@ -50,7 +40,7 @@ describe("reconnect", () => {
       assert.notEqual(socket.id, firstId, "a fresh session after the restart");
 
       // Chat works, with a brand-new client too.
-      const other = await clients.connect(server.url);
+      const other = await ctx.clients.connect(ctx.server.url);
       const got = [socket, other].map((s) => waitForArgs(s, "chat message"));
       socket.emit("chat message", "after restart");
       assert.deepEqual(await Promise.all(got), [["after restart"], ["after restart"]]);
@@ -58,13 +48,13 @@ describe("reconnect", () => {
   }
 
   test("two namespaces on one Manager both come back after a restart", { timeout: 20_000 }, async () => {
-    const m = clients.manager(server.url, RECONNECT);
+    const m = ctx.clients.manager(ctx.server.url, RECONNECT);
     const root = m.socket("/");
     const chat = m.socket("/chat");
     await Promise.all([waitConnected(root), waitConnected(chat)]);
     const rootBack = waitFor(root, "connect", { timeout: 10_000 });
     const chatBack = waitFor(chat, "connect", { timeout: 10_000 });
-    await server.restart();
+    await ctx.server.restart();
     await Promise.all([rootBack, chatBack]);
 
     const a = waitForArgs(chat, "message");

@@ -1,8 +1,7 @@
 // Each transport setup connects, emits and receives through a routed event.
-import { afterEach, beforeEach, describe, test } from "node:test";
+import { describe, test } from "node:test";
 import assert from "node:assert/strict";
-import { startServer } from "./harness.mjs";
-import { Clients, waitConnected, waitFor } from "./helpers.mjs";
+import { useServer, waitConnected, waitFor } from "./helpers.mjs";
 
 const routes = `
 [namespaces."/".events]
@@ -10,16 +9,7 @@ const routes = `
 `;
 
 describe("transports", () => {
-  let server;
-  let clients;
-  beforeEach(async () => {
-    clients = new Clients();
-    server = await startServer({ routes });
-  });
-  afterEach(async () => {
-    clients?.closeAll();
-    await server?.stop();
-  });
+  const ctx = useServer(routes);
 
   async function roundTrip(socket, text) {
     const got = waitFor(socket, "chat message");
@@ -28,7 +18,7 @@ describe("transports", () => {
   }
 
   test("default transports: polling first, then upgrade to websocket", { timeout: 10_000 }, async () => {
-    const socket = clients.socket(server.url);
+    const socket = ctx.clients.socket(ctx.server.url);
     const engine = socket.io.engine;
     assert.equal(engine.transport.name, "polling", "the handshake starts on polling");
     const upgraded = waitFor(engine, "upgrade");
@@ -42,13 +32,13 @@ describe("transports", () => {
   });
 
   test('transports: ["websocket"] only', { timeout: 10_000 }, async () => {
-    const socket = await clients.connect(server.url, { transports: ["websocket"] });
+    const socket = await ctx.clients.connect(ctx.server.url, { transports: ["websocket"] });
     assert.equal(socket.io.engine.transport.name, "websocket");
     await roundTrip(socket, "over websocket");
   });
 
   test('transports: ["polling"] only', { timeout: 10_000 }, async () => {
-    const socket = await clients.connect(server.url, { transports: ["polling"] });
+    const socket = await ctx.clients.connect(ctx.server.url, { transports: ["polling"] });
     assert.equal(socket.io.engine.transport.name, "polling");
     await roundTrip(socket, "over polling");
     // A second exchange makes sure the long-poll loop keeps delivering.
@@ -57,7 +47,7 @@ describe("transports", () => {
   });
 
   test("polling with upgrade disabled stays on polling", { timeout: 10_000 }, async () => {
-    const socket = await clients.connect(server.url, { upgrade: false });
+    const socket = await ctx.clients.connect(ctx.server.url, { upgrade: false });
     await roundTrip(socket, "no upgrade");
     assert.equal(socket.io.engine.transport.name, "polling");
   });

@@ -268,6 +268,7 @@ impl<H: EngineHandler> Engine<H> {
             .remove(&session.sid());
         tracing::debug!(sid = %session.sid(), reason = reason.as_str(), "Session closed");
         self.handler.on_close(&conn, reason);
+        session.finish();
     }
 
     /// Act on one packet from the peer, whatever transport carried it.

@@ -44,6 +44,7 @@ pub(crate) async fn poll(session: &Session) -> Result<Response<Full<Bytes>>, Err
         }
     }
     if session.is_closed() {
+        session.finished().await;
         // The reference server releases a poll with NOOP when the client itself closed,
         // and with CLOSE when the server did.
         let last = if session.close_reason() == Some(CloseReason::TransportClose) {

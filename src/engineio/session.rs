@@ -115,6 +115,8 @@ pub struct Session {
     pub(crate) posting: AtomicBool,
     closed: CancellationToken,
     close_reason: OnceLock<CloseReason>,
+    /// Cancelled once the layer above has handled the close.
+    finished: CancellationToken,
     /// When the session opened; heartbeat deadlines count from here.
     started: Instant,
     /// Milliseconds after `started` by which a pong is due; 0 when none is awaited.
@@ -143,6 +145,7 @@ impl Session {
             posting: AtomicBool::new(false),
             closed: CancellationToken::new(),
             close_reason: OnceLock::new(),
+            finished: CancellationToken::new(),
             started: Instant::now(),
             pong_deadline_ms: AtomicU64::new(0),
         }
@@ -235,6 +238,18 @@ impl Session {
             self.close(CloseReason::PingTimeout);
         }
         self.is_closed()
+    }
+
+    /// The layer above has handled the close (its disconnect work is done).
+    pub(crate) fn finish(&self) {
+        self.finished.cancel();
+    }
+
+    /// Resolves once the close has been handled by the layer above. Transports wait for it
+    /// before they tell the peer, so a peer that sees the close knows its disconnection has
+    /// taken effect (rooms left, disconnect routes run).
+    pub(crate) async fn finished(&self) {
+        self.finished.cancelled().await
     }
 
     pub(crate) fn is_upgrading(&self) -> bool {

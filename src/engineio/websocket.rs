@@ -229,6 +229,7 @@ async fn write_loop(session: Arc<Session>, writer: Writer) {
         _ => 1000,
     };
     buf.extend_from_slice(&close_frame(code));
+    session.finished().await;
     let mut w = writer.lock().await;
     let _ = w.write_all(&buf).await;
     let _ = w.shutdown().await;

@@ -152,9 +152,22 @@ impl Client {
         Ok(())
     }
 
-    /// Close the connection.
+    /// Close the connection and wait for the server's close, which it sends once the
+    /// disconnection has taken effect.
     pub async fn close(&mut self) -> Result<(), ClientError> {
         self.write(Frame::close(1000, b"")).await?;
+        let ws = self.ws.as_mut().expect("written above");
+        loop {
+            match tokio::time::timeout(WAIT, ws.read_frame()).await {
+                Err(_) => {
+                    return Err(ClientError(
+                        "the server did not close within 5 s".to_owned(),
+                    ));
+                }
+                Ok(Ok(frame)) if frame.opcode != OpCode::Close => {}
+                Ok(_) => break,
+            }
+        }
         self.ws = None;
         Ok(())
     }

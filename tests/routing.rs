@@ -98,3 +98,71 @@ fn check_reports_every_problem_with_its_location() {
     assert!(stderr.contains("3 problem(s)"), "{stderr}");
     std::fs::remove_dir_all(&dir).unwrap();
 }
+
+/// Start the binary on `config` with `args` and `env`; returns the address it reports, or
+/// its stderr if it exits first.
+fn first_line(config: &Path, args: &[&str], env: &[(&str, &str)]) -> Result<String, String> {
+    use std::io::{BufRead, BufReader, Read};
+    let mut child = Command::new(env!("CARGO_BIN_EXE_switchboard"))
+        .arg("--config")
+        .arg(config)
+        .args(args)
+        .env_remove("SWITCHBOARD_LISTEN")
+        .envs(env.iter().copied())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut line = String::new();
+    BufReader::new(child.stdout.take().unwrap())
+        .read_line(&mut line)
+        .unwrap();
+    let _ = child.kill();
+    let _ = child.wait();
+    if line.is_empty() {
+        let mut err = String::new();
+        child
+            .stderr
+            .take()
+            .unwrap()
+            .read_to_string(&mut err)
+            .unwrap();
+        Err(err)
+    } else {
+        Ok(line)
+    }
+}
+
+#[test]
+fn listen_flag_and_env_override_the_file() {
+    let dir = std::env::temp_dir().join(format!("switchboard-listen-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let file = dir.join("routes.toml");
+    // An address of no interface here: binding it fails unless overridden.
+    std::fs::write(
+        &file,
+        "[server]\nlisten = \"192.0.2.1:9\"\nserve_client = false\n",
+    )
+    .unwrap();
+
+    let err = first_line(&file, &[], &[]).unwrap_err();
+    assert!(err.contains("cannot listen on 192.0.2.1:9"), "{err}");
+
+    let env = first_line(&file, &[], &[("SWITCHBOARD_LISTEN", "127.0.0.1:0")]).unwrap();
+    assert!(
+        env.starts_with("switchboard listening on http://127.0.0.1:"),
+        "{env}"
+    );
+
+    let flag = first_line(
+        &file,
+        &["--listen", "127.0.0.1:0"],
+        &[("SWITCHBOARD_LISTEN", "192.0.2.1:9")],
+    )
+    .unwrap();
+    assert!(
+        flag.starts_with("switchboard listening on http://127.0.0.1:"),
+        "{flag}"
+    );
+    std::fs::remove_dir_all(&dir).unwrap();
+}

@@ -311,7 +311,7 @@ fn compile_namespaces(
             for (event, node) in events.iter() {
                 let event = event.get_ref().to_string();
                 let lifecycle = event == "connect" || event == "disconnect";
-                let Some(route) = compile_route(node, &event, lifecycle, r) else {
+                let Some(route) = compile_route(node, &event, lifecycle, env, r) else {
                     continue;
                 };
                 match event.as_str() {
@@ -361,8 +361,10 @@ fn compile_auth(
             None => r.error(n.span(), format!("environment variable `{var}` is not set; expected a comma-separated list of tokens")),
         }
     }
-    if let Some(n) = get(a, "script") {
-        r.error(n.span(), "auth scripts are not supported by this version of switchboard; use `token` or `token_env`");
+    if let Some(n) = get(a, "script")
+        && let Some(path) = r.string(n, "script")
+    {
+        script_unsupported(n, &path, "auth scripts", env, r);
     }
     let message = get(a, "message")
         .and_then(|n| r.string(n, "message"))
@@ -374,7 +376,13 @@ fn compile_auth(
 }
 
 /// A route: a target name, a table, or a list of those.
-fn compile_route(node: &Node<'_>, event: &str, lifecycle: bool, r: &mut Reader) -> Option<Route> {
+fn compile_route(
+    node: &Node<'_>,
+    event: &str,
+    lifecycle: bool,
+    env: &Env<'_>,
+    r: &mut Reader,
+) -> Option<Route> {
     let mut route = Route::default();
     match node.get_ref() {
         DeValue::Array(items) => {
@@ -386,17 +394,25 @@ fn compile_route(node: &Node<'_>, event: &str, lifecycle: bool, r: &mut Reader) 
                     );
                     continue;
                 }
-                if let Some(step) = compile_step(item, event, lifecycle, r) {
+                if let Some(step) = compile_step(item, event, lifecycle, env, r) {
                     route.steps.push(step);
                 }
             }
         }
-        _ => route.steps.push(compile_step(node, event, lifecycle, r)?),
+        _ => route
+            .steps
+            .push(compile_step(node, event, lifecycle, env, r)?),
     }
     Some(route)
 }
 
-fn compile_step(node: &Node<'_>, event: &str, lifecycle: bool, r: &mut Reader) -> Option<Step> {
+fn compile_step(
+    node: &Node<'_>,
+    event: &str,
+    lifecycle: bool,
+    env: &Env<'_>,
+    r: &mut Reader,
+) -> Option<Step> {
     let span = node.span();
     match node.get_ref() {
         DeValue::String(target) => {
@@ -425,7 +441,7 @@ fn compile_step(node: &Node<'_>, event: &str, lifecycle: bool, r: &mut Reader) -
                 ..Step::default()
             })
         }
-        DeValue::Table(t) => compile_table_step(t, span, event, lifecycle, r),
+        DeValue::Table(t) => compile_table_step(t, span, event, lifecycle, env, r),
         other => {
             r.error(span, format!("route of `{event}` is {}, expected a target ({TARGETS}), a table or a list of routes", type_name(other)));
             None
@@ -438,6 +454,7 @@ fn compile_table_step(
     span: std::ops::Range<usize>,
     event: &str,
     lifecycle: bool,
+    env: &Env<'_>,
     r: &mut Reader,
 ) -> Option<Step> {
     let before = r.diagnostics.len();
@@ -498,11 +515,10 @@ fn compile_table_step(
         leave: template(r, "leave"),
         ..Step::default()
     };
-    if let Some(n) = get(t, "script") {
-        r.error(
-            n.span(),
-            "script routes are not supported by this version of switchboard; use a route table",
-        );
+    if let Some(n) = get(t, "script")
+        && let Some(path) = r.string(n, "script")
+    {
+        script_unsupported(n, &path, "script routes", env, r);
     }
     if let Some(n) = get(t, "ack") {
         if lifecycle {
@@ -589,6 +605,22 @@ fn compile_table_step(
         );
     }
     (r.diagnostics.len() == before).then_some(step)
+}
+
+/// Scripts are not run by this version: a missing file is reported as such, an existing
+/// one as unsupported.
+fn script_unsupported(node: &Node<'_>, path: &str, what: &str, env: &Env<'_>, r: &mut Reader) {
+    if env.base_dir.join(path).is_file() {
+        r.error(
+            node.span(),
+            format!("{what} are not supported by this version of switchboard; use a route table or tokens"),
+        );
+    } else {
+        r.error(
+            node.span(),
+            format!("script file `{path}` not found (paths are relative to the routes file)"),
+        );
+    }
 }
 
 fn reads_args(d: &DataSpec) -> bool {
@@ -742,10 +774,17 @@ f = {}
     }
 
     #[test]
-    fn scripts_are_refused_until_supported() {
-        let errs = errors("[namespaces.\"/\".events]\np = { script = \"x.rhai\" }\n");
+    fn scripts_are_refused_until_supported_and_missing_ones_named() {
+        // Cargo.toml exists beside the test's base dir; x.rhai does not.
+        let errs = errors(
+            "[namespaces.\"/\".events]\np = { script = \"Cargo.toml\" }\nq = { script = \"x.rhai\" }\n",
+        );
         assert!(
             errs[0].contains("script routes are not supported"),
+            "{errs:?}"
+        );
+        assert!(
+            errs[1].contains("script file `x.rhai` not found"),
             "{errs:?}"
         );
     }

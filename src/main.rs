@@ -2,6 +2,7 @@
 
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
+use std::sync::Arc;
 
 use anyhow::Context;
 use clap::{Parser, Subcommand};
@@ -173,12 +174,9 @@ fn summary(path: &Path, table: &RouteTable) -> String {
 
 #[tokio::main]
 async fn serve(cli: &Cli) -> anyhow::Result<()> {
-    let mut routes = load_routes(&cli.config)?;
-    if let Some(listen) = &cli.listen {
-        routes.server.listen = listen.clone();
-    }
-    let listen = routes.server.listen.clone();
-    let client = if routes.server.serve_client {
+    let app = Arc::new(App::load(&cli.config, cli.listen.clone())?);
+    let settings = app.snapshot().routes.server.clone();
+    let client = if settings.serve_client {
         let base = cli
             .config
             .parent()
@@ -201,11 +199,18 @@ async fn serve(cli: &Cli) -> anyhow::Result<()> {
     } else {
         None
     };
-    let listener = tokio::net::TcpListener::bind(&listen)
+    let listener = tokio::net::TcpListener::bind(&settings.listen)
         .await
-        .with_context(|| format!("cannot listen on {listen}"))?;
+        .with_context(|| format!("cannot listen on {}", settings.listen))?;
     let addr = listener.local_addr()?;
-    let server = Server::new(App::new(routes), client);
+    let _watcher = match switchboard::app::watch(app.clone()) {
+        Ok(w) => Some(w),
+        Err(e) => {
+            tracing::warn!(error = %e, "Routes file changes will not be picked up");
+            None
+        }
+    };
+    let server = Server::new(app, client);
     tracing::info!(addr = %addr, config = %cli.config.display(), "Listening");
     println!("switchboard listening on http://{addr}");
     server.serve(listener, shutdown_signal()).await;

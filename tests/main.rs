@@ -6,6 +6,7 @@ mod edge;
 mod engineio;
 mod errors;
 mod golden;
+mod reload;
 mod routing;
 mod socketio;
 mod support;

@@ -1,21 +1,28 @@
 //! COMPOSITION — the only layer that sees all others: loads routes.toml into a
-//! [`Snapshot`], and wires the Engine.IO endpoint, the Socket.IO layer and the dispatcher.
+//! [`Snapshot`], wires the Engine.IO endpoint, the Socket.IO layer and the dispatcher, and
+//! swaps in new snapshots when the file changes.
 
 mod dispatch;
+mod reload;
 mod scope;
 mod snapshot;
+mod watch;
 
 use std::path::{Path, PathBuf};
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
+use std::time::Instant;
 
 use arc_swap::ArcSwap;
+use sha2::{Digest, Sha256};
 
 use crate::engineio::{Cors, Engine, EngineConfig};
 use crate::routing::{self, Report, RouteTable, ServerSettings};
 use crate::socketio::{SocketIo, SocketIoConfig};
 
 pub use dispatch::Dispatcher;
+pub use reload::{ReloadOutcome, ReloadStatus};
 pub use snapshot::Snapshot;
+pub use watch::{WatchError, Watcher, watch};
 
 /// The Engine.IO endpoint with switchboard's Socket.IO layer on top.
 pub type SwitchboardEngine = Engine<SocketIo<Dispatcher>>;
@@ -36,8 +43,22 @@ pub enum LoadError {
     Invalid(Report),
 }
 
+/// A compiled routes file and the hash of what it was compiled from.
+#[derive(Debug, Clone)]
+pub struct Loaded {
+    /// The compiled routes.
+    pub routes: RouteTable,
+    /// SHA-256 of the file's bytes, in hex.
+    pub hash: String,
+}
+
 /// Read and compile the routes file at `path`.
 pub fn load_routes(path: &Path) -> Result<RouteTable, LoadError> {
+    load(path).map(|l| l.routes)
+}
+
+/// Read and compile the routes file at `path`, hashing what was read.
+pub fn load(path: &Path) -> Result<Loaded, LoadError> {
     let source = std::fs::read_to_string(path).map_err(|source| LoadError::Io {
         path: path.to_owned(),
         source,
@@ -50,7 +71,29 @@ pub fn load_routes(path: &Path) -> Result<RouteTable, LoadError> {
         base_dir,
         var: &|name| std::env::var(name).ok(),
     };
-    routing::compile(&source, &path.display().to_string(), &env).map_err(LoadError::Invalid)
+    let routes =
+        routing::compile(&source, &path.display().to_string(), &env).map_err(LoadError::Invalid)?;
+    Ok(Loaded {
+        routes,
+        hash: content_hash(source.as_bytes()),
+    })
+}
+
+/// SHA-256 of `bytes` in hex: the config hash `/healthz` shows.
+pub fn content_hash(bytes: &[u8]) -> String {
+    Sha256::digest(bytes)
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect()
+}
+
+/// Where the running configuration came from, for reloads.
+#[derive(Debug)]
+struct Source {
+    /// The routes file.
+    path: PathBuf,
+    /// `[server].listen` as the file had it when the server started (before any override).
+    file_listen: String,
 }
 
 /// The running application: the snapshot in force and the endpoint serving it.
@@ -58,17 +101,48 @@ pub fn load_routes(path: &Path) -> Result<RouteTable, LoadError> {
 pub struct App {
     snapshot: Arc<ArcSwap<Snapshot>>,
     engine: Arc<SwitchboardEngine>,
+    source: Option<Source>,
+    status: Mutex<ReloadStatus>,
+    /// Counts reload attempts that read new content (applied or refused).
+    attempts: tokio::sync::watch::Sender<u64>,
+    started: Instant,
 }
 
 impl App {
-    /// An application serving `routes`.
+    /// An application serving `routes`, with no file behind it (it cannot reload).
     pub fn new(routes: RouteTable) -> App {
+        App::build(routes, None, String::new())
+    }
+
+    /// An application serving the routes file at `path`; `listen` overrides
+    /// `[server].listen`. Reloads re-read the same file.
+    pub fn load(path: &Path, listen: Option<String>) -> Result<App, LoadError> {
+        let Loaded { mut routes, hash } = load(path)?;
+        let file_listen = routes.server.listen.clone();
+        if let Some(listen) = listen {
+            routes.server.listen = listen;
+        }
+        let source = Source {
+            path: path.to_owned(),
+            file_listen,
+        };
+        Ok(App::build(routes, Some(source), hash))
+    }
+
+    fn build(routes: RouteTable, source: Option<Source>, hash: String) -> App {
         let engine_config = engine_config(&routes.server);
         let socketio_config = socketio_config(&routes.server);
         let snapshot = Arc::new(ArcSwap::from_pointee(Snapshot::new(routes, None)));
         let dispatcher = Dispatcher::new(snapshot.clone());
         let engine = Engine::new(SocketIo::new(dispatcher, socketio_config), engine_config);
-        App { snapshot, engine }
+        App {
+            snapshot,
+            engine,
+            source,
+            status: Mutex::new(ReloadStatus::new(hash)),
+            attempts: tokio::sync::watch::Sender::new(0),
+            started: Instant::now(),
+        }
     }
 
     /// The Engine.IO endpoint.
@@ -79,6 +153,21 @@ impl App {
     /// The snapshot in force.
     pub fn snapshot(&self) -> Arc<Snapshot> {
         self.snapshot.load_full()
+    }
+
+    /// The routes file, if the app was loaded from one.
+    pub fn source_path(&self) -> Option<&Path> {
+        self.source.as_ref().map(|s| s.path.as_path())
+    }
+
+    /// Changes each time a reload applies or refuses new content: a way to await reloads.
+    pub fn reload_attempts(&self) -> tokio::sync::watch::Receiver<u64> {
+        self.attempts.subscribe()
+    }
+
+    /// When the app started.
+    pub fn started(&self) -> Instant {
+        self.started
     }
 }
 

@@ -130,10 +130,30 @@ async fn transcript(case: &Path, default_routes: Option<&Path>) -> Result<String
     let steps_text = std::fs::read_to_string(case.join(STEPS))
         .map_err(|e| format!("cannot read {STEPS}: {e}"))?;
     let steps = steps::parse(&steps_text).map_err(|e| e.to_string())?;
-    run_steps(table, &steps).await
+    run_steps(table, &steps, case).await
 }
 
-async fn run_steps(table: RouteTable, steps: &[steps::Step]) -> Result<String, String> {
+/// Compile another routes file of the case, for a `reload` step.
+fn compile_file(path: &Path) -> Result<(RouteTable, String), String> {
+    let source = std::fs::read_to_string(path)
+        .map_err(|e| format!("cannot read {}: {e}", path.display()))?;
+    let base_dir = path.parent().unwrap_or(Path::new("."));
+    let env = routing::Env {
+        base_dir,
+        var: &|name| std::env::var(name).ok(),
+    };
+    let name = path
+        .file_name()
+        .map_or_else(|| ROUTES.to_owned(), |n| n.to_string_lossy().into_owned());
+    let table = routing::compile(&source, &name, &env).map_err(|report| report.to_string())?;
+    Ok((table, crate::app::content_hash(source.as_bytes())))
+}
+
+async fn run_steps(
+    table: RouteTable,
+    steps: &[steps::Step],
+    case: &Path,
+) -> Result<String, String> {
     let path = table.server.path.clone();
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
         .await
@@ -141,7 +161,11 @@ async fn run_steps(table: RouteTable, steps: &[steps::Step]) -> Result<String, S
     let addr = listener.local_addr().map_err(|e| e.to_string())?;
     let server = Server::new(App::new(table), None);
     let stop = CancellationToken::new();
-    let serving = tokio::spawn(server.serve(listener, stop.clone().cancelled_owned()));
+    let serving = tokio::spawn(
+        server
+            .clone()
+            .serve(listener, stop.clone().cancelled_owned()),
+    );
 
     let mut clients: BTreeMap<String, Client> = BTreeMap::new();
     let mut names: Vec<(String, String)> = Vec::new();
@@ -149,6 +173,19 @@ async fn run_steps(table: RouteTable, steps: &[steps::Step]) -> Result<String, S
     let result = async {
         for step in steps {
             out.push_str(&format!("> {}\n", step.text));
+            if let StepAction::Reload(file) = &step.action {
+                let (table, hash) =
+                    compile_file(&case.join(file)).map_err(|e| format!("{}: {e}", step.text))?;
+                server.app().apply(table, hash);
+                for client in clients.values_mut() {
+                    client
+                        .barrier()
+                        .await
+                        .map_err(|e| format!("{}: {e}", step.text))?;
+                }
+                record(&mut clients, &mut names, &mut out);
+                continue;
+            }
             let client = clients.entry(step.client.clone()).or_default();
             match &step.action {
                 StepAction::Connect { nsp, auth, query } => {
@@ -177,6 +214,7 @@ async fn run_steps(table: RouteTable, steps: &[steps::Step]) -> Result<String, S
                 }
                 StepAction::Send(raw) => client.send_text(raw).await,
                 StepAction::Close => client.close().await,
+                StepAction::Reload(_) => unreachable!("handled above"),
             }
             .map_err(|e| format!("{}: {e}", step.text))?;
             // The acting client first, then everyone else: see `Client::barrier`.
@@ -193,12 +231,7 @@ async fn run_steps(table: RouteTable, steps: &[steps::Step]) -> Result<String, S
                     .await
                     .map_err(|e| format!("{}: {name}: {e}", step.text))?;
             }
-            for (name, client) in &mut clients {
-                for line in client.take() {
-                    learn_sid(name, &line, &mut names);
-                    out.push_str(&format!("{name} < {line}\n"));
-                }
-            }
+            record(&mut clients, &mut names, &mut out);
         }
         Ok::<(), String>(())
     }
@@ -210,6 +243,20 @@ async fn run_steps(table: RouteTable, steps: &[steps::Step]) -> Result<String, S
         out = out.replace(&sid, &name);
     }
     Ok(out)
+}
+
+/// Append what every client received, client by client.
+fn record(
+    clients: &mut BTreeMap<String, Client>,
+    names: &mut Vec<(String, String)>,
+    out: &mut String,
+) {
+    for (name, client) in clients.iter_mut() {
+        for line in client.take() {
+            learn_sid(name, &line, names);
+            out.push_str(&format!("{name} < {line}\n"));
+        }
+    }
 }
 
 /// From a CONNECT answer (`40{"sid":"…"}` or `40/chat,{"sid":"…"}`), remember the socket id

@@ -55,6 +55,8 @@ pub enum StepAction {
     Send(String),
     /// Close the connection.
     Close,
+    /// Apply another routes file of the case, as a hot reload does.
+    Reload(String),
 }
 
 /// A step line that cannot be read.
@@ -84,6 +86,14 @@ pub fn parse(text: &str) -> Result<Vec<Step>, StepError> {
             line: i + 1,
             message,
         };
+        if let Some(file) = line.strip_prefix("reload ") {
+            steps.push(Step {
+                client: String::new(),
+                action: StepAction::Reload(file.trim().to_owned()),
+                text: line.to_owned(),
+            });
+            continue;
+        }
         let (client, rest) = line
             .split_once(' ')
             .ok_or_else(|| error("expected `CLIENT ACTION …`".to_owned()))?;
@@ -172,10 +182,11 @@ mod tests {
     #[test]
     fn reads_every_action() {
         let steps = parse(
-            "# a comment\n\nc1 connect /\nc2 connect /chat {\"token\":\"1\"} ?room=a&b=c\nc1 emit / [\"x\",1] ack\nc1 disconnect /chat\nc1 send 42{}\nc2 close\n",
+            "# a comment\n\nc1 connect /\nc2 connect /chat {\"token\":\"1\"} ?room=a&b=c\nc1 emit / [\"x\",1] ack\nc1 disconnect /chat\nc1 send 42{}\nc2 close\nreload next.toml\n",
         )
         .unwrap();
-        assert_eq!(steps.len(), 6);
+        assert_eq!(steps.len(), 7);
+        assert_eq!(steps[6].action, StepAction::Reload("next.toml".into()));
         assert_eq!(
             steps[0].action,
             StepAction::Connect {

@@ -2,6 +2,7 @@
 //! accept loop and shutdown.
 
 mod client_bundle;
+mod health;
 mod static_files;
 
 use std::future::Future;
@@ -29,7 +30,7 @@ const SHUTDOWN_GRACE: Duration = Duration::from_secs(5);
 /// The HTTP server of one [`App`].
 #[derive(Debug)]
 pub struct Server {
-    app: App,
+    app: Arc<App>,
     path: String,
     client: Option<ClientBundle>,
 }
@@ -37,13 +38,14 @@ pub struct Server {
 impl Server {
     /// A server for `app`; `client` is the bundle served under the Engine.IO path when
     /// `serve_client` is on.
-    pub fn new(app: App, client: Option<ClientBundle>) -> Arc<Server> {
+    pub fn new(app: impl Into<Arc<App>>, client: Option<ClientBundle>) -> Arc<Server> {
+        let app = app.into();
         let path = app.snapshot().routes.server.path.clone();
         Arc::new(Server { app, path, client })
     }
 
     /// The application served.
-    pub fn app(&self) -> &App {
+    pub fn app(&self) -> &Arc<App> {
         &self.app
     }
 
@@ -102,6 +104,9 @@ impl Server {
                 return resp;
             }
             return self.app.engine().handle(req, remote).await;
+        }
+        if path == "/healthz" {
+            return health::healthz(&self.app);
         }
         let snapshot = self.app.snapshot();
         static_files::serve(&snapshot.routes.statics, req.method(), path, req.headers())

@@ -43,11 +43,16 @@ pub async fn start(routes_toml: &str) -> TestServer {
 
 /// Start a server for compiled `routes`, serving `client` as the client bundle.
 pub async fn start_with(routes: RouteTable, client: Option<ClientBundle>) -> TestServer {
+    start_app(App::new(routes), client).await
+}
+
+/// Start a server for `app`.
+pub async fn start_app(app: impl Into<Arc<App>>, client: Option<ClientBundle>) -> TestServer {
     let listener = TcpListener::bind("127.0.0.1:0")
         .await
         .expect("bind 127.0.0.1:0");
     let addr = listener.local_addr().expect("local address");
-    let server = Server::new(App::new(routes), client);
+    let server = Server::new(app, client);
     let shutdown = CancellationToken::new();
     let token = shutdown.clone();
     let task = tokio::spawn(

@@ -1,0 +1,141 @@
+//! Watching the routes file: a change in its folder (a write, an editor's rename over it, a
+//! Kubernetes ConfigMap's `..data` symlink swap, a delete and re-create) or SIGHUP triggers a
+//! reload once the folder has been quiet for a moment.
+//!
+//! The folder is watched rather than the file, because the ways files really change replace
+//! the file: a watch on the old inode would go deaf.
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::Duration;
+
+use notify::{RecursiveMode, Watcher as _};
+use tokio::sync::mpsc;
+use tokio::task::JoinHandle;
+
+use super::App;
+
+/// How long the folder must be quiet before a reload: a write is rarely one event.
+const QUIET: Duration = Duration::from_millis(100);
+/// A stream of events never delays a reload longer than this.
+const MAX_DELAY: Duration = Duration::from_millis(500);
+
+/// Watching could not start.
+#[derive(Debug, thiserror::Error)]
+pub enum WatchError {
+    /// The app has no routes file.
+    #[error("the app was not loaded from a file")]
+    NoFile,
+    /// The OS watcher failed.
+    #[error("cannot watch {path}: {source}")]
+    Notify {
+        /// The folder.
+        path: PathBuf,
+        /// Why.
+        source: notify::Error,
+    },
+}
+
+/// A running watch; dropping it stops watching.
+#[derive(Debug)]
+pub struct Watcher {
+    _watcher: notify::RecommendedWatcher,
+    trigger: mpsc::UnboundedSender<()>,
+    task: JoinHandle<()>,
+}
+
+impl Watcher {
+    /// Ask for a reload, as a file change or SIGHUP does.
+    pub fn trigger(&self) {
+        let _ = self.trigger.send(());
+    }
+}
+
+impl Drop for Watcher {
+    fn drop(&mut self) {
+        self.task.abort();
+    }
+}
+
+/// Watch `app`'s routes file and reload on change and on SIGHUP (Unix).
+pub fn watch(app: Arc<App>) -> Result<Watcher, WatchError> {
+    let path = app.source_path().ok_or(WatchError::NoFile)?.to_owned();
+    let dir = match path.parent() {
+        Some(p) if !p.as_os_str().is_empty() => p.to_owned(),
+        _ => PathBuf::from("."),
+    };
+    let (tx, rx) = mpsc::unbounded_channel();
+    let events = tx.clone();
+    let mut watcher = notify::recommended_watcher(move |event: notify::Result<notify::Event>| {
+        // Our own reads of the file show up as access events; a finished write does too.
+        let relevant = |kind: &notify::EventKind| {
+            !kind.is_access()
+                || matches!(
+                    kind,
+                    notify::EventKind::Access(notify::event::AccessKind::Close(
+                        notify::event::AccessMode::Write
+                    ))
+                )
+        };
+        if event.is_ok_and(|e| relevant(&e.kind)) {
+            let _ = events.send(());
+        }
+    })
+    .map_err(|source| WatchError::Notify {
+        path: dir.clone(),
+        source,
+    })?;
+    watcher
+        .watch(&dir, RecursiveMode::NonRecursive)
+        .map_err(|source| WatchError::Notify {
+            path: dir.clone(),
+            source,
+        })?;
+    tracing::info!(config = %path.display(), "Watching the routes file for changes");
+    #[cfg(unix)]
+    spawn_sighup(tx.clone());
+    let task = tokio::spawn(run(app, rx, path));
+    Ok(Watcher {
+        _watcher: watcher,
+        trigger: tx,
+        task,
+    })
+}
+
+async fn run(app: Arc<App>, mut rx: mpsc::UnboundedReceiver<()>, path: PathBuf) {
+    while rx.recv().await.is_some() {
+        let deadline = tokio::time::Instant::now() + MAX_DELAY;
+        loop {
+            tokio::select! {
+                more = rx.recv() => if more.is_none() { return },
+                _ = tokio::time::sleep(QUIET) => break,
+                _ = tokio::time::sleep_until(deadline) => break,
+            }
+        }
+        reload(&app, &path);
+    }
+}
+
+fn reload(app: &App, path: &Path) {
+    // Compiling is quick and synchronous; a reload runs on this task, one at a time.
+    let outcome = app.reload();
+    tracing::debug!(config = %path.display(), ?outcome, "Reload checked");
+}
+
+#[cfg(unix)]
+fn spawn_sighup(tx: mpsc::UnboundedSender<()>) {
+    use tokio::signal::unix::{SignalKind, signal};
+    match signal(SignalKind::hangup()) {
+        Ok(mut hup) => {
+            tokio::spawn(async move {
+                while hup.recv().await.is_some() {
+                    tracing::info!("SIGHUP: reloading the routes file");
+                    if tx.send(()).is_err() {
+                        return;
+                    }
+                }
+            });
+        }
+        Err(e) => tracing::warn!(error = %e, "SIGHUP will not reload: no handler"),
+    }
+}

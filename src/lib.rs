@@ -16,5 +16,6 @@ pub mod app;
 pub mod engineio;
 pub mod golden;
 pub mod routing;
+pub mod scripting;
 pub mod server;
 pub mod socketio;

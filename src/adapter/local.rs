@@ -160,7 +160,7 @@ mod tests {
     use crate::engineio::test_support::session;
 
     fn socket() -> Arc<Socket> {
-        Arc::new(Socket::new("/", session(), None))
+        Arc::new(Socket::new("/", session(), None, None))
     }
 
     fn received(s: &Socket) -> Vec<bytes::Bytes> {

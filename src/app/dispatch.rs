@@ -12,9 +12,11 @@ use super::scope::EventScope;
 use super::snapshot::Snapshot;
 use crate::adapter::{Adapter, BroadcastOptions};
 use crate::engineio::Handshake;
-use crate::routing::{Action, Args, Recipients, Route};
+use crate::routing::{Action, Args, Recipients, Route, Scope};
+use crate::scripting::{AuthDecision, EventInput};
 use crate::socketio::packet::Args as RawArgs;
 use crate::socketio::{ConnectRefusal, DisconnectReason, Encoded, Event, Socket, SocketHandler};
+use serde_json::Value;
 
 /// Routes events by the snapshot in force.
 #[derive(Debug)]
@@ -31,6 +33,7 @@ impl Dispatcher {
     /// Run `route` for `socket`; `event` is `None` for connect and disconnect routes.
     fn run(
         &self,
+        snapshot: &Snapshot,
         adapter: &dyn Adapter,
         socket: &Arc<Socket>,
         route: &Route,
@@ -47,35 +50,129 @@ impl Dispatcher {
                 "A template resolved to nothing; route step skipped"
             );
         }
-        let mut acked = false;
+        let mut run = Run {
+            adapter,
+            socket,
+            name,
+            event,
+            acked: false,
+            disconnect: false,
+        };
         for action in resolved.actions {
-            match action {
-                Action::Join(room) => adapter.join(socket.id(), &room),
-                Action::Leave(room) => adapter.leave(socket.id(), &room),
-                Action::Deliver {
-                    to,
-                    event: out_name,
-                    args,
-                } => {
-                    let packet = encode_event(socket.nsp(), &out_name, &args, name, event);
-                    deliver(adapter, socket, &to, &packet);
+            let Action::Script(script) = action else {
+                run.perform(action);
+                continue;
+            };
+            let input = EventInput {
+                event: name,
+                args: scope.args().map(<[_]>::to_vec).unwrap_or_default(),
+                attachments: event.map_or(&[][..], |e| &e.attachments[..]),
+                socket_id: scope.socket_id(),
+                rooms: adapter.rooms_of(socket.id()),
+                data: socket.data(),
+                handshake: handshake_value(socket.auth(), socket.handshake()),
+            };
+            match snapshot.scripts.run(&script, input) {
+                Ok(out) => {
+                    socket.set_data(out.data);
+                    out.actions.into_iter().for_each(|a| run.perform(a));
                 }
-                Action::Ack(args) => {
-                    if let Some(Event { id: Some(id), .. }) = event {
-                        acked = true;
-                        let (raw, attachments) = raw_args(&args, event);
-                        let _ = socket.ack(*id, &raw, attachments);
-                    }
+                Err(e) => {
+                    // Only this event is lost: nothing it decided is done, and it is not
+                    // acked; the socket and everyone else carry on.
+                    tracing::warn!(
+                        script = %e.path,
+                        line = e.line,
+                        ns = socket.nsp(),
+                        event = name,
+                        sid = %socket.id(),
+                        "Script failed; event dropped: {}",
+                        e.message
+                    );
+                    return;
                 }
             }
         }
         if let Some(Event { id: Some(id), .. }) = event
-            && !acked
+            && !run.acked
         {
             // A route without `ack` still answers, so `emitWithAck` never hangs.
             let _ = socket.ack(*id, b"", Arc::from([]));
         }
+        if run.disconnect && socket.disconnect() {
+            self.on_disconnect(socket, DisconnectReason::ServerNamespaceDisconnect);
+        }
     }
+}
+
+/// One route being performed for one socket.
+struct Run<'a> {
+    adapter: &'a dyn Adapter,
+    socket: &'a Arc<Socket>,
+    name: &'a str,
+    event: Option<&'a Event>,
+    acked: bool,
+    disconnect: bool,
+}
+
+impl Run<'_> {
+    fn perform(&mut self, action: Action) {
+        let (socket, event) = (self.socket, self.event);
+        match action {
+            Action::Join(room) => self.adapter.join(socket.id(), &room),
+            Action::Leave(room) => self.adapter.leave(socket.id(), &room),
+            Action::Deliver {
+                to,
+                event: out_name,
+                args,
+            } => {
+                let packet = encode_event(socket.nsp(), &out_name, &args, self.name, event);
+                deliver(self.adapter, socket, &to, &packet);
+            }
+            Action::Ack(args) => {
+                // One answer per event: the first ack decided wins.
+                if let Some(Event { id: Some(id), .. }) = event
+                    && !self.acked
+                {
+                    self.acked = true;
+                    let (raw, attachments) = raw_args(&args, event);
+                    let _ = socket.ack(*id, &raw, attachments);
+                }
+            }
+            Action::Disconnect => self.disconnect = true,
+            Action::Script(script) => {
+                tracing::debug!(script = %script.path.display(), "A script cannot call a script");
+            }
+        }
+    }
+}
+
+/// The handshake as scripts see it: `{auth, query, headers, address}`.
+pub(super) fn handshake_value(auth: Option<&RawValue>, handshake: &Handshake) -> Value {
+    let auth = auth
+        .and_then(|a| serde_json::from_str(a.get()).ok())
+        .unwrap_or_else(|| Value::Object(Default::default()));
+    let query: serde_json::Map<String, Value> = handshake
+        .query
+        .iter()
+        .map(|(k, v)| (k.clone(), Value::String(v.clone())))
+        .collect();
+    let headers: serde_json::Map<String, Value> = handshake
+        .headers
+        .iter()
+        .filter_map(|(k, v)| {
+            Some((
+                k.as_str().to_owned(),
+                Value::String(v.to_str().ok()?.to_owned()),
+            ))
+        })
+        .collect();
+    serde_json::json!({
+        "auth": auth,
+        "query": query,
+        "headers": headers,
+        "address": handshake.remote_addr.ip().to_string(),
+    })
 }
 
 /// The raw argument text and attachments of `args`. New values keep the incoming
@@ -84,23 +181,32 @@ fn raw_args(args: &Args, event: Option<&Event>) -> (Bytes, Arc<[Bytes]>) {
     match (args, event) {
         (Args::Forward, Some(e)) => (e.args.clone(), e.attachments.clone()),
         (Args::Forward, None) => (Bytes::new(), Arc::from([])),
+        (Args::Binary(values, attachments), _) => {
+            (join_values(values), Arc::from(attachments.as_slice()))
+        }
         (Args::Values(values), _) => {
-            let mut out = Vec::new();
-            for (i, v) in values.iter().enumerate() {
-                if i > 0 {
-                    out.push(b',');
-                }
-                serde_json::to_writer(&mut out, v).expect("JSON values serialize");
-            }
+            let out = join_values(values);
             let attachments = match event {
                 Some(e) if !e.attachments.is_empty() && contains(&out, b"\"_placeholder\"") => {
                     e.attachments.clone()
                 }
                 _ => Arc::from([]),
             };
-            (Bytes::from(out), attachments)
+            (out, attachments)
         }
     }
+}
+
+/// Values as argument JSON, comma-separated.
+fn join_values(values: &[Value]) -> Bytes {
+    let mut out = Vec::new();
+    for (i, v) in values.iter().enumerate() {
+        if i > 0 {
+            out.push(b',');
+        }
+        serde_json::to_writer(&mut out, v).expect("JSON values serialize");
+    }
+    Bytes::from(out)
 }
 
 fn contains(haystack: &[u8], needle: &[u8]) -> bool {
@@ -186,19 +292,39 @@ impl SocketHandler for Dispatcher {
         &self,
         nsp: &str,
         auth: Option<&RawValue>,
-        _handshake: &Handshake,
-    ) -> Result<(), ConnectRefusal> {
+        handshake: &Handshake,
+    ) -> Result<Option<Value>, ConnectRefusal> {
         let snapshot = self.snapshot.load();
         let ns = snapshot
             .routes
             .namespace(nsp)
             .ok_or_else(ConnectRefusal::invalid_namespace)?;
-        match &ns.auth {
-            Some(rule) if !token_matches(auth, &rule.tokens) => Err(ConnectRefusal {
-                message: rule.message.clone(),
-                data: None,
-            }),
-            _ => Ok(()),
+        let Some(rule) = &ns.auth else {
+            return Ok(None);
+        };
+        let refuse = |message: String| ConnectRefusal {
+            message,
+            data: None,
+        };
+        let Some(script) = &rule.script else {
+            return if token_matches(auth, &rule.tokens) {
+                Ok(None)
+            } else {
+                Err(refuse(rule.message.clone()))
+            };
+        };
+        match snapshot
+            .scripts
+            .authorize(script, &handshake_value(auth, handshake))
+        {
+            Ok(AuthDecision::Allow(data)) => Ok(data),
+            Ok(AuthDecision::Deny(message)) => {
+                Err(refuse(message.unwrap_or_else(|| rule.message.clone())))
+            }
+            Err(e) => {
+                tracing::warn!(script = %e.path, line = e.line, ns = nsp, "Auth script failed; connection refused: {}", e.message);
+                Err(refuse(rule.message.clone()))
+            }
         }
     }
 
@@ -215,7 +341,7 @@ impl SocketHandler for Dispatcher {
             .namespace(socket.nsp())
             .and_then(|ns| ns.on_connect.as_ref())
         {
-            self.run(adapter.as_ref(), socket, route, "connect", None);
+            self.run(&snapshot, adapter.as_ref(), socket, route, "connect", None);
         }
     }
 
@@ -232,6 +358,7 @@ impl SocketHandler for Dispatcher {
             return;
         };
         self.run(
+            &snapshot,
             adapter.as_ref(),
             socket,
             route,
@@ -252,7 +379,14 @@ impl SocketHandler for Dispatcher {
             .namespace(socket.nsp())
             .and_then(|ns| ns.on_disconnect.as_ref())
         {
-            self.run(adapter.as_ref(), socket, route, "disconnect", None);
+            self.run(
+                &snapshot,
+                adapter.as_ref(),
+                socket,
+                route,
+                "disconnect",
+                None,
+            );
         }
     }
 }

@@ -17,6 +17,7 @@ use sha2::{Digest, Sha256};
 
 use crate::engineio::{Cors, Engine, EngineConfig};
 use crate::routing::{self, Report, RouteTable, ServerSettings};
+use crate::scripting::{CompileError, ScriptSet};
 use crate::socketio::{SocketIo, SocketIoConfig};
 
 pub use dispatch::Dispatcher;
@@ -41,6 +42,9 @@ pub enum LoadError {
     /// The file has problems; each is in the report.
     #[error("{0}")]
     Invalid(Report),
+    /// Scripts it names do not compile.
+    #[error("{}", .0.iter().map(|e| format!("{e}\n")).collect::<String>())]
+    Scripts(Vec<CompileError>),
 }
 
 /// A compiled routes file and the hash of what it was compiled from.
@@ -48,8 +52,15 @@ pub enum LoadError {
 pub struct Loaded {
     /// The compiled routes.
     pub routes: RouteTable,
-    /// SHA-256 of the file's bytes, in hex.
+    /// The scripts they name, compiled.
+    pub scripts: ScriptSet,
+    /// SHA-256 of the file's bytes and of every script it names, in hex.
     pub hash: String,
+}
+
+/// Compile the scripts `routes` names.
+pub fn compile_scripts(routes: &RouteTable) -> Result<ScriptSet, LoadError> {
+    ScriptSet::compile(&routes.scripts()).map_err(LoadError::Scripts)
 }
 
 /// Read and compile the routes file at `path`.
@@ -73,9 +84,16 @@ pub fn load(path: &Path) -> Result<Loaded, LoadError> {
     };
     let routes =
         routing::compile(&source, &path.display().to_string(), &env).map_err(LoadError::Invalid)?;
+    let scripts = compile_scripts(&routes)?;
+    // A script change is a config change: the hash covers every file in force.
+    let mut bytes = source.into_bytes();
+    for script in routes.scripts() {
+        bytes.extend_from_slice(&std::fs::read(&script.path).unwrap_or_default());
+    }
     Ok(Loaded {
         routes,
-        hash: content_hash(source.as_bytes()),
+        scripts,
+        hash: content_hash(&bytes),
     })
 }
 
@@ -109,15 +127,24 @@ pub struct App {
 }
 
 impl App {
-    /// An application serving `routes`, with no file behind it (it cannot reload).
+    /// An application serving `routes`, with no file behind it (it cannot reload). Scripts
+    /// that do not compile are logged and left out; [`compile_scripts`] checks them first.
     pub fn new(routes: RouteTable) -> App {
-        App::build(routes, None, String::new())
+        let scripts = compile_scripts(&routes).unwrap_or_else(|e| {
+            tracing::error!("Scripts left out:\n{e}");
+            ScriptSet::default()
+        });
+        App::build(routes, scripts, None, String::new())
     }
 
     /// An application serving the routes file at `path`; `listen` overrides
     /// `[server].listen`. Reloads re-read the same file.
     pub fn load(path: &Path, listen: Option<String>) -> Result<App, LoadError> {
-        let Loaded { mut routes, hash } = load(path)?;
+        let Loaded {
+            mut routes,
+            scripts,
+            hash,
+        } = load(path)?;
         let file_listen = routes.server.listen.clone();
         if let Some(listen) = listen {
             routes.server.listen = listen;
@@ -126,13 +153,13 @@ impl App {
             path: path.to_owned(),
             file_listen,
         };
-        Ok(App::build(routes, Some(source), hash))
+        Ok(App::build(routes, scripts, Some(source), hash))
     }
 
-    fn build(routes: RouteTable, source: Option<Source>, hash: String) -> App {
+    fn build(routes: RouteTable, scripts: ScriptSet, source: Option<Source>, hash: String) -> App {
         let engine_config = engine_config(&routes.server);
         let socketio_config = socketio_config(&routes.server);
-        let snapshot = Arc::new(ArcSwap::from_pointee(Snapshot::new(routes, None)));
+        let snapshot = Arc::new(ArcSwap::from_pointee(Snapshot::new(routes, scripts, None)));
         let dispatcher = Dispatcher::new(snapshot.clone());
         let engine = Engine::new(SocketIo::new(dispatcher, socketio_config), engine_config);
         App {

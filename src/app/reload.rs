@@ -10,9 +10,10 @@ use std::time::{Duration, Instant};
 
 use serde::Serialize;
 
-use super::{App, LoadError, Snapshot, engine_config, load, socketio_config};
+use super::{App, LoadError, Snapshot, compile_scripts, engine_config, load, socketio_config};
 use crate::adapter::BroadcastOptions;
 use crate::routing::{NamespaceRoutes, RouteTable};
+use crate::scripting::ScriptSet;
 
 /// What a reload did.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -83,7 +84,7 @@ impl App {
                 "`listen` changed; it applies at the next restart"
             );
         }
-        self.apply_since(loaded.routes, loaded.hash, began)
+        self.apply_since(loaded.routes, loaded.scripts, loaded.hash, began)
     }
 
     fn refuse(&self, error: LoadError) -> ReloadOutcome {
@@ -103,12 +104,22 @@ impl App {
     }
 
     /// Put `routes` in force: the one swap every reload ends in, also used by golden cases.
+    /// Its scripts are compiled first; any that fails refuses the whole change.
     pub fn apply(&self, routes: RouteTable, hash: String) -> ReloadOutcome {
-        self.apply_since(routes, hash, Instant::now())
+        match compile_scripts(&routes) {
+            Ok(scripts) => self.apply_since(routes, scripts, hash, Instant::now()),
+            Err(e) => self.refuse(e),
+        }
     }
 
     /// `apply`, timing the reload from `began` (when the file was read).
-    fn apply_since(&self, routes: RouteTable, hash: String, began: Instant) -> ReloadOutcome {
+    fn apply_since(
+        &self,
+        routes: RouteTable,
+        scripts: ScriptSet,
+        hash: String,
+        began: Instant,
+    ) -> ReloadOutcome {
         let old = self.snapshot.load_full();
         let routes = with_pinned_settings(routes, &old);
         let changes = describe_changes(&old.routes, &routes);
@@ -116,7 +127,7 @@ impl App {
         self.engine
             .handler()
             .set_config(socketio_config(&routes.server));
-        let new = Arc::new(Snapshot::new(routes, Some(&old)));
+        let new = Arc::new(Snapshot::new(routes, scripts, Some(&old)));
         self.snapshot.store(new.clone());
 
         // Sockets of namespaces that are gone get a server-side disconnect.

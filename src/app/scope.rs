@@ -15,6 +15,7 @@ pub(crate) struct EventScope<'a> {
     raw_args: Option<&'a [u8]>,
     args: OnceCell<Option<Vec<Value>>>,
     auth: OnceCell<Option<Value>>,
+    data: OnceCell<Value>,
 }
 
 impl<'a> EventScope<'a> {
@@ -27,6 +28,7 @@ impl<'a> EventScope<'a> {
             raw_args,
             args: OnceCell::new(),
             auth: OnceCell::new(),
+            data: OnceCell::new(),
         }
     }
 }
@@ -50,7 +52,7 @@ impl Scope for EventScope<'_> {
     }
 
     fn socket_data(&self) -> Option<&Value> {
-        None
+        Some(self.data.get_or_init(|| self.socket.data()))
     }
 
     fn auth(&self) -> Option<&Value> {

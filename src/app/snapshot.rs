@@ -6,12 +6,15 @@ use std::sync::Arc;
 
 use crate::adapter::{Adapter, LocalAdapter};
 use crate::routing::RouteTable;
+use crate::scripting::ScriptSet;
 
 /// One consistent view of the routes and the namespaces they declare.
 #[derive(Debug)]
 pub struct Snapshot {
     /// The compiled routes.
     pub routes: RouteTable,
+    /// The scripts they name, compiled.
+    pub scripts: ScriptSet,
     /// Rooms of each declared namespace. An adapter outlives snapshots: a reload passes the
     /// adapters of namespaces that stay on to the next snapshot.
     pub adapters: HashMap<String, Arc<dyn Adapter>>,
@@ -19,7 +22,7 @@ pub struct Snapshot {
 
 impl Snapshot {
     /// A snapshot of `routes`, reusing `previous`'s adapters for namespaces that remain.
-    pub fn new(routes: RouteTable, previous: Option<&Snapshot>) -> Snapshot {
+    pub fn new(routes: RouteTable, scripts: ScriptSet, previous: Option<&Snapshot>) -> Snapshot {
         let adapters = routes
             .namespaces
             .keys()
@@ -30,6 +33,10 @@ impl Snapshot {
                 (name.clone(), adapter)
             })
             .collect();
-        Snapshot { routes, adapters }
+        Snapshot {
+            routes,
+            scripts,
+            adapters,
+        }
     }
 }

@@ -5,6 +5,7 @@
 //! The folder is watched rather than the file, because the ways files really change replace
 //! the file: a watch on the old inode would go deaf.
 
+use std::collections::HashSet;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
@@ -39,7 +40,7 @@ pub enum WatchError {
 /// A running watch; dropping it stops watching.
 #[derive(Debug)]
 pub struct Watcher {
-    _watcher: notify::RecommendedWatcher,
+    _folders: Arc<Folders>,
     trigger: mpsc::UnboundedSender<()>,
     task: JoinHandle<()>,
 }
@@ -91,18 +92,71 @@ pub fn watch(app: Arc<App>) -> Result<Watcher, WatchError> {
             path: dir.clone(),
             source,
         })?;
+    let folders = Arc::new(Folders {
+        watcher: std::sync::Mutex::new(watcher),
+        watched: std::sync::Mutex::new(HashSet::from([dir])),
+    });
+    folders.add_script_folders(&app);
     tracing::info!(config = %path.display(), "Watching the routes file for changes");
     #[cfg(unix)]
     spawn_sighup(tx.clone());
-    let task = tokio::spawn(run(app, rx, path));
+    let task = tokio::spawn(run(app, rx, path, folders.clone()));
     Ok(Watcher {
-        _watcher: watcher,
+        _folders: folders,
         trigger: tx,
         task,
     })
 }
 
-async fn run(app: Arc<App>, mut rx: mpsc::UnboundedReceiver<()>, path: PathBuf) {
+/// The folders watched: the routes file's and those of the scripts it names.
+struct Folders {
+    watcher: std::sync::Mutex<notify::RecommendedWatcher>,
+    watched: std::sync::Mutex<HashSet<PathBuf>>,
+}
+
+impl std::fmt::Debug for Folders {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Folders")
+            .field("watched", &self.watched)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Folders {
+    /// Watch the folder of every script the routes in force name.
+    fn add_script_folders(&self, app: &App) {
+        let snapshot = app.snapshot();
+        for script in snapshot.routes.scripts() {
+            let Some(dir) = script.path.parent() else {
+                continue;
+            };
+            let mut watched = self.watched.lock().expect("watched lock");
+            if watched.contains(dir) {
+                continue;
+            }
+            match self
+                .watcher
+                .lock()
+                .expect("watcher lock")
+                .watch(dir, RecursiveMode::NonRecursive)
+            {
+                Ok(()) => {
+                    watched.insert(dir.to_owned());
+                }
+                Err(e) => {
+                    tracing::warn!(folder = %dir.display(), error = %e, "Cannot watch a script folder")
+                }
+            }
+        }
+    }
+}
+
+async fn run(
+    app: Arc<App>,
+    mut rx: mpsc::UnboundedReceiver<()>,
+    path: PathBuf,
+    folders: Arc<Folders>,
+) {
     while rx.recv().await.is_some() {
         let deadline = tokio::time::Instant::now() + MAX_DELAY;
         loop {
@@ -113,6 +167,7 @@ async fn run(app: Arc<App>, mut rx: mpsc::UnboundedReceiver<()>, path: PathBuf) 
             }
         }
         reload(&app, &path);
+        folders.add_script_folders(&app);
     }
 }
 

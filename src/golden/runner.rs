@@ -127,6 +127,9 @@ async fn transcript(case: &Path, default_routes: Option<&Path>) -> Result<String
         Ok(table) => table,
         Err(report) => return Ok(report.to_string()),
     };
+    if let Err(e) = crate::app::compile_scripts(&table) {
+        return Ok(e.to_string());
+    }
     let steps_text = std::fs::read_to_string(case.join(STEPS))
         .map_err(|e| format!("cannot read {STEPS}: {e}"))?;
     let steps = steps::parse(&steps_text).map_err(|e| e.to_string())?;
@@ -176,7 +179,10 @@ async fn run_steps(
             if let StepAction::Reload(file) = &step.action {
                 let (table, hash) =
                     compile_file(&case.join(file)).map_err(|e| format!("{}: {e}", step.text))?;
-                server.app().apply(table, hash);
+                if let crate::app::ReloadOutcome::Rejected(why) = server.app().apply(table, hash) {
+                    out.push_str("(reload refused; the routes in force stay)\n");
+                    out.push_str(&why);
+                }
                 for client in clients.values_mut() {
                     client
                         .barrier()

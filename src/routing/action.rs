@@ -56,6 +56,19 @@ pub struct Step {
     pub deliver: Option<Deliver>,
     /// The sender's ack answer.
     pub ack: Option<DataSpec>,
+    /// A Rhai handler that decides.
+    pub script: Option<ScriptRef>,
+}
+
+/// A Rhai function in a script file.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct ScriptRef {
+    /// The file, as found from the routes file's folder.
+    pub path: std::path::PathBuf,
+    /// The file as the routes file names it, for messages.
+    pub name: String,
+    /// The function called. Defaults to `on_event` (`authorize` for auth scripts).
+    pub function: String,
 }
 
 /// A compiled route: its steps in order.
@@ -91,6 +104,9 @@ pub enum Args {
     Forward,
     /// New arguments.
     Values(Vec<Value>),
+    /// New arguments holding binary data: `{"_placeholder":true,"num":N}` objects in the
+    /// values stand for `attachments[N]`.
+    Binary(Vec<Value>, Vec<bytes::Bytes>),
 }
 
 /// What the app layer performs for one event.
@@ -111,4 +127,8 @@ pub enum Action {
     },
     /// Answer the sender's ack.
     Ack(Args),
+    /// Run a script; it decides the actions.
+    Script(ScriptRef),
+    /// Remove the sender from the namespace (a server-side disconnect).
+    Disconnect,
 }

@@ -5,7 +5,7 @@ use std::path::Path;
 
 use toml::de::{DeTable, DeValue};
 
-use super::action::{DataSpec, Deliver, Route, Step, Target};
+use super::action::{DataSpec, Deliver, Route, ScriptRef, Step, Target};
 use super::diag::{Diagnostic, Report};
 use super::file::{Node, Reader, get, type_name};
 use super::table::{
@@ -361,10 +361,14 @@ fn compile_auth(
             None => r.error(n.span(), format!("environment variable `{var}` is not set; expected a comma-separated list of tokens")),
         }
     }
+    let script = get(a, "script").and_then(|n| script_ref(n, "authorize", env, r));
     if let Some(n) = get(a, "script")
-        && let Some(path) = r.string(n, "script")
+        && (get(a, "token").is_some() || get(a, "token_env").is_some())
     {
-        script_unsupported(n, &path, "auth scripts", env, r);
+        r.error(
+            n.span(),
+            "an auth `script` decides alone: remove `token` and `token_env`, or the script",
+        );
     }
     let message = get(a, "message")
         .and_then(|n| r.string(n, "message"))
@@ -372,7 +376,17 @@ fn compile_auth(
     if tokens.is_empty() && get(a, "token").is_some() {
         r.error(node.span(), "`token` lists no tokens: nobody could connect");
     }
-    Some(AuthRule { tokens, message })
+    if ["token", "token_env", "script"]
+        .iter()
+        .all(|k| get(a, k).is_none())
+    {
+        r.error(node.span(), "auth needs `token`, `token_env` or `script`");
+    }
+    Some(AuthRule {
+        tokens,
+        message,
+        script,
+    })
 }
 
 /// A route: a target name, a table, or a list of those.
@@ -515,10 +529,35 @@ fn compile_table_step(
         leave: template(r, "leave"),
         ..Step::default()
     };
-    if let Some(n) = get(t, "script")
-        && let Some(path) = r.string(n, "script")
-    {
-        script_unsupported(n, &path, "script routes", env, r);
+    if let Some(n) = get(t, "script") {
+        let function = get(t, "function")
+            .and_then(|f| r.string(f, "function"))
+            .unwrap_or_else(|| "on_event".to_owned());
+        for (key, other) in t.iter() {
+            if !matches!(key.get_ref().as_ref(), "script" | "function") {
+                r.error(
+                    key.span(),
+                    format!(
+                        "`{}` cannot go with `script`: the script decides the whole route",
+                        key.get_ref()
+                    ),
+                );
+            }
+            let _ = other;
+        }
+        if r.diagnostics.len() > before {
+            return None;
+        }
+        return script_ref(n, &function, env, r).map(|script| Step {
+            script: Some(script),
+            ..Step::default()
+        });
+    }
+    if let Some(n) = get(t, "function") {
+        r.error(
+            n.span(),
+            "`function` names a function of `script`, which is missing",
+        );
     }
     if let Some(n) = get(t, "ack") {
         if lifecycle {
@@ -607,20 +646,22 @@ fn compile_table_step(
     (r.diagnostics.len() == before).then_some(step)
 }
 
-/// Scripts are not run by this version: a missing file is reported as such, an existing
-/// one as unsupported.
-fn script_unsupported(node: &Node<'_>, path: &str, what: &str, env: &Env<'_>, r: &mut Reader) {
-    if env.base_dir.join(path).is_file() {
-        r.error(
-            node.span(),
-            format!("{what} are not supported by this version of switchboard; use a route table or tokens"),
-        );
-    } else {
+/// A script file and function; the file must exist (it is compiled by the app layer).
+fn script_ref(node: &Node<'_>, function: &str, env: &Env<'_>, r: &mut Reader) -> Option<ScriptRef> {
+    let path = r.string(node, "script")?;
+    let full = env.base_dir.join(&path);
+    if !full.is_file() {
         r.error(
             node.span(),
             format!("script file `{path}` not found (paths are relative to the routes file)"),
         );
+        return None;
     }
+    Some(ScriptRef {
+        path: full,
+        name: path,
+        function: function.to_owned(),
+    })
 }
 
 fn reads_args(d: &DataSpec) -> bool {
@@ -774,17 +815,26 @@ f = {}
     }
 
     #[test]
-    fn scripts_are_refused_until_supported_and_missing_ones_named() {
+    fn script_routes_need_their_file_and_nothing_else() {
         // Cargo.toml exists beside the test's base dir; x.rhai does not.
+        let t = compile_str(
+            "[namespaces.\"/\".events]\np = { script = \"Cargo.toml\", function = \"go\" }\n",
+        )
+        .unwrap();
+        let step = &t.namespace("/").unwrap().events["p"].steps[0];
+        let script = step.script.as_ref().unwrap();
+        assert!(script.path.ends_with("Cargo.toml"));
+        assert_eq!(script.function, "go");
         let errs = errors(
-            "[namespaces.\"/\".events]\np = { script = \"Cargo.toml\" }\nq = { script = \"x.rhai\" }\n",
+            "[namespaces.\"/\".events]\nq = { script = \"x.rhai\" }\nr = { script = \"Cargo.toml\", to = \"io\" }\ns = { function = \"f\", to = \"io\" }\n",
         );
         assert!(
-            errs[0].contains("script routes are not supported"),
+            errs[0].contains("script file `x.rhai` not found"),
             "{errs:?}"
         );
+        assert!(errs[1].contains("`to` cannot go with `script`"), "{errs:?}");
         assert!(
-            errs[1].contains("script file `x.rhai` not found"),
+            errs[2].contains("`function` names a function of `script`"),
             "{errs:?}"
         );
     }

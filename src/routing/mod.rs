@@ -9,7 +9,7 @@ mod table;
 pub mod template;
 mod units;
 
-pub use action::{Action, Args, Recipients, Route};
+pub use action::{Action, Args, Recipients, Route, ScriptRef};
 pub use compile::{Env, compile};
 pub use diag::{Diagnostic, Report};
 pub use table::{

@@ -77,6 +77,8 @@ pub struct AuthRule {
     pub tokens: Vec<String>,
     /// The `connect_error` message. Defaults to "unauthorized".
     pub message: String,
+    /// A Rhai `authorize(handshake)` that decides instead of the tokens.
+    pub script: Option<super::action::ScriptRef>,
 }
 
 /// Routes of one namespace.
@@ -117,6 +119,26 @@ impl RouteTable {
     pub fn namespace(&self, name: &str) -> Option<&NamespaceRoutes> {
         self.namespaces.get(name)
     }
+
+    /// Every script the routes name (routes and auth), each once, in a stable order.
+    pub fn scripts(&self) -> Vec<&super::action::ScriptRef> {
+        let mut out: Vec<&super::action::ScriptRef> = Vec::new();
+        for ns in self.namespaces.values() {
+            let routes = ns
+                .events
+                .values()
+                .chain(&ns.catch_all)
+                .chain(&ns.on_connect)
+                .chain(&ns.on_disconnect);
+            let steps = routes
+                .flat_map(|r| &r.steps)
+                .filter_map(|s| s.script.as_ref());
+            out.extend(steps.chain(ns.auth.as_ref().and_then(|a| a.script.as_ref())));
+        }
+        out.sort_by(|a, b| (&a.path, &a.function).cmp(&(&b.path, &b.function)));
+        out.dedup();
+        out
+    }
 }
 
 /// Actions for one event, and how many steps were skipped because a template resolved to
@@ -141,6 +163,7 @@ impl Route {
             s.join.as_ref().is_some_and(|t| t.reads_args())
                 || s.leave.as_ref().is_some_and(|t| t.reads_args())
                 || s.ack.as_ref().is_some_and(data_reads)
+                || s.script.is_some()
                 || s.deliver.as_ref().is_some_and(|d| {
                     data_reads(&d.data)
                         || matches!(&d.target, Target::Room { room, .. } if room.reads_args())
@@ -173,6 +196,9 @@ impl Route {
 }
 
 fn resolve_step(step: &super::action::Step, event: &str, scope: &dyn Scope) -> Option<Vec<Action>> {
+    if let Some(script) = &step.script {
+        return Some(vec![Action::Script(script.clone())]);
+    }
     let mut actions = Vec::new();
     if let Some(join) = &step.join {
         actions.push(Action::Join(join.resolve_text(scope)?));

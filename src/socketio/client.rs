@@ -134,17 +134,20 @@ impl<H: SocketHandler> SocketIo<H> {
             .data
             .as_ref()
             .and_then(|d| serde_json::from_slice::<Box<RawValue>>(d).ok());
-        if let Err(refusal) = self
+        let data = match self
             .handler
             .authorize(nsp, auth.as_deref(), session.handshake())
         {
-            tracing::debug!(sid = %session.sid(), nsp, message = %refusal.message, "Connection refused");
-            let _ = session.send(crate::engineio::Packet::Message(
-                Encoded::connect_error(nsp, &refusal.message, refusal.data.as_ref()).text,
-            ));
-            return;
-        }
-        let socket = Arc::new(Socket::new(nsp, session.clone(), auth));
+            Ok(data) => data,
+            Err(refusal) => {
+                tracing::debug!(sid = %session.sid(), nsp, message = %refusal.message, "Connection refused");
+                let _ = session.send(crate::engineio::Packet::Message(
+                    Encoded::connect_error(nsp, &refusal.message, refusal.data.as_ref()).text,
+                ));
+                return;
+            }
+        };
+        let socket = Arc::new(Socket::new(nsp, session.clone(), auth, data));
         {
             let mut sockets = conn.data.sockets.lock().expect("sockets lock");
             sockets.retain(|s| s.is_connected());

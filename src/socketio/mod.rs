@@ -72,13 +72,14 @@ impl ConnectRefusal {
 /// What the layer above Socket.IO implements. Calls come in the order each client sent its
 /// packets and must not block.
 pub trait SocketHandler: Send + Sync + 'static {
-    /// A client asks to join `nsp` with `auth`: accept, or refuse with a CONNECT_ERROR.
+    /// A client asks to join `nsp` with `auth`: accept (with the socket's initial
+    /// `socket.data`, if any), or refuse with a CONNECT_ERROR.
     fn authorize(
         &self,
         nsp: &str,
         auth: Option<&RawValue>,
         handshake: &Handshake,
-    ) -> Result<(), ConnectRefusal>;
+    ) -> Result<Option<serde_json::Value>, ConnectRefusal>;
 
     /// A socket joined its namespace (its CONNECT answer is already queued).
     fn on_connect(&self, socket: &Arc<Socket>);

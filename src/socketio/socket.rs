@@ -92,6 +92,8 @@ pub struct Socket {
     next_ack: AtomicU64,
     /// Acks the server waits for. Per socket, touched only by emits that ask for an ack.
     acks: Mutex<HashMap<u64, oneshot::Sender<AckResponse>>>,
+    /// `socket.data`: what the application keeps for the socket's life.
+    data: Mutex<serde_json::Value>,
 }
 
 impl fmt::Debug for Socket {
@@ -105,7 +107,12 @@ impl fmt::Debug for Socket {
 }
 
 impl Socket {
-    pub(crate) fn new(nsp: &str, session: Arc<Session>, auth: Option<Box<RawValue>>) -> Socket {
+    pub(crate) fn new(
+        nsp: &str,
+        session: Arc<Session>,
+        auth: Option<Box<RawValue>>,
+        data: Option<serde_json::Value>,
+    ) -> Socket {
         Socket {
             id: Sid::random(),
             nsp: Arc::from(nsp),
@@ -114,6 +121,7 @@ impl Socket {
             connected: AtomicBool::new(true),
             next_ack: AtomicU64::new(0),
             acks: Mutex::new(HashMap::new()),
+            data: Mutex::new(data.unwrap_or_else(|| serde_json::Value::Object(Default::default()))),
         }
     }
 
@@ -140,6 +148,16 @@ impl Socket {
     /// The CONNECT packet's auth payload, as received.
     pub fn auth(&self) -> Option<&RawValue> {
         self.auth.as_deref()
+    }
+
+    /// `socket.data` (an empty object unless something set it).
+    pub fn data(&self) -> serde_json::Value {
+        self.data.lock().expect("data lock").clone()
+    }
+
+    /// Replace `socket.data`.
+    pub fn set_data(&self, value: serde_json::Value) {
+        *self.data.lock().expect("data lock") = value;
     }
 
     /// Whether the socket is still in its namespace.

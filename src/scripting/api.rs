@@ -1,0 +1,218 @@
+//! What scripts see: `ctx` (the socket, the handshake, the event) and its functions. Every
+//! function records an action; nothing is sent until the handler has returned.
+//!
+//! ```text
+//! ctx.socket.id   ctx.socket.data (a map kept for the socket's life)   ctx.socket.rooms
+//! ctx.handshake (auth, query, headers, address)   ctx.event
+//! ctx.emit(event, data…)   ctx.broadcast(event, data…)   ctx.io(event, data…)
+//! ctx.to(room).emit(event, data…)   ctx.join(room)   ctx.leave(room)
+//! ctx.ack(value…)   ctx.disconnect()
+//! ```
+//! `data…` is zero to eight values. `now_ms()` is the wall clock in milliseconds since the
+//! Unix epoch (for throttling).
+
+use std::sync::{Arc, Mutex};
+
+use bytes::Bytes;
+use rhai::{Array, Dynamic, Engine, ImmutableString};
+
+use super::convert::from_dynamic;
+use crate::routing::{Action, Args, Recipients};
+
+/// State shared by `ctx` and the views it hands out.
+#[derive(Debug)]
+pub(crate) struct Shared {
+    pub(crate) actions: Mutex<Vec<Action>>,
+    pub(crate) data: Mutex<Dynamic>,
+    pub(crate) socket_id: ImmutableString,
+    pub(crate) rooms: Array,
+    pub(crate) handshake: Dynamic,
+    pub(crate) event: ImmutableString,
+}
+
+impl Shared {
+    fn push(&self, action: Action) {
+        self.actions.lock().expect("actions lock").push(action);
+    }
+}
+
+/// `ctx`.
+#[derive(Debug, Clone)]
+pub(crate) struct Ctx(pub(crate) Arc<Shared>);
+
+/// `ctx.socket`.
+#[derive(Debug, Clone)]
+pub(crate) struct SocketView(Arc<Shared>);
+
+/// `ctx.to(room)`.
+#[derive(Debug, Clone)]
+pub(crate) struct RoomView(Arc<Shared>, String);
+
+/// Arguments for an action: JSON values, with blobs as attachments.
+fn args(values: &[Dynamic]) -> Args {
+    let mut attachments: Vec<Bytes> = Vec::new();
+    let values: Vec<_> = values
+        .iter()
+        .map(|v| from_dynamic(v, &mut attachments))
+        .collect();
+    if attachments.is_empty() {
+        Args::Values(values)
+    } else {
+        Args::Binary(values, attachments)
+    }
+}
+
+fn deliver(shared: &Shared, to: Recipients, event: &str, data: &[Dynamic]) {
+    shared.push(Action::Deliver {
+        to,
+        event: event.to_owned(),
+        args: args(data),
+    });
+}
+
+fn emit(ctx: &mut Ctx, event: ImmutableString, data: &[Dynamic]) {
+    deliver(&ctx.0, Recipients::Sender, &event, data);
+}
+
+fn broadcast(ctx: &mut Ctx, event: ImmutableString, data: &[Dynamic]) {
+    deliver(
+        &ctx.0,
+        Recipients::Namespace {
+            include_sender: false,
+        },
+        &event,
+        data,
+    );
+}
+
+fn io(ctx: &mut Ctx, event: ImmutableString, data: &[Dynamic]) {
+    deliver(
+        &ctx.0,
+        Recipients::Namespace {
+            include_sender: true,
+        },
+        &event,
+        data,
+    );
+}
+
+fn room_emit(view: &mut RoomView, event: ImmutableString, data: &[Dynamic]) {
+    let to = Recipients::Room {
+        room: view.1.clone(),
+        include_sender: false,
+    };
+    deliver(&view.0, to, &event, data);
+}
+
+fn ack(ctx: &mut Ctx, data: &[Dynamic]) {
+    ctx.0.push(Action::Ack(args(data)));
+}
+
+/// Register `name(this, event, data…)` for zero to eight data values.
+macro_rules! with_data {
+    ($engine:expr, $name:literal, $this:ty, $f:expr) => {{
+        let e: &mut Engine = $engine;
+        e.register_fn($name, |t: &mut $this, ev: ImmutableString| $f(t, ev, &[]));
+        e.register_fn($name, |t: &mut $this, ev: ImmutableString, a: Dynamic| {
+            $f(t, ev, &[a])
+        });
+        e.register_fn(
+            $name,
+            |t: &mut $this, ev: ImmutableString, a: Dynamic, b: Dynamic| $f(t, ev, &[a, b]),
+        );
+        e.register_fn(
+            $name,
+            |t: &mut $this, ev: ImmutableString, a: Dynamic, b: Dynamic, c: Dynamic| {
+                $f(t, ev, &[a, b, c])
+            },
+        );
+        e.register_fn(
+            $name,
+            |t: &mut $this, ev: ImmutableString, a: Dynamic, b: Dynamic, c: Dynamic, d: Dynamic| {
+                $f(t, ev, &[a, b, c, d])
+            },
+        );
+        e.register_fn(
+            $name,
+            |t: &mut $this,
+             ev: ImmutableString,
+             a: Dynamic,
+             b: Dynamic,
+             c: Dynamic,
+             d: Dynamic,
+             f: Dynamic| $f(t, ev, &[a, b, c, d, f]),
+        );
+        e.register_fn(
+            $name,
+            |t: &mut $this,
+             ev: ImmutableString,
+             a: Dynamic,
+             b: Dynamic,
+             c: Dynamic,
+             d: Dynamic,
+             f: Dynamic,
+             g: Dynamic| $f(t, ev, &[a, b, c, d, f, g]),
+        );
+        e.register_fn(
+            $name,
+            |t: &mut $this,
+             ev: ImmutableString,
+             a: Dynamic,
+             b: Dynamic,
+             c: Dynamic,
+             d: Dynamic,
+             f: Dynamic,
+             g: Dynamic,
+             h: Dynamic| $f(t, ev, &[a, b, c, d, f, g, h]),
+        );
+    }};
+}
+
+/// Make `ctx` and its functions known to `engine`.
+pub(crate) fn register(engine: &mut Engine) {
+    engine
+        .register_type_with_name::<Ctx>("Context")
+        .register_type_with_name::<SocketView>("Socket")
+        .register_type_with_name::<RoomView>("Room")
+        .register_get("socket", |ctx: &mut Ctx| SocketView(ctx.0.clone()))
+        // Lets `ctx.socket.data.x = …` write through: the view shares the socket's state.
+        .register_set("socket", |_ctx: &mut Ctx, _view: SocketView| {})
+        .register_get("handshake", |ctx: &mut Ctx| ctx.0.handshake.clone())
+        .register_get("event", |ctx: &mut Ctx| ctx.0.event.clone())
+        .register_get("id", |s: &mut SocketView| s.0.socket_id.clone())
+        .register_get("rooms", |s: &mut SocketView| s.0.rooms.clone())
+        .register_get("data", |s: &mut SocketView| {
+            s.0.data.lock().expect("data lock").clone()
+        })
+        .register_set("data", |s: &mut SocketView, value: Dynamic| {
+            *s.0.data.lock().expect("data lock") = value;
+        })
+        .register_fn("to", |ctx: &mut Ctx, room: ImmutableString| {
+            RoomView(ctx.0.clone(), room.to_string())
+        })
+        .register_fn("join", |ctx: &mut Ctx, room: ImmutableString| {
+            ctx.0.push(Action::Join(room.to_string()));
+        })
+        .register_fn("leave", |ctx: &mut Ctx, room: ImmutableString| {
+            ctx.0.push(Action::Leave(room.to_string()));
+        })
+        .register_fn("disconnect", |ctx: &mut Ctx| ctx.0.push(Action::Disconnect))
+        .register_fn("now_ms", || {
+            std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .map_or(0, |d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX))
+        })
+        .register_fn("ack", |ctx: &mut Ctx| ack(ctx, &[]))
+        .register_fn("ack", |ctx: &mut Ctx, a: Dynamic| ack(ctx, &[a]))
+        .register_fn("ack", |ctx: &mut Ctx, a: Dynamic, b: Dynamic| {
+            ack(ctx, &[a, b])
+        })
+        .register_fn(
+            "ack",
+            |ctx: &mut Ctx, a: Dynamic, b: Dynamic, c: Dynamic| ack(ctx, &[a, b, c]),
+        );
+    with_data!(engine, "emit", Ctx, emit);
+    with_data!(engine, "broadcast", Ctx, broadcast);
+    with_data!(engine, "io", Ctx, io);
+    with_data!(engine, "emit", RoomView, room_emit);
+}

@@ -1,0 +1,416 @@
+//! Compiled scripts: each file compiled once per (re)load into its own sandboxed engine;
+//! handlers called per event, returning actions.
+
+use std::collections::HashMap;
+use std::fmt;
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex};
+
+use bytes::Bytes;
+use rhai::{AST, Array, CallFnOptions, Dynamic, Engine, EvalAltResult, Position, Scope};
+use serde_json::Value;
+
+use super::api::{self, Ctx, Shared};
+use super::convert::{from_dynamic, to_dynamic};
+use super::engine::sandboxed;
+use crate::routing::{Action, ScriptRef};
+
+/// A script that does not compile, or lacks the function a route names.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CompileError {
+    /// The file.
+    pub path: PathBuf,
+    /// 1-based line, when known.
+    pub line: usize,
+    /// 1-based column, when known.
+    pub column: usize,
+    /// What is wrong.
+    pub message: String,
+}
+
+impl fmt::Display for CompileError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(
+            f,
+            "{}:{}:{}: {}",
+            self.path.display(),
+            self.line,
+            self.column,
+            self.message
+        )
+    }
+}
+
+/// A handler that failed at run time: an error it threw, an endless loop, a limit.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{path}:{line}: {message}")]
+pub struct ScriptError {
+    /// The file.
+    pub path: String,
+    /// 1-based line, 0 when unknown.
+    pub line: usize,
+    /// What happened.
+    pub message: String,
+}
+
+struct Compiled {
+    engine: Engine,
+    ast: AST,
+    /// Line of each function's definition: where a limit error without a position of its
+    /// own (too many operations, too deep, too large) is reported.
+    fn_lines: HashMap<String, usize>,
+}
+
+/// Every script of a routes file, compiled.
+#[derive(Clone, Default)]
+pub struct ScriptSet {
+    scripts: HashMap<PathBuf, Arc<Compiled>>,
+}
+
+impl fmt::Debug for ScriptSet {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("ScriptSet")
+            .field("scripts", &self.scripts.keys().collect::<Vec<_>>())
+            .finish()
+    }
+}
+
+/// What a handler sees of the event.
+#[derive(Debug, Clone)]
+pub struct EventInput<'a> {
+    /// The event name (`connect` / `disconnect` for lifecycle routes).
+    pub event: &'a str,
+    /// The arguments, binary ones as placeholders into `attachments`.
+    pub args: Vec<Value>,
+    /// Binary attachments of the event.
+    pub attachments: &'a [Bytes],
+    /// The socket id.
+    pub socket_id: &'a str,
+    /// The socket's rooms.
+    pub rooms: Vec<String>,
+    /// `socket.data` before the call.
+    pub data: Value,
+    /// `{auth, query, headers, address}`.
+    pub handshake: Value,
+}
+
+/// What a handler decided.
+#[derive(Debug, Clone, PartialEq)]
+pub struct EventOutput {
+    /// Actions, in the order the script called them.
+    pub actions: Vec<Action>,
+    /// `socket.data` after the call.
+    pub data: Value,
+}
+
+/// What an `authorize(handshake)` decided.
+#[derive(Debug, Clone, PartialEq)]
+pub enum AuthDecision {
+    /// Let in, with this `socket.data` if the script returned a map.
+    Allow(Option<Value>),
+    /// Refused; `Some(message)` when the script threw one.
+    Deny(Option<String>),
+}
+
+fn location(pos: Position) -> (usize, usize) {
+    (pos.line().unwrap_or(0), pos.position().unwrap_or(0))
+}
+
+impl ScriptSet {
+    /// Compile every script `refs` names; check each named function exists with the right
+    /// number of parameters (`on_event(ctx, args)`-style handlers take 2, `authorize` 1).
+    pub fn compile(refs: &[&ScriptRef]) -> Result<ScriptSet, Vec<CompileError>> {
+        let mut set = ScriptSet::default();
+        let mut errors = Vec::new();
+        for script in refs {
+            if !set.scripts.contains_key(&script.path) {
+                match compile_file(&script.path, &script.name) {
+                    Ok(compiled) => {
+                        set.scripts.insert(script.path.clone(), Arc::new(compiled));
+                    }
+                    Err(e) => {
+                        errors.push(e);
+                        continue;
+                    }
+                }
+            }
+            let compiled = &set.scripts[&script.path];
+            let arity = if script.function == "authorize" { 1 } else { 2 };
+            let found = compiled
+                .ast
+                .iter_functions()
+                .any(|f| f.name == script.function && f.params.len() == arity);
+            if !found {
+                errors.push(CompileError {
+                    path: PathBuf::from(&script.name),
+                    line: 1,
+                    column: 1,
+                    message: format!(
+                        "no function `{}` with {arity} parameter{} (`fn {}({})`)",
+                        script.function,
+                        if arity == 1 { "" } else { "s" },
+                        script.function,
+                        if arity == 1 { "handshake" } else { "ctx, args" }
+                    ),
+                });
+            }
+        }
+        if errors.is_empty() {
+            Ok(set)
+        } else {
+            Err(errors)
+        }
+    }
+
+    /// Run `script`'s handler for one event.
+    pub fn run(
+        &self,
+        script: &ScriptRef,
+        input: EventInput<'_>,
+    ) -> Result<EventOutput, ScriptError> {
+        let compiled = self.get(script)?;
+        let shared = Arc::new(Shared {
+            actions: Mutex::new(Vec::new()),
+            data: Mutex::new(to_dynamic(&input.data, &[])),
+            socket_id: input.socket_id.into(),
+            rooms: input.rooms.into_iter().map(Dynamic::from).collect(),
+            handshake: to_dynamic(&input.handshake, &[]),
+            event: input.event.into(),
+        });
+        let args: Array = input
+            .args
+            .iter()
+            .map(|v| to_dynamic(v, input.attachments))
+            .collect();
+        let ctx = Ctx(shared.clone());
+        let _returned = compiled
+            .engine
+            .call_fn_with_options::<Dynamic>(
+                CallFnOptions::new().eval_ast(false),
+                &mut Scope::new(),
+                &compiled.ast,
+                &script.function,
+                (ctx, args),
+            )
+            .map_err(|e| runtime_error(script, compiled, &e))?;
+        let actions = std::mem::take(&mut *shared.actions.lock().expect("actions lock"));
+        let data = from_dynamic(&shared.data.lock().expect("data lock"), &mut Vec::new());
+        Ok(EventOutput { actions, data })
+    }
+
+    /// Run an auth script's `authorize(handshake)`.
+    pub fn authorize(
+        &self,
+        script: &ScriptRef,
+        handshake: &Value,
+    ) -> Result<AuthDecision, ScriptError> {
+        let compiled = self.get(script)?;
+        let result = compiled.engine.call_fn_with_options::<Dynamic>(
+            CallFnOptions::new().eval_ast(false),
+            &mut Scope::new(),
+            &compiled.ast,
+            &script.function,
+            (to_dynamic(handshake, &[]),),
+        );
+        match result {
+            Ok(v) if v.is_map() => Ok(AuthDecision::Allow(Some(from_dynamic(&v, &mut Vec::new())))),
+            Ok(v) if v.as_bool() == Ok(true) => Ok(AuthDecision::Allow(None)),
+            Ok(_) => Ok(AuthDecision::Deny(None)),
+            Err(e) => match *e {
+                EvalAltResult::ErrorRuntime(ref thrown, _) if thrown.is_string() => {
+                    Ok(AuthDecision::Deny(Some(thrown.to_string())))
+                }
+                _ => Err(runtime_error(script, compiled, &e)),
+            },
+        }
+    }
+
+    fn get(&self, script: &ScriptRef) -> Result<&Compiled, ScriptError> {
+        self.scripts
+            .get(&script.path)
+            .map(|c| c.as_ref())
+            .ok_or_else(|| ScriptError {
+                path: script.name.clone(),
+                line: 0,
+                message: "script not compiled".to_owned(),
+            })
+    }
+}
+
+fn compile_file(path: &Path, shown: &str) -> Result<Compiled, CompileError> {
+    let path_shown = PathBuf::from(shown);
+    let source = std::fs::read_to_string(path).map_err(|e| CompileError {
+        path: path_shown.clone(),
+        line: 1,
+        column: 1,
+        message: format!("cannot read: {e}"),
+    })?;
+    let name = path.file_name().map_or_else(
+        || path.display().to_string(),
+        |n| n.to_string_lossy().into_owned(),
+    );
+    let mut engine = sandboxed(&name);
+    api::register(&mut engine);
+    let mut ast = engine.compile(&source).map_err(|e| {
+        let (line, column) = location(e.position());
+        CompileError {
+            path: path_shown.clone(),
+            line,
+            column,
+            message: e.err_type().to_string(),
+        }
+    })?;
+    ast.set_source(name);
+    let fn_lines = source
+        .lines()
+        .enumerate()
+        .filter_map(|(i, line)| {
+            let rest = line
+                .trim_start()
+                .strip_prefix("private ")
+                .unwrap_or(line.trim_start());
+            let name = rest.strip_prefix("fn ")?.split('(').next()?.trim();
+            Some((name.to_owned(), i + 1))
+        })
+        .collect();
+    Ok(Compiled {
+        engine,
+        ast,
+        fn_lines,
+    })
+}
+
+fn runtime_error(script: &ScriptRef, compiled: &Compiled, e: &EvalAltResult) -> ScriptError {
+    let mut message = e.to_string();
+    if let Some(cut) = message.find(" (line ") {
+        message.truncate(cut);
+    }
+    let line = match e.position().line() {
+        Some(line) => line,
+        None => {
+            message.push_str(&format!(" (in fn {})", script.function));
+            compiled
+                .fn_lines
+                .get(&script.function)
+                .copied()
+                .unwrap_or(0)
+        }
+    };
+    ScriptError {
+        path: script.name.clone(),
+        line,
+        message,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::routing::{Args, Recipients};
+    use serde_json::json;
+
+    fn script(source: &str, function: &str) -> (ScriptSet, ScriptRef) {
+        let dir = std::env::temp_dir().join(format!(
+            "switchboard-script-{}-{function}",
+            std::process::id()
+        ));
+        std::fs::create_dir_all(&dir).unwrap();
+        let path = dir.join("s.rhai");
+        std::fs::write(&path, source).unwrap();
+        let r = ScriptRef {
+            path,
+            name: "s.rhai".to_owned(),
+            function: function.to_owned(),
+        };
+        (ScriptSet::compile(&[&r]).unwrap(), r)
+    }
+
+    fn input(args: Vec<Value>) -> EventInput<'static> {
+        EventInput {
+            event: "e",
+            args,
+            attachments: &[],
+            socket_id: "S1",
+            rooms: vec!["S1".to_owned()],
+            data: json!({}),
+            handshake: json!({"auth": {}}),
+        }
+    }
+
+    #[test]
+    fn a_handler_returns_actions_and_data_without_doing_anything() {
+        let (set, r) = script(
+            "fn on_event(ctx, args) { ctx.io(\"x\", args[0], 2); ctx.socket.data.seen = true; ctx.ack(); }",
+            "on_event",
+        );
+        let out = set.run(&r, input(vec![json!("a")])).unwrap();
+        assert_eq!(
+            out.actions,
+            vec![
+                Action::Deliver {
+                    to: Recipients::Namespace {
+                        include_sender: true
+                    },
+                    event: "x".into(),
+                    args: Args::Values(vec![json!("a"), json!(2)]),
+                },
+                Action::Ack(Args::Values(vec![])),
+            ]
+        );
+        assert_eq!(out.data, json!({"seen": true}));
+    }
+
+    #[test]
+    fn runtime_errors_name_the_file_and_line() {
+        let (set, r) = script("fn on_event(ctx, args) {\n  throw \"no\";\n}", "on_event");
+        let e = set.run(&r, input(vec![])).unwrap_err();
+        assert_eq!((e.path.as_str(), e.line), ("s.rhai", 2));
+        let (set, r) = script("\nfn on_event(ctx, args) { loop {} }", "on_event");
+        let e = set.run(&r, input(vec![])).unwrap_err();
+        assert_eq!(e.line, 2, "a limit is reported at the handler's line");
+        assert!(e.message.contains("Too many operations"), "{}", e.message);
+    }
+
+    #[test]
+    fn authorize_allows_refuses_and_sets_data() {
+        let (set, r) = script(
+            "fn authorize(h) { if h.auth.t == 1 { #{ n: 1 } } else if h.auth.t == 2 { true } else if h.auth.t == 3 { throw \"go away\" } else { false } }",
+            "authorize",
+        );
+        let hs = |t: i64| json!({"auth": {"t": t}});
+        assert_eq!(
+            set.authorize(&r, &hs(1)).unwrap(),
+            AuthDecision::Allow(Some(json!({"n": 1})))
+        );
+        assert_eq!(
+            set.authorize(&r, &hs(2)).unwrap(),
+            AuthDecision::Allow(None)
+        );
+        assert_eq!(
+            set.authorize(&r, &hs(3)).unwrap(),
+            AuthDecision::Deny(Some("go away".into()))
+        );
+        assert_eq!(set.authorize(&r, &hs(4)).unwrap(), AuthDecision::Deny(None));
+    }
+
+    #[test]
+    fn compile_errors_have_file_line_and_column() {
+        let dir =
+            std::env::temp_dir().join(format!("switchboard-script-bad-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let path = dir.join("bad.rhai");
+        std::fs::write(&path, "fn on_event(ctx, args) {\n  let = 1;\n}").unwrap();
+        let r = ScriptRef {
+            path,
+            name: "bad.rhai".into(),
+            function: "on_event".into(),
+        };
+        let errors = ScriptSet::compile(&[&r]).unwrap_err();
+        assert_eq!((errors[0].line, errors[0].column), (2, 7));
+        assert!(
+            errors[0].to_string().starts_with("bad.rhai:2:7: "),
+            "{}",
+            errors[0]
+        );
+    }
+}

@@ -4,7 +4,15 @@
 //   server.url      -> "http://127.0.0.1:PORT"
 //   server.port     -> PORT
 //   await server.restart()  // SIGKILL, then start again on the SAME port
+//   await server.restart({ whileDown: async () => {...} })  // ...running this in between
 //   await server.stop()     // SIGTERM (SIGKILL after a grace period)
+//
+//   const server = await startRepoServer({ config: "routes.toml" });
+//     The switchboard binary with a routes file of the repository, as README's run command
+//     starts it: working directory = the repository root (so the static folders and
+//     node_modules/socket.io-client resolve as for a user), `--config <config> --listen
+//     127.0.0.1:0`. Same handle as above. Used by the browser tests (tests/browser/);
+//     always the switchboard binary, whatever SWITCHBOARD_TEST_TARGET says.
 //
 // Target selection (environment):
 //   default                            -> the switchboard binary at
@@ -55,6 +63,10 @@ function command() {
       `SWITCHBOARD_TEST_TARGET=${target} is not known (use "reference" or leave it unset)`,
     );
   }
+  return switchboardCommand();
+}
+
+function switchboardCommand() {
   const bin = process.env.SWITCHBOARD_BIN ?? join(repoRoot, "target", "debug", "switchboard");
   if (!existsSync(bin)) {
     throw new Error(
@@ -75,9 +87,10 @@ function exited(child) {
  * Spawn one server process and resolve once it printed its listening line.
  * Rejects (with the process output) if it exits first or takes too long.
  */
-function spawnServer({ cmd, pre }, configPath, listen, log) {
+function spawnServer({ cmd, pre, cwd }, configPath, listen, log) {
   const args = [...pre, "--config", configPath, "--listen", listen];
   const child = spawn(cmd, args, {
+    cwd,
     stdio: ["ignore", "pipe", "pipe"],
     env: { RUST_BACKTRACE: "1", ...process.env },
   });
@@ -146,7 +159,7 @@ function makeLog() {
 
 /**
  * @param {{ routes: string }} options routes.toml content
- * @returns {Promise<{ url: string, port: number, stop(): Promise<void>, restart(): Promise<void>, output(): string }>}
+ * @returns {Promise<ServerHandle>}
  */
 export async function startServer({ routes }) {
   if (typeof routes !== "string") throw new TypeError("startServer needs { routes: <toml text> }");
@@ -154,13 +167,40 @@ export async function startServer({ routes }) {
   const dir = await mkdtemp(join(tmpdir(), "switchboard-test-"));
   const configPath = join(dir, "routes.toml");
   await writeFile(configPath, routes);
-  const log = makeLog();
+  return launch(how, configPath, () => rm(dir, { recursive: true, force: true }));
+}
 
+/**
+ * The switchboard binary with one of the repository's own routes files, started from the
+ * repository root as README's run command does (on a free port instead of 3000).
+ *
+ * @param {{ config?: string }} options the routes file, relative to the repository root
+ * @returns {Promise<ServerHandle>}
+ */
+export async function startRepoServer({ config = "routes.toml" } = {}) {
+  const configPath = resolve(repoRoot, config);
+  if (!existsSync(configPath)) throw new Error(`startRepoServer: no routes file at ${configPath}`);
+  return launch({ ...switchboardCommand(), cwd: repoRoot }, config, async () => {});
+}
+
+/**
+ * @typedef {object} ServerHandle
+ * @property {string} url        "http://127.0.0.1:PORT"
+ * @property {number} port
+ * @property {() => string} output  everything the server printed (last 64 KiB)
+ * @property {(opts?: { whileDown?: () => Promise<void> }) => Promise<void>} restart
+ *   SIGKILL, run `whileDown` (if given) while no server listens, start again on the same port
+ * @property {() => Promise<void>} stop  SIGTERM (SIGKILL after a grace period)
+ */
+
+/** Start a server and wrap it in a {@link ServerHandle}; `cleanup` runs once it is stopped. */
+async function launch(how, configPath, cleanup) {
+  const log = makeLog();
   let proc;
   try {
     proc = await spawnServer(how, configPath, "127.0.0.1:0", log);
   } catch (err) {
-    await rm(dir, { recursive: true, force: true });
+    await cleanup();
     throw err;
   }
   const host = proc.host;
@@ -173,11 +213,12 @@ export async function startServer({ routes }) {
     port,
     output: () => log.text(),
     /** Kill the server abruptly and start it again on the same port. */
-    async restart() {
+    async restart({ whileDown } = {}) {
       if (stopped) throw new Error("restart() after stop()");
       child.kill("SIGKILL");
       await exited(child);
       log.add("\n--- restart ---\n");
+      if (whileDown) await whileDown();
       const next = await spawnServer(how, configPath, `${host}:${port}`, log);
       if (next.port !== port) {
         next.child.kill("SIGKILL");
@@ -194,7 +235,7 @@ export async function startServer({ routes }) {
         await exited(child);
         clearTimeout(grace);
       }
-      await rm(dir, { recursive: true, force: true });
+      await cleanup();
     },
   };
 }

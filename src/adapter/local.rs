@@ -120,6 +120,10 @@ impl Adapter for LocalAdapter {
         self.inner.write().expect("adapter lock").leave(sid, room);
     }
 
+    fn socket_count(&self) -> usize {
+        self.len()
+    }
+
     fn rooms_of(&self, sid: Sid) -> Vec<String> {
         let inner = self.inner.read().expect("adapter lock");
         let mut rooms: Vec<String> = inner
@@ -147,7 +151,12 @@ impl Adapter for LocalAdapter {
             .expect("adapter lock")
             .select(opts, |socket| match socket.send(packet) {
                 Ok(()) => delivery.queued += 1,
-                Err(_) => delivery.dropped += 1,
+                Err(e) => {
+                    delivery.dropped += 1;
+                    if e == crate::engineio::SendError::Full {
+                        delivery.full += 1;
+                    }
+                }
             });
         delivery
     }

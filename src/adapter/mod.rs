@@ -41,6 +41,8 @@ pub struct Delivery {
     pub queued: usize,
     /// Sockets whose queue refused it (closed, or full and now disconnected).
     pub dropped: usize,
+    /// Of `dropped`, those refused because their queue was full (slow clients).
+    pub full: usize,
 }
 
 /// Rooms and broadcasts of one namespace.
@@ -56,6 +58,9 @@ pub trait Adapter: Send + Sync + std::fmt::Debug {
 
     /// `sid` leaves `room`.
     fn leave(&self, sid: Sid, room: &str);
+
+    /// How many sockets are in the namespace.
+    fn socket_count(&self) -> usize;
 
     /// The rooms `sid` is in.
     fn rooms_of(&self, sid: Sid) -> Vec<String>;

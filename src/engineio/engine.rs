@@ -18,6 +18,17 @@ use super::request::RequestInfo;
 use super::session::{CloseReason, Handshake, Session};
 use super::sid::Sid;
 use super::{EngineHandler, cors, polling, websocket};
+use std::sync::atomic::AtomicU64;
+use tokio_util::task::TaskTracker;
+
+/// Bytes carried, both ways, over all sessions.
+#[derive(Debug, Default)]
+pub struct Stats {
+    /// Bytes received from peers (POST bodies, WebSocket messages).
+    pub bytes_in: AtomicU64,
+    /// Bytes sent to peers (poll responses, WebSocket frames).
+    pub bytes_out: AtomicU64,
+}
 
 /// A session together with the state the layer above keeps for it.
 #[derive(Debug)]
@@ -32,6 +43,10 @@ pub struct Conn<D> {
 pub struct Engine<H: EngineHandler> {
     config: ArcSwap<EngineConfig>,
     handler: H,
+    /// Every task of every session (heartbeats, WebSocket readers and writers), so that
+    /// shutdown can wait for them.
+    tasks: TaskTracker,
+    stats: Arc<Stats>,
     /// Looked up once per polling request and once per WebSocket connection, never per
     /// message on an open WebSocket.
     sessions: RwLock<HashMap<Sid, Arc<Conn<H::Data>>>>,
@@ -53,6 +68,8 @@ impl<H: EngineHandler> Engine<H> {
         Arc::new(Engine {
             config: ArcSwap::from_pointee(config),
             handler,
+            tasks: TaskTracker::new(),
+            stats: Arc::new(Stats::default()),
             sessions: RwLock::new(HashMap::new()),
         })
     }
@@ -70,6 +87,30 @@ impl<H: EngineHandler> Engine<H> {
     /// Replace the settings; running sessions keep theirs.
     pub fn set_config(&self, config: EngineConfig) {
         self.config.store(Arc::new(config));
+    }
+
+    /// Traffic counters.
+    pub fn stats(&self) -> &Stats {
+        &self.stats
+    }
+
+    pub(crate) fn stats_handle(&self) -> Arc<Stats> {
+        self.stats.clone()
+    }
+
+    /// The tracker of the sessions' tasks.
+    pub fn tasks(&self) -> &TaskTracker {
+        &self.tasks
+    }
+
+    /// How many sessions use each transport: (polling, websocket).
+    pub fn sessions_by_transport(&self) -> (usize, usize) {
+        let sessions = self.sessions.read().expect("sessions lock");
+        let ws = sessions
+            .values()
+            .filter(|c| c.session.transport() == Transport::Websocket)
+            .count();
+        (sessions.len() - ws, ws)
     }
 
     /// How many sessions are open.
@@ -156,7 +197,7 @@ impl<H: EngineHandler> Engine<H> {
                 }
                 (Transport::Polling, false) if conn.session.transport() == Transport::Polling => {
                     match *req.method() {
-                        Method::GET => polling::poll(&conn.session).await,
+                        Method::GET => polling::poll(&conn.session, &self.stats).await,
                         Method::POST => polling::post(self, &conn, req.into_body()).await,
                         _ => Err(Error::BadRequest),
                     }
@@ -186,7 +227,7 @@ impl<H: EngineHandler> Engine<H> {
         };
         let conn = self.open(info.transport, handshake, config.clone());
         match info.transport {
-            Transport::Polling => polling::poll(&conn.session).await,
+            Transport::Polling => polling::poll(&conn.session, &self.stats).await,
             Transport::Websocket => {
                 let req = Request::from_parts(parts, body);
                 websocket::upgrade(self.clone(), conn, req)
@@ -226,7 +267,7 @@ impl<H: EngineHandler> Engine<H> {
             .expect("sessions lock")
             .insert(sid, conn.clone());
         tracing::debug!(sid = %sid, transport = transport.as_str(), "Session opened");
-        tokio::spawn(self.clone().run_heartbeat(conn.clone()));
+        self.tasks.spawn(self.clone().run_heartbeat(conn.clone()));
         conn
     }
 

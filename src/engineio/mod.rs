@@ -19,7 +19,7 @@ use std::sync::Arc;
 use bytes::Bytes;
 
 pub use config::{Cors, EngineConfig, Transport};
-pub use engine::{Conn, Engine};
+pub use engine::{Conn, Engine, Stats};
 pub use error::Error;
 pub use packet::Packet;
 pub use session::{CloseReason, Handshake, SendError, Session};

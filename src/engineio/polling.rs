@@ -8,7 +8,7 @@ use http::{HeaderValue, Response, header};
 use http_body_util::{BodyExt, Full, Limited};
 use hyper::body::Incoming;
 
-use super::engine::{Conn, Engine, TEXT_PLAIN};
+use super::engine::{Conn, Engine, Stats, TEXT_PLAIN};
 use super::error::Error;
 use super::packet::Packet;
 use super::session::{CloseReason, Session};
@@ -16,7 +16,7 @@ use super::{EngineHandler, payload};
 
 /// Answer a long-poll GET: wait for queued packets (or an upgrade, or the close) and send
 /// them as one payload. A second GET while one is pending closes the session.
-pub(crate) async fn poll(session: &Session) -> Result<Response<Full<Bytes>>, Error> {
+pub(crate) async fn poll(session: &Session, stats: &Stats) -> Result<Response<Full<Bytes>>, Error> {
     let Ok(mut rx) = session.rx.try_lock() else {
         tracing::debug!(sid = %session.sid(), "Overlapping long-poll GET");
         session.close(CloseReason::TransportError);
@@ -57,6 +57,9 @@ pub(crate) async fn poll(session: &Session) -> Result<Response<Full<Bytes>>, Err
         // Released by an upgrade: the client pauses polling on this NOOP.
         payload::encode_into(&Packet::Noop, &mut body);
     }
+    stats
+        .bytes_out
+        .fetch_add(body.len() as u64, Ordering::Relaxed);
     Ok(text_response(body.freeze()))
 }
 
@@ -77,7 +80,14 @@ pub(crate) async fn post<H: EngineHandler>(
         .await;
     session.posting.store(false, Ordering::Release);
     let body = match result {
-        Ok(collected) => collected.to_bytes(),
+        Ok(collected) => {
+            let bytes = collected.to_bytes();
+            engine
+                .stats()
+                .bytes_in
+                .fetch_add(bytes.len() as u64, Ordering::Relaxed);
+            bytes
+        }
         Err(e) if e.is::<http_body_util::LengthLimitError>() => {
             tracing::debug!(sid = %session.sid(), "POST body over max_payload");
             session.close(CloseReason::TransportError);

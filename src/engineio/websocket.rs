@@ -15,10 +15,11 @@ use tokio::io::{AsyncWriteExt, WriteHalf};
 use tokio::sync::Mutex;
 
 use super::EngineHandler;
-use super::engine::{Conn, Engine};
+use super::engine::{Conn, Engine, Stats};
 use super::error::Error;
 use super::packet::Packet;
 use super::session::{CloseReason, Session};
+use std::sync::atomic::Ordering;
 
 type Stream = TokioIo<Upgraded>;
 type Writer = Arc<Mutex<WriteHalf<Stream>>>;
@@ -42,7 +43,8 @@ pub(crate) fn upgrade<H: EngineHandler>(
         }
         return Err(Error::BadRequest);
     };
-    tokio::spawn(async move {
+    let tasks = engine.tasks().clone();
+    tasks.spawn(async move {
         let ws = match fut.await {
             Ok(ws) => ws,
             Err(e) => {
@@ -121,7 +123,11 @@ async fn run<H: EngineHandler>(
         }
     }
 
-    let write_task = tokio::spawn(write_loop(session.clone(), writer.clone()));
+    let write_task = engine.tasks().spawn(write_loop(
+        session.clone(),
+        writer.clone(),
+        engine.stats_handle(),
+    ));
     loop {
         let frame = tokio::select! {
             frame = read.read_frame(&mut obligated) => frame,
@@ -134,6 +140,10 @@ async fn run<H: EngineHandler>(
                 break;
             }
         };
+        engine
+            .stats()
+            .bytes_in
+            .fetch_add(frame.payload.len() as u64, Ordering::Relaxed);
         match frame.opcode {
             OpCode::Text => match Packet::parse_text(payload_bytes(frame.payload)) {
                 Ok(packet) => engine.on_packet(&conn, packet),
@@ -196,7 +206,7 @@ where
 
 /// Drain the session queue to the socket until the session closes, then send what is
 /// left and a close frame.
-async fn write_loop(session: Arc<Session>, writer: Writer) {
+async fn write_loop(session: Arc<Session>, writer: Writer, stats: Arc<Stats>) {
     let mut rx = session.rx.lock().await;
     let mut buf = Vec::new();
     loop {
@@ -211,6 +221,9 @@ async fn write_loop(session: Arc<Session>, writer: Writer) {
                 Err(_) => break,
             }
         }
+        stats
+            .bytes_out
+            .fetch_add(buf.len() as u64, Ordering::Relaxed);
         if writer.lock().await.write_all(&buf).await.is_err() {
             session.close(CloseReason::TransportClose);
             return;

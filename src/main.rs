@@ -12,8 +12,12 @@ use switchboard::routing::RouteTable;
 use switchboard::server::{ClientBundle, Server};
 
 /// A Socket.IO server whose event routing is configuration.
+///
+/// Serves the routes file (and reloads it when it changes, or on SIGHUP). Logs go to
+/// stderr, filtered by RUST_LOG (e.g. `RUST_LOG=switchboard=debug`); SIGTERM or SIGINT
+/// shut down gracefully, a second one at once.
 #[derive(Debug, Parser)]
-#[command(version, about)]
+#[command(version, about, long_about)]
 struct Cli {
     /// The routes file.
     #[arg(
@@ -24,6 +28,14 @@ struct Cli {
         global = true
     )]
     config: PathBuf,
+
+    /// Log format: `text` for people, `json` (one object per line) for machines.
+    #[arg(long, env = "SWITCHBOARD_LOG_FORMAT", default_value = "text", value_parser = ["text", "json"], global = true)]
+    log_format: String,
+
+    /// How long a graceful shutdown waits for connections to close (e.g. "10s", "500ms").
+    #[arg(long, env = "SWITCHBOARD_SHUTDOWN_TIMEOUT", default_value = "10s", value_parser = parse_duration)]
+    shutdown_timeout: std::time::Duration,
 
     /// Address to listen on, overriding `[server].listen`.
     #[arg(long, short, env = "SWITCHBOARD_LISTEN")]
@@ -60,13 +72,16 @@ enum Command {
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
-    tracing_subscriber::fmt()
-        .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_default_env()
-                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info")),
-        )
-        .with_writer(std::io::stderr)
-        .init();
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    let logs = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr);
+    if cli.log_format == "json" {
+        logs.json().init();
+    } else {
+        logs.init();
+    }
     match cli.command {
         Some(Command::Check { ref path }) => check(path.as_deref().unwrap_or(&cli.config)),
         Some(Command::Test { ref dir, update }) => {
@@ -210,25 +225,50 @@ async fn serve(cli: &Cli) -> anyhow::Result<()> {
             None
         }
     };
-    let server = Server::new(app, client);
+    let admin = match &settings.admin_listen {
+        Some(admin) => Some(
+            tokio::net::TcpListener::bind(admin)
+                .await
+                .with_context(|| format!("cannot listen on {admin} (admin_listen)"))?,
+        ),
+        None => None,
+    };
+    let server = Server::with_shutdown_timeout(app, client, cli.shutdown_timeout);
+    if let Some(admin) = admin {
+        tracing::info!(addr = %admin.local_addr()?, "Serving /metrics, /healthz and /readyz");
+        server.serve_admin(admin);
+    }
     tracing::info!(addr = %addr, config = %cli.config.display(), "Listening");
     println!("switchboard listening on http://{addr}");
     server.serve(listener, shutdown_signal()).await;
     Ok(())
 }
 
+/// Resolves at the first SIGTERM or SIGINT; a second one exits the process at once.
 async fn shutdown_signal() {
-    let ctrl_c = tokio::signal::ctrl_c();
     #[cfg(unix)]
     {
-        let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
-            .expect("SIGTERM handler installs");
+        use tokio::signal::unix::{SignalKind, signal};
+        let mut term = signal(SignalKind::terminate()).expect("SIGTERM handler installs");
+        let mut int = signal(SignalKind::interrupt()).expect("SIGINT handler installs");
         tokio::select! {
-            _ = ctrl_c => {}
             _ = term.recv() => {}
+            _ = int.recv() => {}
         }
+        tracing::info!("Signal received: shutting down gracefully (again to exit at once)");
+        tokio::spawn(async move {
+            tokio::select! {
+                _ = term.recv() => {}
+                _ = int.recv() => {}
+            }
+            tracing::warn!("Second signal: exiting now");
+            std::process::exit(130);
+        });
     }
     #[cfg(not(unix))]
-    let _ = ctrl_c.await;
-    tracing::info!("Shutting down");
+    let _ = tokio::signal::ctrl_c().await;
+}
+
+fn parse_duration(text: &str) -> Result<std::time::Duration, String> {
+    switchboard::routing::parse_duration(text)
 }

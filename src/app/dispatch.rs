@@ -8,10 +8,12 @@ use bytes::Bytes;
 use serde_json::value::RawValue;
 use subtle::ConstantTimeEq;
 
+use super::metrics::{Metrics, add};
 use super::scope::EventScope;
 use super::snapshot::Snapshot;
 use crate::adapter::{Adapter, BroadcastOptions};
 use crate::engineio::Handshake;
+use crate::engineio::SendError;
 use crate::routing::{Action, Args, Recipients, Route, Scope};
 use crate::scripting::{AuthDecision, EventInput};
 use crate::socketio::packet::Args as RawArgs;
@@ -22,12 +24,13 @@ use serde_json::Value;
 #[derive(Debug)]
 pub struct Dispatcher {
     snapshot: Arc<ArcSwap<Snapshot>>,
+    metrics: Arc<Metrics>,
 }
 
 impl Dispatcher {
     /// A dispatcher reading `snapshot`.
-    pub fn new(snapshot: Arc<ArcSwap<Snapshot>>) -> Self {
-        Dispatcher { snapshot }
+    pub fn new(snapshot: Arc<ArcSwap<Snapshot>>, metrics: Arc<Metrics>) -> Self {
+        Dispatcher { snapshot, metrics }
     }
 
     /// Run `route` for `socket`; `event` is `None` for connect and disconnect routes.
@@ -51,6 +54,7 @@ impl Dispatcher {
             );
         }
         let mut run = Run {
+            metrics: &self.metrics,
             adapter,
             socket,
             name,
@@ -72,12 +76,20 @@ impl Dispatcher {
                 data: socket.data(),
                 handshake: handshake_value(socket.auth(), socket.handshake()),
             };
-            match snapshot.scripts.run(&script, input) {
+            let began = std::time::Instant::now();
+            let outcome = snapshot.scripts.run(&script, input);
+            add(&self.metrics.script_calls, 1);
+            add(
+                &self.metrics.script_nanos,
+                u64::try_from(began.elapsed().as_nanos()).unwrap_or(u64::MAX),
+            );
+            match outcome {
                 Ok(out) => {
                     socket.set_data(out.data);
                     out.actions.into_iter().for_each(|a| run.perform(a));
                 }
                 Err(e) => {
+                    add(&self.metrics.script_errors, 1);
                     // Only this event is lost: nothing it decided is done, and it is not
                     // acked; the socket and everyone else carry on.
                     tracing::warn!(
@@ -97,7 +109,9 @@ impl Dispatcher {
             && !run.acked
         {
             // A route without `ack` still answers, so `emitWithAck` never hangs.
-            let _ = socket.ack(*id, b"", Arc::from([]));
+            if socket.ack(*id, b"", Arc::from([])).is_ok() {
+                add(&self.metrics.acks, 1);
+            }
         }
         if run.disconnect && socket.disconnect() {
             self.on_disconnect(socket, DisconnectReason::ServerNamespaceDisconnect);
@@ -107,6 +121,7 @@ impl Dispatcher {
 
 /// One route being performed for one socket.
 struct Run<'a> {
+    metrics: &'a Metrics,
     adapter: &'a dyn Adapter,
     socket: &'a Arc<Socket>,
     name: &'a str,
@@ -127,7 +142,7 @@ impl Run<'_> {
                 args,
             } => {
                 let packet = encode_event(socket.nsp(), &out_name, &args, self.name, event);
-                deliver(self.adapter, socket, &to, &packet);
+                deliver(self.adapter, socket, &to, &packet, self.metrics);
             }
             Action::Ack(args) => {
                 // One answer per event: the first ack decided wins.
@@ -136,7 +151,9 @@ impl Run<'_> {
                 {
                     self.acked = true;
                     let (raw, attachments) = raw_args(&args, event);
-                    let _ = socket.ack(*id, &raw, attachments);
+                    if socket.ack(*id, &raw, attachments).is_ok() {
+                        add(&self.metrics.acks, 1);
+                    }
                 }
             }
             Action::Disconnect => self.disconnect = true,
@@ -231,11 +248,21 @@ fn encode_event(
     Encoded::event(nsp, out_name, RawArgs::Raw(&raw), attachments, None)
 }
 
-fn deliver(adapter: &dyn Adapter, socket: &Socket, to: &Recipients, packet: &Encoded) {
+fn deliver(
+    adapter: &dyn Adapter,
+    socket: &Socket,
+    to: &Recipients,
+    packet: &Encoded,
+    metrics: &Metrics,
+) {
     let sender = socket.id().to_string();
     let opts = match to {
         Recipients::Sender => {
-            let _ = socket.send(packet);
+            match socket.send(packet) {
+                Ok(()) => add(&metrics.deliveries, 1),
+                Err(SendError::Full) => add(&metrics.drops_queue_full, 1),
+                Err(SendError::Closed) => add(&metrics.drops_closed, 1),
+            }
             return;
         }
         Recipients::Namespace {
@@ -260,6 +287,12 @@ fn deliver(adapter: &dyn Adapter, socket: &Socket, to: &Recipients, packet: &Enc
         },
     };
     let delivery = adapter.broadcast(packet, &opts);
+    add(&metrics.deliveries, delivery.queued as u64);
+    add(&metrics.drops_queue_full, delivery.full as u64);
+    add(
+        &metrics.drops_closed,
+        (delivery.dropped - delivery.full) as u64,
+    );
     if delivery.dropped > 0 {
         tracing::debug!(
             ns = socket.nsp(),
@@ -287,18 +320,19 @@ fn token_matches(auth: Option<&RawValue>, tokens: &[String]) -> bool {
     })
 }
 
-impl SocketHandler for Dispatcher {
-    fn authorize(
+impl Dispatcher {
+    /// Whether `auth` may join `nsp`, and with what `socket.data`.
+    fn decide(
         &self,
         nsp: &str,
         auth: Option<&RawValue>,
         handshake: &Handshake,
     ) -> Result<Option<Value>, ConnectRefusal> {
         let snapshot = self.snapshot.load();
-        let ns = snapshot
-            .routes
-            .namespace(nsp)
-            .ok_or_else(ConnectRefusal::invalid_namespace)?;
+        let Some(ns) = snapshot.routes.namespace(nsp) else {
+            add(&self.metrics.invalid_namespaces, 1);
+            return Err(ConnectRefusal::invalid_namespace());
+        };
         let Some(rule) = &ns.auth else {
             return Ok(None);
         };
@@ -322,10 +356,29 @@ impl SocketHandler for Dispatcher {
                 Err(refuse(message.unwrap_or_else(|| rule.message.clone())))
             }
             Err(e) => {
+                add(&self.metrics.script_errors, 1);
                 tracing::warn!(script = %e.path, line = e.line, ns = nsp, "Auth script failed; connection refused: {}", e.message);
                 Err(refuse(rule.message.clone()))
             }
         }
+    }
+}
+
+impl SocketHandler for Dispatcher {
+    fn authorize(
+        &self,
+        nsp: &str,
+        auth: Option<&RawValue>,
+        handshake: &Handshake,
+    ) -> Result<Option<Value>, ConnectRefusal> {
+        let decision = self.decide(nsp, auth, handshake);
+        if let Err(refusal) = &decision
+            && refusal.message != ConnectRefusal::invalid_namespace().message
+        {
+            add(&self.metrics.auth_refusals, 1);
+            tracing::info!(ns = nsp, remote_addr = %handshake.remote_addr, message = %refusal.message, "Connection refused");
+        }
+        decision
     }
 
     fn on_connect(&self, socket: &Arc<Socket>) {
@@ -335,7 +388,13 @@ impl SocketHandler for Dispatcher {
             return;
         };
         adapter.add(socket.clone());
-        tracing::debug!(ns = socket.nsp(), sid = %socket.id(), "Socket connected");
+        add(&self.metrics.connections, 1);
+        tracing::info!(
+            ns = socket.nsp(),
+            sid = %socket.id(),
+            remote_addr = %socket.handshake().remote_addr,
+            "Socket connected"
+        );
         if let Some(route) = snapshot
             .routes
             .namespace(socket.nsp())
@@ -353,6 +412,11 @@ impl SocketHandler for Dispatcher {
         ) else {
             return;
         };
+        self.metrics.event(
+            socket.nsp(),
+            &event.name,
+            ns.events.contains_key(&event.name),
+        );
         let Some(route) = ns.route(&event.name) else {
             tracing::debug!(ns = socket.nsp(), event = %event.name, "No route; event dropped");
             return;
@@ -369,7 +433,14 @@ impl SocketHandler for Dispatcher {
 
     fn on_disconnect(&self, socket: &Arc<Socket>, reason: DisconnectReason) {
         let snapshot = self.snapshot.load();
-        tracing::debug!(ns = socket.nsp(), sid = %socket.id(), reason = reason.as_str(), "Socket disconnected");
+        add(&self.metrics.disconnections, 1);
+        tracing::info!(
+            ns = socket.nsp(),
+            sid = %socket.id(),
+            remote_addr = %socket.handshake().remote_addr,
+            reason = reason.as_str(),
+            "Socket disconnected"
+        );
         let Some(adapter) = snapshot.adapters.get(socket.nsp()) else {
             return;
         };

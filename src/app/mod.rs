@@ -3,6 +3,7 @@
 //! swaps in new snapshots when the file changes.
 
 mod dispatch;
+mod metrics;
 mod reload;
 mod scope;
 mod snapshot;
@@ -21,6 +22,7 @@ use crate::scripting::{CompileError, ScriptSet};
 use crate::socketio::{SocketIo, SocketIoConfig};
 
 pub use dispatch::Dispatcher;
+pub use metrics::{Metrics, OTHER_EVENT};
 pub use reload::{ReloadOutcome, ReloadStatus};
 pub use snapshot::Snapshot;
 pub use watch::{WatchError, Watcher, watch};
@@ -119,6 +121,7 @@ struct Source {
 pub struct App {
     snapshot: Arc<ArcSwap<Snapshot>>,
     engine: Arc<SwitchboardEngine>,
+    metrics: Arc<Metrics>,
     source: Option<Source>,
     status: Mutex<ReloadStatus>,
     /// Counts reload attempts that read new content (applied or refused).
@@ -160,16 +163,23 @@ impl App {
         let engine_config = engine_config(&routes.server);
         let socketio_config = socketio_config(&routes.server);
         let snapshot = Arc::new(ArcSwap::from_pointee(Snapshot::new(routes, scripts, None)));
-        let dispatcher = Dispatcher::new(snapshot.clone());
+        let metrics = Arc::new(Metrics::default());
+        let dispatcher = Dispatcher::new(snapshot.clone(), metrics.clone());
         let engine = Engine::new(SocketIo::new(dispatcher, socketio_config), engine_config);
         App {
             snapshot,
             engine,
+            metrics,
             source,
             status: Mutex::new(ReloadStatus::new(hash)),
             attempts: tokio::sync::watch::Sender::new(0),
             started: Instant::now(),
         }
+    }
+
+    /// Application counters.
+    pub fn metrics(&self) -> &Metrics {
+        &self.metrics
     }
 
     /// The Engine.IO endpoint.

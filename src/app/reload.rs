@@ -169,8 +169,12 @@ fn with_pinned_settings(mut routes: RouteTable, old: &Snapshot) -> RouteTable {
             "`path` changed; it applies at the next restart"
         );
     }
+    if routes.server.admin_listen != old.routes.server.admin_listen {
+        tracing::warn!("`admin_listen` changed; it applies at the next restart");
+    }
     routes.server.listen = old.routes.server.listen.clone();
     routes.server.path = old.routes.server.path.clone();
+    routes.server.admin_listen = old.routes.server.admin_listen.clone();
     routes
 }
 

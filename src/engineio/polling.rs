@@ -28,6 +28,7 @@ pub(crate) async fn poll(session: &Session, stats: &Stats) -> Result<Response<Fu
 
     let mut body = BytesMut::new();
     if !session.is_probed() && !session.is_closed() {
+        tracing::trace!(sid = %session.sid(), "Long-poll waiting");
         tokio::select! {
             biased;
             Some(packet) = rx.recv() => payload::encode_into(&packet, &mut body),
@@ -75,6 +76,7 @@ pub(crate) async fn post<H: EngineHandler>(
         session.close(CloseReason::TransportError);
         return Err(Error::PostOverlap);
     }
+    tracing::trace!(sid = %session.sid(), "Reading a POST body");
     let result = Limited::new(body, session.config().max_payload)
         .collect()
         .await;

@@ -25,6 +25,7 @@ const SERVER_KEYS: &[&str] = &[
     "max_payload",
     "connect_timeout",
     "cors",
+    "admin_listen",
 ];
 const ROUTE_KEYS: &[&str] = &[
     "to",
@@ -116,6 +117,18 @@ fn compile_server(t: &DeTable<'_>, r: &mut Reader) -> ServerSettings {
             r.error(
                 n.span(),
                 format!("`{v}` is not an address; expected IP:PORT like \"0.0.0.0:3000\""),
+            );
+        }
+    }
+    if let Some(n) = get(t, "admin_listen")
+        && let Some(v) = r.string(n, "admin_listen")
+    {
+        if v.parse::<std::net::SocketAddr>().is_ok() {
+            s.admin_listen = Some(v);
+        } else {
+            r.error(
+                n.span(),
+                format!("`{v}` is not an address; expected IP:PORT like \"127.0.0.1:9090\""),
             );
         }
     }
@@ -782,7 +795,7 @@ f = {}
         assert_eq!(
             errs,
             vec![
-                "routes.toml:2:1 unknown key `pingInterval` in [server]; expected one of: listen, path, serve_client, transports, ping_interval, ping_timeout, max_payload, connect_timeout, cors",
+                "routes.toml:2:1 unknown key `pingInterval` in [server]; expected one of: listen, path, serve_client, transports, ping_interval, ping_timeout, max_payload, connect_timeout, cors, admin_listen",
                 "routes.toml:3:16 `ping_timeout` is an integer, expected a string",
                 "routes.toml:4:15 unknown transport `carrier-pigeon`; expected \"polling\" or \"websocket\"",
                 "routes.toml:6:13 namespace `nochat` must start with `/`, like \"/chat\"",

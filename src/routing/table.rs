@@ -40,6 +40,9 @@ pub struct ServerSettings {
     pub connect_timeout: Duration,
     /// Defaults to none.
     pub cors: Option<CorsSettings>,
+    /// A separate address for `/metrics` (and health), so it need not be public. Defaults
+    /// to none: `/metrics` is served on `listen`.
+    pub admin_listen: Option<String>,
 }
 
 impl Default for ServerSettings {
@@ -55,6 +58,7 @@ impl Default for ServerSettings {
             max_payload: 1_000_000,
             connect_timeout: Duration::from_secs(45),
             cors: None,
+            admin_listen: None,
         }
     }
 }

@@ -1,8 +1,9 @@
-//! `/healthz`: liveness, with what an operator wants at a glance — the version, the config
-//! in force and its reload history, uptime and connection counts.
+//! `/healthz` (liveness) and `/readyz` (readiness), with what an operator wants at a
+//! glance — the version, the config in force and its reload history, uptime and
+//! connection counts.
 
 use bytes::Bytes;
-use http::{HeaderValue, Response, header};
+use http::{HeaderValue, Response, StatusCode, header};
 use http_body_util::Full;
 use serde::Serialize;
 
@@ -14,21 +15,53 @@ struct Health {
     version: &'static str,
     uptime_seconds: u64,
     sessions: usize,
+    sessions_polling: usize,
+    sessions_websocket: usize,
+    sockets: std::collections::BTreeMap<String, usize>,
     #[serde(flatten)]
     reload: ReloadStatus,
 }
 
 /// The `/healthz` answer: 200 with JSON.
 pub(crate) fn healthz(app: &App) -> Response<Full<Bytes>> {
-    let health = Health {
-        status: "ok",
+    json(StatusCode::OK, &health(app, "ok"))
+}
+
+/// The `/readyz` answer: 200 when taking traffic, 503 once shutdown has begun.
+pub(crate) fn readyz(app: &App, ready: bool) -> Response<Full<Bytes>> {
+    if ready {
+        json(StatusCode::OK, &health(app, "ready"))
+    } else {
+        json(
+            StatusCode::SERVICE_UNAVAILABLE,
+            &health(app, "shutting down"),
+        )
+    }
+}
+
+fn health(app: &App, status: &'static str) -> Health {
+    let snapshot = app.snapshot();
+    let (polling, websocket) = app.engine().sessions_by_transport();
+    Health {
+        status,
         version: env!("CARGO_PKG_VERSION"),
         uptime_seconds: app.started().elapsed().as_secs(),
-        sessions: app.engine().session_count(),
+        sessions: polling + websocket,
+        sessions_polling: polling,
+        sessions_websocket: websocket,
+        sockets: snapshot
+            .adapters
+            .iter()
+            .map(|(ns, a)| (ns.clone(), a.socket_count()))
+            .collect(),
         reload: app.reload_status(),
-    };
-    let body = serde_json::to_vec(&health).expect("health serializes");
+    }
+}
+
+fn json(status: StatusCode, health: &Health) -> Response<Full<Bytes>> {
+    let body = serde_json::to_vec(health).expect("health serializes");
     let mut resp = Response::new(Full::new(Bytes::from(body)));
+    *resp.status_mut() = status;
     resp.headers_mut().insert(
         header::CONTENT_TYPE,
         HeaderValue::from_static("application/json"),

@@ -1,0 +1,85 @@
+//! Counters of what the application does, read by `/metrics`. Plain atomics on the message
+//! path; the per-event counters live in a sharded map keyed without allocating.
+
+use std::sync::atomic::{AtomicU64, Ordering};
+
+use dashmap::DashMap;
+
+/// The label under which events without a route of their own are counted: the number of
+/// label values stays bounded by the routes file, whatever clients send.
+pub const OTHER_EVENT: &str = "_other";
+
+/// Application counters.
+#[derive(Debug, Default)]
+pub struct Metrics {
+    /// Events received, by namespace and event.
+    events: DashMap<String, DashMap<String, AtomicU64>>,
+    /// Packets queued for a recipient.
+    pub deliveries: AtomicU64,
+    /// Packets not queued because the recipient was gone.
+    pub drops_closed: AtomicU64,
+    /// Packets not queued because the recipient's queue was full (it is disconnected).
+    pub drops_queue_full: AtomicU64,
+    /// Acks the server sent.
+    pub acks: AtomicU64,
+    /// CONNECTs refused by auth (not counting unknown namespaces).
+    pub auth_refusals: AtomicU64,
+    /// CONNECTs to namespaces that do not exist.
+    pub invalid_namespaces: AtomicU64,
+    /// Script calls.
+    pub script_calls: AtomicU64,
+    /// Script calls that failed.
+    pub script_errors: AtomicU64,
+    /// Time spent in scripts, in nanoseconds.
+    pub script_nanos: AtomicU64,
+    /// Sockets that joined a namespace.
+    pub connections: AtomicU64,
+    /// Sockets that left a namespace.
+    pub disconnections: AtomicU64,
+}
+
+impl Metrics {
+    /// Count an event of `ns`; `routed` says whether it has a route of its own.
+    pub fn event(&self, ns: &str, event: &str, routed: bool) {
+        let name = if routed { event } else { OTHER_EVENT };
+        if let Some(events) = self.events.get(ns)
+            && let Some(counter) = events.get(name)
+        {
+            counter.fetch_add(1, Ordering::Relaxed);
+            return;
+        }
+        self.events
+            .entry(ns.to_owned())
+            .or_default()
+            .entry(name.to_owned())
+            .or_default()
+            .fetch_add(1, Ordering::Relaxed);
+    }
+
+    /// Events received so far: (namespace, event, count), sorted.
+    pub fn events(&self) -> Vec<(String, String, u64)> {
+        let mut out: Vec<_> = self
+            .events
+            .iter()
+            .flat_map(|ns| {
+                ns.value()
+                    .iter()
+                    .map(|e| {
+                        (
+                            ns.key().clone(),
+                            e.key().clone(),
+                            e.value().load(Ordering::Relaxed),
+                        )
+                    })
+                    .collect::<Vec<_>>()
+            })
+            .collect();
+        out.sort();
+        out
+    }
+}
+
+/// Add `n` to a counter.
+pub(crate) fn add(counter: &AtomicU64, n: u64) {
+    counter.fetch_add(n, Ordering::Relaxed);
+}

@@ -1,0 +1,197 @@
+//! `/metrics` in the Prometheus text format.
+
+use std::fmt::Write as _;
+use std::sync::atomic::{AtomicU64, Ordering};
+
+use bytes::Bytes;
+use http::{HeaderValue, Response, header};
+use http_body_util::Full;
+
+use crate::app::App;
+
+/// Escape a label value.
+fn label(value: &str) -> String {
+    value
+        .replace('\\', "\\\\")
+        .replace('"', "\\\"")
+        .replace('\n', "\\n")
+}
+
+struct Out(String);
+
+impl Out {
+    fn head(&mut self, name: &str, kind: &str, help: &str) {
+        let _ = writeln!(self.0, "# HELP {name} {help}\n# TYPE {name} {kind}");
+    }
+
+    fn value(&mut self, name: &str, labels: &str, value: impl std::fmt::Display) {
+        if labels.is_empty() {
+            let _ = writeln!(self.0, "{name} {value}");
+        } else {
+            let _ = writeln!(self.0, "{name}{{{labels}}} {value}");
+        }
+    }
+
+    fn counter(&mut self, name: &str, help: &str, value: &AtomicU64) {
+        self.head(name, "counter", help);
+        self.value(name, "", value.load(Ordering::Relaxed));
+    }
+}
+
+/// Render every metric of `app`.
+pub(crate) fn render(app: &App) -> Response<Full<Bytes>> {
+    let m = app.metrics();
+    let snapshot = app.snapshot();
+    let mut out = Out(String::with_capacity(4096));
+
+    out.head(
+        "switchboard_sockets",
+        "gauge",
+        "Sockets connected, by namespace.",
+    );
+    let mut namespaces: Vec<_> = snapshot.adapters.iter().collect();
+    namespaces.sort_by(|a, b| a.0.cmp(b.0));
+    for (ns, adapter) in namespaces {
+        out.value(
+            "switchboard_sockets",
+            &format!("namespace=\"{}\"", label(ns)),
+            adapter.socket_count(),
+        );
+    }
+    let (polling, websocket) = app.engine().sessions_by_transport();
+    out.head(
+        "switchboard_sessions",
+        "gauge",
+        "Engine.IO sessions, by transport.",
+    );
+    out.value("switchboard_sessions", "transport=\"polling\"", polling);
+    out.value("switchboard_sessions", "transport=\"websocket\"", websocket);
+
+    out.head(
+        "switchboard_events_received_total",
+        "counter",
+        "Events received, by namespace and event (events without a route of their own count as _other).",
+    );
+    for (ns, event, n) in m.events() {
+        out.value(
+            "switchboard_events_received_total",
+            &format!("namespace=\"{}\",event=\"{}\"", label(&ns), label(&event)),
+            n,
+        );
+    }
+    out.counter(
+        "switchboard_deliveries_total",
+        "Packets queued for a recipient.",
+        &m.deliveries,
+    );
+    out.head(
+        "switchboard_drops_total",
+        "counter",
+        "Packets not queued, by reason.",
+    );
+    out.value(
+        "switchboard_drops_total",
+        "reason=\"closed\"",
+        m.drops_closed.load(Ordering::Relaxed),
+    );
+    out.value(
+        "switchboard_drops_total",
+        "reason=\"queue_full\"",
+        m.drops_queue_full.load(Ordering::Relaxed),
+    );
+    out.counter("switchboard_acks_total", "Acks sent to clients.", &m.acks);
+    out.counter(
+        "switchboard_connections_total",
+        "Sockets that joined a namespace.",
+        &m.connections,
+    );
+    out.counter(
+        "switchboard_disconnections_total",
+        "Sockets that left a namespace.",
+        &m.disconnections,
+    );
+    out.counter(
+        "switchboard_auth_refusals_total",
+        "CONNECTs refused by auth.",
+        &m.auth_refusals,
+    );
+    out.counter(
+        "switchboard_invalid_namespace_total",
+        "CONNECTs to a namespace that does not exist.",
+        &m.invalid_namespaces,
+    );
+    out.counter(
+        "switchboard_script_calls_total",
+        "Script handler calls.",
+        &m.script_calls,
+    );
+    out.counter(
+        "switchboard_script_errors_total",
+        "Script handler calls that failed.",
+        &m.script_errors,
+    );
+    out.head(
+        "switchboard_script_seconds_total",
+        "counter",
+        "Time spent in script handlers.",
+    );
+    out.value(
+        "switchboard_script_seconds_total",
+        "",
+        m.script_nanos.load(Ordering::Relaxed) as f64 / 1e9,
+    );
+    let reload = app.reload_status();
+    out.head(
+        "switchboard_reloads_total",
+        "counter",
+        "Reloads of the routes file, by outcome.",
+    );
+    out.value(
+        "switchboard_reloads_total",
+        "outcome=\"applied\"",
+        reload.reloads,
+    );
+    out.value(
+        "switchboard_reloads_total",
+        "outcome=\"refused\"",
+        reload.reload_failures,
+    );
+    let stats = app.engine().stats();
+    out.counter(
+        "switchboard_received_bytes_total",
+        "Bytes received from clients.",
+        &stats.bytes_in,
+    );
+    out.counter(
+        "switchboard_sent_bytes_total",
+        "Bytes sent to clients.",
+        &stats.bytes_out,
+    );
+    out.head(
+        "switchboard_uptime_seconds",
+        "gauge",
+        "Seconds since start.",
+    );
+    out.value(
+        "switchboard_uptime_seconds",
+        "",
+        app.started().elapsed().as_secs(),
+    );
+
+    let mut resp = Response::new(Full::new(Bytes::from(out.0)));
+    resp.headers_mut().insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("text/plain; version=0.0.4; charset=utf-8"),
+    );
+    resp
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn label_values_are_escaped() {
+        assert_eq!(label("a\"b\\c\nd"), "a\\\"b\\\\c\\nd");
+    }
+}

@@ -1,7 +1,9 @@
 //! FAN-OUT — rooms and broadcasts behind the [`Adapter`] trait: the in-memory
-//! [`LocalAdapter`] now, the seam a cluster adapter plugs into later.
+//! [`LocalAdapter`], and [`RedisAdapter`] which wraps it to share rooms and broadcasts with
+//! a cluster of socket.io nodes over Redis.
 
 mod local;
+mod redis;
 
 use std::sync::Arc;
 
@@ -9,6 +11,7 @@ use crate::engineio::Sid;
 use crate::socketio::{Encoded, Socket};
 
 pub use local::LocalAdapter;
+pub use redis::{ClusterConfig, ClusterMetrics, RedisAdapter, RedisCluster, codec};
 
 /// Who a broadcast reaches, as socket.io's `to` / `except`.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]

@@ -3,7 +3,11 @@
 
 use std::sync::atomic::{AtomicU64, Ordering};
 
+use std::sync::Arc;
+
 use dashmap::DashMap;
+
+use crate::adapter::ClusterMetrics;
 
 /// The label under which events without a route of their own are counted: the number of
 /// label values stays bounded by the routes file, whatever clients send.
@@ -36,6 +40,8 @@ pub struct Metrics {
     pub connections: AtomicU64,
     /// Sockets that left a namespace.
     pub disconnections: AtomicU64,
+    /// The cluster link (`[cluster]`): Redis outages, published and received messages.
+    pub cluster: Arc<ClusterMetrics>,
 }
 
 impl Metrics {

@@ -16,7 +16,7 @@ use std::time::Instant;
 use arc_swap::ArcSwap;
 use sha2::{Digest, Sha256};
 
-use crate::engineio::{Cors, Engine, EngineConfig};
+use crate::engineio::{Cookie, Cors, Engine, EngineConfig};
 use crate::routing::{self, Report, RouteTable, ServerSettings};
 use crate::scripting::{CompileError, ScriptSet};
 use crate::socketio::{SocketIo, SocketIoConfig};
@@ -162,8 +162,13 @@ impl App {
     fn build(routes: RouteTable, scripts: ScriptSet, source: Option<Source>, hash: String) -> App {
         let engine_config = engine_config(&routes.server);
         let socketio_config = socketio_config(&routes.server);
-        let snapshot = Arc::new(ArcSwap::from_pointee(Snapshot::new(routes, scripts, None)));
         let metrics = Arc::new(Metrics::default());
+        let snapshot = Arc::new(ArcSwap::from_pointee(Snapshot::new(
+            routes,
+            scripts,
+            None,
+            &metrics.cluster,
+        )));
         let dispatcher = Dispatcher::new(snapshot.clone(), metrics.clone());
         let engine = Engine::new(SocketIo::new(dispatcher, socketio_config), engine_config);
         App {
@@ -219,6 +224,12 @@ pub fn engine_config(server: &ServerSettings) -> EngineConfig {
         cors: server.cors.as_ref().map(|c| Cors {
             origins: c.origins.clone(),
             credentials: c.credentials,
+        }),
+        cookie: server.cookie.as_ref().map(|c| Cookie {
+            name: c.name.clone(),
+            path: c.path.clone(),
+            http_only: c.http_only,
+            same_site: c.same_site.clone(),
         }),
         ..EngineConfig::default()
     }

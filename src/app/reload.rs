@@ -127,7 +127,12 @@ impl App {
         self.engine
             .handler()
             .set_config(socketio_config(&routes.server));
-        let new = Arc::new(Snapshot::new(routes, scripts, Some(&old)));
+        let new = Arc::new(Snapshot::new(
+            routes,
+            scripts,
+            Some(&old),
+            &self.metrics.cluster,
+        ));
         self.snapshot.store(new.clone());
 
         // Sockets of namespaces that are gone get a server-side disconnect.

@@ -4,8 +4,8 @@
 use std::collections::HashMap;
 use std::sync::Arc;
 
-use crate::adapter::{Adapter, LocalAdapter};
-use crate::routing::RouteTable;
+use crate::adapter::{Adapter, ClusterConfig, ClusterMetrics, LocalAdapter, RedisCluster};
+use crate::routing::{ClusterSettings, RouteTable};
 use crate::scripting::ScriptSet;
 
 /// One consistent view of the routes and the namespaces they declare.
@@ -18,18 +18,42 @@ pub struct Snapshot {
     /// Rooms of each declared namespace. An adapter outlives snapshots: a reload passes the
     /// adapters of namespaces that stay on to the next snapshot.
     pub adapters: HashMap<String, Arc<dyn Adapter>>,
+    /// The link to the other nodes under `[cluster]`. Like the adapters it outlives
+    /// snapshots: a change of `[cluster]` applies at the next restart.
+    pub cluster: Option<Arc<RedisCluster>>,
 }
 
 impl Snapshot {
     /// A snapshot of `routes`, reusing `previous`'s adapters for namespaces that remain.
-    pub fn new(routes: RouteTable, scripts: ScriptSet, previous: Option<&Snapshot>) -> Snapshot {
+    /// `metrics` counts the cluster link, when `routes` has one.
+    pub fn new(
+        routes: RouteTable,
+        scripts: ScriptSet,
+        previous: Option<&Snapshot>,
+        metrics: &Arc<ClusterMetrics>,
+    ) -> Snapshot {
+        let cluster = match previous {
+            Some(p) => {
+                if routes.cluster != p.routes.cluster {
+                    tracing::warn!("`[cluster]` changed; it applies at the next restart");
+                }
+                p.cluster.clone()
+            }
+            None => routes
+                .cluster
+                .as_ref()
+                .and_then(|c| start_cluster(c, metrics)),
+        };
         let adapters = routes
             .namespaces
             .keys()
             .map(|name| {
                 let adapter = previous
                     .and_then(|p| p.adapters.get(name).cloned())
-                    .unwrap_or_else(|| Arc::new(LocalAdapter::new()) as Arc<dyn Adapter>);
+                    .unwrap_or_else(|| match &cluster {
+                        Some(cluster) => cluster.adapter(name),
+                        None => Arc::new(LocalAdapter::new()) as Arc<dyn Adapter>,
+                    });
                 (name.clone(), adapter)
             })
             .collect();
@@ -37,6 +61,26 @@ impl Snapshot {
             routes,
             scripts,
             adapters,
+            cluster,
+        }
+    }
+}
+
+fn start_cluster(
+    settings: &ClusterSettings,
+    metrics: &Arc<ClusterMetrics>,
+) -> Option<Arc<RedisCluster>> {
+    let config = ClusterConfig {
+        url: settings.url.clone(),
+        key: settings.key.clone(),
+        request_timeout: settings.request_timeout,
+    };
+    match RedisCluster::start(config, metrics.clone()) {
+        Ok(cluster) => Some(Arc::new(cluster)),
+        Err(e) => {
+            // The routes compiled, so this is no configuration error: run alone, loudly.
+            tracing::error!("Cluster link not started; this node runs alone: {e}");
+            None
         }
     }
 }

@@ -39,6 +39,39 @@ pub struct Cors {
     pub credentials: bool,
 }
 
+/// The session cookie of engine.io's `cookie` option, set by the handshake response so a
+/// load balancer can keep a client on one node (sticky sessions).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Cookie {
+    /// The cookie name (engine.io's default is `io`); its value is the session id.
+    pub name: String,
+    /// `Path`; `None` leaves it out.
+    pub path: Option<String>,
+    /// Whether to add `HttpOnly`.
+    pub http_only: bool,
+    /// `SameSite` (`Lax`, `Strict`, `None`); `None` leaves it out.
+    pub same_site: Option<String>,
+}
+
+impl Cookie {
+    /// The `Set-Cookie` value for session `sid`.
+    pub fn header(&self, sid: &str) -> String {
+        let mut out = format!("{}={sid}", self.name);
+        if let Some(path) = &self.path {
+            out.push_str("; Path=");
+            out.push_str(path);
+        }
+        if self.http_only {
+            out.push_str("; HttpOnly");
+        }
+        if let Some(same_site) = &self.same_site {
+            out.push_str("; SameSite=");
+            out.push_str(same_site);
+        }
+        out
+    }
+}
+
 /// Settings of the Engine.IO layer. New sessions read the current value; running sessions
 /// keep what they started with.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -60,6 +93,8 @@ pub struct EngineConfig {
     pub queue_capacity: usize,
     /// CORS headers; `None` sends none. Defaults to `None`.
     pub cors: Option<Cors>,
+    /// The session cookie set by handshakes; `None` sets none. Defaults to `None`.
+    pub cookie: Option<Cookie>,
 }
 
 impl Default for EngineConfig {
@@ -73,6 +108,7 @@ impl Default for EngineConfig {
             upgrade_timeout: Duration::from_secs(10),
             queue_capacity: 1024,
             cors: None,
+            cookie: None,
         }
     }
 }

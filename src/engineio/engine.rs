@@ -226,13 +226,22 @@ impl<H: EngineHandler> Engine<H> {
             issued: SystemTime::now(),
         };
         let conn = self.open(info.transport, handshake, config.clone());
-        match info.transport {
+        let cookie = config
+            .cookie
+            .as_ref()
+            .map(|c| c.header(conn.session.sid().as_str()));
+        let mut response = match info.transport {
             Transport::Polling => polling::poll(&conn.session, &self.stats).await,
             Transport::Websocket => {
                 let req = Request::from_parts(parts, body);
                 websocket::upgrade(self.clone(), conn, req)
             }
+        }?;
+        // As engine.io: the handshake response (polling or WebSocket) sets the cookie.
+        if let Some(value) = cookie.and_then(|c| http::HeaderValue::from_str(&c).ok()) {
+            response.headers_mut().append(header::SET_COOKIE, value);
         }
+        Ok(response)
     }
 
     /// Register a new session, queue its OPEN packet and start its heartbeat.

@@ -18,7 +18,7 @@ use std::sync::Arc;
 
 use bytes::Bytes;
 
-pub use config::{Cors, EngineConfig, Transport};
+pub use config::{Cookie, Cors, EngineConfig, Transport};
 pub use engine::{Conn, Engine, Stats};
 pub use error::Error;
 pub use packet::Packet;

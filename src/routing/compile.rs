@@ -9,12 +9,14 @@ use super::action::{DataSpec, Deliver, Route, ScriptRef, Step, Target};
 use super::diag::{Diagnostic, Report};
 use super::file::{Node, Reader, get, type_name};
 use super::table::{
-    AuthRule, CorsSettings, NamespaceRoutes, RouteTable, ServerSettings, StaticMount,
+    AuthRule, ClusterSettings, CookieSettings, CorsSettings, NamespaceRoutes, RouteTable,
+    ServerSettings, StaticMount,
 };
 use super::template::{Template, ValueTemplate};
 use super::units::{parse_duration, parse_size};
 
-const TOP_KEYS: &[&str] = &["server", "static", "namespaces"];
+const TOP_KEYS: &[&str] = &["server", "static", "namespaces", "cluster"];
+const CLUSTER_KEYS: &[&str] = &["adapter", "url", "url_env", "key", "request_timeout"];
 const SERVER_KEYS: &[&str] = &[
     "listen",
     "path",
@@ -26,6 +28,7 @@ const SERVER_KEYS: &[&str] = &[
     "connect_timeout",
     "cors",
     "admin_listen",
+    "cookie",
 ];
 const ROUTE_KEYS: &[&str] = &[
     "to",
@@ -102,7 +105,107 @@ fn compile_doc(doc: &DeTable<'_>, env: &Env<'_>, r: &mut Reader) -> RouteTable {
     {
         table.namespaces = compile_namespaces(namespaces, env, r);
     }
+    if let Some(node) = get(doc, "cluster")
+        && let Some(cluster) = r.table(node, "cluster")
+    {
+        table.cluster = compile_cluster(node, cluster, env, r);
+    }
     table
+}
+
+fn compile_cluster(
+    node: &Node<'_>,
+    t: &DeTable<'_>,
+    env: &Env<'_>,
+    r: &mut Reader,
+) -> Option<ClusterSettings> {
+    r.known_keys(t, CLUSTER_KEYS, "[cluster]");
+    let mut ok = true;
+    match get(t, "adapter") {
+        None => {
+            r.error(node.span(), "[cluster] needs `adapter`; expected \"redis\"");
+            ok = false;
+        }
+        Some(n) => match r.string(n, "adapter").as_deref() {
+            Some("redis") => {}
+            Some(other) => {
+                r.error(
+                    n.span(),
+                    format!("unknown adapter `{other}`; expected \"redis\""),
+                );
+                ok = false;
+            }
+            None => ok = false,
+        },
+    }
+    let mut url = get(t, "url").and_then(|n| r.string(n, "url"));
+    if let Some(n) = get(t, "url_env")
+        && let Some(name) = r.string(n, "url_env")
+    {
+        match (env.var)(&name) {
+            Some(v) if !v.trim().is_empty() => url = Some(v.trim().to_owned()),
+            _ if url.is_some() => {}
+            _ => {
+                r.error(
+                    n.span(),
+                    format!("environment variable `{name}` is not set"),
+                );
+                ok = false;
+            }
+        }
+    }
+    let url = url.unwrap_or_else(|| "redis://127.0.0.1:6379".to_owned());
+    if !(url.starts_with("redis://") || url.starts_with("rediss://") || url.starts_with("unix://"))
+    {
+        // The URL may hold a password: only its scheme is shown.
+        let span = get(t, "url")
+            .or_else(|| get(t, "url_env"))
+            .map_or(node.span(), |n| n.span());
+        r.error(
+            span,
+            "the Redis URL must start with `redis://`, `rediss://` or `unix://`",
+        );
+        ok = false;
+    }
+    let key = match get(t, "key") {
+        Some(n) => match r.string(n, "key") {
+            Some(k) if !k.is_empty() && !k.contains(['*', '?', '[', ']']) => k,
+            Some(k) => {
+                r.error(
+                    n.span(),
+                    format!("`{k}` is not a channel prefix; expected text without `*?[]`, like \"socket.io\""),
+                );
+                ok = false;
+                String::new()
+            }
+            None => {
+                ok = false;
+                String::new()
+            }
+        },
+        None => "socket.io".to_owned(),
+    };
+    let mut request_timeout = std::time::Duration::from_secs(5);
+    if let Some(n) = get(t, "request_timeout")
+        && let Some(v) = r.string(n, "request_timeout")
+    {
+        match parse_duration(&v) {
+            Ok(d) if !d.is_zero() => request_timeout = d,
+            Ok(_) => {
+                r.error(n.span(), "`request_timeout` must be longer than zero");
+                ok = false;
+            }
+            Err(e) => {
+                r.error(n.span(), e);
+                ok = false;
+            }
+        }
+    }
+    ok.then_some(ClusterSettings {
+        url,
+        key,
+        request_timeout,
+    })
 }
 
 fn compile_server(t: &DeTable<'_>, r: &mut Reader) -> ServerSettings {
@@ -224,7 +327,88 @@ fn compile_server(t: &DeTable<'_>, r: &mut Reader) -> ServerSettings {
             credentials,
         });
     }
+    if let Some(n) = get(t, "cookie") {
+        s.cookie = compile_cookie(n, r);
+    }
     s
+}
+
+/// `cookie = "io"`, `cookie = true`, or a table `{name, path, httpOnly, sameSite}` as
+/// socket.io's `cookie` option (engine.io's defaults: `io`, `/`, HttpOnly, `Lax`).
+fn compile_cookie(n: &Node<'_>, r: &mut Reader) -> Option<CookieSettings> {
+    let mut c = CookieSettings {
+        name: "io".to_owned(),
+        path: Some("/".to_owned()),
+        http_only: true,
+        same_site: Some("Lax".to_owned()),
+    };
+    let valid_name = |s: &str| {
+        !s.is_empty()
+            && s.bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b"-_.!#$%&'*+^`|~".contains(&b))
+    };
+    match n.get_ref() {
+        DeValue::Boolean(false) => return None,
+        DeValue::Boolean(true) => {}
+        DeValue::String(name) if valid_name(name) => c.name = name.to_string(),
+        DeValue::Table(t) => {
+            r.known_keys(
+                t,
+                &["name", "path", "httpOnly", "sameSite"],
+                "[server].cookie",
+            );
+            if let Some(v) = get(t, "name") {
+                match r.string(v, "name") {
+                    Some(name) if valid_name(&name) => c.name = name,
+                    Some(name) => r.error(v.span(), format!("`{name}` is not a cookie name")),
+                    None => {}
+                }
+            }
+            let mut http_only = None;
+            if let Some(v) = get(t, "httpOnly") {
+                http_only = r.boolean(v, "httpOnly");
+            }
+            if let Some(v) = get(t, "path") {
+                match v.get_ref() {
+                    DeValue::Boolean(false) => c.path = None,
+                    DeValue::String(p) if p.starts_with('/') && !p.contains([';', ' ']) => {
+                        c.path = Some(p.to_string());
+                    }
+                    _ => r.error(v.span(), "`path` must be a path like \"/\", or false"),
+                }
+            }
+            c.http_only = http_only.unwrap_or(c.path.is_some());
+            if let Some(v) = get(t, "sameSite") {
+                match v.get_ref() {
+                    DeValue::Boolean(false) => c.same_site = None,
+                    DeValue::Boolean(true) => c.same_site = Some("Strict".to_owned()),
+                    DeValue::String(s) => match s.to_ascii_lowercase().as_str() {
+                        "lax" => c.same_site = Some("Lax".to_owned()),
+                        "strict" => c.same_site = Some("Strict".to_owned()),
+                        "none" => c.same_site = Some("None".to_owned()),
+                        _ => r.error(
+                            v.span(),
+                            format!(
+                                "unknown sameSite `{s}`; expected \"lax\", \"strict\" or \"none\""
+                            ),
+                        ),
+                    },
+                    _ => r.error(
+                        v.span(),
+                        "`sameSite` must be \"lax\", \"strict\", \"none\" or false",
+                    ),
+                }
+            }
+        }
+        _ => {
+            r.error(
+                n.span(),
+                "`cookie` must be a cookie name like \"io\", true, or a table {name, path, httpOnly, sameSite}",
+            );
+            return None;
+        }
+    }
+    Some(c)
 }
 
 fn compile_statics(node: &Node<'_>, env: &Env<'_>, r: &mut Reader) -> Vec<StaticMount> {
@@ -693,7 +877,11 @@ mod tests {
     use serde_json::{Value, json};
 
     fn env_var(name: &str) -> Option<String> {
-        (name == "CHAT_TOKENS").then(|| "a, b,,c".to_owned())
+        match name {
+            "CHAT_TOKENS" => Some("a, b,,c".to_owned()),
+            "REDIS_URL" => Some("redis://:secret@10.0.0.1:6380/0".to_owned()),
+            _ => None,
+        }
     }
 
     fn compile_str(src: &str) -> Result<RouteTable, Report> {
@@ -730,6 +918,55 @@ mod tests {
         fn query(&self, _: &str) -> Option<&str> {
             None
         }
+    }
+
+    #[test]
+    fn cluster_defaults_url_env_and_errors() {
+        assert_eq!(compile_str("").unwrap().cluster, None);
+        let c = compile_str("[cluster]\nadapter = \"redis\"\n")
+            .unwrap()
+            .cluster
+            .unwrap();
+        assert_eq!(
+            (c.url.as_str(), c.key.as_str(), c.request_timeout),
+            (
+                "redis://127.0.0.1:6379",
+                "socket.io",
+                std::time::Duration::from_secs(5)
+            )
+        );
+        let c = compile_str(
+            "[cluster]\nadapter = \"redis\"\nurl_env = \"REDIS_URL\"\nkey = \"app\"\nrequest_timeout = \"2s\"\n",
+        )
+        .unwrap()
+        .cluster
+        .unwrap();
+        assert_eq!(
+            (c.url.as_str(), c.key.as_str(), c.request_timeout),
+            (
+                "redis://:secret@10.0.0.1:6380/0",
+                "app",
+                std::time::Duration::from_secs(2)
+            )
+        );
+        assert_eq!(
+            errors(
+                "[cluster]\nadapter = \"kafka\"\nurl = \"http://x\"\nkey = \"a*\"\nurl_env = \"NOPE\"\nretries = 3\n"
+            ),
+            vec![
+                "routes.toml:2:11 unknown adapter `kafka`; expected \"redis\"",
+                "routes.toml:3:7 the Redis URL must start with `redis://`, `rediss://` or `unix://`",
+                "routes.toml:4:7 `a*` is not a channel prefix; expected text without `*?[]`, like \"socket.io\"",
+                "routes.toml:6:1 unknown key `retries` in [cluster]; expected one of: adapter, url, url_env, key, request_timeout",
+            ]
+        );
+        assert_eq!(
+            errors("[cluster]\nurl_env = \"NOPE\"\n"),
+            vec![
+                "routes.toml:1:1 [cluster] needs `adapter`; expected \"redis\"",
+                "routes.toml:2:11 environment variable `NOPE` is not set",
+            ]
+        );
     }
 
     #[test]
@@ -795,7 +1032,7 @@ f = {}
         assert_eq!(
             errs,
             vec![
-                "routes.toml:2:1 unknown key `pingInterval` in [server]; expected one of: listen, path, serve_client, transports, ping_interval, ping_timeout, max_payload, connect_timeout, cors, admin_listen",
+                "routes.toml:2:1 unknown key `pingInterval` in [server]; expected one of: listen, path, serve_client, transports, ping_interval, ping_timeout, max_payload, connect_timeout, cors, admin_listen, cookie",
                 "routes.toml:3:16 `ping_timeout` is an integer, expected a string",
                 "routes.toml:4:15 unknown transport `carrier-pigeon`; expected \"polling\" or \"websocket\"",
                 "routes.toml:6:13 namespace `nochat` must start with `/`, like \"/chat\"",

@@ -13,7 +13,8 @@ pub use action::{Action, Args, Recipients, Route, ScriptRef};
 pub use compile::{Env, compile};
 pub use diag::{Diagnostic, Report};
 pub use table::{
-    AuthRule, CorsSettings, NamespaceRoutes, Resolved, RouteTable, ServerSettings, StaticMount,
+    AuthRule, ClusterSettings, CookieSettings, CorsSettings, NamespaceRoutes, Resolved, RouteTable,
+    ServerSettings, StaticMount,
 };
 pub use template::Scope;
 pub use units::{parse_duration, parse_size};

@@ -17,6 +17,19 @@ pub struct CorsSettings {
     pub credentials: bool,
 }
 
+/// `[server].cookie`, with engine.io's defaults applied.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CookieSettings {
+    /// Defaults to `io`.
+    pub name: String,
+    /// Defaults to `/`; `false` in the file leaves `Path` out.
+    pub path: Option<String>,
+    /// Defaults to true when there is a path.
+    pub http_only: bool,
+    /// Defaults to `Lax`; `false` in the file leaves it out.
+    pub same_site: Option<String>,
+}
+
 /// `[server]`, with defaults applied.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ServerSettings {
@@ -40,6 +53,8 @@ pub struct ServerSettings {
     pub connect_timeout: Duration,
     /// Defaults to none.
     pub cors: Option<CorsSettings>,
+    /// The session cookie of socket.io's `cookie` option (sticky sessions). Defaults to none.
+    pub cookie: Option<CookieSettings>,
     /// A separate address for `/metrics` (and health), so it need not be public. Defaults
     /// to none: `/metrics` is served on `listen`.
     pub admin_listen: Option<String>,
@@ -58,9 +73,21 @@ impl Default for ServerSettings {
             max_payload: 1_000_000,
             connect_timeout: Duration::from_secs(45),
             cors: None,
+            cookie: None,
             admin_listen: None,
         }
     }
+}
+
+/// `[cluster]`: the nodes this one shares rooms and broadcasts with.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ClusterSettings {
+    /// The Redis URL (`url`, or read from the variable `url_env`).
+    pub url: String,
+    /// The channel prefix (`key`). Defaults to `socket.io`, as `@socket.io/redis-adapter`.
+    pub key: String,
+    /// How long a request to the other nodes may take. Defaults to 5 s.
+    pub request_timeout: Duration,
 }
 
 /// One `[[static]]` mount.
@@ -116,6 +143,8 @@ pub struct RouteTable {
     pub statics: Vec<StaticMount>,
     /// Namespaces by name.
     pub namespaces: BTreeMap<String, NamespaceRoutes>,
+    /// `[cluster]`; `None` runs this node alone.
+    pub cluster: Option<ClusterSettings>,
 }
 
 impl RouteTable {

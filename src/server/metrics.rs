@@ -156,6 +156,49 @@ pub(crate) fn render(app: &App) -> Response<Full<Bytes>> {
         "outcome=\"refused\"",
         reload.reload_failures,
     );
+    if snapshot.cluster.is_some() {
+        let c = &m.cluster;
+        out.head(
+            "switchboard_cluster_connected",
+            "gauge",
+            "1 while subscribed to the cluster's Redis, else 0.",
+        );
+        out.value(
+            "switchboard_cluster_connected",
+            "",
+            c.connected.load(Ordering::Relaxed),
+        );
+        out.counter(
+            "switchboard_cluster_redis_outages_total",
+            "Times the Redis link was lost or could not be made (local delivery continued).",
+            &c.outages,
+        );
+        out.counter(
+            "switchboard_cluster_published_total",
+            "Broadcasts and responses published to the other nodes.",
+            &c.published,
+        );
+        out.counter(
+            "switchboard_cluster_publish_dropped_total",
+            "Messages for the other nodes dropped: Redis unreachable or the queue full.",
+            &c.publish_dropped,
+        );
+        out.counter(
+            "switchboard_cluster_received_total",
+            "Broadcasts received from other nodes and emitters.",
+            &c.received,
+        );
+        out.counter(
+            "switchboard_cluster_deliveries_total",
+            "Packets queued for this node's sockets by other nodes' broadcasts.",
+            &c.remote_deliveries,
+        );
+        out.counter(
+            "switchboard_cluster_requests_total",
+            "Requests of other nodes (fetchSockets, socketsJoin, …) served.",
+            &c.requests,
+        );
+    }
     let stats = app.engine().stats();
     out.counter(
         "switchboard_received_bytes_total",

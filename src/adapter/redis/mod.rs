@@ -1,0 +1,670 @@
+//! The Redis adapter: this node as a first-class member of a cluster of socket.io servers
+//! using the classic `@socket.io/redis-adapter` 8.x (and of `@socket.io/redis-emitter`
+//! publishers).
+//!
+//! Delivery to this node's sockets stays in the wrapped [`LocalAdapter`] and never waits on
+//! Redis: a broadcast is queued locally, encoded for the wire and pushed into a bounded
+//! channel that a background task PUBLISHes (pipelined). A subscriber task applies the other
+//! nodes' broadcasts and answers their requests. When Redis goes away, local delivery carries
+//! on, what would have been published is dropped and counted, and both tasks reconnect (and
+//! resubscribe) on their own.
+
+pub mod codec;
+
+use std::collections::{BTreeSet, HashMap};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, RwLock};
+use std::time::{Duration, Instant, UNIX_EPOCH};
+
+use futures_util::StreamExt;
+use rand::Rng;
+use serde_json::{Value as Json, json};
+use tokio::sync::mpsc;
+use tokio_util::sync::CancellationToken;
+
+use super::{Adapter, BroadcastOptions, Delivery, LocalAdapter};
+use crate::engineio::{CloseReason, Sid};
+use crate::socketio::{Encoded, Socket};
+use codec::request;
+
+/// How many messages may wait for the publisher before new ones are dropped.
+const OUTBOUND_CAPACITY: usize = 65_536;
+/// Most PUBLISHes sent in one pipeline.
+const BATCH: usize = 512;
+
+/// What the cluster needs to know: where Redis is and how channels are named.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ClusterConfig {
+    /// The Redis URL.
+    pub url: String,
+    /// The channel prefix (`key` of `@socket.io/redis-adapter`).
+    pub key: String,
+    /// How long a client has to answer a broadcast-with-ack from another node.
+    pub request_timeout: Duration,
+}
+
+/// Counters of the cluster link, read by `/metrics`.
+#[derive(Debug, Default)]
+pub struct ClusterMetrics {
+    /// 1 while subscribed to Redis, else 0.
+    pub connected: AtomicU64,
+    /// Times the Redis link was lost (or could not be made at start).
+    pub outages: AtomicU64,
+    /// Messages published.
+    pub published: AtomicU64,
+    /// Messages not published: queue full, or Redis unreachable.
+    pub publish_dropped: AtomicU64,
+    /// Broadcasts received from other nodes and emitters.
+    pub received: AtomicU64,
+    /// Packets queued for this node's sockets by those broadcasts.
+    pub remote_deliveries: AtomicU64,
+    /// Requests of other nodes answered or applied.
+    pub requests: AtomicU64,
+}
+
+fn add(counter: &AtomicU64, n: u64) {
+    counter.fetch_add(n, Ordering::Relaxed);
+}
+
+/// One message for Redis.
+#[derive(Debug)]
+struct Outbound {
+    channel: String,
+    payload: Vec<u8>,
+}
+
+#[derive(Debug)]
+struct Shared {
+    uid: String,
+    config: ClusterConfig,
+    metrics: Arc<ClusterMetrics>,
+    outbound: mpsc::Sender<Outbound>,
+    /// The local rooms of each namespace this node serves.
+    namespaces: RwLock<HashMap<String, Arc<LocalAdapter>>>,
+    /// Namespaces to subscribe to once added.
+    subscribe: mpsc::UnboundedSender<String>,
+}
+
+impl Shared {
+    fn publish(&self, channel: String, payload: Vec<u8>) {
+        if self
+            .outbound
+            .try_send(Outbound { channel, payload })
+            .is_err()
+        {
+            add(&self.metrics.publish_dropped, 1);
+        }
+    }
+
+    fn broadcast_channel(&self, nsp: &str) -> String {
+        format!("{}#{nsp}#", self.config.key)
+    }
+
+    fn request_channel(&self, nsp: &str) -> String {
+        format!("{}-request#{nsp}#", self.config.key)
+    }
+
+    fn response_channel(&self, nsp: &str) -> String {
+        format!("{}-response#{nsp}#", self.config.key)
+    }
+
+    fn local(&self, nsp: &str) -> Option<Arc<LocalAdapter>> {
+        self.namespaces
+            .read()
+            .expect("namespaces lock")
+            .get(nsp)
+            .cloned()
+    }
+}
+
+/// The link of this node to a Redis-backed cluster: one per application, shared by the
+/// adapters of every namespace. Dropping it stops its tasks.
+#[derive(Debug)]
+pub struct RedisCluster {
+    shared: Arc<Shared>,
+    cancel: CancellationToken,
+}
+
+impl Drop for RedisCluster {
+    fn drop(&mut self) {
+        self.cancel.cancel();
+    }
+}
+
+impl RedisCluster {
+    /// Start the link: the publisher and subscriber tasks run on the current tokio runtime
+    /// and connect (and reconnect) on their own. Errs on an invalid URL or outside a runtime.
+    pub fn start(config: ClusterConfig, metrics: Arc<ClusterMetrics>) -> Result<Self, String> {
+        let client = redis::Client::open(config.url.as_str())
+            .map_err(|e| format!("invalid Redis URL: {e}"))?;
+        let runtime = tokio::runtime::Handle::try_current()
+            .map_err(|_| "the cluster link needs a tokio runtime".to_owned())?;
+        let (outbound, outbound_rx) = mpsc::channel(OUTBOUND_CAPACITY);
+        let (subscribe, subscribe_rx) = mpsc::unbounded_channel();
+        let shared = Arc::new(Shared {
+            uid: uid(),
+            config,
+            metrics,
+            outbound,
+            namespaces: RwLock::new(HashMap::new()),
+            subscribe,
+        });
+        let cancel = CancellationToken::new();
+        runtime.spawn(publisher(
+            client.clone(),
+            shared.metrics.clone(),
+            outbound_rx,
+            cancel.clone(),
+        ));
+        runtime.spawn(subscriber(
+            client,
+            Arc::downgrade(&shared),
+            subscribe_rx,
+            cancel.clone(),
+        ));
+        tracing::info!(uid = %shared.uid, key = %shared.config.key, "Cluster link to Redis started");
+        Ok(RedisCluster { shared, cancel })
+    }
+
+    /// This node's uid on the wire.
+    pub fn uid(&self) -> &str {
+        &self.shared.uid
+    }
+
+    /// The counters of the link.
+    pub fn metrics(&self) -> &Arc<ClusterMetrics> {
+        &self.shared.metrics
+    }
+
+    /// The adapter of namespace `nsp`, subscribed to its channels.
+    pub fn adapter(&self, nsp: &str) -> Arc<dyn Adapter> {
+        let local = Arc::new(LocalAdapter::new());
+        self.shared
+            .namespaces
+            .write()
+            .expect("namespaces lock")
+            .insert(nsp.to_owned(), local.clone());
+        let _ = self.shared.subscribe.send(nsp.to_owned());
+        Arc::new(RedisAdapter {
+            nsp: nsp.to_owned(),
+            local,
+            shared: self.shared.clone(),
+        })
+    }
+}
+
+/// 6 random alphanumerics, as `uid2(6)`.
+fn uid() -> String {
+    const CHARS: &[u8] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789";
+    let mut rng = rand::thread_rng();
+    (0..6)
+        .map(|_| CHARS[rng.gen_range(0..CHARS.len())] as char)
+        .collect()
+}
+
+/// The rooms of one namespace across the cluster: local delivery plus a publish.
+#[derive(Debug)]
+pub struct RedisAdapter {
+    nsp: String,
+    local: Arc<LocalAdapter>,
+    shared: Arc<Shared>,
+}
+
+impl Adapter for RedisAdapter {
+    fn add(&self, socket: Arc<Socket>) {
+        self.local.add(socket);
+    }
+
+    fn remove(&self, sid: Sid) {
+        self.local.remove(sid);
+    }
+
+    fn join(&self, sid: Sid, room: &str) {
+        self.local.join(sid, room);
+    }
+
+    fn leave(&self, sid: Sid, room: &str) {
+        self.local.leave(sid, room);
+    }
+
+    fn socket_count(&self) -> usize {
+        self.local.socket_count()
+    }
+
+    fn rooms_of(&self, sid: Sid) -> Vec<String> {
+        self.local.rooms_of(sid)
+    }
+
+    fn sockets(&self, opts: &BroadcastOptions) -> Vec<Arc<Socket>> {
+        self.local.sockets(opts)
+    }
+
+    fn broadcast(&self, packet: &Encoded, opts: &BroadcastOptions) -> Delivery {
+        let delivery = self.local.broadcast(packet, opts);
+        if let Some(payload) = codec::encode_broadcast(&self.shared.uid, packet, opts) {
+            let mut channel = self.shared.broadcast_channel(&self.nsp);
+            if let [room] = &opts.rooms[..] {
+                channel.push_str(room);
+                channel.push('#');
+            }
+            self.shared.publish(channel, payload);
+        }
+        delivery
+    }
+}
+
+/// Drains the outbound queue into Redis, a pipeline of PUBLISHes at a time. While Redis is
+/// unreachable messages are dropped (and counted), never queued without bound.
+async fn publisher(
+    client: redis::Client,
+    metrics: Arc<ClusterMetrics>,
+    mut rx: mpsc::Receiver<Outbound>,
+    cancel: CancellationToken,
+) {
+    let mut conn: Option<redis::aio::MultiplexedConnection> = None;
+    let mut failed_at: Option<Instant> = None;
+    let mut batch = Vec::with_capacity(BATCH);
+    loop {
+        batch.clear();
+        tokio::select! {
+            _ = cancel.cancelled() => return,
+            n = rx.recv_many(&mut batch, BATCH) => if n == 0 { return },
+        }
+        if conn.is_none() && failed_at.is_some_and(|t| t.elapsed() < Duration::from_millis(250)) {
+            add(&metrics.publish_dropped, batch.len() as u64);
+            continue;
+        }
+        let mut pipe = redis::pipe();
+        for m in &batch {
+            pipe.cmd("PUBLISH")
+                .arg(&m.channel)
+                .arg(&m.payload[..])
+                .ignore();
+        }
+        // A connection found broken (Redis restarted) is replaced once, at once, so the
+        // first messages after an outage are not lost.
+        let mut result = Err(None);
+        for _ in 0..2 {
+            if conn.is_none() {
+                match client.get_multiplexed_async_connection().await {
+                    Ok(c) => conn = Some(c),
+                    Err(e) => {
+                        result = Err(Some(e));
+                        break;
+                    }
+                }
+            }
+            let c = conn.as_mut().expect("connected above");
+            match pipe.query_async::<()>(c).await {
+                Ok(()) => {
+                    result = Ok(());
+                    break;
+                }
+                Err(e) => {
+                    conn = None;
+                    result = Err(Some(e));
+                }
+            }
+        }
+        match result {
+            Ok(()) => {
+                if failed_at.take().is_some() {
+                    tracing::info!("Publishing to Redis again");
+                }
+                add(&metrics.published, batch.len() as u64);
+            }
+            Err(e) => {
+                if failed_at.is_none()
+                    && let Some(e) = e
+                {
+                    tracing::warn!(
+                        "Cannot publish to Redis ({e}); messages for other nodes are dropped"
+                    );
+                }
+                failed_at = Some(Instant::now());
+                add(&metrics.publish_dropped, batch.len() as u64);
+            }
+        }
+    }
+}
+
+/// Keeps a subscription per namespace, reconnecting with backoff, and applies what arrives.
+async fn subscriber(
+    client: redis::Client,
+    shared: std::sync::Weak<Shared>,
+    mut added: mpsc::UnboundedReceiver<String>,
+    cancel: CancellationToken,
+) {
+    let mut backoff = Duration::from_millis(100);
+    let mut down = false;
+    loop {
+        let Some(s) = shared.upgrade() else { return };
+        let attempt = tokio::select! {
+            _ = cancel.cancelled() => return,
+            r = client.get_async_pubsub() => r,
+        };
+        let pubsub = match attempt {
+            Ok(p) => p,
+            Err(e) => {
+                if !down {
+                    down = true;
+                    add(&s.metrics.outages, 1);
+                    tracing::warn!(
+                        "Redis unreachable ({e}); local delivery continues, reconnecting"
+                    );
+                }
+                drop(s);
+                tokio::select! {
+                    _ = cancel.cancelled() => return,
+                    _ = tokio::time::sleep(backoff) => {}
+                }
+                backoff = (backoff * 2).min(Duration::from_secs(2));
+                continue;
+            }
+        };
+        let (mut sink, mut stream) = pubsub.split();
+        // Namespaces added while down are in the map already.
+        while added.try_recv().is_ok() {}
+        let names: Vec<String> = s
+            .namespaces
+            .read()
+            .expect("namespaces lock")
+            .keys()
+            .cloned()
+            .collect();
+        let mut ok = true;
+        for nsp in &names {
+            if let Err(e) = subscribe(&mut sink, &s, nsp).await {
+                tracing::warn!("Subscribing to Redis failed: {e}");
+                ok = false;
+                break;
+            }
+        }
+        if ok {
+            backoff = Duration::from_millis(100);
+            s.metrics.connected.store(1, Ordering::Relaxed);
+            if down {
+                tracing::info!("Redis connection restored; subscriptions renewed");
+            }
+            down = false;
+            drop(s);
+            loop {
+                tokio::select! {
+                    _ = cancel.cancelled() => return,
+                    msg = stream.next() => {
+                        let Some(msg) = msg else { break };
+                        let Some(s) = shared.upgrade() else { return };
+                        handle(&s, &msg);
+                    }
+                    nsp = added.recv() => {
+                        let (Some(nsp), Some(s)) = (nsp, shared.upgrade()) else { return };
+                        if let Err(e) = subscribe(&mut sink, &s, &nsp).await {
+                            tracing::warn!("Subscribing to Redis failed: {e}");
+                            break;
+                        }
+                    }
+                }
+            }
+        }
+        let Some(s) = shared.upgrade() else { return };
+        s.metrics.connected.store(0, Ordering::Relaxed);
+        if !down {
+            down = true;
+            add(&s.metrics.outages, 1);
+            tracing::warn!("Redis connection lost; local delivery continues, reconnecting");
+        }
+    }
+}
+
+async fn subscribe(
+    sink: &mut redis::aio::PubSubSink,
+    s: &Shared,
+    nsp: &str,
+) -> redis::RedisResult<()> {
+    sink.psubscribe(format!("{}*", s.broadcast_channel(nsp)))
+        .await?;
+    sink.subscribe(s.request_channel(nsp)).await
+}
+
+/// One message from Redis.
+fn handle(s: &Shared, msg: &redis::Msg) {
+    let payload = msg.get_payload_bytes();
+    if msg.from_pattern() {
+        on_broadcast(s, payload);
+    } else if let Some(nsp) = msg
+        .get_channel_name()
+        .strip_prefix(&format!("{}-request#", s.config.key))
+        .and_then(|rest| rest.strip_suffix('#'))
+    {
+        on_request(s, nsp, payload);
+    }
+}
+
+fn on_broadcast(s: &Shared, payload: &[u8]) {
+    let Some(b) = codec::decode_broadcast(payload) else {
+        tracing::debug!("Undecodable broadcast from Redis ignored");
+        return;
+    };
+    if b.uid == s.uid || b.local {
+        return;
+    }
+    let Some(local) = s.local(&b.nsp) else {
+        return;
+    };
+    add(&s.metrics.received, 1);
+    let delivery = local.broadcast(&b.packet, &b.opts);
+    add(&s.metrics.remote_deliveries, delivery.queued as u64);
+}
+
+fn on_request(s: &Shared, nsp: &str, payload: &[u8]) {
+    let Some((req, attachments)) = codec::decode_request(payload) else {
+        tracing::debug!("Undecodable request from Redis ignored");
+        return;
+    };
+    if req.get("uid").and_then(Json::as_str) == Some(s.uid.as_str()) {
+        return;
+    }
+    let Some(local) = s.local(nsp) else { return };
+    let request_id = req.get("requestId").cloned();
+    let respond = |body: Json| {
+        s.publish(
+            s.response_channel(nsp),
+            serde_json::to_vec(&body).expect("JSON values serialize"),
+        );
+    };
+    let kind = req.get("type").and_then(Json::as_u64).unwrap_or(0);
+    add(&s.metrics.requests, 1);
+    match kind {
+        request::ALL_ROOMS => {
+            let Some(id) = request_id else { return };
+            let mut rooms = BTreeSet::new();
+            for socket in local.sockets(&BroadcastOptions::all()) {
+                rooms.extend(local.rooms_of(socket.id()));
+            }
+            respond(json!({ "requestId": id, "rooms": rooms }));
+        }
+        request::REMOTE_JOIN | request::REMOTE_LEAVE => {
+            let join = kind == request::REMOTE_JOIN;
+            if let (Some(id), Some(sid)) = (&request_id, req.get("sid").and_then(Json::as_str)) {
+                // The legacy per-socket form: answer only if the socket is here.
+                let Some(room) = req.get("room").and_then(Json::as_str) else {
+                    return;
+                };
+                let Some(socket) = local
+                    .sockets(&BroadcastOptions::all())
+                    .into_iter()
+                    .find(|so| so.id().as_str() == sid)
+                else {
+                    return;
+                };
+                if join {
+                    local.join(socket.id(), room);
+                } else {
+                    local.leave(socket.id(), room);
+                }
+                respond(json!({ "requestId": id }));
+                return;
+            }
+            let opts = codec::json_opts(req.get("opts"));
+            let rooms: Vec<String> =
+                codec::json_opts(Some(&json!({ "rooms": req.get("rooms") }))).rooms;
+            for socket in local.sockets(&opts) {
+                for room in &rooms {
+                    if join {
+                        local.join(socket.id(), room);
+                    } else {
+                        local.leave(socket.id(), room);
+                    }
+                }
+            }
+        }
+        request::REMOTE_DISCONNECT => {
+            let opts = codec::json_opts(req.get("opts"));
+            let close = req.get("close").and_then(Json::as_bool).unwrap_or(false);
+            for socket in local.sockets(&opts) {
+                if close {
+                    // The whole connection goes; the Socket.IO layer reports it.
+                    socket.session().close(CloseReason::ForcedClose);
+                } else if socket.disconnect() {
+                    local.remove(socket.id());
+                }
+            }
+        }
+        request::REMOTE_FETCH => {
+            let Some(id) = request_id else { return };
+            let opts = codec::json_opts(req.get("opts"));
+            let sockets: Vec<Json> = local
+                .sockets(&opts)
+                .iter()
+                .map(|socket| {
+                    json!({
+                        "id": socket.id().to_string(),
+                        "handshake": node_handshake(socket),
+                        "rooms": local.rooms_of(socket.id()),
+                        "data": socket.data(),
+                    })
+                })
+                .collect();
+            respond(json!({ "requestId": id, "sockets": sockets }));
+        }
+        request::SERVER_SIDE_EMIT => {
+            // switchboard runs no server-side handlers: an acked emit gets `null` from this
+            // node, so the requester does not wait for its timeout.
+            tracing::debug!(ns = nsp, data = %req.get("data").unwrap_or(&Json::Null), "serverSideEmit received");
+            if let Some(id) = request_id {
+                respond(
+                    json!({ "type": request::SERVER_SIDE_EMIT, "requestId": id, "data": null }),
+                );
+            }
+        }
+        request::BROADCAST => {
+            let Some(id) = request_id else { return };
+            broadcast_with_ack(s, nsp, &local, &req, &id, attachments);
+        }
+        _ => {}
+    }
+}
+
+/// A broadcast whose every recipient acks: the client count first, then each ack.
+fn broadcast_with_ack(
+    s: &Shared,
+    nsp: &str,
+    local: &LocalAdapter,
+    req: &Json,
+    id: &Json,
+    attachments: Vec<bytes::Bytes>,
+) {
+    let opts = codec::json_opts(req.get("opts"));
+    let data = req
+        .get("packet")
+        .and_then(|p| p.get("data"))
+        .and_then(Json::as_array);
+    let (name, args) = match data.map(Vec::as_slice) {
+        Some([first, rest @ ..]) => {
+            let name = match first {
+                Json::String(s) => s.clone(),
+                other => other.to_string(),
+            };
+            let args: Vec<String> = rest.iter().map(Json::to_string).collect();
+            (name, args.join(","))
+        }
+        _ => return,
+    };
+    let timeout = req
+        .get("opts")
+        .and_then(|o| o.get("flags"))
+        .and_then(|f| f.get("timeout"))
+        .and_then(Json::as_u64)
+        .map_or(s.config.request_timeout, Duration::from_millis);
+    let attachments: Arc<[bytes::Bytes]> = Arc::from(attachments);
+    let mut count = 0u64;
+    let mut waiting = Vec::new();
+    for socket in local.sockets(&opts) {
+        if let Ok(rx) = socket.emit_with_ack(&name, args.as_bytes(), attachments.clone()) {
+            count += 1;
+            waiting.push(rx);
+        }
+    }
+    let channel = s.response_channel(nsp);
+    s.publish(
+        channel.clone(),
+        serde_json::to_vec(&json!({
+            "type": request::BROADCAST_CLIENT_COUNT,
+            "requestId": id,
+            "clientCount": count,
+        }))
+        .expect("JSON values serialize"),
+    );
+    let outbound = s.outbound.clone();
+    let metrics = s.metrics.clone();
+    for rx in waiting {
+        let (outbound, metrics, channel, id) = (
+            outbound.clone(),
+            metrics.clone(),
+            channel.clone(),
+            id.clone(),
+        );
+        tokio::spawn(async move {
+            if let Ok(Ok(answer)) = tokio::time::timeout(timeout, rx).await {
+                let payload = codec::encode_broadcast_ack(&id, &answer.args, &answer.attachments);
+                if outbound.try_send(Outbound { channel, payload }).is_err() {
+                    add(&metrics.publish_dropped, 1);
+                }
+            }
+        });
+    }
+}
+
+/// The handshake as a Node peer's `RemoteSocket` expects it.
+fn node_handshake(socket: &Socket) -> Json {
+    let h = socket.handshake();
+    let headers: serde_json::Map<String, Json> = h
+        .headers
+        .iter()
+        .filter_map(|(k, v)| Some((k.as_str().to_owned(), Json::from(v.to_str().ok()?))))
+        .collect();
+    let query: serde_json::Map<String, Json> = h
+        .query
+        .iter()
+        .map(|(k, v)| (k.clone(), Json::from(v.as_str())))
+        .collect();
+    let auth = socket
+        .auth()
+        .and_then(|a| serde_json::from_str(a.get()).ok())
+        .unwrap_or_else(|| json!({}));
+    let issued = h
+        .issued
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| d.as_millis() as u64);
+    json!({
+        "headers": headers,
+        "time": httpdate::fmt_http_date(h.issued),
+        "address": h.remote_addr.ip().to_string(),
+        "xdomain": h.headers.contains_key(http::header::ORIGIN),
+        "secure": false,
+        "issued": issued,
+        "url": h.url,
+        "query": query,
+        "auth": auth,
+    })
+}

@@ -1,0 +1,262 @@
+// A mixed cluster on one Redis: two switchboard nodes ([cluster] in routes.toml) and one Node
+// socket.io server with the classic @socket.io/redis-adapter, plus a @socket.io/redis-emitter
+// publisher. Redis is Debian's `redis-server`, started here on a free port (no persistence);
+// a missing redis-server fails these tests (.ci/run installs it).
+
+import assert from "node:assert/strict";
+import { createServer } from "node:http";
+import { createServer as createNetServer } from "node:net";
+import { after, before, describe, it } from "node:test";
+
+import { createAdapter } from "@socket.io/redis-adapter";
+import { Emitter } from "@socket.io/redis-emitter";
+import { createClient } from "redis";
+import { Server } from "socket.io";
+import { io as connect } from "socket.io-client";
+
+import { startServer, target } from "./harness.mjs";
+import { waitConnected, waitFor } from "./helpers.mjs";
+import { startRedis } from "./redis.mjs";
+
+const QUIET_MS = 300;
+
+function freePort() {
+  return new Promise((resolve, reject) => {
+    const srv = createNetServer();
+    srv.once("error", reject);
+    srv.listen(0, "127.0.0.1", () => {
+      const { port } = srv.address();
+      srv.close(() => resolve(port));
+    });
+  });
+}
+
+const routes = (url) => `
+[cluster]
+adapter = "redis"
+url = "${url}"
+
+[namespaces."/".events]
+all = "io"
+others = "broadcast"
+enter = [ { join = "{0}" }, { ack = "ok" } ]
+inroom = { to = "room", room = "{0}", include_sender = true }
+`;
+
+/** Resolves with every `event` received within `ms`. */
+function collect(socket, event, ms = QUIET_MS) {
+  const got = [];
+  const handler = (...args) => got.push(args);
+  socket.on(event, handler);
+  return new Promise((resolve) =>
+    setTimeout(() => {
+      socket.off(event, handler);
+      resolve(got);
+    }, ms),
+  );
+}
+
+async function metric(server, name) {
+  const text = await (await fetch(`${server.url}/metrics`)).text();
+  const m = new RegExp(`^${name} (\\d+)`, "m").exec(text);
+  return m ? Number(m[1]) : undefined;
+}
+
+async function eventually(check, { timeout = 10_000, label = "condition" } = {}) {
+  const until = Date.now() + timeout;
+  for (;;) {
+    if (await check()) return;
+    if (Date.now() > until) throw new Error(`timed out waiting for ${label}`);
+    await new Promise((r) => setTimeout(r, 100));
+  }
+}
+
+describe("cluster over Redis", { skip: target === "reference" && "switchboard only" }, () => {
+  let redis, redisPort, sb1, sb2, nodeIo, nodeHttp, nodeUrl, pub, sub, emitterClient;
+  const clients = [];
+
+  async function client(url) {
+    const socket = connect(url, { transports: ["websocket"], forceNew: true, reconnection: false });
+    clients.push(socket);
+    return waitConnected(socket);
+  }
+
+  before(async () => {
+    redisPort = await freePort();
+    redis = await startRedis(redisPort);
+    sb1 = await startServer({ routes: routes(redis.url) });
+    sb2 = await startServer({ routes: routes(redis.url) });
+
+    pub = createClient({ url: redis.url });
+    sub = pub.duplicate();
+    for (const c of [pub, sub]) c.on("error", () => {});
+    await Promise.all([pub.connect(), sub.connect()]);
+    nodeHttp = createServer();
+    nodeIo = new Server(nodeHttp, { adapter: createAdapter(pub, sub, { requestsTimeout: 2000 }) });
+    nodeIo.on("connection", (socket) => {
+      socket.on("all", (...args) => nodeIo.emit("all", ...args));
+      socket.on("others", (...args) => socket.broadcast.emit("others", ...args));
+      socket.on("enter", (room, ack) => {
+        socket.join(room);
+        ack?.("ok");
+      });
+      socket.on("inroom", (room, ...args) => nodeIo.to(room).emit("inroom", room, ...args));
+    });
+    await new Promise((resolve) => nodeHttp.listen(0, "127.0.0.1", resolve));
+    nodeUrl = `http://127.0.0.1:${nodeHttp.address().port}`;
+    emitterClient = createClient({ url: redis.url });
+    emitterClient.on("error", () => {});
+    await emitterClient.connect();
+    // Every node subscribed: 2 switchboards + 1 Node server on the request channel.
+    await eventually(
+      async () => (await pub.pubSubNumSub("socket.io-request#/#"))["socket.io-request#/#"] === 3,
+      { label: "three nodes subscribed" },
+    );
+  });
+
+  after(async () => {
+    for (const c of clients) c.close();
+    nodeIo?.close();
+    await Promise.allSettled([pub?.quit(), sub?.quit(), emitterClient?.quit()]);
+    await sb1?.stop();
+    await sb2?.stop();
+    await redis?.stop();
+  });
+
+  it("io, broadcast and room routes reach exactly the right clients on every node", async () => {
+    const [a, b, n] = await Promise.all([client(sb1.url), client(sb2.url), client(nodeUrl)]);
+
+    const io = [waitFor(a, "all"), waitFor(b, "all"), waitFor(n, "all")];
+    a.emit("all", "hello", 1);
+    assert.deepEqual(await Promise.all(io), ["hello", "hello", "hello"]);
+
+    const others = [waitFor(a, "others"), waitFor(n, "others"), collect(b, "others")];
+    b.emit("others", "from b");
+    const [ga, gn, gb] = await Promise.all(others);
+    assert.deepEqual([ga, gn, gb], ["from b", "from b", []]);
+
+    assert.equal(await a.emitWithAck("enter", "r1"), "ok");
+    assert.equal(await n.emitWithAck("enter", "r1"), "ok");
+    const room = [waitFor(a, "inroom"), waitFor(n, "inroom"), collect(b, "inroom")];
+    a.emit("inroom", "r1");
+    const [ra, rn, rb] = await Promise.all(room);
+    assert.deepEqual([ra, rn, rb.length], ["r1", "r1", 0]);
+
+    // ...and a room broadcast from the Node server reaches the switchboard member.
+    const fromNode = [waitFor(a, "inroom"), collect(b, "inroom")];
+    n.emit("inroom", "r1", "x");
+    const [na, nb] = await Promise.all(fromNode);
+    assert.equal(na, "r1");
+    assert.equal(nb.length, 0);
+    for (const s of [a, b, n]) s.close();
+  });
+
+  it("binary arguments survive every hop", async () => {
+    const [a, b, n] = await Promise.all([client(sb1.url), client(sb2.url), client(nodeUrl)]);
+    const bytes = Buffer.from([0, 1, 2, 250, 255]);
+    const got = [waitFor(b, "all"), waitFor(n, "all")];
+    a.emit("all", { file: bytes, name: "f" });
+    for (const v of await Promise.all(got)) {
+      assert.equal(v.name, "f");
+      assert.deepEqual(Buffer.from(v.file), bytes);
+    }
+    const back = [waitFor(a, "all"), waitFor(b, "all")];
+    n.emit("all", bytes);
+    for (const v of await Promise.all(back)) assert.deepEqual(Buffer.from(v), bytes);
+    for (const s of [a, b, n]) s.close();
+  });
+
+  it("fetchSockets, allRooms, socketsJoin, disconnectSockets and serverSideEmit from the Node server", async () => {
+    const a = await client(sb1.url);
+    const b = await client(sb2.url);
+    assert.equal(await a.emitWithAck("enter", "fetch-room"), "ok");
+
+    const sockets = await nodeIo.in("fetch-room").fetchSockets();
+    assert.deepEqual(
+      sockets.map((s) => s.id),
+      [a.id],
+    );
+    assert.ok(sockets[0].rooms.has("fetch-room"));
+    assert.equal(sockets[0].handshake.address, "127.0.0.1");
+    assert.equal(typeof sockets[0].handshake.headers, "object");
+    const all = (await nodeIo.fetchSockets()).map((s) => s.id);
+    assert.ok(all.includes(a.id) && all.includes(b.id));
+
+    const rooms = await nodeIo.of("/").adapter.allRooms();
+    assert.ok(rooms.has("fetch-room"));
+
+    nodeIo.in(b.id).socketsJoin("joined-remotely");
+    await eventually(async () =>
+      (await nodeIo.in("joined-remotely").fetchSockets()).some((s) => s.id === b.id),
+    );
+    const hit = [waitFor(b, "news"), collect(a, "news")];
+    nodeIo.to("joined-remotely").emit("news", 42);
+    const [nb, na] = await Promise.all(hit);
+    assert.equal(nb, 42);
+    assert.equal(na.length, 0);
+
+    // serverSideEmit reaches every node; the acked form is answered by both switchboards.
+    nodeIo.serverSideEmit("hello", 1);
+    const answers = await nodeIo.serverSideEmitWithAck("hello", 2);
+    assert.deepEqual(answers, [null, null]);
+
+    const gone = waitFor(b, "disconnect");
+    nodeIo.in(b.id).disconnectSockets();
+    assert.equal(await gone, "io server disconnect");
+    a.close();
+  });
+
+  it("an emitter's to(room).emit reaches the room on every node", async () => {
+    const [a, b, n] = await Promise.all([client(sb1.url), client(sb2.url), client(nodeUrl)]);
+    await a.emitWithAck("enter", "em");
+    await b.emitWithAck("enter", "em");
+    await n.emitWithAck("enter", "em");
+    const outsider = await client(sb1.url);
+    const emitter = new Emitter(emitterClient);
+    const got = [waitFor(a, "from-emitter"), waitFor(b, "from-emitter"), waitFor(n, "from-emitter")];
+    const none = collect(outsider, "from-emitter");
+    emitter.to("em").emit("from-emitter", "e1");
+    assert.deepEqual(await Promise.all(got), ["e1", "e1", "e1"]);
+    assert.equal((await none).length, 0);
+
+    emitter.in(b.id).socketsJoin("em2");
+    await eventually(async () =>
+      (await nodeIo.in("em2").fetchSockets()).some((s) => s.id === b.id),
+    );
+    for (const s of [a, b, n, outsider]) s.close();
+  });
+
+  it("Redis going away: local delivery continues, then the cluster resumes", async () => {
+    const [a, b, n] = await Promise.all([client(sb1.url), client(sb2.url), client(nodeUrl)]);
+    await redis.stop();
+    await eventually(async () => (await metric(sb1, "switchboard_cluster_connected")) === 0, {
+      label: "sb1 notices the outage",
+    });
+    const local = waitFor(a, "all", { label: "local delivery during the outage" });
+    a.emit("all", "during outage");
+    assert.equal(await local, "during outage");
+    assert.ok((await metric(sb1, "switchboard_cluster_redis_outages_total")) >= 1);
+
+    redis = await startRedis(redisPort);
+    await eventually(
+      async () =>
+        (await metric(sb1, "switchboard_cluster_connected")) === 1 &&
+        (await metric(sb2, "switchboard_cluster_connected")) === 1,
+      { label: "both switchboards resubscribed" },
+    );
+    await eventually(
+      async () => {
+        try {
+          return (await pub.pubSubNumSub("socket.io-request#/#"))["socket.io-request#/#"] === 3;
+        } catch {
+          return false;
+        }
+      },
+      { label: "every node resubscribed" },
+    );
+    const again = [waitFor(a, "all"), waitFor(b, "all"), waitFor(n, "all")];
+    b.emit("all", "after restart");
+    assert.deepEqual(await Promise.all(again), ["after restart", "after restart", "after restart"]);
+    for (const s of [a, b, n]) s.close();
+  });
+});

@@ -37,13 +37,31 @@ impl Inner {
 
     /// Calls `f` once for each selected socket.
     fn select(&self, opts: &BroadcastOptions, mut f: impl FnMut(&Arc<Socket>)) {
-        let excluded: HashSet<Sid> = opts
-            .except
-            .iter()
-            .filter_map(|room| self.rooms.get(room))
-            .flatten()
-            .copied()
-            .collect();
+        // The common case, one room excepted (the sender's own), needs no set of its own.
+        let single;
+        let merged: HashSet<Sid>;
+        let excluded: &HashSet<Sid> = match opts.except.as_slice() {
+            [] => {
+                single = HashSet::new();
+                &single
+            }
+            [room] => match self.rooms.get(room) {
+                Some(members) => members,
+                None => {
+                    single = HashSet::new();
+                    &single
+                }
+            },
+            rooms => {
+                merged = rooms
+                    .iter()
+                    .filter_map(|room| self.rooms.get(room))
+                    .flatten()
+                    .copied()
+                    .collect();
+                &merged
+            }
+        };
         if opts.rooms.is_empty() {
             for (sid, (socket, _)) in &self.sockets {
                 if !excluded.contains(sid) {

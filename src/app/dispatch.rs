@@ -17,7 +17,9 @@ use crate::engineio::SendError;
 use crate::routing::{Action, Args, Recipients, Route, Scope};
 use crate::scripting::{AuthDecision, EventInput};
 use crate::socketio::packet::Args as RawArgs;
-use crate::socketio::{ConnectRefusal, DisconnectReason, Encoded, Event, Socket, SocketHandler};
+use crate::socketio::{
+    ConnectRefusal, DisconnectReason, Encoded, Event, Socket, SocketHandler, handshake_value,
+};
 use serde_json::Value;
 
 /// Routes events by the snapshot in force.
@@ -74,7 +76,7 @@ impl Dispatcher {
                 socket_id: scope.socket_id(),
                 rooms: adapter.rooms_of(socket.id()),
                 data: socket.data(),
-                handshake: handshake_value(socket.auth(), socket.handshake()),
+                handshake: socket.handshake_value().clone(),
             };
             let began = std::time::Instant::now();
             let outcome = snapshot.scripts.run(&script, input);
@@ -162,34 +164,6 @@ impl Run<'_> {
             }
         }
     }
-}
-
-/// The handshake as scripts see it: `{auth, query, headers, address}`.
-pub(super) fn handshake_value(auth: Option<&RawValue>, handshake: &Handshake) -> Value {
-    let auth = auth
-        .and_then(|a| serde_json::from_str(a.get()).ok())
-        .unwrap_or_else(|| Value::Object(Default::default()));
-    let query: serde_json::Map<String, Value> = handshake
-        .query
-        .iter()
-        .map(|(k, v)| (k.clone(), Value::String(v.clone())))
-        .collect();
-    let headers: serde_json::Map<String, Value> = handshake
-        .headers
-        .iter()
-        .filter_map(|(k, v)| {
-            Some((
-                k.as_str().to_owned(),
-                Value::String(v.to_str().ok()?.to_owned()),
-            ))
-        })
-        .collect();
-    serde_json::json!({
-        "auth": auth,
-        "query": query,
-        "headers": headers,
-        "address": handshake.remote_addr.ip().to_string(),
-    })
 }
 
 /// The raw argument text and attachments of `args`. New values keep the incoming

@@ -15,7 +15,7 @@ use crate::engineio::Handshake;
 
 pub use client::{ClientState, SocketIo};
 pub use packet::Encoded;
-pub use socket::{AckResponse, DisconnectReason, Socket};
+pub use socket::{AckResponse, DisconnectReason, Socket, handshake_value};
 
 /// Settings of the Socket.IO layer.
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -6,6 +6,7 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 
 use bytes::Bytes;
+use serde_json::Value;
 use serde_json::value::RawValue;
 use tokio::sync::oneshot;
 
@@ -94,6 +95,8 @@ pub struct Socket {
     acks: Mutex<HashMap<u64, oneshot::Sender<AckResponse>>>,
     /// `socket.data`: what the application keeps for the socket's life.
     data: Mutex<serde_json::Value>,
+    /// [`handshake_value`] of this socket, built on first use.
+    handshake_value: std::sync::OnceLock<serde_json::Value>,
 }
 
 impl fmt::Debug for Socket {
@@ -122,6 +125,7 @@ impl Socket {
             next_ack: AtomicU64::new(0),
             acks: Mutex::new(HashMap::new()),
             data: Mutex::new(data.unwrap_or_else(|| serde_json::Value::Object(Default::default()))),
+            handshake_value: std::sync::OnceLock::new(),
         }
     }
 
@@ -148,6 +152,12 @@ impl Socket {
     /// The CONNECT packet's auth payload, as received.
     pub fn auth(&self) -> Option<&RawValue> {
         self.auth.as_deref()
+    }
+
+    /// The handshake as JSON (see [`handshake_value`]), built once per socket.
+    pub fn handshake_value(&self) -> &serde_json::Value {
+        self.handshake_value
+            .get_or_init(|| handshake_value(self.auth(), self.handshake()))
     }
 
     /// `socket.data` (an empty object unless something set it).
@@ -243,4 +253,33 @@ impl Socket {
         let _ = self.send(&Encoded::disconnect(&self.nsp));
         self.mark_disconnected()
     }
+}
+
+/// socket.io's `socket.handshake` as JSON: `{auth, query, headers, address}` (`auth` is
+/// `{}` when the client sent none).
+pub fn handshake_value(auth: Option<&RawValue>, handshake: &Handshake) -> Value {
+    let auth = auth
+        .and_then(|a| serde_json::from_str(a.get()).ok())
+        .unwrap_or_else(|| Value::Object(Default::default()));
+    let query: serde_json::Map<String, Value> = handshake
+        .query
+        .iter()
+        .map(|(k, v)| (k.clone(), Value::String(v.clone())))
+        .collect();
+    let headers: serde_json::Map<String, Value> = handshake
+        .headers
+        .iter()
+        .filter_map(|(k, v)| {
+            Some((
+                k.as_str().to_owned(),
+                Value::String(v.to_str().ok()?.to_owned()),
+            ))
+        })
+        .collect();
+    serde_json::json!({
+        "auth": auth,
+        "query": query,
+        "headers": headers,
+        "address": handshake.remote_addr.ip().to_string(),
+    })
 }

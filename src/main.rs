@@ -214,8 +214,7 @@ async fn serve(cli: &Cli) -> anyhow::Result<()> {
     } else {
         None
     };
-    let listener = tokio::net::TcpListener::bind(&settings.listen)
-        .await
+    let listener = listen(&settings.listen)
         .with_context(|| format!("cannot listen on {}", settings.listen))?;
     let addr = listener.local_addr()?;
     let _watcher = match switchboard::app::watch(app.clone()) {
@@ -267,6 +266,20 @@ async fn shutdown_signal() {
     }
     #[cfg(not(unix))]
     let _ = tokio::signal::ctrl_c().await;
+}
+
+/// A listener with a backlog of 1024 (tokio's default, 128, drops SYNs under a burst of
+/// connections, each then waiting a 1 s retransmit).
+fn listen(addr: &str) -> anyhow::Result<tokio::net::TcpListener> {
+    let addr: std::net::SocketAddr = addr.parse().context("expected IP:PORT")?;
+    let socket = if addr.is_ipv4() {
+        tokio::net::TcpSocket::new_v4()?
+    } else {
+        tokio::net::TcpSocket::new_v6()?
+    };
+    socket.set_reuseaddr(true)?;
+    socket.bind(addr)?;
+    Ok(socket.listen(1024)?)
 }
 
 fn parse_duration(text: &str) -> Result<std::time::Duration, String> {

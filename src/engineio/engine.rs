@@ -220,7 +220,16 @@ impl<H: EngineHandler> Engine<H> {
         }
         let handshake = Handshake {
             url: parts.uri.to_string(),
-            headers: parts.headers.clone(),
+            // Copied: the parsed values share hyper's read buffer (16 KiB), which a clone
+            // would keep alive for the whole session.
+            headers: parts
+                .headers
+                .iter()
+                .filter_map(|(name, value)| {
+                    let name = http::HeaderName::from_bytes(name.as_str().as_bytes()).ok()?;
+                    Some((name, HeaderValue::from_bytes(value.as_bytes()).ok()?))
+                })
+                .collect(),
             query: info.query,
             remote_addr: remote,
             issued: SystemTime::now(),

@@ -177,7 +177,8 @@ impl Session {
 
     /// Queue a packet for the peer without waiting. A full queue closes the session.
     pub fn send(&self, packet: Packet) -> Result<(), SendError> {
-        if self.closed.is_cancelled() {
+        // An atomic load: the token's own check takes a lock, on every packet.
+        if self.close_reason.get().is_some() {
             return Err(SendError::Closed);
         }
         match self.tx.try_send(packet) {
@@ -200,7 +201,7 @@ impl Session {
 
     /// Whether the session is closed.
     pub fn is_closed(&self) -> bool {
-        self.closed.is_cancelled()
+        self.close_reason.get().is_some()
     }
 
     /// Why the session closed, once it has.

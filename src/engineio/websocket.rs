@@ -209,11 +209,14 @@ where
 async fn write_loop(session: Arc<Session>, writer: Writer, stats: Arc<Stats>) {
     let mut rx = session.rx.lock().await;
     let mut buf = Vec::new();
+    // One close future for the whole loop, not one per batch.
+    let closed = session.closed();
+    tokio::pin!(closed);
     loop {
         tokio::select! {
             biased;
             Some(packet) = rx.recv() => put_packet(&packet, &mut buf),
-            _ = session.closed() => break,
+            _ = &mut closed => break,
         }
         while buf.len() < BATCH_BYTES {
             match rx.try_recv() {

@@ -350,16 +350,7 @@ async fn static_mount_does_not_shadow_the_engine_path() {
 // --- Client bundle ----------------------------------------------------------------------
 
 /// What `socket.io-client` ships in `dist/`; a bundle needs all of them.
-const FILES: [&str; 8] = [
-    "socket.io.js",
-    "socket.io.js.map",
-    "socket.io.min.js",
-    "socket.io.min.js.map",
-    "socket.io.esm.min.js",
-    "socket.io.esm.min.js.map",
-    "socket.io.msgpack.min.js",
-    "socket.io.msgpack.min.js.map",
-];
+use switchboard::server::CLIENT_FILES as FILES;
 
 /// A fake `socket.io-client` package, version 9.9.9.
 fn client_package() -> TempDir {

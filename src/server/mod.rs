@@ -26,7 +26,7 @@ use tokio_util::task::TaskTracker;
 use crate::app::App;
 use crate::engineio::CloseReason;
 
-pub use client_bundle::{BundleError, ClientBundle};
+pub use client_bundle::{BundleError, ClientBundle, FILES as CLIENT_FILES};
 
 /// How long shutdown waits, by default, for connections to finish.
 pub const DEFAULT_SHUTDOWN_TIMEOUT: Duration = Duration::from_secs(10);

@@ -12,7 +12,6 @@ use hyper::body::Incoming;
 use hyper::upgrade::Upgraded;
 use hyper_util::rt::TokioIo;
 use tokio::io::{AsyncWriteExt, WriteHalf};
-use tokio::sync::Mutex;
 
 use super::EngineHandler;
 use super::engine::{Conn, Engine, Stats};
@@ -22,7 +21,7 @@ use super::session::{CloseReason, Session};
 use std::sync::atomic::Ordering;
 
 type Stream = TokioIo<Upgraded>;
-type Writer = Arc<Mutex<WriteHalf<Stream>>>;
+type Writer = WriteHalf<Stream>;
 
 /// Bytes gathered before one write call; more stays queued for the next.
 const BATCH_BYTES: usize = 64 * 1024;
@@ -97,27 +96,28 @@ async fn run<H: EngineHandler>(
         *slot.lock().expect("slot lock") = Some(w);
         (r, tokio::io::empty())
     });
-    let writer: Writer = Arc::new(Mutex::new(
-        slot.into_inner().expect("slot lock").expect("split ran"),
-    ));
+    let mut writer: Writer = slot.into_inner().expect("slot lock").expect("split ran");
     let mut read = FragmentCollectorRead::new(read);
+    // The writer task owns the write half alone; the frames the protocol obliges the reader
+    // to answer (a pong to a WebSocket ping) reach it through a small channel.
+    let (control_tx, control_rx) = tokio::sync::mpsc::channel::<Vec<u8>>(4);
     let mut obligated = |mut frame: Frame<'_>| {
         let mut buf = Vec::new();
         let len = frame.write(&mut buf).len();
         buf.truncate(len);
-        let writer = writer.clone();
-        async move { writer.lock().await.write_all(&buf).await }
+        let _ = control_tx.try_send(buf);
+        std::future::ready(Ok::<(), std::io::Error>(()))
     };
 
     if is_upgrade {
-        match probe(&mut read, &mut obligated, &writer, session).await {
+        match probe(&mut read, &mut obligated, &mut writer, session).await {
             Ok(()) => {
                 session.finish_upgrade();
                 tracing::debug!(sid = %session.sid(), "Upgraded to WebSocket");
             }
             Err(()) => {
                 session.abort_upgrade();
-                let _ = writer.lock().await.write_all(&close_frame(1000)).await;
+                let _ = writer.write_all(&close_frame(1000)).await;
                 return;
             }
         }
@@ -125,7 +125,8 @@ async fn run<H: EngineHandler>(
 
     let write_task = engine.tasks().spawn(write_loop(
         session.clone(),
-        writer.clone(),
+        writer,
+        control_rx,
         engine.stats_handle(),
     ));
     loop {
@@ -168,7 +169,7 @@ async fn run<H: EngineHandler>(
 async fn probe<R, F, Fut>(
     read: &mut FragmentCollectorRead<R>,
     obligated: &mut F,
-    writer: &Writer,
+    writer: &mut Writer,
     session: &Session,
 ) -> Result<(), ()>
 where
@@ -184,7 +185,7 @@ where
                     Ok(Packet::Ping(data)) if data == "probe" => {
                         let mut buf = Vec::new();
                         put_packet(&Packet::Pong(data), &mut buf);
-                        writer.lock().await.write_all(&buf).await.map_err(drop)?;
+                        writer.write_all(&buf).await.map_err(drop)?;
                         session.probe_succeeded();
                     }
                     Ok(Packet::Upgrade) if session.is_probed() => return Ok(()),
@@ -206,7 +207,12 @@ where
 
 /// Drain the session queue to the socket until the session closes, then send what is
 /// left and a close frame.
-async fn write_loop(session: Arc<Session>, writer: Writer, stats: Arc<Stats>) {
+async fn write_loop(
+    session: Arc<Session>,
+    mut writer: Writer,
+    mut control: tokio::sync::mpsc::Receiver<Vec<u8>>,
+    stats: Arc<Stats>,
+) {
     let mut rx = session.rx.lock().await;
     let mut buf = Vec::new();
     // One close future for the whole loop, not one per batch.
@@ -215,6 +221,7 @@ async fn write_loop(session: Arc<Session>, writer: Writer, stats: Arc<Stats>) {
     loop {
         tokio::select! {
             biased;
+            Some(frame) = control.recv() => buf.extend_from_slice(&frame),
             Some(packet) = rx.recv() => put_packet(&packet, &mut buf),
             _ = &mut closed => break,
         }
@@ -227,7 +234,7 @@ async fn write_loop(session: Arc<Session>, writer: Writer, stats: Arc<Stats>) {
         stats
             .bytes_out
             .fetch_add(buf.len() as u64, Ordering::Relaxed);
-        if writer.lock().await.write_all(&buf).await.is_err() {
+        if writer.write_all(&buf).await.is_err() {
             session.close(CloseReason::TransportClose);
             return;
         }
@@ -246,9 +253,8 @@ async fn write_loop(session: Arc<Session>, writer: Writer, stats: Arc<Stats>) {
     };
     buf.extend_from_slice(&close_frame(code));
     session.finished().await;
-    let mut w = writer.lock().await;
-    let _ = w.write_all(&buf).await;
-    let _ = w.shutdown().await;
+    let _ = writer.write_all(&buf).await;
+    let _ = writer.shutdown().await;
 }
 
 fn reason_for(e: &WebSocketError) -> CloseReason {

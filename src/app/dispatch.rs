@@ -229,7 +229,6 @@ fn deliver(
     packet: &Encoded,
     metrics: &Metrics,
 ) {
-    let sender = socket.id().to_string();
     let opts = match to {
         Recipients::Sender => {
             match socket.send(packet) {
@@ -246,7 +245,7 @@ fn deliver(
             include_sender: false,
         } => BroadcastOptions {
             rooms: vec![],
-            except: vec![sender],
+            except: vec![socket.id().to_string()],
         },
         Recipients::Room {
             room,
@@ -256,7 +255,7 @@ fn deliver(
             except: if *include_sender {
                 vec![]
             } else {
-                vec![sender]
+                vec![socket.id().to_string()]
             },
         },
     };
@@ -400,7 +399,7 @@ impl SocketHandler for Dispatcher {
             adapter.as_ref(),
             socket,
             route,
-            &event.name.clone(),
+            &event.name,
             Some(&event),
         );
     }

@@ -11,7 +11,7 @@ use crate::socketio::Socket;
 /// Template values for one event of one socket.
 pub(crate) struct EventScope<'a> {
     socket: &'a Socket,
-    sid: String,
+    sid: crate::engineio::Sid,
     raw_args: Option<&'a [u8]>,
     args: OnceCell<Option<Vec<Value>>>,
     auth: OnceCell<Option<Value>>,
@@ -24,7 +24,7 @@ impl<'a> EventScope<'a> {
     pub(crate) fn new(socket: &'a Socket, raw_args: Option<&'a [u8]>) -> Self {
         EventScope {
             socket,
-            sid: socket.id().to_string(),
+            sid: socket.id(),
             raw_args,
             args: OnceCell::new(),
             auth: OnceCell::new(),
@@ -48,7 +48,7 @@ impl Scope for EventScope<'_> {
     }
 
     fn socket_id(&self) -> &str {
-        &self.sid
+        self.sid.as_str()
     }
 
     fn socket_data(&self) -> Option<&Value> {

@@ -12,7 +12,7 @@ use hyper::service::service_fn;
 use hyper_util::rt::{TokioExecutor, TokioIo};
 use hyper_util::server::conn::auto;
 use switchboard::engineio::{
-    CloseReason, Conn, Engine, EngineConfig, EngineHandler, Packet, Session,
+    CloseReason, Conn, Engine, EngineConfig, EngineHandler, Packet, Pending, Session,
 };
 
 /// Sends every message back to its sender.
@@ -23,15 +23,19 @@ impl EngineHandler for Echo {
 
     fn on_open(&self, _session: &Arc<Session>) {}
 
-    fn on_message(&self, conn: &Arc<Conn<()>>, text: Bytes) {
+    fn on_message(&self, conn: &Arc<Conn<()>>, text: Bytes) -> Option<Pending> {
         let _ = conn.session.send(Packet::Message(text));
+        None
     }
 
-    fn on_binary(&self, conn: &Arc<Conn<()>>, data: Bytes) {
+    fn on_binary(&self, conn: &Arc<Conn<()>>, data: Bytes) -> Option<Pending> {
         let _ = conn.session.send(Packet::Binary(data));
+        None
     }
 
-    fn on_close(&self, _conn: &Arc<Conn<()>>, _reason: CloseReason) {}
+    fn on_close(&self, _conn: &Arc<Conn<()>>, _reason: CloseReason) -> Option<Pending> {
+        None
+    }
 }
 
 #[tokio::main]

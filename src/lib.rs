@@ -10,11 +10,14 @@
 //! - `routing` — CONFIG → COMPILED ROUTES: plain data.
 //! - `app` — COMPOSITION: the only layer that sees all others.
 //! - `server` — HTTP EDGE: hyper service, static files, accept loop.
+//! - `limits` — PROTECTION: token buckets, per-address tables, limit hits; a leaf every
+//!   layer may use.
 
 pub mod adapter;
 pub mod app;
 pub mod engineio;
 pub mod golden;
+pub mod limits;
 pub mod routing;
 pub mod scripting;
 pub mod server;

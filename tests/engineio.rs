@@ -334,7 +334,8 @@ async fn upgrade_that_never_completes_times_out_and_polling_continues() {
 #[tokio::test]
 async fn full_outbound_queue_closes_the_session_as_slow() {
     let mut server = start_engine(EngineConfig {
-        queue_capacity: 2,
+        // Room for two messages `4a` (each costs its 2 bytes and 32 of overhead).
+        queue_bytes: 2 * 34,
         ..EngineConfig::default()
     })
     .await;

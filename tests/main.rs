@@ -6,6 +6,7 @@ mod edge;
 mod engineio;
 mod errors;
 mod golden;
+mod hostile;
 mod ops;
 mod reload;
 mod routing;

@@ -461,7 +461,7 @@ async fn server_emit_with_ack_fails_when_the_client_goes_away() {
         .expect("queued");
     assert_eq!(a.recv_text().await, r#"420["question"]"#);
     drop(a);
-    assert!(within("the ack to fail", answer).await.is_err());
+    assert!(within("the ack to fail", answer).await.is_none());
 }
 
 #[tokio::test]

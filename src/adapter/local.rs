@@ -106,6 +106,15 @@ impl LocalAdapter {
     pub fn is_empty(&self) -> bool {
         self.len() == 0
     }
+
+    /// Every room with a member here (socket ids included), from the room table: no walk
+    /// over the sockets.
+    pub fn all_rooms(&self) -> Vec<String> {
+        let inner = self.inner.read().expect("adapter lock");
+        let mut rooms: Vec<String> = inner.rooms.keys().cloned().collect();
+        rooms.sort();
+        rooms
+    }
 }
 
 impl Adapter for LocalAdapter {
@@ -142,6 +151,11 @@ impl Adapter for LocalAdapter {
         self.len()
     }
 
+    fn room_count(&self, sid: Sid) -> usize {
+        let inner = self.inner.read().expect("adapter lock");
+        inner.sockets.get(&sid).map_or(0, |(_, rooms)| rooms.len())
+    }
+
     fn rooms_of(&self, sid: Sid) -> Vec<String> {
         let inner = self.inner.read().expect("adapter lock");
         let mut rooms: Vec<String> = inner
@@ -164,18 +178,12 @@ impl Adapter for LocalAdapter {
 
     fn broadcast(&self, packet: &Encoded, opts: &BroadcastOptions) -> Delivery {
         let mut delivery = Delivery::default();
-        self.inner
-            .read()
-            .expect("adapter lock")
-            .select(opts, |socket| match socket.send(packet) {
-                Ok(()) => delivery.queued += 1,
-                Err(e) => {
-                    delivery.dropped += 1;
-                    if e == crate::engineio::SendError::Full {
-                        delivery.full += 1;
-                    }
-                }
-            });
+        let inner = self.inner.read().expect("adapter lock");
+        if opts.volatile {
+            inner.select(opts, |socket| delivery.count(socket.send_volatile(packet)));
+        } else {
+            inner.select(opts, |socket| delivery.count(socket.send(packet)));
+        }
         delivery
     }
 }
@@ -191,13 +199,12 @@ mod tests {
     }
 
     fn received(s: &Socket) -> Vec<bytes::Bytes> {
-        let mut rx = s.session().rx.try_lock().unwrap();
         let mut out = Vec::new();
-        while let Ok(p) = rx.try_recv() {
+        s.session().drain(usize::MAX, |p| {
             if let Packet::Message(m) = p {
                 out.push(m);
             }
-        }
+        });
         out
     }
 
@@ -230,7 +237,7 @@ mod tests {
         );
         let rooms = BroadcastOptions {
             rooms: vec!["r1".into(), "r2".into()],
-            except: vec![],
+            ..BroadcastOptions::default()
         };
         assert_eq!(
             adapter.broadcast(&packet(), &rooms).queued,
@@ -240,6 +247,7 @@ mod tests {
         let except = BroadcastOptions {
             rooms: vec!["r1".into()],
             except: vec!["r2".into()],
+            volatile: false,
         };
         assert_eq!(adapter.broadcast(&packet(), &except).queued, 1);
 
@@ -264,7 +272,7 @@ mod tests {
         assert!(adapter.rooms_of(a.id()).is_empty());
         let lobby = BroadcastOptions {
             rooms: vec!["lobby".into()],
-            except: vec![],
+            ..BroadcastOptions::default()
         };
         assert!(adapter.sockets(&lobby).is_empty());
     }

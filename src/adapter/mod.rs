@@ -20,6 +20,8 @@ pub struct BroadcastOptions {
     pub rooms: Vec<String>,
     /// No socket in any of these rooms (a socket id names the socket's own room).
     pub except: Vec<String>,
+    /// socket.io's `volatile` flag: a recipient that is behind misses it instead of queueing.
+    pub volatile: bool,
 }
 
 impl BroadcastOptions {
@@ -33,6 +35,7 @@ impl BroadcastOptions {
         BroadcastOptions {
             rooms: Vec::new(),
             except: vec![sid.to_string()],
+            volatile: false,
         }
     }
 }
@@ -42,10 +45,30 @@ impl BroadcastOptions {
 pub struct Delivery {
     /// Sockets the packet was queued for.
     pub queued: usize,
-    /// Sockets whose queue refused it (closed, or full and now disconnected).
+    /// Sockets whose queue refused it (closed, full and now disconnected, or behind).
     pub dropped: usize,
     /// Of `dropped`, those refused because their queue was full (slow clients).
     pub full: usize,
+    /// Of `dropped`, volatile deliveries skipped because the recipient was behind.
+    pub behind: usize,
+}
+
+impl Delivery {
+    /// Count one recipient's outcome.
+    pub fn count(&mut self, result: Result<(), crate::engineio::SendError>) {
+        use crate::engineio::SendError;
+        match result {
+            Ok(()) => self.queued += 1,
+            Err(e) => {
+                self.dropped += 1;
+                match e {
+                    SendError::Full => self.full += 1,
+                    SendError::Behind => self.behind += 1,
+                    SendError::Closed => {}
+                }
+            }
+        }
+    }
 }
 
 /// Rooms and broadcasts of one namespace.
@@ -67,6 +90,9 @@ pub trait Adapter: Send + Sync + std::fmt::Debug {
 
     /// The rooms `sid` is in.
     fn rooms_of(&self, sid: Sid) -> Vec<String>;
+
+    /// How many rooms `sid` is in (its own included).
+    fn room_count(&self, sid: Sid) -> usize;
 
     /// The sockets `opts` selects.
     fn sockets(&self, opts: &BroadcastOptions) -> Vec<Arc<Socket>>;

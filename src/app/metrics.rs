@@ -24,6 +24,10 @@ pub struct Metrics {
     pub drops_closed: AtomicU64,
     /// Packets not queued because the recipient's queue was full (it is disconnected).
     pub drops_queue_full: AtomicU64,
+    /// Volatile packets not queued because the recipient was behind.
+    pub drops_volatile: AtomicU64,
+    /// Script calls running now (a gauge).
+    pub scripts_running: AtomicU64,
     /// Acks the server sent.
     pub acks: AtomicU64,
     /// CONNECTs refused by auth (not counting unknown namespaces).
@@ -82,6 +86,16 @@ impl Metrics {
             .collect();
         out.sort();
         out
+    }
+}
+
+impl Metrics {
+    /// Count what a delivery did: (queued, full, closed, behind).
+    pub fn delivered(&self, (queued, full, closed, behind): (usize, usize, usize, usize)) {
+        add(&self.deliveries, queued as u64);
+        add(&self.drops_queue_full, full as u64);
+        add(&self.drops_closed, closed as u64);
+        add(&self.drops_volatile, behind as u64);
     }
 }
 

@@ -16,9 +16,10 @@ use std::time::Instant;
 use arc_swap::ArcSwap;
 use sha2::{Digest, Sha256};
 
-use crate::engineio::{Cookie, Cors, Engine, EngineConfig};
-use crate::routing::{self, Report, RouteTable, ServerSettings};
-use crate::scripting::{CompileError, ScriptSet};
+use crate::engineio::{Admission, Cookie, Cors, Engine, EngineConfig};
+use crate::limits::Hits;
+use crate::routing::{self, Report, RouteTable};
+use crate::scripting::{CompileError, ScriptLimits, ScriptPool, ScriptSet};
 use crate::socketio::{SocketIo, SocketIoConfig};
 
 pub use dispatch::Dispatcher;
@@ -60,9 +61,14 @@ pub struct Loaded {
     pub hash: String,
 }
 
-/// Compile the scripts `routes` names.
+/// Compile the scripts `routes` names, with the limits of its `[limits]`.
 pub fn compile_scripts(routes: &RouteTable) -> Result<ScriptSet, LoadError> {
-    ScriptSet::compile(&routes.scripts()).map_err(LoadError::Scripts)
+    let limits = ScriptLimits {
+        operations: routes.limits.script_operations,
+        output_bytes: routes.limits.script_output_bytes,
+        time: routes.limits.script_timeout,
+    };
+    ScriptSet::compile(&routes.scripts(), limits).map_err(LoadError::Scripts)
 }
 
 /// Read and compile the routes file at `path`.
@@ -122,6 +128,7 @@ pub struct App {
     snapshot: Arc<ArcSwap<Snapshot>>,
     engine: Arc<SwitchboardEngine>,
     metrics: Arc<Metrics>,
+    hits: Arc<Hits>,
     source: Option<Source>,
     status: Mutex<ReloadStatus>,
     /// Counts reload attempts that read new content (applied or refused).
@@ -160,21 +167,28 @@ impl App {
     }
 
     fn build(routes: RouteTable, scripts: ScriptSet, source: Option<Source>, hash: String) -> App {
-        let engine_config = engine_config(&routes.server);
-        let socketio_config = socketio_config(&routes.server);
+        let engine_config = engine_config(&routes);
+        let socketio_config = socketio_config(&routes);
         let metrics = Arc::new(Metrics::default());
+        let hits = Arc::new(Hits::default());
         let snapshot = Arc::new(ArcSwap::from_pointee(Snapshot::new(
             routes,
             scripts,
             None,
             &metrics.cluster,
         )));
-        let dispatcher = Dispatcher::new(snapshot.clone(), metrics.clone());
-        let engine = Engine::new(SocketIo::new(dispatcher, socketio_config), engine_config);
+        let pool = Arc::new(ScriptPool::per_core());
+        let dispatcher = Dispatcher::new(snapshot.clone(), metrics.clone(), hits.clone(), pool);
+        let engine = Engine::with_hits(
+            SocketIo::new(dispatcher, socketio_config, hits.clone()),
+            engine_config,
+            hits.clone(),
+        );
         App {
             snapshot,
             engine,
             metrics,
+            hits,
             source,
             status: Mutex::new(ReloadStatus::new(hash)),
             attempts: tokio::sync::watch::Sender::new(0),
@@ -185,6 +199,11 @@ impl App {
     /// Application counters.
     pub fn metrics(&self) -> &Metrics {
         &self.metrics
+    }
+
+    /// Limits hit by peers, counted by limit.
+    pub fn hits(&self) -> &Hits {
+        &self.hits
     }
 
     /// The Engine.IO endpoint.
@@ -213,14 +232,33 @@ impl App {
     }
 }
 
-/// Engine.IO settings from `[server]`.
-pub fn engine_config(server: &ServerSettings) -> EngineConfig {
+/// Engine.IO settings from `[server]` and `[limits]`. `max_connections` caps sessions here
+/// (and TCP connections at the HTTP edge); when unset, the edge's automatic cap applies.
+pub fn engine_config(routes: &RouteTable) -> EngineConfig {
+    let (server, limits) = (&routes.server, &routes.limits);
     EngineConfig {
         ping_interval: server.ping_interval,
         ping_timeout: server.ping_timeout,
         max_payload: server.max_payload,
         polling: server.polling,
         websocket: server.websocket,
+        upgrade_timeout: limits.upgrade_timeout,
+        queue_bytes: limits.queue_bytes,
+        volatile_bytes: limits.volatile_bytes,
+        write_timeout: limits.write_timeout,
+        body_timeout: limits.body_timeout,
+        claim_timeout: Some(server.connect_timeout),
+        handshake_headers_bytes: limits.handshake_headers_bytes,
+        admission: Admission {
+            max_sessions: Some(
+                limits
+                    .max_connections
+                    .unwrap_or_else(crate::limits::auto_connection_cap),
+            ),
+            max_sessions_per_ip: limits.max_connections_per_ip,
+            handshakes_per_ip: limits.handshakes_per_ip,
+            trusted_proxies: limits.trusted_proxies.clone(),
+        },
         cors: server.cors.as_ref().map(|c| Cors {
             origins: c.origins.clone(),
             credentials: c.credentials,
@@ -231,14 +269,18 @@ pub fn engine_config(server: &ServerSettings) -> EngineConfig {
             http_only: c.http_only,
             same_site: c.same_site.clone(),
         }),
-        ..EngineConfig::default()
     }
 }
 
-/// Socket.IO settings from `[server]`.
-pub fn socketio_config(server: &ServerSettings) -> SocketIoConfig {
+/// Socket.IO settings from `[server]` and `[limits]`.
+pub fn socketio_config(routes: &RouteTable) -> SocketIoConfig {
+    let (server, limits) = (&routes.server, &routes.limits);
     SocketIoConfig {
-        connect_timeout: server.connect_timeout,
+        max_payload: server.max_payload,
+        namespaces_per_session: limits.namespaces_per_session,
+        events_per_socket: limits.events_per_socket,
+        events_excess_disconnect: limits.events_excess_disconnect,
+        pending_acks: limits.pending_acks,
         ..SocketIoConfig::default()
     }
 }

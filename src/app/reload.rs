@@ -123,10 +123,8 @@ impl App {
         let old = self.snapshot.load_full();
         let routes = with_pinned_settings(routes, &old);
         let changes = describe_changes(&old.routes, &routes);
-        self.engine.set_config(engine_config(&routes.server));
-        self.engine
-            .handler()
-            .set_config(socketio_config(&routes.server));
+        self.engine.set_config(engine_config(&routes));
+        self.engine.handler().set_config(socketio_config(&routes));
         let new = Arc::new(Snapshot::new(
             routes,
             scripts,
@@ -199,6 +197,9 @@ pub(super) fn describe_changes(old: &RouteTable, new: &RouteTable) -> Vec<String
     }
     if old.statics != new.statics {
         out.push("[[static]] mounts changed".to_owned());
+    }
+    if old.limits != new.limits {
+        out.push("[limits] changed".to_owned());
     }
     let names: BTreeSet<&String> = old.namespaces.keys().chain(new.namespaces.keys()).collect();
     for name in names {

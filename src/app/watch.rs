@@ -166,15 +166,19 @@ async fn run(
                 _ = tokio::time::sleep_until(deadline) => break,
             }
         }
-        reload(&app, &path);
+        reload(&app, &path).await;
         folders.add_script_folders(&app);
     }
 }
 
-fn reload(app: &App, path: &Path) {
-    // Compiling is quick and synchronous; a reload runs on this task, one at a time.
-    let outcome = app.reload();
-    tracing::debug!(config = %path.display(), ?outcome, "Reload checked");
+/// Read and compile on the blocking pool (file reads and compiles of scripts take a while,
+/// and a runtime thread serves connections), one reload at a time.
+async fn reload(app: &Arc<App>, path: &Path) {
+    let worker = app.clone();
+    match tokio::task::spawn_blocking(move || worker.reload()).await {
+        Ok(outcome) => tracing::debug!(config = %path.display(), ?outcome, "Reload checked"),
+        Err(e) => tracing::error!(config = %path.display(), error = %e, "Reload failed"),
+    }
 }
 
 #[cfg(unix)]

@@ -2,6 +2,8 @@
 
 use std::time::Duration;
 
+use crate::limits::Rate;
+
 /// What a session may use to carry packets.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum Transport {
@@ -72,9 +74,22 @@ impl Cookie {
     }
 }
 
+/// Who may open sessions, and how many: caps and rates per client address.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Admission {
+    /// Sessions open at once. Defaults to `None` (no cap).
+    pub max_sessions: Option<usize>,
+    /// Sessions per client address (IPv6: per /64). Defaults to `None`.
+    pub max_sessions_per_ip: Option<usize>,
+    /// New sessions per client address. Defaults to `None`.
+    pub handshakes_per_ip: Option<Rate>,
+    /// Proxies whose `X-Forwarded-For` names the client. Defaults to none.
+    pub trusted_proxies: Vec<ipnet::IpNet>,
+}
+
 /// Settings of the Engine.IO layer. New sessions read the current value; running sessions
 /// keep what they started with.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct EngineConfig {
     /// Time between server pings. Defaults to 25 s.
     pub ping_interval: Duration,
@@ -88,9 +103,25 @@ pub struct EngineConfig {
     pub websocket: bool,
     /// Time allowed for a polling session's upgrade to WebSocket. Defaults to 10 s.
     pub upgrade_timeout: Duration,
-    /// Packets that may wait in a session's outbound queue before the peer counts as too slow
-    /// and is disconnected. Defaults to 1024.
-    pub queue_capacity: usize,
+    /// Bytes that may wait in a session's outbound queue before the peer counts as too slow
+    /// and is disconnected. Defaults to 4,000,000.
+    pub queue_bytes: usize,
+    /// Past this many queued bytes, volatile packets to the session are dropped. Defaults to
+    /// 1,000,000.
+    pub volatile_bytes: usize,
+    /// Longest a write to a WebSocket may stall before the peer counts as too slow. Defaults
+    /// to 10 s.
+    pub write_timeout: Duration,
+    /// Longest a POST body may take to arrive. Defaults to 10 s.
+    pub body_timeout: Duration,
+    /// A session the layer above has not claimed by then is closed (socket.io's
+    /// `connectTimeout`: no namespace joined). Defaults to `None`: no claim needed.
+    pub claim_timeout: Option<Duration>,
+    /// Request headers kept with a session (in order, until this many bytes). Defaults to
+    /// 8,000.
+    pub handshake_headers_bytes: usize,
+    /// Caps and rates of new sessions.
+    pub admission: Admission,
     /// CORS headers; `None` sends none. Defaults to `None`.
     pub cors: Option<Cors>,
     /// The session cookie set by handshakes; `None` sets none. Defaults to `None`.
@@ -106,7 +137,13 @@ impl Default for EngineConfig {
             polling: true,
             websocket: true,
             upgrade_timeout: Duration::from_secs(10),
-            queue_capacity: 1024,
+            queue_bytes: 4_000_000,
+            volatile_bytes: 1_000_000,
+            write_timeout: Duration::from_secs(10),
+            body_timeout: Duration::from_secs(10),
+            claim_timeout: None,
+            handshake_headers_bytes: 8_000,
+            admission: Admission::default(),
             cors: None,
             cookie: None,
         }

@@ -11,23 +11,49 @@ use http::{HeaderValue, Method, Request, Response, StatusCode, header};
 use http_body_util::Full;
 use hyper::body::Incoming;
 
+use super::admission::{Gate, client_ip};
 use super::config::{EngineConfig, Transport};
 use super::error::Error;
 use super::packet::{OpenPacket, Packet};
 use super::request::RequestInfo;
 use super::session::{CloseReason, Handshake, Session};
 use super::sid::Sid;
-use super::{EngineHandler, cors, polling, websocket};
-use std::sync::atomic::AtomicU64;
+use super::{EngineHandler, Pending, cors, polling, websocket};
+use crate::limits::Hits;
+use std::sync::atomic::{AtomicU64, Ordering};
 use tokio_util::task::TaskTracker;
 
-/// Bytes carried, both ways, over all sessions.
+/// Bytes carried, both ways, over all sessions, and how sessions ended.
 #[derive(Debug, Default)]
 pub struct Stats {
     /// Bytes received from peers (POST bodies, WebSocket messages).
     pub bytes_in: AtomicU64,
     /// Bytes sent to peers (poll responses, WebSocket frames).
     pub bytes_out: AtomicU64,
+    closes: [AtomicU64; CloseReason::ALL.len()],
+}
+
+impl Stats {
+    fn closed(&self, reason: CloseReason) {
+        let i = CloseReason::ALL
+            .iter()
+            .position(|r| *r == reason)
+            .expect("every reason is in ALL");
+        self.closes[i].fetch_add(1, Ordering::Relaxed);
+    }
+
+    /// Sessions ended, by reason label (`slow` counts both ways of being too slow).
+    pub fn closes(&self) -> Vec<(&'static str, u64)> {
+        let mut out: Vec<(&'static str, u64)> = Vec::new();
+        for (reason, count) in CloseReason::ALL.iter().zip(&self.closes) {
+            let n = count.load(Ordering::Relaxed);
+            match out.iter_mut().find(|(label, _)| *label == reason.label()) {
+                Some((_, total)) => *total += n,
+                None => out.push((reason.label(), n)),
+            }
+        }
+        out
+    }
 }
 
 /// A session together with the state the layer above keeps for it.
@@ -47,6 +73,8 @@ pub struct Engine<H: EngineHandler> {
     /// shutdown can wait for them.
     tasks: TaskTracker,
     stats: Arc<Stats>,
+    hits: Arc<Hits>,
+    gate: Gate,
     /// Looked up once per polling request and once per WebSocket connection, never per
     /// message on an open WebSocket.
     sessions: RwLock<HashMap<Sid, Arc<Conn<H::Data>>>>,
@@ -65,13 +93,29 @@ type HttpResponse = Response<Full<Bytes>>;
 impl<H: EngineHandler> Engine<H> {
     /// An endpoint with no sessions.
     pub fn new(handler: H, config: EngineConfig) -> Arc<Self> {
+        Engine::with_hits(handler, config, Arc::default())
+    }
+
+    /// An endpoint counting the limits its peers hit in `hits`.
+    pub fn with_hits(handler: H, config: EngineConfig, hits: Arc<Hits>) -> Arc<Self> {
         Arc::new(Engine {
             config: ArcSwap::from_pointee(config),
             handler,
             tasks: TaskTracker::new(),
             stats: Arc::new(Stats::default()),
+            hits,
+            gate: Gate::default(),
             sessions: RwLock::new(HashMap::new()),
         })
+    }
+
+    /// Limit hits of this endpoint's peers.
+    pub fn hits(&self) -> &Hits {
+        &self.hits
+    }
+
+    pub(crate) fn hits_handle(&self) -> Arc<Hits> {
+        self.hits.clone()
     }
 
     /// The layer above.
@@ -215,23 +259,26 @@ impl<H: EngineHandler> Engine<H> {
             return Err(Error::UnsupportedProtocolVersion);
         }
         let (parts, body) = req.into_parts();
+        let client = client_ip(remote.ip(), &parts.headers, &config.admission);
+        if let Err((limit, error)) = self.gate.admit(
+            client,
+            self.session_count(),
+            &config.admission,
+            std::time::Instant::now(),
+        ) {
+            self.hits.hit(limit, &client, &error);
+            return Err(error);
+        }
         if !self.handler.allow_request(&parts) {
+            self.gate.left(client);
             return Err(Error::Forbidden);
         }
         let handshake = Handshake {
             url: parts.uri.to_string(),
-            // Copied: the parsed values share hyper's read buffer (16 KiB), which a clone
-            // would keep alive for the whole session.
-            headers: parts
-                .headers
-                .iter()
-                .filter_map(|(name, value)| {
-                    let name = http::HeaderName::from_bytes(name.as_str().as_bytes()).ok()?;
-                    Some((name, HeaderValue::from_bytes(value.as_bytes()).ok()?))
-                })
-                .collect(),
+            headers: kept_headers(&parts.headers, config.handshake_headers_bytes),
             query: info.query,
             remote_addr: remote,
+            client_ip: client,
             issued: SystemTime::now(),
         };
         let conn = self.open(info.transport, handshake, config.clone());
@@ -289,21 +336,36 @@ impl<H: EngineHandler> Engine<H> {
         conn
     }
 
-    /// Ping every `ping_interval`; close on a missing pong. When the session closes, for
-    /// whatever reason, unregister it and tell the handler.
+    /// Ping every `ping_interval`; close on a missing pong, or when the layer above has not
+    /// claimed the session within `claim_timeout`. When the session closes, for whatever
+    /// reason, unregister it and tell the handler. The one task every session has.
     async fn run_heartbeat(self: Arc<Self>, conn: Arc<Conn<H::Data>>) {
         let session = &conn.session;
         let (interval, timeout) = (
             session.config().ping_interval,
             session.config().ping_timeout,
         );
+        let claim_by = session
+            .config()
+            .claim_timeout
+            .map(|t| session.started() + t);
+        let unclaimed = || claim_by.filter(|_| !session.is_claimed());
+        let far = || tokio::time::Instant::now() + std::time::Duration::from_secs(86_400);
         // Deadlines follow the schedule, not the moment a timer happened to fire, so a
         // late wake-up never gives a silent peer extra time.
         let mut next_ping = session.started() + interval;
-        loop {
-            tokio::select! {
-                _ = session.closed() => break,
-                _ = tokio::time::sleep_until(next_ping) => {}
+        'beat: loop {
+            loop {
+                tokio::select! {
+                    _ = session.closed() => break 'beat,
+                    _ = tokio::time::sleep_until(next_ping) => break,
+                    _ = tokio::time::sleep_until(unclaimed().unwrap_or_else(far)), if unclaimed().is_some() => {
+                        if !session.is_claimed() {
+                            tracing::debug!(sid = %session.sid(), "Not claimed within the connect timeout");
+                            session.close(CloseReason::ForcedClose);
+                        }
+                    }
+                }
             }
             let deadline = next_ping + timeout;
             session.await_pong(deadline);
@@ -325,16 +387,28 @@ impl<H: EngineHandler> Engine<H> {
             .write()
             .expect("sessions lock")
             .remove(&session.sid());
+        self.gate.left(session.handshake().client_ip);
+        self.stats.closed(reason);
+        if reason == CloseReason::SlowClient {
+            self.hits.hit(
+                crate::limits::Limit::QueueBytes,
+                &session.handshake().client_ip,
+                &"outbound queue over queue_bytes; session closed as too slow",
+            );
+        }
         tracing::debug!(sid = %session.sid(), reason = reason.as_str(), "Session closed");
-        self.handler.on_close(&conn, reason);
+        if let Some(pending) = self.handler.on_close(&conn, reason) {
+            pending.await;
+        }
         session.finish();
     }
 
-    /// Act on one packet from the peer, whatever transport carried it.
-    pub(crate) fn on_packet(&self, conn: &Arc<Conn<H::Data>>, packet: Packet) {
+    /// Act on one packet from the peer, whatever transport carried it. Work the layer
+    /// above could not finish at once comes back, to be awaited before the next packet.
+    pub(crate) fn on_packet(&self, conn: &Arc<Conn<H::Data>>, packet: Packet) -> Option<Pending> {
         match packet {
-            Packet::Message(text) => self.handler.on_message(conn, text),
-            Packet::Binary(data) => self.handler.on_binary(conn, data),
+            Packet::Message(text) => return self.handler.on_message(conn, text),
+            Packet::Binary(data) => return self.handler.on_binary(conn, data),
             Packet::Pong(_) => conn.session.pong_received(),
             Packet::Ping(data) => {
                 let _ = conn.session.send(Packet::Pong(data));
@@ -342,7 +416,30 @@ impl<H: EngineHandler> Engine<H> {
             Packet::Close => conn.session.close(CloseReason::TransportClose),
             Packet::Open(_) | Packet::Upgrade | Packet::Noop => {}
         }
+        None
     }
+}
+
+/// The request headers a session keeps, in order, until `budget` bytes are used: scripts
+/// see them, and nobody can make a session hold hundreds of kilobytes of them. Copied:
+/// the parsed values share hyper's read buffer, which a clone would keep alive.
+fn kept_headers(headers: &http::HeaderMap, budget: usize) -> http::HeaderMap {
+    let mut kept = http::HeaderMap::new();
+    let mut used = 0;
+    for (name, value) in headers {
+        used += name.as_str().len() + value.len();
+        if used > budget {
+            break;
+        }
+        let (Ok(name), Ok(value)) = (
+            http::HeaderName::from_bytes(name.as_str().as_bytes()),
+            HeaderValue::from_bytes(value.as_bytes()),
+        ) else {
+            continue;
+        };
+        kept.append(name, value);
+    }
+    kept
 }
 
 /// `Content-Type` of polling responses.

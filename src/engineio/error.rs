@@ -8,6 +8,13 @@ use http_body_util::Full;
 /// server's, so clients and tools that read them see the same thing.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
 pub enum Error {
+    /// A handshake over a cap or rate (`[limits]`): 503 with code 4 and the reason, as
+    /// engine.io's `allowRequest` answers a refusal with its message.
+    #[error("{0}")]
+    Busy(&'static str),
+    /// A POST body that did not arrive within `body_timeout`.
+    #[error("Request timeout")]
+    BodyTimeout,
     /// Code 0: the `transport` parameter is missing, unknown or disabled.
     #[error("Transport unknown")]
     UnknownTransport,
@@ -32,7 +39,8 @@ pub enum Error {
     /// A second long-poll GET while one is pending; closes the session.
     #[error("Bad request")]
     PollOverlap,
-    /// A second POST while one is being read; closes the session.
+    /// A second POST while one is being read; closes the session (engine.io answers a bare
+    /// 400).
     #[error("data request overlap from client")]
     PostOverlap,
 }
@@ -45,9 +53,12 @@ impl Error {
             Error::UnknownSid => 1,
             Error::BadHandshakeMethod => 2,
             Error::BadRequest => 3,
-            Error::Forbidden => 4,
+            Error::Forbidden | Error::Busy(_) => 4,
             Error::UnsupportedProtocolVersion => 5,
-            Error::PayloadTooLarge | Error::PollOverlap | Error::PostOverlap => return None,
+            Error::PayloadTooLarge
+            | Error::PollOverlap
+            | Error::PostOverlap
+            | Error::BodyTimeout => return None,
         })
     }
 
@@ -56,14 +67,18 @@ impl Error {
         match self {
             Error::Forbidden => StatusCode::FORBIDDEN,
             Error::PayloadTooLarge => StatusCode::PAYLOAD_TOO_LARGE,
-            Error::PostOverlap => StatusCode::INTERNAL_SERVER_ERROR,
+            Error::Busy(_) => StatusCode::SERVICE_UNAVAILABLE,
+            Error::BodyTimeout => StatusCode::REQUEST_TIMEOUT,
             _ => StatusCode::BAD_REQUEST,
         }
     }
 
     /// The response: JSON `{"code":N,"message":"…"}` where the error has a code, else empty.
     pub fn into_response(self) -> Response<Full<Bytes>> {
-        let builder = Response::builder().status(self.status());
+        let mut builder = Response::builder().status(self.status());
+        if let Error::Busy(_) = self {
+            builder = builder.header(header::RETRY_AFTER, "1");
+        }
         let response = match self.code() {
             Some(code) => builder
                 .header(header::CONTENT_TYPE, "application/json")
@@ -118,5 +133,14 @@ mod tests {
             )
         );
         assert_eq!(body(Error::PayloadTooLarge).await, (413, String::new()));
+        assert_eq!(body(Error::PostOverlap).await, (400, String::new()));
+        assert_eq!(
+            body(Error::Busy("Too many connections")).await,
+            (503, r#"{"code":4,"message":"Too many connections"}"#.into())
+        );
+        assert_eq!(
+            Error::Busy("x").into_response().headers()["retry-after"],
+            "1"
+        );
     }
 }

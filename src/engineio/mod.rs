@@ -2,28 +2,40 @@
 //! heartbeats. Knows nothing of namespaces or routes: the layer above plugs in through
 //! [`EngineHandler`], the one seam.
 
+mod admission;
 mod config;
 mod cors;
 mod engine;
 mod error;
+pub mod frame;
+mod outbox;
 pub mod packet;
 pub mod payload;
+mod peer;
 mod polling;
 mod request;
 mod session;
 mod sid;
 mod websocket;
 
+use std::future::Future;
+use std::pin::Pin;
 use std::sync::Arc;
 
 use bytes::Bytes;
 
-pub use config::{Cookie, Cors, EngineConfig, Transport};
+pub use config::{Admission, Cookie, Cors, EngineConfig, Transport};
 pub use engine::{Conn, Engine, Stats};
 pub use error::Error;
 pub use packet::Packet;
+pub use peer::PeerHandle;
 pub use session::{CloseReason, Handshake, SendError, Session};
 pub use sid::{InvalidSid, Sid};
+
+/// Work a handler could not finish at once (a script on another thread): the transport
+/// awaits it before it hands over the session's next packet, so packets are handled in the
+/// order the peer sent them.
+pub type Pending = Pin<Box<dyn Future<Output = ()> + Send + 'static>>;
 
 /// What the layer above Engine.IO implements. Callbacks run on the task that read the
 /// packet, in the order the peer sent them; they must not block.
@@ -40,14 +52,15 @@ pub trait EngineHandler: Send + Sync + 'static {
     /// A session opened; returns its state.
     fn on_open(&self, session: &Arc<Session>) -> Self::Data;
 
-    /// A text message arrived.
-    fn on_message(&self, conn: &Arc<Conn<Self::Data>>, text: Bytes);
+    /// A text message arrived. Work that cannot finish at once comes back as [`Pending`].
+    fn on_message(&self, conn: &Arc<Conn<Self::Data>>, text: Bytes) -> Option<Pending>;
 
-    /// A binary message arrived.
-    fn on_binary(&self, conn: &Arc<Conn<Self::Data>>, data: Bytes);
+    /// A binary message arrived. Work that cannot finish at once comes back as [`Pending`].
+    fn on_binary(&self, conn: &Arc<Conn<Self::Data>>, data: Bytes) -> Option<Pending>;
 
-    /// The session closed; called exactly once.
-    fn on_close(&self, conn: &Arc<Conn<Self::Data>>, reason: CloseReason);
+    /// The session closed; called exactly once. The peer is told (a poll released, a close
+    /// frame sent) once the work returned, if any, is done.
+    fn on_close(&self, conn: &Arc<Conn<Self::Data>>, reason: CloseReason) -> Option<Pending>;
 }
 
 /// Sessions for unit tests of the layers above, with no transport attached.
@@ -63,6 +76,7 @@ pub(crate) mod test_support {
             headers: http::HeaderMap::new(),
             query: Vec::new(),
             remote_addr: "127.0.0.1:1".parse().expect("valid address"),
+            client_ip: "127.0.0.1".parse().expect("valid address"),
             issued: std::time::SystemTime::now(),
             url: "/socket.io/?EIO=4&transport=polling".to_owned(),
         };

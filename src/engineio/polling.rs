@@ -13,11 +13,12 @@ use super::error::Error;
 use super::packet::Packet;
 use super::session::{CloseReason, Session};
 use super::{EngineHandler, payload};
+use crate::limits::Limit;
 
 /// Answer a long-poll GET: wait for queued packets (or an upgrade, or the close) and send
 /// them as one payload. A second GET while one is pending closes the session.
 pub(crate) async fn poll(session: &Session, stats: &Stats) -> Result<Response<Full<Bytes>>, Error> {
-    let Ok(mut rx) = session.rx.try_lock() else {
+    let Ok(_reading) = session.reader.try_lock() else {
         tracing::debug!(sid = %session.sid(), "Overlapping long-poll GET");
         session.close(CloseReason::TransportError);
         return Err(Error::PollOverlap);
@@ -31,19 +32,14 @@ pub(crate) async fn poll(session: &Session, stats: &Stats) -> Result<Response<Fu
         tracing::trace!(sid = %session.sid(), "Long-poll waiting");
         tokio::select! {
             biased;
-            Some(packet) = rx.recv() => payload::encode_into(&packet, &mut body),
+            () = session.queued() => {}
             _ = &mut upgraded => {}
             _ = session.closed() => {}
         }
     }
-    // Whatever else is already queued goes in the same response, up to `max_payload`.
+    // What is queued goes in one response, up to about `max_payload`.
     let limit = session.config().max_payload;
-    while body.len() < limit {
-        match rx.try_recv() {
-            Ok(packet) => payload::encode_into(&packet, &mut body),
-            Err(_) => break,
-        }
-    }
+    session.drain(limit, |packet| payload::encode_into(&packet, &mut body));
     if session.is_closed() {
         session.finished().await;
         // The reference server releases a poll with NOOP when the client itself closed,
@@ -77,12 +73,11 @@ pub(crate) async fn post<H: EngineHandler>(
         return Err(Error::PostOverlap);
     }
     tracing::trace!(sid = %session.sid(), "Reading a POST body");
-    let result = Limited::new(body, session.config().max_payload)
-        .collect()
-        .await;
+    let read = Limited::new(body, session.config().max_payload).collect();
+    let result = tokio::time::timeout(session.config().body_timeout, read).await;
     session.posting.store(false, Ordering::Release);
     let body = match result {
-        Ok(collected) => {
+        Ok(Ok(collected)) => {
             let bytes = collected.to_bytes();
             engine
                 .stats()
@@ -90,14 +85,28 @@ pub(crate) async fn post<H: EngineHandler>(
                 .fetch_add(bytes.len() as u64, Ordering::Relaxed);
             bytes
         }
-        Err(e) if e.is::<http_body_util::LengthLimitError>() => {
+        Ok(Err(e)) if e.is::<http_body_util::LengthLimitError>() => {
             tracing::debug!(sid = %session.sid(), "POST body over max_payload");
+            engine.hits().hit(
+                Limit::MaxPayload,
+                &session.handshake().client_ip,
+                &"POST body over max_payload",
+            );
             session.close(CloseReason::TransportError);
             return Err(Error::PayloadTooLarge);
         }
-        Err(_) => {
+        Ok(Err(_)) => {
             session.close(CloseReason::TransportClose);
             return Err(Error::BadRequest);
+        }
+        Err(_) => {
+            engine.hits().hit(
+                Limit::BodyTimeout,
+                &session.handshake().client_ip,
+                &"POST body not received within body_timeout",
+            );
+            session.close(CloseReason::TransportError);
+            return Err(Error::BodyTimeout);
         }
     };
     let packets = match payload::decode(body) {
@@ -109,7 +118,11 @@ pub(crate) async fn post<H: EngineHandler>(
         }
     };
     for packet in packets {
-        engine.on_packet(conn, packet);
+        // Work the layer above could not finish at once (a script) completes before the
+        // next packet: events of one session are handled in order.
+        if let Some(pending) = engine.on_packet(conn, packet) {
+            pending.await;
+        }
     }
     let mut resp = Response::new(Full::new(Bytes::from_static(b"ok")));
     resp.headers_mut()

@@ -1,22 +1,24 @@
-//! One Engine.IO session: its bounded outbound queue, transport state and close reason.
+//! One Engine.IO session: its outbound queue (bounded in bytes), transport state and close
+//! reason.
 //!
-//! Whatever transport is active owns the receiving end of the queue: a pending long-poll GET
-//! while polling, the WebSocket writer task after an upgrade. Senders never block: a full
-//! queue means the peer is too slow, and the session is closed.
+//! Whatever transport is active is the queue's one reader: a pending long-poll GET while
+//! polling, the WebSocket writer task after an upgrade. Senders never block: a full queue
+//! means the peer is too slow, and the session is closed.
 
 use std::fmt;
 use std::net::SocketAddr;
-use std::sync::atomic::{AtomicBool, AtomicU8, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU8, AtomicU16, AtomicU64, Ordering};
 use std::sync::{Arc, OnceLock};
 use std::time::{Duration, SystemTime};
 
 use tokio::time::Instant;
 
 use http::HeaderMap;
-use tokio::sync::{Mutex, Notify, mpsc};
+use tokio::sync::{Mutex, Notify};
 use tokio_util::sync::CancellationToken;
 
 use super::config::{EngineConfig, Transport};
+use super::outbox::{Outbox, Refused};
 use super::packet::Packet;
 use super::sid::Sid;
 
@@ -37,18 +39,54 @@ pub enum CloseReason {
     ServerShuttingDown,
     /// The outbound queue filled up: the peer reads slower than it is sent to.
     SlowClient,
+    /// A write to the peer stalled past `write_timeout`.
+    WriteTimeout,
 }
 
 impl CloseReason {
     /// The reason as socket.io reports it to `disconnect` handlers.
     pub fn as_str(self) -> &'static str {
         match self {
-            CloseReason::TransportError | CloseReason::SlowClient => "transport error",
+            CloseReason::TransportError | CloseReason::SlowClient | CloseReason::WriteTimeout => {
+                "transport error"
+            }
             CloseReason::TransportClose => "transport close",
             CloseReason::ForcedClose => "forced close",
             CloseReason::PingTimeout => "ping timeout",
             CloseReason::ParseError => "parse error",
             CloseReason::ServerShuttingDown => "server shutting down",
+        }
+    }
+}
+
+impl CloseReason {
+    /// Every reason, in the order `/metrics` lists them.
+    pub const ALL: [CloseReason; 8] = [
+        CloseReason::TransportError,
+        CloseReason::TransportClose,
+        CloseReason::ForcedClose,
+        CloseReason::PingTimeout,
+        CloseReason::ParseError,
+        CloseReason::ServerShuttingDown,
+        CloseReason::SlowClient,
+        CloseReason::WriteTimeout,
+    ];
+
+    /// Whether the peer was let go for reading too slowly.
+    pub fn is_slow(self) -> bool {
+        matches!(self, CloseReason::SlowClient | CloseReason::WriteTimeout)
+    }
+
+    /// The label `/metrics` counts closes under.
+    pub fn label(self) -> &'static str {
+        match self {
+            CloseReason::TransportError => "transport_error",
+            CloseReason::TransportClose => "transport_close",
+            CloseReason::ForcedClose => "forced_close",
+            CloseReason::PingTimeout => "ping_timeout",
+            CloseReason::ParseError => "parse_error",
+            CloseReason::ServerShuttingDown => "server_shutting_down",
+            CloseReason::SlowClient | CloseReason::WriteTimeout => "slow",
         }
     }
 }
@@ -68,6 +106,8 @@ pub struct Handshake {
     pub query: Vec<(String, String)>,
     /// The peer's address.
     pub remote_addr: SocketAddr,
+    /// The client's address: the peer's, or what a trusted proxy says in `X-Forwarded-For`.
+    pub client_ip: std::net::IpAddr,
     /// When the session was opened.
     pub issued: SystemTime,
     /// The request URL (path and query).
@@ -93,6 +133,9 @@ pub enum SendError {
     /// The queue was full; the session has been closed as too slow.
     #[error("outbound queue full")]
     Full,
+    /// A volatile packet, dropped because the peer is behind; the session goes on.
+    #[error("peer behind; volatile packet dropped")]
+    Behind,
 }
 
 /// One Engine.IO session.
@@ -101,9 +144,9 @@ pub struct Session {
     sid: Sid,
     handshake: Handshake,
     config: Arc<EngineConfig>,
-    tx: mpsc::Sender<Packet>,
-    /// The receiving end of the outbound queue; held by whichever transport is writing.
-    pub(crate) rx: Mutex<mpsc::Receiver<Packet>>,
+    outbox: Outbox,
+    /// Held by whichever transport drains the queue: one reader at a time.
+    pub(crate) reader: Mutex<()>,
     transport: AtomicU8,
     upgrading: AtomicBool,
     probed: AtomicBool,
@@ -115,6 +158,10 @@ pub struct Session {
     pub(crate) posting: AtomicBool,
     closed: CancellationToken,
     close_reason: OnceLock<CloseReason>,
+    /// The WebSocket close code to send, when the reason alone does not say it.
+    close_code: AtomicU16,
+    /// Set once the layer above has claimed the session (joined a namespace).
+    claimed: AtomicBool,
     /// Cancelled once the layer above has handled the close.
     finished: CancellationToken,
     /// When the session opened; heartbeat deadlines count from here.
@@ -130,13 +177,12 @@ impl Session {
         handshake: Handshake,
         config: Arc<EngineConfig>,
     ) -> Session {
-        let (tx, rx) = mpsc::channel(config.queue_capacity.max(1));
         Session {
             sid,
             handshake,
+            outbox: Outbox::new(config.queue_bytes, config.volatile_bytes),
             config,
-            tx,
-            rx: Mutex::new(rx),
+            reader: Mutex::new(()),
             transport: AtomicU8::new(transport as u8),
             upgrading: AtomicBool::new(false),
             probed: AtomicBool::new(false),
@@ -145,6 +191,8 @@ impl Session {
             posting: AtomicBool::new(false),
             closed: CancellationToken::new(),
             close_reason: OnceLock::new(),
+            close_code: AtomicU16::new(0),
+            claimed: AtomicBool::new(false),
             finished: CancellationToken::new(),
             started: Instant::now(),
             pong_deadline_ms: AtomicU64::new(0),
@@ -177,26 +225,87 @@ impl Session {
 
     /// Queue a packet for the peer without waiting. A full queue closes the session.
     pub fn send(&self, packet: Packet) -> Result<(), SendError> {
+        self.send_all(std::slice::from_ref(&packet))
+    }
+
+    /// Queue packets that belong together (a message and its attachments) as one unit.
+    pub fn send_all(&self, packets: &[Packet]) -> Result<(), SendError> {
+        self.push(packets, false)
+    }
+
+    /// Queue packets that may be dropped if the peer is behind (socket.io's `volatile`).
+    pub fn send_volatile(&self, packets: &[Packet]) -> Result<(), SendError> {
+        self.push(packets, true)
+    }
+
+    fn push(&self, packets: &[Packet], volatile: bool) -> Result<(), SendError> {
         // An atomic load: the token's own check takes a lock, on every packet.
         if self.close_reason.get().is_some() {
             return Err(SendError::Closed);
         }
-        match self.tx.try_send(packet) {
+        match self.outbox.push(packets, volatile) {
             Ok(()) => Ok(()),
-            Err(mpsc::error::TrySendError::Full(_)) => {
-                tracing::warn!(sid = %self.sid, "Outbound queue full; closing the slow session");
+            Err(Refused::Behind) => Err(SendError::Behind),
+            Err(Refused::Closed) => Err(SendError::Closed),
+            Err(Refused::Full) => {
+                tracing::debug!(sid = %self.sid, "Outbound queue full; closing the slow session");
                 self.close(CloseReason::SlowClient);
                 Err(SendError::Full)
             }
-            Err(mpsc::error::TrySendError::Closed(_)) => Err(SendError::Closed),
         }
+    }
+
+    /// Bytes waiting to be sent.
+    pub fn queued_bytes(&self) -> usize {
+        self.outbox.bytes()
+    }
+
+    /// Take queued packets, about `max_bytes` of them; the caller holds `reader`.
+    pub(crate) fn drain(&self, max_bytes: usize, out: impl FnMut(Packet)) -> usize {
+        self.outbox.drain(max_bytes, out)
+    }
+
+    /// Resolves once a packet is queued.
+    pub(crate) async fn queued(&self) {
+        self.outbox.ready().await
     }
 
     /// Close the session. The first reason given wins; later calls do nothing.
     pub fn close(&self, reason: CloseReason) {
         if self.close_reason.set(reason).is_ok() {
+            self.outbox.close();
             self.closed.cancel();
         }
+    }
+
+    /// Close the session, telling a WebSocket peer `code` (e.g. 1009 for a message too big).
+    pub fn close_with_code(&self, reason: CloseReason, code: u16) {
+        let _ = self
+            .close_code
+            .compare_exchange(0, code, Ordering::AcqRel, Ordering::Acquire);
+        self.close(reason);
+    }
+
+    /// The WebSocket close code for how this session ended.
+    pub(crate) fn ws_close_code(&self) -> u16 {
+        match self.close_code.load(Ordering::Acquire) {
+            0 if self.close_reason().is_some_and(CloseReason::is_slow) => {
+                super::frame::close_code::POLICY
+            }
+            0 => super::frame::close_code::NORMAL,
+            code => code,
+        }
+    }
+
+    /// The layer above takes the session (a namespace was joined): the claim deadline no
+    /// longer applies.
+    pub fn claim(&self) {
+        self.claimed.store(true, Ordering::Release);
+    }
+
+    /// Whether the layer above has claimed the session.
+    pub fn is_claimed(&self) -> bool {
+        self.claimed.load(Ordering::Acquire)
     }
 
     /// Whether the session is closed.
@@ -293,13 +402,14 @@ mod tests {
 
     fn session(capacity: usize) -> Session {
         let config = EngineConfig {
-            queue_capacity: capacity,
+            queue_bytes: capacity * super::super::outbox::cost(&msg()),
             ..EngineConfig::default()
         };
         let handshake = Handshake {
             headers: HeaderMap::new(),
             query: vec![("EIO".into(), "4".into())],
             remote_addr: "127.0.0.1:1".parse().unwrap(),
+            client_ip: "127.0.0.1".parse().unwrap(),
             issued: SystemTime::now(),
             url: "/socket.io/?EIO=4".into(),
         };
@@ -311,15 +421,31 @@ mod tests {
         )
     }
 
+    fn msg() -> Packet {
+        Packet::Message(Bytes::from_static(b"x"))
+    }
+
     #[test]
     fn a_full_queue_closes_the_session_as_slow() {
         let s = session(2);
-        let p = || Packet::Message(Bytes::from_static(b"x"));
+        let p = msg;
         assert_eq!(s.send(p()), Ok(()));
         assert_eq!(s.send(p()), Ok(()));
         assert_eq!(s.send(p()), Err(SendError::Full));
         assert_eq!(s.close_reason(), Some(CloseReason::SlowClient));
         assert_eq!(s.send(p()), Err(SendError::Closed));
+        assert_eq!(s.ws_close_code(), 1008);
+    }
+
+    #[test]
+    fn an_explicit_close_code_wins() {
+        let s = session(2);
+        s.close_with_code(CloseReason::TransportError, 1009);
+        s.close_with_code(CloseReason::TransportError, 1002);
+        assert_eq!(s.ws_close_code(), 1009);
+        assert!(!s.is_claimed());
+        s.claim();
+        assert!(s.is_claimed());
     }
 
     #[test]

@@ -43,6 +43,8 @@ pub struct Deliver {
     pub event: Option<String>,
     /// The arguments.
     pub data: DataSpec,
+    /// socket.io's `volatile`: dropped for a recipient that is behind rather than queued.
+    pub volatile: bool,
 }
 
 /// One table of a route: what it joins, leaves, delivers and answers.
@@ -124,6 +126,8 @@ pub enum Action {
         event: String,
         /// Its arguments.
         args: Args,
+        /// Whether a recipient that is behind may miss it (socket.io's `volatile`).
+        volatile: bool,
     },
     /// Answer the sender's ack.
     Ack(Args),

@@ -5,6 +5,7 @@ pub mod action;
 mod compile;
 pub mod diag;
 mod file;
+mod limits;
 mod table;
 pub mod template;
 mod units;
@@ -12,6 +13,7 @@ mod units;
 pub use action::{Action, Args, Recipients, Route, ScriptRef};
 pub use compile::{Env, compile};
 pub use diag::{Diagnostic, Report};
+pub use limits::LimitSettings;
 pub use table::{
     AuthRule, ClusterSettings, CookieSettings, CorsSettings, NamespaceRoutes, Resolved, RouteTable,
     ServerSettings, StaticMount,

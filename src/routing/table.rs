@@ -145,6 +145,8 @@ pub struct RouteTable {
     pub namespaces: BTreeMap<String, NamespaceRoutes>,
     /// `[cluster]`; `None` runs this node alone.
     pub cluster: Option<ClusterSettings>,
+    /// `[limits]`.
+    pub limits: super::limits::LimitSettings,
 }
 
 impl RouteTable {
@@ -260,6 +262,7 @@ fn resolve_step(step: &super::action::Step, event: &str, scope: &dyn Scope) -> O
             to,
             event: deliver.event.clone().unwrap_or_else(|| event.to_owned()),
             args: resolve_data(&deliver.data, scope)?,
+            volatile: deliver.volatile,
         });
     }
     Some(actions)

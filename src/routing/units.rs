@@ -13,11 +13,12 @@ pub fn parse_duration(text: &str) -> Result<Duration, String> {
     let n: u64 = number.parse().map_err(|_| {
         format!("`{text}` is not a duration; expected a duration like \"25s\" or \"500ms\"")
     })?;
+    let too_large = || format!("`{text}` is too long a duration");
     let d = match unit.trim() {
         "ms" => Duration::from_millis(n),
         "s" => Duration::from_secs(n),
-        "m" => Duration::from_secs(n * 60),
-        "h" => Duration::from_secs(n * 3600),
+        "m" => Duration::from_secs(n.checked_mul(60).ok_or_else(too_large)?),
+        "h" => Duration::from_secs(n.checked_mul(3600).ok_or_else(too_large)?),
         other => {
             return Err(format!(
                 "unknown unit `{other}` in `{text}`; expected ms, s, m or h"
@@ -73,6 +74,12 @@ mod tests {
                 .contains("unknown unit")
         );
         assert!(parse_duration("s").is_err());
+        assert!(
+            parse_duration("18446744073709551615h")
+                .unwrap_err()
+                .contains("too long")
+        );
+        assert!(parse_duration("99999999999999999999s").is_err());
     }
 
     #[test]
@@ -83,5 +90,10 @@ mod tests {
         assert_eq!(parse_size("1000"), Ok(1000));
         assert!(parse_size("1TB").unwrap_err().contains("unknown unit"));
         assert!(parse_size("MB").is_err());
+        assert!(
+            parse_size("18446744073709551615GB")
+                .unwrap_err()
+                .contains("too large")
+        );
     }
 }

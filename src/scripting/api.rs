@@ -14,10 +14,13 @@
 use std::sync::{Arc, Mutex};
 
 use bytes::Bytes;
-use rhai::{Array, Dynamic, Engine, ImmutableString};
+use rhai::{Array, Dynamic, Engine, EvalAltResult, ImmutableString, Position};
 
-use super::convert::from_dynamic;
+use super::convert::{Budget, from_dynamic};
 use crate::routing::{Action, Args, Recipients};
+
+/// What a `ctx` function returns: an error stops the handler.
+type Done = Result<(), Box<EvalAltResult>>;
 
 /// State shared by `ctx` and the views it hands out.
 #[derive(Debug)]
@@ -28,11 +31,35 @@ pub(crate) struct Shared {
     pub(crate) rooms: Array,
     pub(crate) handshake: Dynamic,
     pub(crate) event: ImmutableString,
+    /// What the call may still send or keep, in bytes.
+    pub(crate) budget: Mutex<Budget>,
 }
 
 impl Shared {
     fn push(&self, action: Action) {
         self.actions.lock().expect("actions lock").push(action);
+    }
+
+    /// Arguments for an action: JSON values, with blobs as attachments; an error when the
+    /// call has sent too much or a value is nested too deeply.
+    fn args(&self, values: &[Dynamic]) -> Result<Args, Box<EvalAltResult>> {
+        let mut budget = self.budget.lock().expect("budget lock");
+        let mut attachments: Vec<Bytes> = Vec::new();
+        let values = values
+            .iter()
+            .map(|v| from_dynamic(v, &mut attachments, &mut budget))
+            .collect::<Result<Vec<_>, _>>()
+            .map_err(|e| {
+                Box::new(EvalAltResult::ErrorRuntime(
+                    e.to_string().into(),
+                    Position::NONE,
+                ))
+            })?;
+        Ok(if attachments.is_empty() {
+            Args::Values(values)
+        } else {
+            Args::Binary(values, attachments)
+        })
     }
 }
 
@@ -48,33 +75,22 @@ pub(crate) struct SocketView(Arc<Shared>);
 #[derive(Debug, Clone)]
 pub(crate) struct RoomView(Arc<Shared>, String);
 
-/// Arguments for an action: JSON values, with blobs as attachments.
-fn args(values: &[Dynamic]) -> Args {
-    let mut attachments: Vec<Bytes> = Vec::new();
-    let values: Vec<_> = values
-        .iter()
-        .map(|v| from_dynamic(v, &mut attachments))
-        .collect();
-    if attachments.is_empty() {
-        Args::Values(values)
-    } else {
-        Args::Binary(values, attachments)
-    }
-}
-
-fn deliver(shared: &Shared, to: Recipients, event: &str, data: &[Dynamic]) {
+fn deliver(shared: &Shared, to: Recipients, event: &str, data: &[Dynamic]) -> Done {
+    let args = shared.args(data)?;
     shared.push(Action::Deliver {
         to,
         event: event.to_owned(),
-        args: args(data),
+        args,
+        volatile: false,
     });
+    Ok(())
 }
 
-fn emit(ctx: &mut Ctx, event: ImmutableString, data: &[Dynamic]) {
-    deliver(&ctx.0, Recipients::Sender, &event, data);
+fn emit(ctx: &mut Ctx, event: ImmutableString, data: &[Dynamic]) -> Done {
+    deliver(&ctx.0, Recipients::Sender, &event, data)
 }
 
-fn broadcast(ctx: &mut Ctx, event: ImmutableString, data: &[Dynamic]) {
+fn broadcast(ctx: &mut Ctx, event: ImmutableString, data: &[Dynamic]) -> Done {
     deliver(
         &ctx.0,
         Recipients::Namespace {
@@ -82,10 +98,10 @@ fn broadcast(ctx: &mut Ctx, event: ImmutableString, data: &[Dynamic]) {
         },
         &event,
         data,
-    );
+    )
 }
 
-fn io(ctx: &mut Ctx, event: ImmutableString, data: &[Dynamic]) {
+fn io(ctx: &mut Ctx, event: ImmutableString, data: &[Dynamic]) -> Done {
     deliver(
         &ctx.0,
         Recipients::Namespace {
@@ -93,19 +109,21 @@ fn io(ctx: &mut Ctx, event: ImmutableString, data: &[Dynamic]) {
         },
         &event,
         data,
-    );
+    )
 }
 
-fn room_emit(view: &mut RoomView, event: ImmutableString, data: &[Dynamic]) {
+fn room_emit(view: &mut RoomView, event: ImmutableString, data: &[Dynamic]) -> Done {
     let to = Recipients::Room {
         room: view.1.clone(),
         include_sender: false,
     };
-    deliver(&view.0, to, &event, data);
+    deliver(&view.0, to, &event, data)
 }
 
-fn ack(ctx: &mut Ctx, data: &[Dynamic]) {
-    ctx.0.push(Action::Ack(args(data)));
+fn ack(ctx: &mut Ctx, data: &[Dynamic]) -> Done {
+    let args = ctx.0.args(data)?;
+    ctx.0.push(Action::Ack(args));
+    Ok(())
 }
 
 /// Register `name(this, event, data…)` for zero to eight data values.

@@ -1,7 +1,10 @@
 //! The one constructor of Rhai engines: every script runs in this sandbox.
 
+use std::cell::Cell;
+use std::time::{Duration, Instant};
+
 use rhai::module_resolvers::DummyModuleResolver;
-use rhai::{Engine, OptimizationLevel};
+use rhai::{Dynamic, Engine, OptimizationLevel};
 
 /// Operations one call may take before it is stopped (an endless loop ends here, in
 /// milliseconds).
@@ -13,14 +16,57 @@ pub const MAX_STRING_BYTES: usize = 1 << 20;
 /// Most items in one array or map.
 pub const MAX_COLLECTION_ITEMS: usize = 10_000;
 
-/// A sandboxed engine for the script `name` (used in its log lines): limits on operations,
-/// call depth, expression depth and sizes; no module imports, no `eval`, no file access
-/// (Rhai's standard library has none); `print` and `debug` go to the log, never stdout.
+/// Operations between two looks at the clock.
+const CLOCK_EVERY: u64 = 1024;
+
+thread_local! {
+    /// When the script call running on this thread began.
+    static STARTED: Cell<Option<Instant>> = const { Cell::new(None) };
+}
+
+/// The clock of one script call on this thread, from `start` until dropped.
+#[derive(Debug)]
+pub struct Clock(());
+
+impl Clock {
+    /// Start timing the call this thread is about to make.
+    pub fn start() -> Clock {
+        STARTED.with(|s| s.set(Some(Instant::now())));
+        Clock(())
+    }
+}
+
+impl Drop for Clock {
+    fn drop(&mut self) {
+        STARTED.with(|s| s.set(None));
+    }
+}
+
+/// Longest `print`/`debug` line kept from a script, in bytes.
+const MAX_PRINT_BYTES: usize = 1024;
+
+/// A sandboxed engine for the script `name` (used in its log lines): at most `operations`
+/// operations per call, limits on call depth, expression depth and sizes (arrays and maps
+/// count their nested items too, which bounds how deep data can nest); no module imports,
+/// no `eval`, no file access (Rhai's standard library has none); `print` and `debug` go to
+/// the log, never stdout, cut to 1 KiB with control characters escaped. With `time`, a call
+/// that has run that long (see [`Clock`]) is stopped too: some single operations (copying a
+/// deeply nested value) cost far more than others.
 #[allow(clippy::disallowed_methods)] // The one place an engine is made.
-pub fn sandboxed(name: &str) -> Engine {
+pub fn sandboxed(name: &str, operations: u64, time: Option<Duration>) -> Engine {
     let mut engine = Engine::new();
+    if let Some(limit) = time {
+        engine.on_progress(move |ops| {
+            if ops % CLOCK_EVERY != 0 {
+                return None;
+            }
+            let started = STARTED.with(Cell::get)?;
+            (started.elapsed() > limit)
+                .then(|| Dynamic::from(format!("Script ran longer than {limit:?}")))
+        });
+    }
     engine
-        .set_max_operations(MAX_OPERATIONS)
+        .set_max_operations(operations)
         .set_max_call_levels(MAX_CALL_LEVELS)
         .set_max_expr_depths(64, 32)
         .set_max_string_size(MAX_STRING_BYTES)
@@ -32,12 +78,30 @@ pub fn sandboxed(name: &str) -> Engine {
         .set_module_resolver(DummyModuleResolver::new());
     engine.disable_symbol("eval");
     let script = name.to_owned();
-    engine.on_print(move |text| tracing::info!(script = %script, "{text}"));
+    engine.on_print(move |text| tracing::info!(script = %script, "{}", printable(text)));
     let script = name.to_owned();
     engine.on_debug(move |text, _source, pos| {
-        tracing::debug!(script = %script, line = pos.line().unwrap_or(0), "{text}");
+        tracing::debug!(script = %script, line = pos.line().unwrap_or(0), "{}", printable(text));
     });
     engine
+}
+
+/// `text` as one log line: control characters escaped (a script printing client data cannot
+/// forge log lines), cut to [`MAX_PRINT_BYTES`].
+pub fn printable(text: &str) -> String {
+    let mut out = String::with_capacity(text.len().min(MAX_PRINT_BYTES) + 8);
+    for c in text.chars() {
+        if out.len() >= MAX_PRINT_BYTES {
+            out.push('…');
+            break;
+        }
+        if c.is_control() {
+            out.extend(c.escape_default());
+        } else {
+            out.push(c);
+        }
+    }
+    out
 }
 
 #[cfg(test)]
@@ -46,7 +110,7 @@ mod tests {
 
     #[test]
     fn endless_loops_and_deep_recursion_are_stopped() {
-        let engine = sandboxed("test");
+        let engine = sandboxed("test", MAX_OPERATIONS, None);
         let err = engine.eval::<()>("loop { }").unwrap_err();
         assert!(err.to_string().contains("Too many operations"), "{err}");
         let err = engine.eval::<i64>("fn f(n) { f(n + 1) } f(0)").unwrap_err();
@@ -58,7 +122,7 @@ mod tests {
 
     #[test]
     fn sizes_are_bounded_and_imports_refused() {
-        let engine = sandboxed("test");
+        let engine = sandboxed("test", MAX_OPERATIONS, None);
         assert!(
             engine
                 .eval::<()>("let s = \"x\"; loop { s += s; }")
@@ -71,5 +135,50 @@ mod tests {
         );
         assert!(engine.eval::<()>("import \"std\" as x;").is_err());
         assert!(engine.eval::<i64>("eval(\"1\")").is_err());
+    }
+
+    #[test]
+    fn nesting_is_bounded_by_the_item_limits() {
+        // On a stack as large as a script thread's, as scripts run in the server.
+        let run = || {
+            let mut engine = sandboxed("test", 10_000_000, None);
+            // The mechanism at a smaller size: copying nested data costs its depth, so the
+            // full 10,000 would take a while in a debug build.
+            engine.set_max_array_size(500).set_max_map_size(500);
+            let arrays = engine
+                .eval::<()>("let a = []; loop { a = [a]; }")
+                .unwrap_err()
+                .to_string();
+            let maps = engine
+                .eval::<()>("let m = #{}; loop { m = #{ m: m }; }")
+                .unwrap_err()
+                .to_string();
+            (arrays, maps)
+        };
+        let (arrays, maps) = std::thread::Builder::new()
+            .stack_size(256 << 20)
+            .spawn(run)
+            .unwrap()
+            .join()
+            .unwrap();
+        assert!(arrays.contains("Size of array"), "{arrays}");
+        assert!(maps.contains("Size of object map"), "{maps}");
+    }
+
+    #[test]
+    fn a_call_is_stopped_at_its_time_limit() {
+        let engine = sandboxed("test", u64::MAX, Some(Duration::from_millis(20)));
+        let _clock = Clock::start();
+        let err = engine.eval::<()>("loop { }").unwrap_err();
+        let rhai::EvalAltResult::ErrorTerminated(why, _) = *err else {
+            panic!("terminated: {err}");
+        };
+        assert!(why.to_string().contains("ran longer than 20ms"), "{why}");
+    }
+
+    #[test]
+    fn printed_text_stays_one_bounded_line() {
+        assert_eq!(printable("a\nb\r\x1b[31m"), "a\\nb\\r\\u{1b}[31m");
+        assert!(printable(&"x".repeat(5000)).len() <= MAX_PRINT_BYTES + 4);
     }
 }

@@ -5,6 +5,10 @@
 mod api;
 mod convert;
 pub mod engine;
+mod pool;
 mod scripts;
 
-pub use scripts::{AuthDecision, CompileError, EventInput, EventOutput, ScriptError, ScriptSet};
+pub use pool::{Busy, ScriptPool};
+pub use scripts::{
+    AuthDecision, CompileError, EventInput, EventOutput, ScriptError, ScriptLimits, ScriptSet,
+};

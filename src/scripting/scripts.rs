@@ -11,7 +11,7 @@ use rhai::{AST, Array, CallFnOptions, Dynamic, Engine, EvalAltResult, Position, 
 use serde_json::Value;
 
 use super::api::{self, Ctx, Shared};
-use super::convert::{from_dynamic, to_dynamic};
+use super::convert::{Budget, from_dynamic, to_dynamic};
 use super::engine::sandboxed;
 use crate::routing::{Action, ScriptRef};
 
@@ -61,10 +61,33 @@ struct Compiled {
     fn_lines: HashMap<String, usize>,
 }
 
+/// What one script call may do.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ScriptLimits {
+    /// Operations per call. Defaults to 500,000.
+    pub operations: u64,
+    /// Bytes one call may send (its deliveries and acks) and keep (`socket.data`).
+    /// Defaults to 2,000,000.
+    pub output_bytes: usize,
+    /// Longest one call may run. Defaults to 250 ms.
+    pub time: std::time::Duration,
+}
+
+impl Default for ScriptLimits {
+    fn default() -> Self {
+        ScriptLimits {
+            operations: super::engine::MAX_OPERATIONS,
+            output_bytes: 2_000_000,
+            time: std::time::Duration::from_millis(250),
+        }
+    }
+}
+
 /// Every script of a routes file, compiled.
 #[derive(Clone, Default)]
 pub struct ScriptSet {
     scripts: HashMap<PathBuf, Arc<Compiled>>,
+    limits: ScriptLimits,
 }
 
 impl fmt::Debug for ScriptSet {
@@ -119,12 +142,18 @@ fn location(pos: Position) -> (usize, usize) {
 impl ScriptSet {
     /// Compile every script `refs` names; check each named function exists with the right
     /// number of parameters (`on_event(ctx, args)`-style handlers take 2, `authorize` 1).
-    pub fn compile(refs: &[&ScriptRef]) -> Result<ScriptSet, Vec<CompileError>> {
-        let mut set = ScriptSet::default();
+    pub fn compile(
+        refs: &[&ScriptRef],
+        limits: ScriptLimits,
+    ) -> Result<ScriptSet, Vec<CompileError>> {
+        let mut set = ScriptSet {
+            limits,
+            ..ScriptSet::default()
+        };
         let mut errors = Vec::new();
         for script in refs {
             if !set.scripts.contains_key(&script.path) {
-                match compile_file(&script.path, &script.name) {
+                match compile_file(&script.path, &script.name, limits) {
                     Ok(compiled) => {
                         set.scripts.insert(script.path.clone(), Arc::new(compiled));
                     }
@@ -176,6 +205,9 @@ impl ScriptSet {
             rooms: input.rooms.into_iter().map(Dynamic::from).collect(),
             handshake: to_dynamic(&input.handshake, &[]),
             event: input.event.into(),
+            budget: Mutex::new(Budget {
+                bytes: self.limits.output_bytes,
+            }),
         });
         let args: Array = input
             .args
@@ -183,6 +215,7 @@ impl ScriptSet {
             .map(|v| to_dynamic(v, input.attachments))
             .collect();
         let ctx = Ctx(shared.clone());
+        let _clock = super::engine::Clock::start();
         let _returned = compiled
             .engine
             .call_fn_with_options::<Dynamic>(
@@ -194,7 +227,21 @@ impl ScriptSet {
             )
             .map_err(|e| runtime_error(script, compiled, &e))?;
         let actions = std::mem::take(&mut *shared.actions.lock().expect("actions lock"));
-        let data = from_dynamic(&shared.data.lock().expect("data lock"), &mut Vec::new());
+        let mut budget = *shared.budget.lock().expect("budget lock");
+        let data = from_dynamic(
+            &shared.data.lock().expect("data lock"),
+            &mut Vec::new(),
+            &mut budget,
+        )
+        .map_err(|e| ScriptError {
+            path: script.name.clone(),
+            line: compiled
+                .fn_lines
+                .get(&script.function)
+                .copied()
+                .unwrap_or(0),
+            message: format!("socket.data not kept: {e}"),
+        })?;
         Ok(EventOutput { actions, data })
     }
 
@@ -205,6 +252,7 @@ impl ScriptSet {
         handshake: &Value,
     ) -> Result<AuthDecision, ScriptError> {
         let compiled = self.get(script)?;
+        let _clock = super::engine::Clock::start();
         let result = compiled.engine.call_fn_with_options::<Dynamic>(
             CallFnOptions::new().eval_ast(false),
             &mut Scope::new(),
@@ -212,8 +260,22 @@ impl ScriptSet {
             &script.function,
             (to_dynamic(handshake, &[]),),
         );
+        let mut budget = Budget {
+            bytes: self.limits.output_bytes,
+        };
         match result {
-            Ok(v) if v.is_map() => Ok(AuthDecision::Allow(Some(from_dynamic(&v, &mut Vec::new())))),
+            Ok(v) if v.is_map() => match from_dynamic(&v, &mut Vec::new(), &mut budget) {
+                Ok(data) => Ok(AuthDecision::Allow(Some(data))),
+                Err(e) => Err(ScriptError {
+                    path: script.name.clone(),
+                    line: compiled
+                        .fn_lines
+                        .get(&script.function)
+                        .copied()
+                        .unwrap_or(0),
+                    message: format!("socket.data not kept: {e}"),
+                }),
+            },
             Ok(v) if v.as_bool() == Ok(true) => Ok(AuthDecision::Allow(None)),
             Ok(_) => Ok(AuthDecision::Deny(None)),
             Err(e) => match *e {
@@ -237,7 +299,7 @@ impl ScriptSet {
     }
 }
 
-fn compile_file(path: &Path, shown: &str) -> Result<Compiled, CompileError> {
+fn compile_file(path: &Path, shown: &str, limits: ScriptLimits) -> Result<Compiled, CompileError> {
     let path_shown = PathBuf::from(shown);
     let source = std::fs::read_to_string(path).map_err(|e| CompileError {
         path: path_shown.clone(),
@@ -249,7 +311,7 @@ fn compile_file(path: &Path, shown: &str) -> Result<Compiled, CompileError> {
         || path.display().to_string(),
         |n| n.to_string_lossy().into_owned(),
     );
-    let mut engine = sandboxed(&name);
+    let mut engine = sandboxed(&name, limits.operations, Some(limits.time));
     api::register(&mut engine);
     let mut ast = engine.compile(&source).map_err(|e| {
         let (line, column) = location(e.position());
@@ -281,7 +343,11 @@ fn compile_file(path: &Path, shown: &str) -> Result<Compiled, CompileError> {
 }
 
 fn runtime_error(script: &ScriptRef, compiled: &Compiled, e: &EvalAltResult) -> ScriptError {
-    let mut message = e.to_string();
+    let mut message = match e {
+        // Stopped by the time limit: the reason is the token.
+        EvalAltResult::ErrorTerminated(why, _) => why.to_string(),
+        other => other.to_string(),
+    };
     if let Some(cut) = message.find(" (line ") {
         message.truncate(cut);
     }
@@ -309,11 +375,18 @@ mod tests {
     use crate::routing::{Args, Recipients};
     use serde_json::json;
 
+    /// A folder of its own for each script of each test, even when tests run in parallel.
+    fn unique_dir(tag: &str) -> PathBuf {
+        static NEXT: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+        std::env::temp_dir().join(format!(
+            "switchboard-script-{}-{}-{tag}",
+            std::process::id(),
+            NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed)
+        ))
+    }
+
     fn script(source: &str, function: &str) -> (ScriptSet, ScriptRef) {
-        let dir = std::env::temp_dir().join(format!(
-            "switchboard-script-{}-{function}",
-            std::process::id()
-        ));
+        let dir = unique_dir(function);
         std::fs::create_dir_all(&dir).unwrap();
         let path = dir.join("s.rhai");
         std::fs::write(&path, source).unwrap();
@@ -322,7 +395,10 @@ mod tests {
             name: "s.rhai".to_owned(),
             function: function.to_owned(),
         };
-        (ScriptSet::compile(&[&r]).unwrap(), r)
+        (
+            ScriptSet::compile(&[&r], ScriptLimits::default()).unwrap(),
+            r,
+        )
     }
 
     fn input(args: Vec<Value>) -> EventInput<'static> {
@@ -353,6 +429,7 @@ mod tests {
                     },
                     event: "x".into(),
                     args: Args::Values(vec![json!("a"), json!(2)]),
+                    volatile: false,
                 },
                 Action::Ack(Args::Values(vec![])),
             ]
@@ -395,8 +472,7 @@ mod tests {
 
     #[test]
     fn compile_errors_have_file_line_and_column() {
-        let dir =
-            std::env::temp_dir().join(format!("switchboard-script-bad-{}", std::process::id()));
+        let dir = unique_dir("bad");
         std::fs::create_dir_all(&dir).unwrap();
         let path = dir.join("bad.rhai");
         std::fs::write(&path, "fn on_event(ctx, args) {\n  let = 1;\n}").unwrap();
@@ -405,7 +481,7 @@ mod tests {
             name: "bad.rhai".into(),
             function: "on_event".into(),
         };
-        let errors = ScriptSet::compile(&[&r]).unwrap_err();
+        let errors = ScriptSet::compile(&[&r], ScriptLimits::default()).unwrap_err();
         assert_eq!((errors[0].line, errors[0].column), (2, 7));
         assert!(
             errors[0].to_string().starts_with("bad.rhai:2:7: "),

@@ -22,24 +22,32 @@ struct Health {
     reload: ReloadStatus,
 }
 
-/// The `/healthz` answer: 200 with JSON.
-pub(crate) fn healthz(app: &App) -> Response<Full<Bytes>> {
-    json(StatusCode::OK, &health(app, "ok"))
+/// What `last_error` says on a port that must not show the refused file's text.
+const ERROR_HIDDEN: &str = "reload refused; the server log has the details";
+
+/// The `/healthz` answer: 200 with JSON. `detailed` (the admin port) includes the text of
+/// the last reload error, which may quote the routes file; otherwise only that there is one.
+pub(crate) fn healthz(app: &App, detailed: bool) -> Response<Full<Bytes>> {
+    json(StatusCode::OK, &health(app, "ok", detailed))
 }
 
 /// The `/readyz` answer: 200 when taking traffic, 503 once shutdown has begun.
-pub(crate) fn readyz(app: &App, ready: bool) -> Response<Full<Bytes>> {
+pub(crate) fn readyz(app: &App, ready: bool, detailed: bool) -> Response<Full<Bytes>> {
     if ready {
-        json(StatusCode::OK, &health(app, "ready"))
+        json(StatusCode::OK, &health(app, "ready", detailed))
     } else {
         json(
             StatusCode::SERVICE_UNAVAILABLE,
-            &health(app, "shutting down"),
+            &health(app, "shutting down", detailed),
         )
     }
 }
 
-fn health(app: &App, status: &'static str) -> Health {
+fn health(app: &App, status: &'static str, detailed: bool) -> Health {
+    let mut reload = app.reload_status();
+    if !detailed && reload.last_error.is_some() {
+        reload.last_error = Some(ERROR_HIDDEN.to_owned());
+    }
     let snapshot = app.snapshot();
     let (polling, websocket) = app.engine().sessions_by_transport();
     Health {
@@ -54,7 +62,7 @@ fn health(app: &App, status: &'static str) -> Health {
             .iter()
             .map(|(ns, a)| (ns.clone(), a.socket_count()))
             .collect(),
-        reload: app.reload_status(),
+        reload,
     }
 }
 

@@ -99,6 +99,35 @@ pub(crate) fn render(app: &App) -> Response<Full<Bytes>> {
         "reason=\"queue_full\"",
         m.drops_queue_full.load(Ordering::Relaxed),
     );
+    out.value(
+        "switchboard_drops_total",
+        "reason=\"volatile\"",
+        m.drops_volatile.load(Ordering::Relaxed),
+    );
+    out.head(
+        "switchboard_session_closes_total",
+        "counter",
+        "Engine.IO sessions ended, by reason (slow: queue over queue_bytes, or a write stalled past write_timeout).",
+    );
+    for (reason, n) in app.engine().stats().closes() {
+        out.value(
+            "switchboard_session_closes_total",
+            &format!("reason=\"{reason}\""),
+            n,
+        );
+    }
+    out.head(
+        "switchboard_limit_hits_total",
+        "counter",
+        "Times a client ran into a limit, by the key that sets it.",
+    );
+    for limit in crate::limits::Limit::ALL {
+        out.value(
+            "switchboard_limit_hits_total",
+            &format!("limit=\"{limit}\""),
+            app.hits().count(limit),
+        );
+    }
     out.counter("switchboard_acks_total", "Acks sent to clients.", &m.acks);
     out.counter(
         "switchboard_connections_total",
@@ -129,6 +158,16 @@ pub(crate) fn render(app: &App) -> Response<Full<Bytes>> {
         "switchboard_script_errors_total",
         "Script handler calls that failed.",
         &m.script_errors,
+    );
+    out.head(
+        "switchboard_scripts_running",
+        "gauge",
+        "Script handler calls running now (on the script threads).",
+    );
+    out.value(
+        "switchboard_scripts_running",
+        "",
+        m.scripts_running.load(Ordering::Relaxed),
     );
     out.head(
         "switchboard_script_seconds_total",
@@ -197,6 +236,11 @@ pub(crate) fn render(app: &App) -> Response<Full<Bytes>> {
             "switchboard_cluster_requests_total",
             "Requests of other nodes (fetchSockets, socketsJoin, …) served.",
             &c.requests,
+        );
+        out.counter(
+            "switchboard_cluster_requests_dropped_total",
+            "Requests of other nodes dropped because enough were being served.",
+            &c.requests_dropped,
         );
     }
     let stats = app.engine().stats();

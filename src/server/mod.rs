@@ -1,43 +1,64 @@
 //! HTTP EDGE — the hyper service: the Engine.IO path, the client bundle, static mounts,
-//! health and metrics; the accept loop and graceful shutdown.
+//! health and metrics; the accept loop, its caps and timeouts, and graceful shutdown.
+//!
+//! Every connection is HTTP/1.1 (there is no TLS here to negotiate HTTP/2), served by hyper
+//! with its timer: request headers must arrive within `header_timeout`, which also bounds
+//! how long a keep-alive connection may sit idle; writes that stall past `write_timeout`
+//! fail. Connections count against `max_connections` (by default the file limit less a
+//! reserve) and `max_connections_per_ip`; one over a cap still gets an answer — 503, with
+//! the Engine.IO error body on the Engine.IO path — from the reserve, and is closed.
 
+mod body;
 mod client_bundle;
 mod health;
 mod metrics;
+mod peer;
 mod static_files;
 
 use std::future::Future;
 use std::net::SocketAddr;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::time::Duration;
 
-use bytes::Bytes;
 use http::{Request, Response, StatusCode};
-use http_body_util::Full;
 use hyper::body::Incoming;
+use hyper::server::conn::http1;
 use hyper::service::service_fn;
-use hyper_util::rt::{TokioExecutor, TokioIo};
-use hyper_util::server::conn::auto;
-use tokio::net::TcpListener;
+use hyper_util::rt::{TokioIo, TokioTimer};
+use tokio::net::{TcpListener, TcpStream};
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
 use crate::app::App;
-use crate::engineio::CloseReason;
+use crate::engineio::{CloseReason, PeerHandle};
+use peer::{Counts, PeerStream};
 
+pub use body::Body;
 pub use client_bundle::{BundleError, ClientBundle, FILES as CLIENT_FILES};
 
 /// How long shutdown waits, by default, for connections to finish.
 pub const DEFAULT_SHUTDOWN_TIMEOUT: Duration = Duration::from_secs(10);
+/// Largest request head (request line and headers) accepted; as Node's default, 16 KiB of
+/// headers, with room for the rest of hyper's buffer.
+const MAX_REQUEST_HEAD: usize = 32 * 1024;
+/// Connections over a cap answered at once (from the reserve of descriptors); beyond this,
+/// more are closed unanswered.
+const MAX_REFUSING: usize = 32;
+/// Deadline for the request of a connection that is being refused.
+const REFUSAL_TIMEOUT: Duration = Duration::from_secs(2);
+/// Connections to the admin listener at once.
+const MAX_ADMIN_CONNECTIONS: usize = 64;
 
 /// What a listener serves.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Role {
-    /// Everything; `/metrics` only when there is no admin listener.
+    /// Everything; `/healthz`, `/readyz` and `/metrics` only when there is no admin listener.
     Public,
     /// `/healthz`, `/readyz` and `/metrics` only.
     Admin,
+    /// A connection over a cap: 503 to everything (health and readiness excepted).
+    Refusing,
 }
 
 /// The HTTP server of one [`App`].
@@ -48,7 +69,7 @@ pub struct Server {
     client: Option<ClientBundle>,
     /// False once shutdown has begun.
     ready: AtomicBool,
-    /// Whether `/metrics` has its own listener.
+    /// Whether `/metrics`, `/healthz` and `/readyz` have their own listener.
     admin: AtomicBool,
     /// Cancelled when shutdown begins: HTTP connections finish their request and close.
     stopping: CancellationToken,
@@ -57,6 +78,29 @@ pub struct Server {
     admin_connections: TaskTracker,
     shutdown_timeout: Duration,
     admin_task: std::sync::Mutex<Option<tokio::task::JoinHandle<()>>>,
+    /// Open public connections, in all and per address.
+    counts: Arc<Counts>,
+    /// Connections being refused, and admin connections, at this moment.
+    refusing: Arc<AtomicUsize>,
+    admin_open: Arc<AtomicUsize>,
+}
+
+/// Decrements a counter when dropped.
+struct Held(Arc<AtomicUsize>);
+
+impl Drop for Held {
+    fn drop(&mut self) {
+        self.0.fetch_sub(1, Ordering::AcqRel);
+    }
+}
+
+/// Take one of `max` places of `counter`.
+fn hold(counter: &Arc<AtomicUsize>, max: usize) -> Option<Held> {
+    if counter.fetch_add(1, Ordering::AcqRel) >= max {
+        counter.fetch_sub(1, Ordering::AcqRel);
+        return None;
+    }
+    Some(Held(counter.clone()))
 }
 
 impl Server {
@@ -85,6 +129,9 @@ impl Server {
             admin_connections: TaskTracker::new(),
             shutdown_timeout,
             admin_task: std::sync::Mutex::new(None),
+            counts: Arc::new(Counts::default()),
+            refusing: Arc::new(AtomicUsize::new(0)),
+            admin_open: Arc::new(AtomicUsize::new(0)),
         })
     }
 
@@ -96,6 +143,11 @@ impl Server {
     /// Whether the server takes traffic (false once shutdown has begun).
     pub fn is_ready(&self) -> bool {
         self.ready.load(Ordering::Acquire)
+    }
+
+    /// Public connections open now.
+    pub fn open_connections(&self) -> usize {
+        self.counts.open.load(Ordering::Acquire)
     }
 
     /// Accept connections on `listener` until `shutdown` resolves, then shut down
@@ -114,8 +166,8 @@ impl Server {
     }
 
     /// Serve `/healthz`, `/readyz` and `/metrics` on their own listener, through shutdown
-    /// (so probes see readiness go false) until [`Server::serve`] returns; `/metrics` is then
-    /// no longer served on the public listener.
+    /// (so probes see readiness go false) until [`Server::serve`] returns; the public
+    /// listener then no longer answers them.
     pub fn serve_admin(self: &Arc<Self>, listener: TcpListener) {
         self.admin.store(true, Ordering::Release);
         let task = tokio::spawn(self.clone().accept(listener, Role::Admin));
@@ -137,34 +189,101 @@ impl Server {
                 _ = self.stopping.cancelled(), if role == Role::Public => return,
             };
             let _ = stream.set_nodelay(true);
-            let server = self.clone();
-            let tracker = match role {
-                Role::Public => &self.connections,
-                // Admin connections do not hold shutdown up.
-                Role::Admin => &self.admin_connections,
-            };
-            tracker.spawn(async move {
-                let handler = server.clone();
-                let service = service_fn(move |req| {
-                    let server = handler.clone();
-                    async move {
-                        Ok::<_, std::convert::Infallible>(server.handle(req, remote, role).await)
-                    }
-                });
-                let builder = auto::Builder::new(TokioExecutor::new());
-                let conn = builder.serve_connection_with_upgrades(TokioIo::new(stream), service);
-                tokio::pin!(conn);
-                let result = tokio::select! {
-                    result = conn.as_mut() => result,
-                    _ = server.stopping.cancelled(), if role == Role::Public => {
-                        conn.as_mut().graceful_shutdown();
-                        conn.await
-                    }
+            if role == Role::Admin {
+                // Admin connections do not hold shutdown up, nor take public places.
+                let Some(held) = hold(&self.admin_open, MAX_ADMIN_CONNECTIONS) else {
+                    continue;
                 };
-                if let Err(e) = result {
-                    tracing::trace!(error = %e, remote_addr = %remote, "Connection ended with an error");
+                let server = self.clone();
+                self.admin_connections.spawn(async move {
+                    server.connection(stream, remote, Role::Admin, None).await;
+                    drop(held);
+                });
+                continue;
+            }
+            self.admit(stream, remote);
+        }
+    }
+
+    /// A public connection: take its place under the caps, or refuse it.
+    fn admit(self: &Arc<Self>, stream: TcpStream, remote: SocketAddr) {
+        let snapshot = self.app.snapshot();
+        let limits = &snapshot.routes.limits;
+        let max = limits
+            .max_connections
+            .unwrap_or_else(crate::limits::auto_connection_cap);
+        // Behind a trusted proxy every client shares its address: the cap per address is
+        // applied to sessions, where X-Forwarded-For is read, not to connections.
+        let trusted = limits
+            .trusted_proxies
+            .iter()
+            .any(|net| net.contains(&remote.ip()));
+        let ip = (!trusted).then_some(remote.ip());
+        let server = self.clone();
+        match self.counts.take(ip, max, limits.max_connections_per_ip) {
+            Ok(slot) => {
+                self.connections.spawn(async move {
+                    server
+                        .connection(stream, remote, Role::Public, Some(slot))
+                        .await;
+                });
+            }
+            Err(limit) => {
+                self.app
+                    .hits()
+                    .hit(limit, &remote.ip(), &"connection refused: over the cap");
+                if let Some(held) = hold(&self.refusing, MAX_REFUSING) {
+                    self.connections.spawn(async move {
+                        server
+                            .connection(stream, remote, Role::Refusing, None)
+                            .await;
+                        drop(held);
+                    });
                 }
-            });
+            }
+        }
+    }
+
+    /// Serve one connection until it ends (or, at shutdown, finishes its request).
+    async fn connection(
+        self: Arc<Self>,
+        stream: TcpStream,
+        remote: SocketAddr,
+        role: Role,
+        slot: Option<peer::Slot>,
+    ) {
+        let snapshot = self.app.snapshot();
+        let limits = &snapshot.routes.limits;
+        let handle = PeerHandle::new();
+        let io = PeerStream::new(stream, handle.clone(), slot, limits.write_timeout);
+        let server = self.clone();
+        let service = service_fn(move |mut req: Request<Incoming>| {
+            req.extensions_mut().insert(handle.clone());
+            let server = server.clone();
+            async move { Ok::<_, std::convert::Infallible>(server.handle(req, remote, role).await) }
+        });
+        let mut http = http1::Builder::new();
+        http.timer(TokioTimer::new())
+            .header_read_timeout(limits.header_timeout)
+            .max_buf_size(MAX_REQUEST_HEAD);
+        if role == Role::Refusing {
+            http.keep_alive(false)
+                .header_read_timeout(limits.header_timeout.min(REFUSAL_TIMEOUT));
+        }
+        drop(snapshot);
+        let conn = http
+            .serve_connection(TokioIo::new(io), service)
+            .with_upgrades();
+        tokio::pin!(conn);
+        let result = tokio::select! {
+            result = conn.as_mut() => result,
+            _ = self.stopping.cancelled(), if role != Role::Admin => {
+                conn.as_mut().graceful_shutdown();
+                conn.await
+            }
+        };
+        if let Err(e) = result {
+            tracing::trace!(error = %e, remote_addr = %remote, "Connection ended with an error");
         }
     }
 
@@ -199,32 +318,50 @@ impl Server {
         req: Request<Incoming>,
         remote: SocketAddr,
         role: Role,
-    ) -> Response<Full<Bytes>> {
+    ) -> Response<Body> {
         let path = req.uri().path();
+        let ops = role == Role::Admin || !self.admin.load(Ordering::Acquire);
         match path {
-            "/healthz" => return health::healthz(&self.app),
-            "/readyz" => return health::readyz(&self.app, self.is_ready()),
-            "/metrics" if role == Role::Admin || !self.admin.load(Ordering::Acquire) => {
-                return metrics::render(&self.app);
+            // The admin port tells everything; the public port never shows config text or
+            // errors.
+            "/healthz" if ops => {
+                return body::whole(health::healthz(&self.app, role == Role::Admin));
             }
-            _ if role == Role::Admin => return static_files::status(StatusCode::NOT_FOUND),
+            "/readyz" if ops => {
+                return body::whole(health::readyz(
+                    &self.app,
+                    self.is_ready(),
+                    role == Role::Admin,
+                ));
+            }
+            "/metrics" if ops => return body::whole(metrics::render(&self.app)),
+            _ if role == Role::Admin => return body::status(StatusCode::NOT_FOUND),
             _ => {}
         }
-        if let Some(rest) = path.strip_prefix(self.path.as_str())
-            && (rest.is_empty() || rest.starts_with('/'))
-        {
+        let engine_path = path
+            .strip_prefix(self.path.as_str())
+            .filter(|rest| rest.is_empty() || rest.starts_with('/'));
+        if role == Role::Refusing {
+            return match engine_path {
+                Some(_) => body::whole(
+                    crate::engineio::Error::Busy("Too many connections").into_response(),
+                ),
+                None => body::status(StatusCode::SERVICE_UNAVAILABLE),
+            };
+        }
+        if let Some(rest) = engine_path {
             let name = rest.trim_start_matches('/');
             if let Some(bundle) = &self.client
                 && self.app.snapshot().routes.server.serve_client
                 && let Some(resp) = bundle.respond(name, req.headers())
             {
-                return resp;
+                return body::whole(resp);
             }
-            return self.app.engine().handle(req, remote).await;
+            return body::whole(self.app.engine().handle(req, remote).await);
         }
         let snapshot = self.app.snapshot();
         static_files::serve(&snapshot.routes.statics, req.method(), path, req.headers())
             .await
-            .unwrap_or_else(|| static_files::status(StatusCode::NOT_FOUND))
+            .unwrap_or_else(|| body::status(StatusCode::NOT_FOUND))
     }
 }

@@ -4,11 +4,17 @@
 use std::path::{Component, Path, PathBuf};
 use std::time::UNIX_EPOCH;
 
-use bytes::Bytes;
+use futures_util::TryStreamExt;
 use http::{HeaderMap, HeaderValue, Method, Response, StatusCode, header};
-use http_body_util::Full;
+use http_body_util::{BodyExt, StreamBody};
+use hyper::body::Frame;
+use tokio_util::io::ReaderStream;
 
+use super::body::{Body, status};
 use crate::routing::StaticMount;
+
+/// Bytes read from a file per chunk of a response.
+const CHUNK: usize = 64 * 1024;
 
 /// Answer `path` from the first mount that has it; `None` when no mount does.
 pub async fn serve(
@@ -16,7 +22,7 @@ pub async fn serve(
     method: &Method,
     path: &str,
     headers: &HeaderMap,
-) -> Option<Response<Full<Bytes>>> {
+) -> Option<Response<Body>> {
     if method != Method::GET && method != Method::HEAD {
         return None;
     }
@@ -79,7 +85,7 @@ async fn resolve(dir: &Path, rest: &str, index: Option<&str>) -> Option<PathBuf>
         .then_some(candidate)
 }
 
-async fn respond(file: &Path, method: &Method, request: &HeaderMap) -> Response<Full<Bytes>> {
+async fn respond(file: &Path, method: &Method, request: &HeaderMap) -> Response<Body> {
     let Ok(meta) = tokio::fs::metadata(file).await else {
         return status(StatusCode::NOT_FOUND);
     };
@@ -113,8 +119,16 @@ async fn respond(file: &Path, method: &Method, request: &HeaderMap) -> Response<
             .insert(header::CONTENT_LENGTH, HeaderValue::from(meta.len()));
         r
     } else {
-        match tokio::fs::read(file).await {
-            Ok(body) => Response::new(Full::new(Bytes::from(body))),
+        // Streamed, a chunk at a time: a download costs one chunk of memory, however large
+        // the file, and a client that stops reading holds no more than that.
+        match tokio::fs::File::open(file).await {
+            Ok(f) => {
+                let chunks = ReaderStream::with_capacity(f, CHUNK).map_ok(Frame::data);
+                let mut r = Response::new(StreamBody::new(chunks).boxed());
+                r.headers_mut()
+                    .insert(header::CONTENT_LENGTH, HeaderValue::from(meta.len()));
+                r
+            }
             Err(_) => return status(StatusCode::NOT_FOUND),
         }
     };
@@ -130,13 +144,6 @@ async fn respond(file: &Path, method: &Method, request: &HeaderMap) -> Response<
         headers.insert(header::LAST_MODIFIED, v);
     }
     resp
-}
-
-/// An empty response with `code`.
-pub fn status(code: StatusCode) -> Response<Full<Bytes>> {
-    let mut r = Response::new(Full::new(Bytes::new()));
-    *r.status_mut() = code;
-    r
 }
 
 fn content_type(path: &Path) -> &'static str {

@@ -1,8 +1,8 @@
 //! The Socket.IO side of one Engine.IO session: decodes packets, keeps the session's sockets
-//! (one per namespace joined), reassembles binary packets. Implements
+//! (one per namespace joined), reassembles binary packets, and holds each client to its
+//! limits (namespaces, event rate, attachment bytes). Implements
 //! [`EngineHandler`](crate::engineio::EngineHandler).
 
-use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 
 use arc_swap::ArcSwap;
@@ -10,28 +10,40 @@ use bytes::Bytes;
 use serde_json::value::RawValue;
 
 use super::packet::{Encoded, Packet, PacketKind};
-use super::socket::{AckResponse, DisconnectReason, Socket};
-use super::{Event, SocketHandler, SocketIoConfig};
-use crate::engineio::{CloseReason, Conn, EngineHandler, Session};
+use super::rate::Verdict;
+use super::socket::{AckResponse, DisconnectReason, Socket, SocketLimits};
+use super::{
+    Authorization, ConnectRefusal, Event, RATE_LIMITED_ACK, SocketHandler, SocketIoConfig,
+};
+use crate::engineio::frame::close_code;
+use crate::engineio::{CloseReason, Conn, EngineHandler, Pending, Session};
+use crate::limits::{Hits, Limit};
 
 /// The Socket.IO layer: an [`EngineHandler`] that hands events to `H`.
 #[derive(Debug)]
 pub struct SocketIo<H> {
-    handler: H,
+    handler: Arc<H>,
     config: ArcSwap<SocketIoConfig>,
+    hits: Arc<Hits>,
+}
+
+/// A binary packet waiting for its attachments.
+#[derive(Debug)]
+struct Partial {
+    packet: Packet,
+    attachments: Vec<Bytes>,
+    bytes: usize,
 }
 
 /// Per-session state of the Socket.IO layer.
-#[derive(Debug, Default)]
+#[derive(Debug)]
 pub struct ClientState {
     /// The session's sockets, one per namespace; a handful at most, so a list.
     sockets: Mutex<Vec<Arc<Socket>>>,
     /// A binary packet waiting for its attachments.
-    partial: Mutex<Option<(Packet, Vec<Bytes>)>>,
-    /// Set once any namespace is joined; read by the connect timeout.
-    joined: Arc<AtomicBool>,
-    /// The attachment limit in force when the session opened.
-    max_attachments: usize,
+    partial: Mutex<Option<Partial>>,
+    /// The settings in force when the session opened.
+    config: Arc<SocketIoConfig>,
 }
 
 impl ClientState {
@@ -57,11 +69,12 @@ impl ClientState {
 }
 
 impl<H: SocketHandler> SocketIo<H> {
-    /// The layer, handing events to `handler`.
-    pub fn new(handler: H, config: SocketIoConfig) -> Self {
+    /// The layer, handing events to `handler` and counting limit hits in `hits`.
+    pub fn new(handler: H, config: SocketIoConfig, hits: Arc<Hits>) -> Self {
         SocketIo {
-            handler,
+            handler: Arc::new(handler),
             config: ArcSwap::from_pointee(config),
+            hits,
         }
     }
 
@@ -70,7 +83,7 @@ impl<H: SocketHandler> SocketIo<H> {
         &self.handler
     }
 
-    /// Replace the settings; applies to new sessions and packets from now on.
+    /// Replace the settings; applies to sessions opened from now on.
     pub fn set_config(&self, config: SocketIoConfig) {
         self.config.store(Arc::new(config));
     }
@@ -80,23 +93,32 @@ impl<H: SocketHandler> SocketIo<H> {
         session.close(CloseReason::ParseError);
     }
 
-    fn on_packet(&self, conn: &Arc<Conn<ClientState>>, packet: Packet, attachments: Vec<Bytes>) {
+    fn on_packet(
+        &self,
+        conn: &Arc<Conn<ClientState>>,
+        packet: Packet,
+        attachments: Vec<Bytes>,
+    ) -> Option<Pending> {
         let state = &conn.data;
         match packet.kind {
-            PacketKind::Connect => self.on_connect(conn, packet),
+            PacketKind::Connect => return self.on_connect(conn, packet),
             PacketKind::Disconnect => {
                 if let Some(socket) = state.socket(&packet.nsp)
                     && socket.mark_disconnected()
                 {
-                    self.handler
+                    return self
+                        .handler
                         .on_disconnect(&socket, DisconnectReason::ClientNamespaceDisconnect);
                 }
             }
             PacketKind::Event | PacketKind::BinaryEvent => {
                 let Some(socket) = state.socket(&packet.nsp) else {
                     tracing::debug!(sid = %conn.session.sid(), nsp = packet.nsp_str(), "Event for a namespace not joined");
-                    return;
+                    return None;
                 };
+                if let Err(dropped) = self.within_rate(&socket, packet.id) {
+                    return dropped;
+                }
                 let head = packet.event.clone().expect("events are parsed with a head");
                 let event = Event {
                     args: packet.args(),
@@ -105,7 +127,7 @@ impl<H: SocketHandler> SocketIo<H> {
                     id: packet.id,
                     attachments: Arc::from(attachments),
                 };
-                self.handler.on_event(&socket, event);
+                return self.handler.on_event(&socket, event);
             }
             PacketKind::Ack | PacketKind::BinaryAck => {
                 if let (Some(socket), Some(id)) = (state.socket(&packet.nsp), packet.id) {
@@ -121,114 +143,227 @@ impl<H: SocketHandler> SocketIo<H> {
             }
             PacketKind::ConnectError => {}
         }
+        None
     }
 
-    fn on_connect(&self, conn: &Arc<Conn<ClientState>>, packet: Packet) {
-        let nsp = packet.nsp_str();
+    /// Whether `socket` may send this event now. Over its rate the event is dropped (an ack
+    /// it asked for says why); kept up too long, the socket is disconnected (and what that
+    /// leaves to do is returned).
+    fn within_rate(&self, socket: &Arc<Socket>, ack: Option<u64>) -> Result<(), Option<Pending>> {
+        let verdict = socket.take_event_token();
+        if verdict == Verdict::Allow {
+            return Ok(());
+        }
+        let client = socket.handshake().client_ip;
+        if let Some(id) = ack {
+            let _ = socket.ack(id, RATE_LIMITED_ACK, Arc::from([]));
+        }
+        if verdict == Verdict::Disconnect {
+            self.hits.hit(
+                Limit::EventsSustained,
+                &client,
+                &format_args!(
+                    "socket {} kept sending over events_per_socket; disconnected",
+                    socket.id()
+                ),
+            );
+            if socket.disconnect() {
+                return Err(self
+                    .handler
+                    .on_disconnect(socket, DisconnectReason::ServerNamespaceDisconnect));
+            }
+        } else {
+            self.hits.hit(
+                Limit::EventsPerSocket,
+                &client,
+                &"events over events_per_socket dropped",
+            );
+        }
+        Err(None)
+    }
+
+    fn on_connect(&self, conn: &Arc<Conn<ClientState>>, packet: Packet) -> Option<Pending> {
+        let nsp = packet.nsp_str().to_owned();
         let session = &conn.session;
         if conn.data.socket(&packet.nsp).is_some() {
             tracing::debug!(sid = %session.sid(), nsp, "CONNECT for a namespace already joined");
-            return;
+            return None;
+        }
+        let joined = conn.data.sockets().len();
+        if joined >= conn.data.config.namespaces_per_session {
+            self.hits.hit(
+                Limit::NamespacesPerSession,
+                &session.handshake().client_ip,
+                &"CONNECT over namespaces_per_session refused",
+            );
+            refuse(
+                session,
+                &nsp,
+                &ConnectRefusal {
+                    message: "Too many namespaces".to_owned(),
+                    data: None,
+                },
+            );
+            return None;
         }
         let auth: Option<Box<RawValue>> = packet
             .data
             .as_ref()
             .and_then(|d| serde_json::from_slice::<Box<RawValue>>(d).ok());
-        let data = match self
+        match self
             .handler
-            .authorize(nsp, auth.as_deref(), session.handshake())
+            .authorize(&nsp, auth.as_deref(), session.handshake())
         {
-            Ok(data) => data,
-            Err(refusal) => {
-                tracing::debug!(sid = %session.sid(), nsp, message = %refusal.message, "Connection refused");
-                let _ = session.send(crate::engineio::Packet::Message(
-                    Encoded::connect_error(nsp, &refusal.message, refusal.data.as_ref()).text,
-                ));
-                return;
+            Authorization::Ready(decision) => join(&*self.handler, conn, &nsp, auth, decision),
+            Authorization::Pending(decision) => {
+                let (handler, conn) = (self.handler.clone(), conn.clone());
+                Some(Box::pin(async move {
+                    let decision = decision.await;
+                    if let Some(more) = join(&*handler, &conn, &nsp, auth, decision) {
+                        more.await;
+                    }
+                }))
             }
-        };
-        let socket = Arc::new(Socket::new(nsp, session.clone(), auth, data));
-        {
-            let mut sockets = conn.data.sockets.lock().expect("sockets lock");
-            sockets.retain(|s| s.is_connected());
-            sockets.push(socket.clone());
-        }
-        conn.data.joined.store(true, Ordering::Release);
-        if socket
-            .send(&Encoded::connect(nsp, socket.id().as_str()))
-            .is_ok()
-        {
-            self.handler.on_connect(&socket);
         }
     }
+}
+
+fn refuse(session: &Session, nsp: &str, refusal: &ConnectRefusal) {
+    tracing::debug!(sid = %session.sid(), nsp, message = %refusal.message, "Connection refused");
+    let _ = session.send(crate::engineio::Packet::Message(
+        Encoded::connect_error(nsp, &refusal.message, refusal.data.as_ref()).text,
+    ));
+}
+
+/// Act on an authorization decision: refuse, or create the socket, answer CONNECT and run
+/// what follows a connection.
+fn join<H: SocketHandler>(
+    handler: &H,
+    conn: &Arc<Conn<ClientState>>,
+    nsp: &str,
+    auth: Option<Box<RawValue>>,
+    decision: Result<Option<serde_json::Value>, ConnectRefusal>,
+) -> Option<Pending> {
+    let session = &conn.session;
+    let data = match decision {
+        Ok(data) => data,
+        Err(refusal) => {
+            refuse(session, nsp, &refusal);
+            return None;
+        }
+    };
+    if session.is_closed() {
+        return None;
+    }
+    let config = &conn.data.config;
+    let limits = SocketLimits {
+        events: config.events_per_socket,
+        excess_disconnect: config.events_excess_disconnect,
+        pending_acks: config.pending_acks,
+    };
+    let socket = Arc::new(Socket::with_limits(
+        nsp,
+        session.clone(),
+        auth,
+        data,
+        limits,
+    ));
+    {
+        let mut sockets = conn.data.sockets.lock().expect("sockets lock");
+        sockets.retain(|s| s.is_connected());
+        sockets.push(socket.clone());
+    }
+    session.claim();
+    if socket
+        .send(&Encoded::connect(nsp, socket.id().as_str()))
+        .is_ok()
+    {
+        return handler.on_connect(&socket);
+    }
+    None
 }
 
 impl<H: SocketHandler> EngineHandler for SocketIo<H> {
     type Data = ClientState;
 
-    fn on_open(&self, session: &Arc<Session>) -> ClientState {
-        let config = self.config.load();
-        let state = ClientState {
-            max_attachments: config.max_attachments,
-            ..ClientState::default()
-        };
-        let joined = state.joined.clone();
-        let session = session.clone();
-        let timeout = config.connect_timeout;
-        tokio::spawn(async move {
-            tokio::select! {
-                _ = tokio::time::sleep(timeout) => {
-                    if !joined.load(Ordering::Acquire) {
-                        tracing::debug!(sid = %session.sid(), "No namespace joined within connect_timeout");
-                        session.close(CloseReason::ForcedClose);
-                    }
-                }
-                _ = session.closed() => {}
-            }
-        });
-        state
+    fn on_open(&self, _session: &Arc<Session>) -> ClientState {
+        ClientState {
+            sockets: Mutex::new(Vec::new()),
+            partial: Mutex::new(None),
+            config: self.config.load_full(),
+        }
     }
 
-    fn on_message(&self, conn: &Arc<Conn<ClientState>>, text: Bytes) {
+    fn on_message(&self, conn: &Arc<Conn<ClientState>>, text: Bytes) -> Option<Pending> {
         if conn.data.partial.lock().expect("partial lock").is_some() {
             self.parse_error(&conn.session, &"text while waiting for attachments");
-            return;
+            return None;
         }
-        let packet = match Packet::parse(text, conn.data.max_attachments) {
+        let bytes = text.len();
+        let packet = match Packet::parse(text, conn.data.config.max_attachments) {
             Ok(packet) => packet,
-            Err(e) => return self.parse_error(&conn.session, &e),
+            Err(e) => {
+                self.parse_error(&conn.session, &e);
+                return None;
+            }
         };
         if packet.attachments > 0 {
             let n = packet.attachments;
-            *conn.data.partial.lock().expect("partial lock") =
-                Some((packet, Vec::with_capacity(n)));
-            return;
+            *conn.data.partial.lock().expect("partial lock") = Some(Partial {
+                packet,
+                attachments: Vec::with_capacity(n),
+                bytes,
+            });
+            return None;
         }
-        self.on_packet(conn, packet, Vec::new());
+        self.on_packet(conn, packet, Vec::new())
     }
 
-    fn on_binary(&self, conn: &Arc<Conn<ClientState>>, data: Bytes) {
+    fn on_binary(&self, conn: &Arc<Conn<ClientState>>, data: Bytes) -> Option<Pending> {
         let complete = {
             let mut partial = conn.data.partial.lock().expect("partial lock");
-            let Some((packet, attachments)) = partial.as_mut() else {
+            let Some(waiting) = partial.as_mut() else {
                 drop(partial);
-                return self.parse_error(&conn.session, &"binary data outside a binary packet");
+                self.parse_error(&conn.session, &"binary data outside a binary packet");
+                return None;
             };
-            attachments.push(data);
-            if attachments.len() < packet.attachments {
-                return;
+            waiting.bytes += data.len();
+            if waiting.bytes > conn.data.config.max_payload {
+                // A binary packet is one message: its attachments together are bounded
+                // by max_payload, not each on its own.
+                drop(partial);
+                self.hits.hit(
+                    Limit::MaxPayload,
+                    &conn.session.handshake().client_ip,
+                    &"binary packet with attachments over max_payload",
+                );
+                conn.session
+                    .close_with_code(CloseReason::TransportError, close_code::TOO_BIG);
+                return None;
+            }
+            waiting.attachments.push(data);
+            if waiting.attachments.len() < waiting.packet.attachments {
+                return None;
             }
             partial.take().expect("present")
         };
-        self.on_packet(conn, complete.0, complete.1);
+        self.on_packet(conn, complete.packet, complete.attachments)
     }
 
-    fn on_close(&self, conn: &Arc<Conn<ClientState>>, reason: CloseReason) {
+    fn on_close(&self, conn: &Arc<Conn<ClientState>>, reason: CloseReason) -> Option<Pending> {
         let sockets = std::mem::take(&mut *conn.data.sockets.lock().expect("sockets lock"));
-        for socket in sockets {
-            if socket.mark_disconnected() {
-                self.handler.on_disconnect(&socket, reason.into());
-            }
+        let pending: Vec<Pending> = sockets
+            .iter()
+            .filter(|socket| socket.mark_disconnected())
+            .filter_map(|socket| self.handler.on_disconnect(socket, reason.into()))
+            .collect();
+        if pending.is_empty() {
+            return None;
         }
+        Some(Box::pin(async move {
+            for work in pending {
+                work.await;
+            }
+        }))
     }
 }

@@ -3,34 +3,72 @@
 
 mod client;
 pub mod packet;
+mod rate;
 mod socket;
 
+use std::future::Future;
+use std::pin::Pin;
 use std::sync::Arc;
 use std::time::Duration;
 
 use bytes::Bytes;
 use serde_json::value::RawValue;
 
-use crate::engineio::Handshake;
+use crate::engineio::{Handshake, Pending};
+use crate::limits::Rate;
 
 pub use client::{ClientState, SocketIo};
 pub use packet::Encoded;
-pub use socket::{AckResponse, DisconnectReason, Socket, handshake_value};
+pub use socket::{AckError, AckResponse, AckWait, DisconnectReason, Socket, handshake_value};
 
-/// Settings of the Socket.IO layer.
-#[derive(Debug, Clone, PartialEq, Eq)]
+/// Settings of the Socket.IO layer. A session keeps the settings it started with.
+#[derive(Debug, Clone, PartialEq)]
 pub struct SocketIoConfig {
-    /// A session that joins no namespace by then is closed. Defaults to 45 s.
-    pub connect_timeout: Duration,
     /// Most binary attachments one packet may announce. Defaults to 10.
     pub max_attachments: usize,
+    /// Most bytes of one packet, its attachments included. Defaults to 1,000,000.
+    pub max_payload: usize,
+    /// Namespaces one session may join. Defaults to 32.
+    pub namespaces_per_session: usize,
+    /// Events per socket; over it, events are dropped. Defaults to `None` (no limit).
+    pub events_per_socket: Option<Rate>,
+    /// A socket still over its event rate after this long is disconnected. Defaults to 10 s.
+    pub events_excess_disconnect: Duration,
+    /// Acks the server may await from one socket. Defaults to 256.
+    pub pending_acks: usize,
 }
 
 impl Default for SocketIoConfig {
     fn default() -> Self {
         SocketIoConfig {
-            connect_timeout: Duration::from_secs(45),
             max_attachments: 10,
+            max_payload: 1_000_000,
+            namespaces_per_session: 32,
+            events_per_socket: None,
+            events_excess_disconnect: Duration::from_secs(10),
+            pending_acks: 256,
+        }
+    }
+}
+
+/// The answer an ack gets when its event was dropped by a limit.
+pub const RATE_LIMITED_ACK: &[u8] = br#"{"error":"rate limit exceeded"}"#;
+
+/// Whether a socket may join: decided at once, or by work to await (a script).
+pub enum Authorization {
+    /// Decided.
+    Ready(Result<Option<serde_json::Value>, ConnectRefusal>),
+    /// To be awaited.
+    Pending(
+        Pin<Box<dyn Future<Output = Result<Option<serde_json::Value>, ConnectRefusal>> + Send>>,
+    ),
+}
+
+impl std::fmt::Debug for Authorization {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Authorization::Ready(r) => f.debug_tuple("Ready").field(r).finish(),
+            Authorization::Pending(_) => f.write_str("Pending"),
         }
     }
 }
@@ -70,23 +108,20 @@ impl ConnectRefusal {
 }
 
 /// What the layer above Socket.IO implements. Calls come in the order each client sent its
-/// packets and must not block.
+/// packets and must not block: work that takes long comes back as a future, awaited before
+/// the client's next packet is handled.
 pub trait SocketHandler: Send + Sync + 'static {
     /// A client asks to join `nsp` with `auth`: accept (with the socket's initial
     /// `socket.data`, if any), or refuse with a CONNECT_ERROR.
-    fn authorize(
-        &self,
-        nsp: &str,
-        auth: Option<&RawValue>,
-        handshake: &Handshake,
-    ) -> Result<Option<serde_json::Value>, ConnectRefusal>;
+    fn authorize(&self, nsp: &str, auth: Option<&RawValue>, handshake: &Handshake)
+    -> Authorization;
 
     /// A socket joined its namespace (its CONNECT answer is already queued).
-    fn on_connect(&self, socket: &Arc<Socket>);
+    fn on_connect(&self, socket: &Arc<Socket>) -> Option<Pending>;
 
     /// An event arrived.
-    fn on_event(&self, socket: &Arc<Socket>, event: Event);
+    fn on_event(&self, socket: &Arc<Socket>, event: Event) -> Option<Pending>;
 
     /// A socket left its namespace; called once per socket.
-    fn on_disconnect(&self, socket: &Arc<Socket>, reason: DisconnectReason);
+    fn on_disconnect(&self, socket: &Arc<Socket>, reason: DisconnectReason) -> Option<Pending>;
 }

@@ -2,8 +2,11 @@
 
 use std::collections::HashMap;
 use std::fmt;
+use std::future::Future;
+use std::pin::Pin;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Mutex, Weak};
+use std::task::{Context, Poll};
 
 use bytes::Bytes;
 use serde_json::Value;
@@ -11,7 +14,9 @@ use serde_json::value::RawValue;
 use tokio::sync::oneshot;
 
 use super::packet::{Args, Encoded};
+use super::rate::{EventRate, Verdict};
 use crate::engineio::{CloseReason, Handshake, Packet as EnginePacket, SendError, Session, Sid};
+use crate::limits::Rate;
 
 /// Why a socket left its namespace, in socket.io's words.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -56,7 +61,7 @@ impl DisconnectReason {
 impl From<CloseReason> for DisconnectReason {
     fn from(reason: CloseReason) -> Self {
         match reason {
-            CloseReason::TransportError | CloseReason::SlowClient => {
+            CloseReason::TransportError | CloseReason::SlowClient | CloseReason::WriteTimeout => {
                 DisconnectReason::TransportError
             }
             CloseReason::TransportClose => DisconnectReason::TransportClose,
@@ -83,6 +88,61 @@ pub struct AckResponse {
     pub attachments: Arc<[Bytes]>,
 }
 
+/// Why the server could not emit with an ack.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+pub enum AckError {
+    /// The packet could not be queued.
+    #[error(transparent)]
+    Send(#[from] SendError),
+    /// The socket already has `pending_acks` acks awaited.
+    #[error("too many acks awaited")]
+    TooMany,
+}
+
+/// An ack being awaited; resolves to the client's answer, or `None` if the socket left
+/// first. Dropping it (at a timeout, say) forgets the ack id, so an ack that never comes
+/// costs the socket nothing.
+#[derive(Debug)]
+pub struct AckWait {
+    rx: oneshot::Receiver<AckResponse>,
+    socket: Weak<Socket>,
+    id: u64,
+}
+
+impl Future for AckWait {
+    type Output = Option<AckResponse>;
+
+    fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
+        Pin::new(&mut self.rx).poll(cx).map(Result::ok)
+    }
+}
+
+impl Drop for AckWait {
+    fn drop(&mut self) {
+        if let Some(socket) = self.socket.upgrade() {
+            socket.acks.lock().expect("acks lock").remove(&self.id);
+        }
+    }
+}
+
+/// What one socket may do.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub(crate) struct SocketLimits {
+    pub(crate) events: Option<Rate>,
+    pub(crate) excess_disconnect: std::time::Duration,
+    pub(crate) pending_acks: usize,
+}
+
+impl Default for SocketLimits {
+    fn default() -> Self {
+        SocketLimits {
+            events: None,
+            excess_disconnect: std::time::Duration::from_secs(10),
+            pending_acks: 256,
+        }
+    }
+}
+
 /// One socket in one namespace.
 pub struct Socket {
     id: Sid,
@@ -97,6 +157,8 @@ pub struct Socket {
     data: Mutex<serde_json::Value>,
     /// [`handshake_value`] of this socket, built on first use.
     handshake_value: std::sync::OnceLock<serde_json::Value>,
+    limits: SocketLimits,
+    rate: Mutex<Option<EventRate>>,
 }
 
 impl fmt::Debug for Socket {
@@ -110,13 +172,27 @@ impl fmt::Debug for Socket {
 }
 
 impl Socket {
+    #[cfg(test)]
     pub(crate) fn new(
         nsp: &str,
         session: Arc<Session>,
         auth: Option<Box<RawValue>>,
         data: Option<serde_json::Value>,
     ) -> Socket {
+        Socket::with_limits(nsp, session, auth, data, SocketLimits::default())
+    }
+
+    pub(crate) fn with_limits(
+        nsp: &str,
+        session: Arc<Session>,
+        auth: Option<Box<RawValue>>,
+        data: Option<serde_json::Value>,
+        limits: SocketLimits,
+    ) -> Socket {
+        let now = tokio::time::Instant::now().into_std();
         Socket {
+            limits,
+            rate: Mutex::new(limits.events.map(|rate| EventRate::new(rate, now))),
             id: Sid::random(),
             nsp: Arc::from(nsp),
             session,
@@ -186,16 +262,45 @@ impl Socket {
 
     /// Queue an encoded packet for this socket's client.
     pub fn send(&self, packet: &Encoded) -> Result<(), SendError> {
+        self.queue(packet, false)
+    }
+
+    /// Queue an encoded packet unless the client is behind (socket.io's `volatile`).
+    pub fn send_volatile(&self, packet: &Encoded) -> Result<(), SendError> {
+        self.queue(packet, true)
+    }
+
+    fn queue(&self, packet: &Encoded, volatile: bool) -> Result<(), SendError> {
         if !self.is_connected() {
             return Err(SendError::Closed);
         }
-        self.session
-            .send(EnginePacket::Message(packet.text.clone()))?;
-        for attachment in packet.attachments.iter() {
-            self.session
-                .send(EnginePacket::Binary(attachment.clone()))?;
+        let text = EnginePacket::Message(packet.text.clone());
+        if packet.attachments.is_empty() && !volatile {
+            self.session.send(text)
+        } else {
+            // A message and its attachments are queued together or not at all.
+            let mut all = Vec::with_capacity(1 + packet.attachments.len());
+            all.push(text);
+            all.extend(packet.attachments.iter().cloned().map(EnginePacket::Binary));
+            if volatile {
+                self.session.send_volatile(&all)
+            } else {
+                self.session.send_all(&all)
+            }
         }
-        Ok(())
+    }
+
+    /// Whether the client may send another event now: a token of its event rate.
+    pub(crate) fn take_event_token(&self) -> Verdict {
+        let mut rate = self.rate.lock().expect("rate lock");
+        match (rate.as_mut(), self.limits.events) {
+            (Some(state), Some(limit)) => state.check(
+                limit,
+                self.limits.excess_disconnect,
+                tokio::time::Instant::now().into_std(),
+            ),
+            _ => Verdict::Allow,
+        }
     }
 
     /// Emit `event` to this socket's client.
@@ -214,23 +319,37 @@ impl Socket {
         ))
     }
 
-    /// Emit `event` and wait for the client's acknowledgement. The receiver errs if the
-    /// socket disconnects first; callers add their own timeout.
+    /// Emit `event` asking for the client's acknowledgement; await the returned
+    /// [`AckWait`] for it, under a timeout of the caller's. At most `pending_acks` may be
+    /// awaited at once.
     pub fn emit_with_ack(
-        &self,
+        self: &Arc<Self>,
         event: &str,
         args: &[u8],
         attachments: Arc<[Bytes]>,
-    ) -> Result<oneshot::Receiver<AckResponse>, SendError> {
+    ) -> Result<AckWait, AckError> {
         let id = self.next_ack.fetch_add(1, Ordering::Relaxed);
         let (tx, rx) = oneshot::channel();
-        self.acks.lock().expect("acks lock").insert(id, tx);
-        let packet = Encoded::event(&self.nsp, event, Args::Raw(args), attachments, Some(id));
-        if let Err(e) = self.send(&packet) {
-            self.acks.lock().expect("acks lock").remove(&id);
-            return Err(e);
+        {
+            let mut acks = self.acks.lock().expect("acks lock");
+            if acks.len() >= self.limits.pending_acks {
+                return Err(AckError::TooMany);
+            }
+            acks.insert(id, tx);
         }
-        Ok(rx)
+        let wait = AckWait {
+            rx,
+            socket: Arc::downgrade(self),
+            id,
+        };
+        let packet = Encoded::event(&self.nsp, event, Args::Raw(args), attachments, Some(id));
+        self.send(&packet)?;
+        Ok(wait)
+    }
+
+    /// How many acks the server awaits from this socket.
+    pub fn pending_acks(&self) -> usize {
+        self.acks.lock().expect("acks lock").len()
     }
 
     /// Answer the client's event `id`.

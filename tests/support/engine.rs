@@ -10,7 +10,7 @@ use hyper::service::service_fn;
 use hyper_util::rt::{TokioExecutor, TokioIo};
 use hyper_util::server::conn::auto;
 use switchboard::engineio::{
-    CloseReason, Conn, Engine, EngineConfig, EngineHandler, Packet, Session,
+    CloseReason, Conn, Engine, EngineConfig, EngineHandler, Packet, Pending, Session,
 };
 use tokio::net::TcpListener;
 use tokio::sync::mpsc;
@@ -46,18 +46,21 @@ impl EngineHandler for Recorder {
             .send(EngineEvent::Open(session.sid().to_string()));
     }
 
-    fn on_message(&self, conn: &Arc<Conn<()>>, text: Bytes) {
+    fn on_message(&self, conn: &Arc<Conn<()>>, text: Bytes) -> Option<Pending> {
         let _ = conn.session.send(Packet::Message(text));
+        None
     }
 
-    fn on_binary(&self, conn: &Arc<Conn<()>>, data: Bytes) {
+    fn on_binary(&self, conn: &Arc<Conn<()>>, data: Bytes) -> Option<Pending> {
         let _ = conn.session.send(Packet::Binary(data));
+        None
     }
 
-    fn on_close(&self, conn: &Arc<Conn<()>>, reason: CloseReason) {
+    fn on_close(&self, conn: &Arc<Conn<()>>, reason: CloseReason) -> Option<Pending> {
         let _ = self
             .events
             .send(EngineEvent::Close(conn.session.sid().to_string(), reason));
+        None
     }
 }
 

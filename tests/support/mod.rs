@@ -7,6 +7,7 @@
 pub mod client;
 pub mod engine;
 pub mod fs;
+pub mod raw;
 pub mod server;
 pub mod ws;
 

@@ -171,12 +171,17 @@ pub fn packet_object(packet: &Encoded) -> Option<Mp> {
     Some(Mp::Map(fields))
 }
 
-/// `{rooms, except, flags: {}}`.
+/// `{rooms, except, flags: {}}` (`flags: {volatile: true}` for a volatile broadcast).
 pub fn opts_object(opts: &BroadcastOptions) -> Mp {
+    let flags = if opts.volatile {
+        vec![(Mp::from("volatile"), Mp::Boolean(true))]
+    } else {
+        Vec::new()
+    };
     Mp::Map(vec![
         (Mp::from("rooms"), strings_mp(&opts.rooms)),
         (Mp::from("except"), strings_mp(&opts.except)),
-        (Mp::from("flags"), Mp::Map(Vec::new())),
+        (Mp::from("flags"), Mp::Map(flags)),
     ])
 }
 
@@ -229,16 +234,19 @@ pub fn decode_opts(opts: Option<&Mp>) -> (BroadcastOptions, bool) {
     let Some(opts) = opts else {
         return (BroadcastOptions::all(), false);
     };
-    let local = field(opts, "flags")
-        .and_then(|f| field(f, "local"))
-        .and_then(Mp::as_bool)
-        .unwrap_or(false);
+    let flag = |name: &str| {
+        field(opts, "flags")
+            .and_then(|f| field(f, name))
+            .and_then(Mp::as_bool)
+            .unwrap_or(false)
+    };
     (
         BroadcastOptions {
             rooms: strings_of(field(opts, "rooms")),
             except: strings_of(field(opts, "except")),
+            volatile: flag("volatile"),
         },
-        local,
+        flag("local"),
     )
 }
 
@@ -278,6 +286,7 @@ pub fn json_opts(opts: Option<&Json>) -> BroadcastOptions {
     BroadcastOptions {
         rooms: strings("rooms"),
         except: strings("except"),
+        volatile: false,
     }
 }
 
@@ -333,6 +342,7 @@ mod tests {
         let opts = BroadcastOptions {
             rooms: vec!["r".into()],
             except: vec!["sid1".into()],
+            volatile: false,
         };
         let bytes = encode_broadcast("abc123", &packet, &opts).unwrap();
         let value = from_bytes(&bytes).unwrap();
@@ -363,6 +373,13 @@ mod tests {
         assert_eq!(back.opts, opts);
         assert!(!back.local);
         assert_eq!(back.packet.text, r#"2/chat,["msg","hi",{"n":1.5}]"#);
+
+        let volatile = BroadcastOptions {
+            volatile: true,
+            ..opts
+        };
+        let bytes = encode_broadcast("abc123", &packet, &volatile).unwrap();
+        assert_eq!(decode_broadcast(&bytes).unwrap().opts, volatile);
     }
 
     #[test]

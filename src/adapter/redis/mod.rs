@@ -8,18 +8,25 @@
 //! nodes' broadcasts and answers their requests. When Redis goes away, local delivery carries
 //! on, what would have been published is dropped and counted, and both tasks reconnect (and
 //! resubscribe) on their own.
+//!
+//! Bounds: what waits for the publisher is bounded in bytes; every Redis call has a
+//! deadline (`request_timeout`); requests that walk this node's sockets (fetchSockets,
+//! socketsJoin, …) run on the blocking pool, a few at a time, never on the subscriber's
+//! task; the acks of a remote broadcast are awaited by one task, for at most this node's
+//! own `request_timeout`.
 
 pub mod codec;
 
-use std::collections::{BTreeSet, HashMap};
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, RwLock};
 use std::time::{Duration, Instant, UNIX_EPOCH};
 
 use futures_util::StreamExt;
+use futures_util::stream::FuturesUnordered;
 use rand::Rng;
 use serde_json::{Value as Json, json};
-use tokio::sync::mpsc;
+use tokio::sync::{Semaphore, mpsc};
 use tokio_util::sync::CancellationToken;
 
 use super::{Adapter, BroadcastOptions, Delivery, LocalAdapter};
@@ -29,6 +36,10 @@ use codec::request;
 
 /// How many messages may wait for the publisher before new ones are dropped.
 const OUTBOUND_CAPACITY: usize = 65_536;
+/// How many bytes of messages may wait for the publisher before new ones are dropped.
+const OUTBOUND_BYTES: usize = 16 * 1024 * 1024;
+/// Requests from other nodes handled at once (each on the blocking pool); more are dropped.
+const CONCURRENT_REQUESTS: usize = 4;
 /// Most PUBLISHes sent in one pipeline.
 const BATCH: usize = 512;
 
@@ -60,6 +71,8 @@ pub struct ClusterMetrics {
     pub remote_deliveries: AtomicU64,
     /// Requests of other nodes answered or applied.
     pub requests: AtomicU64,
+    /// Requests of other nodes dropped because enough were being handled already.
+    pub requests_dropped: AtomicU64,
 }
 
 fn add(counter: &AtomicU64, n: u64) {
@@ -73,12 +86,42 @@ struct Outbound {
     payload: Vec<u8>,
 }
 
+impl Outbound {
+    fn size(&self) -> usize {
+        self.channel.len() + self.payload.len()
+    }
+}
+
+/// Queue `message` for the publisher, or drop it (counted) when the queue is full in
+/// messages or bytes.
+fn enqueue(
+    outbound: &mpsc::Sender<Outbound>,
+    bytes: &AtomicUsize,
+    metrics: &ClusterMetrics,
+    message: Outbound,
+) {
+    let size = message.size();
+    if bytes.fetch_add(size, Ordering::AcqRel) + size > OUTBOUND_BYTES {
+        bytes.fetch_sub(size, Ordering::AcqRel);
+        add(&metrics.publish_dropped, 1);
+        return;
+    }
+    if outbound.try_send(message).is_err() {
+        bytes.fetch_sub(size, Ordering::AcqRel);
+        add(&metrics.publish_dropped, 1);
+    }
+}
+
 #[derive(Debug)]
 struct Shared {
     uid: String,
     config: ClusterConfig,
     metrics: Arc<ClusterMetrics>,
     outbound: mpsc::Sender<Outbound>,
+    /// Bytes waiting in `outbound`.
+    outbound_bytes: Arc<AtomicUsize>,
+    /// Permits to handle a request of another node.
+    requests: Arc<Semaphore>,
     /// The local rooms of each namespace this node serves.
     namespaces: RwLock<HashMap<String, Arc<LocalAdapter>>>,
     /// Namespaces to subscribe to once added.
@@ -87,13 +130,12 @@ struct Shared {
 
 impl Shared {
     fn publish(&self, channel: String, payload: Vec<u8>) {
-        if self
-            .outbound
-            .try_send(Outbound { channel, payload })
-            .is_err()
-        {
-            add(&self.metrics.publish_dropped, 1);
-        }
+        enqueue(
+            &self.outbound,
+            &self.outbound_bytes,
+            &self.metrics,
+            Outbound { channel, payload },
+        );
     }
 
     fn broadcast_channel(&self, nsp: &str) -> String {
@@ -141,18 +183,25 @@ impl RedisCluster {
             .map_err(|_| "the cluster link needs a tokio runtime".to_owned())?;
         let (outbound, outbound_rx) = mpsc::channel(OUTBOUND_CAPACITY);
         let (subscribe, subscribe_rx) = mpsc::unbounded_channel();
+        let outbound_bytes = Arc::new(AtomicUsize::new(0));
         let shared = Arc::new(Shared {
             uid: uid(),
             config,
             metrics,
             outbound,
+            outbound_bytes: outbound_bytes.clone(),
+            requests: Arc::new(Semaphore::new(CONCURRENT_REQUESTS)),
             namespaces: RwLock::new(HashMap::new()),
             subscribe,
         });
         let cancel = CancellationToken::new();
         runtime.spawn(publisher(
             client.clone(),
-            shared.metrics.clone(),
+            Publishing {
+                metrics: shared.metrics.clone(),
+                bytes: outbound_bytes,
+                deadline: shared.config.request_timeout,
+            },
             outbound_rx,
             cancel.clone(),
         ));
@@ -235,6 +284,10 @@ impl Adapter for RedisAdapter {
         self.local.rooms_of(sid)
     }
 
+    fn room_count(&self, sid: Sid) -> usize {
+        self.local.room_count(sid)
+    }
+
     fn sockets(&self, opts: &BroadcastOptions) -> Vec<Arc<Socket>> {
         self.local.sockets(opts)
     }
@@ -253,14 +306,29 @@ impl Adapter for RedisAdapter {
     }
 }
 
+/// What the publisher needs besides its queue.
+#[derive(Debug)]
+struct Publishing {
+    metrics: Arc<ClusterMetrics>,
+    /// Bytes waiting in the queue, released as messages are taken.
+    bytes: Arc<AtomicUsize>,
+    /// The deadline of every Redis call.
+    deadline: Duration,
+}
+
 /// Drains the outbound queue into Redis, a pipeline of PUBLISHes at a time. While Redis is
 /// unreachable messages are dropped (and counted), never queued without bound.
 async fn publisher(
     client: redis::Client,
-    metrics: Arc<ClusterMetrics>,
+    publishing: Publishing,
     mut rx: mpsc::Receiver<Outbound>,
     cancel: CancellationToken,
 ) {
+    let Publishing {
+        metrics,
+        bytes,
+        deadline,
+    } = publishing;
     let mut conn: Option<redis::aio::MultiplexedConnection> = None;
     let mut failed_at: Option<Instant> = None;
     let mut batch = Vec::with_capacity(BATCH);
@@ -270,6 +338,8 @@ async fn publisher(
             _ = cancel.cancelled() => return,
             n = rx.recv_many(&mut batch, BATCH) => if n == 0 { return },
         }
+        let taken: usize = batch.iter().map(Outbound::size).sum();
+        bytes.fetch_sub(taken, Ordering::AcqRel);
         if conn.is_none() && failed_at.is_some_and(|t| t.elapsed() < Duration::from_millis(250)) {
             add(&metrics.publish_dropped, batch.len() as u64);
             continue;
@@ -283,26 +353,36 @@ async fn publisher(
         }
         // A connection found broken (Redis restarted) is replaced once, at once, so the
         // first messages after an outage are not lost.
-        let mut result = Err(None);
+        let mut result: Result<(), Option<String>> = Err(None);
         for _ in 0..2 {
             if conn.is_none() {
-                match client.get_multiplexed_async_connection().await {
-                    Ok(c) => conn = Some(c),
-                    Err(e) => {
-                        result = Err(Some(e));
+                match tokio::time::timeout(deadline, client.get_multiplexed_async_connection())
+                    .await
+                {
+                    Ok(Ok(c)) => conn = Some(c),
+                    Ok(Err(e)) => {
+                        result = Err(Some(e.to_string()));
+                        break;
+                    }
+                    Err(_) => {
+                        result = Err(Some("connecting timed out".to_owned()));
                         break;
                     }
                 }
             }
             let c = conn.as_mut().expect("connected above");
-            match pipe.query_async::<()>(c).await {
-                Ok(()) => {
+            match tokio::time::timeout(deadline, pipe.query_async::<()>(c)).await {
+                Ok(Ok(())) => {
                     result = Ok(());
                     break;
                 }
-                Err(e) => {
+                Ok(Err(e)) => {
                     conn = None;
-                    result = Err(Some(e));
+                    result = Err(Some(e.to_string()));
+                }
+                Err(_) => {
+                    conn = None;
+                    result = Err(Some("PUBLISH timed out".to_owned()));
                 }
             }
         }
@@ -339,9 +419,12 @@ async fn subscriber(
     let mut down = false;
     loop {
         let Some(s) = shared.upgrade() else { return };
+        let deadline = s.config.request_timeout;
         let attempt = tokio::select! {
             _ = cancel.cancelled() => return,
-            r = client.get_async_pubsub() => r,
+            r = tokio::time::timeout(deadline, client.get_async_pubsub()) => {
+                r.unwrap_or_else(|_| Err(redis::RedisError::from((redis::ErrorKind::Io, "connecting timed out"))))
+            }
         };
         let pubsub = match attempt {
             Ok(p) => p,
@@ -421,13 +504,21 @@ async fn subscribe(
     s: &Shared,
     nsp: &str,
 ) -> redis::RedisResult<()> {
-    sink.psubscribe(format!("{}*", s.broadcast_channel(nsp)))
-        .await?;
-    sink.subscribe(s.request_channel(nsp)).await
+    let deadline = s.config.request_timeout;
+    let timed_out = || redis::RedisError::from((redis::ErrorKind::Io, "subscribing timed out"));
+    tokio::time::timeout(
+        deadline,
+        sink.psubscribe(format!("{}*", s.broadcast_channel(nsp))),
+    )
+    .await
+    .map_err(|_| timed_out())??;
+    tokio::time::timeout(deadline, sink.subscribe(s.request_channel(nsp)))
+        .await
+        .map_err(|_| timed_out())?
 }
 
-/// One message from Redis.
-fn handle(s: &Shared, msg: &redis::Msg) {
+/// One message from Redis. Broadcasts are applied here; requests go to the blocking pool.
+fn handle(s: &Arc<Shared>, msg: &redis::Msg) {
     let payload = msg.get_payload_bytes();
     if msg.from_pattern() {
         on_broadcast(s, payload);
@@ -436,7 +527,21 @@ fn handle(s: &Shared, msg: &redis::Msg) {
         .strip_prefix(&format!("{}-request#", s.config.key))
         .and_then(|rest| rest.strip_suffix('#'))
     {
-        on_request(s, nsp, payload);
+        let Ok(permit) = s.requests.clone().try_acquire_owned() else {
+            add(&s.metrics.requests_dropped, 1);
+            tracing::debug!(
+                ns = nsp,
+                "Request from another node dropped: enough are being handled"
+            );
+            return;
+        };
+        let (s, nsp, payload) = (s.clone(), nsp.to_owned(), payload.to_vec());
+        let runtime = tokio::runtime::Handle::current();
+        tokio::task::spawn_blocking(move || {
+            let _permit = permit;
+            let _entered = runtime.enter();
+            on_request(&s, &nsp, &payload);
+        });
     }
 }
 
@@ -477,11 +582,7 @@ fn on_request(s: &Shared, nsp: &str, payload: &[u8]) {
     match kind {
         request::ALL_ROOMS => {
             let Some(id) = request_id else { return };
-            let mut rooms = BTreeSet::new();
-            for socket in local.sockets(&BroadcastOptions::all()) {
-                rooms.extend(local.rooms_of(socket.id()));
-            }
-            respond(json!({ "requestId": id, "rooms": rooms }));
+            respond(json!({ "requestId": id, "rooms": local.all_rooms() }));
         }
         request::REMOTE_JOIN | request::REMOTE_LEAVE => {
             let join = kind == request::REMOTE_JOIN;
@@ -590,19 +691,19 @@ fn broadcast_with_ack(
         }
         _ => return,
     };
+    // The requester's timeout, but never longer than this node's own.
     let timeout = req
         .get("opts")
         .and_then(|o| o.get("flags"))
         .and_then(|f| f.get("timeout"))
         .and_then(Json::as_u64)
-        .map_or(s.config.request_timeout, Duration::from_millis);
+        .map_or(s.config.request_timeout, Duration::from_millis)
+        .min(s.config.request_timeout);
     let attachments: Arc<[bytes::Bytes]> = Arc::from(attachments);
-    let mut count = 0u64;
-    let mut waiting = Vec::new();
+    let mut waiting = FuturesUnordered::new();
     for socket in local.sockets(&opts) {
-        if let Ok(rx) = socket.emit_with_ack(&name, args.as_bytes(), attachments.clone()) {
-            count += 1;
-            waiting.push(rx);
+        if let Ok(wait) = socket.emit_with_ack(&name, args.as_bytes(), attachments.clone()) {
+            waiting.push(wait);
         }
     }
     let channel = s.response_channel(nsp);
@@ -611,28 +712,39 @@ fn broadcast_with_ack(
         serde_json::to_vec(&json!({
             "type": request::BROADCAST_CLIENT_COUNT,
             "requestId": id,
-            "clientCount": count,
+            "clientCount": waiting.len(),
         }))
         .expect("JSON values serialize"),
     );
-    let outbound = s.outbound.clone();
-    let metrics = s.metrics.clone();
-    for rx in waiting {
-        let (outbound, metrics, channel, id) = (
-            outbound.clone(),
-            metrics.clone(),
-            channel.clone(),
-            id.clone(),
-        );
-        tokio::spawn(async move {
-            if let Ok(Ok(answer)) = tokio::time::timeout(timeout, rx).await {
-                let payload = codec::encode_broadcast_ack(&id, &answer.args, &answer.attachments);
-                if outbound.try_send(Outbound { channel, payload }).is_err() {
-                    add(&metrics.publish_dropped, 1);
-                }
-            }
-        });
+    if waiting.is_empty() {
+        return;
     }
+    let (outbound, bytes, metrics, id) = (
+        s.outbound.clone(),
+        s.outbound_bytes.clone(),
+        s.metrics.clone(),
+        id.clone(),
+    );
+    // One task collects every answer; at the deadline the rest are given up (and their
+    // ack ids forgotten by the sockets).
+    tokio::spawn(async move {
+        let collect = async {
+            while let Some(answer) = waiting.next().await {
+                let Some(answer) = answer else { continue };
+                let payload = codec::encode_broadcast_ack(&id, &answer.args, &answer.attachments);
+                enqueue(
+                    &outbound,
+                    &bytes,
+                    &metrics,
+                    Outbound {
+                        channel: channel.clone(),
+                        payload,
+                    },
+                );
+            }
+        };
+        let _ = tokio::time::timeout(timeout, collect).await;
+    });
 }
 
 /// The handshake as a Node peer's `RemoteSocket` expects it.

@@ -1,0 +1,134 @@
+//! Who may join a namespace: the static tokens, or an auth script — which runs on the
+//! script pool, the CONNECT answered once it has decided.
+
+use std::sync::Arc;
+
+use serde_json::value::RawValue;
+use subtle::ConstantTimeEq;
+
+use super::Core;
+use crate::app::metrics::add;
+use crate::engineio::Handshake;
+use crate::limits::Limit;
+use crate::scripting::AuthDecision;
+use crate::socketio::{Authorization, ConnectRefusal, handshake_value};
+
+fn token_matches(auth: Option<&RawValue>, tokens: &[String]) -> bool {
+    #[derive(serde::Deserialize)]
+    struct Auth {
+        token: Option<String>,
+    }
+    let Some(token) = auth
+        .and_then(|a| serde_json::from_str::<Auth>(a.get()).ok())
+        .and_then(|a| a.token)
+    else {
+        return false;
+    };
+    // Every token is compared, in constant time for equal lengths, so timing does not tell
+    // which one nearly matched.
+    tokens.iter().fold(false, |found, t| {
+        found | bool::from(t.as_bytes().ct_eq(token.as_bytes()))
+    })
+}
+
+fn refusal(message: String) -> ConnectRefusal {
+    ConnectRefusal {
+        message,
+        data: None,
+    }
+}
+
+impl Core {
+    /// Whether `auth` may join `nsp`, and with what `socket.data`.
+    pub(super) fn authorize(
+        self: &Arc<Self>,
+        nsp: &str,
+        auth: Option<&RawValue>,
+        handshake: &Handshake,
+    ) -> Authorization {
+        let snapshot = self.snapshot.load_full();
+        let Some(ns) = snapshot.routes.namespace(nsp) else {
+            add(&self.metrics.invalid_namespaces, 1);
+            return Authorization::Ready(Err(ConnectRefusal::invalid_namespace()));
+        };
+        let Some(rule) = &ns.auth else {
+            return Authorization::Ready(Ok(None));
+        };
+        let Some(script) = rule.script.clone() else {
+            let decision = if token_matches(auth, &rule.tokens) {
+                Ok(None)
+            } else {
+                self.refused(nsp, handshake, &rule.message);
+                Err(refusal(rule.message.clone()))
+            };
+            return Authorization::Ready(decision);
+        };
+        let message = rule.message.clone();
+        let value = handshake_value(auth, handshake);
+        let snapshot_for_script = snapshot.clone();
+        let job = self
+            .pool
+            .run(move || snapshot_for_script.scripts.authorize(&script, &value));
+        let (core, nsp, client, remote) = (
+            self.clone(),
+            nsp.to_owned(),
+            handshake.client_ip,
+            handshake.remote_addr,
+        );
+        Authorization::Pending(Box::pin(async move {
+            let decision = match job {
+                Ok(running) => running.await,
+                Err(_) => {
+                    core.hits.hit(
+                        Limit::ScriptQueue,
+                        &client,
+                        &"auth script not run: every script thread busy",
+                    );
+                    None
+                }
+            };
+            let refused = |text: String| {
+                add(&core.metrics.auth_refusals, 1);
+                tracing::info!(ns = %nsp, remote_addr = %remote, message = %text.escape_debug(), "Connection refused");
+                Err(refusal(text))
+            };
+            match decision {
+                Some(Ok(AuthDecision::Allow(data))) => Ok(data),
+                Some(Ok(AuthDecision::Deny(thrown))) => refused(thrown.unwrap_or(message)),
+                Some(Err(e)) => {
+                    core.script_failed(&e.path, e.line, &e.message, &nsp, "auth");
+                    refused(message)
+                }
+                None => refused(message),
+            }
+        }))
+    }
+
+    fn refused(&self, nsp: &str, handshake: &Handshake, message: &str) {
+        add(&self.metrics.auth_refusals, 1);
+        tracing::info!(ns = nsp, remote_addr = %handshake.remote_addr, message = %message, "Connection refused");
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn raw(s: &str) -> Box<RawValue> {
+        RawValue::from_string(s.to_owned()).unwrap()
+    }
+
+    #[test]
+    fn tokens_match_exactly() {
+        let tokens = vec!["123".to_owned(), "abc".to_owned()];
+        assert!(token_matches(Some(&raw(r#"{"token":"123"}"#)), &tokens));
+        assert!(token_matches(
+            Some(&raw(r#"{"token":"abc","x":1}"#)),
+            &tokens
+        ));
+        assert!(!token_matches(Some(&raw(r#"{"token":"12"}"#)), &tokens));
+        assert!(!token_matches(Some(&raw(r#"{"token":123}"#)), &tokens));
+        assert!(!token_matches(Some(&raw("{}")), &tokens));
+        assert!(!token_matches(None, &tokens));
+    }
+}

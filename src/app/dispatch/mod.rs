@@ -1,0 +1,205 @@
+//! Per event: load the snapshot once, find the route, resolve it to actions, perform them
+//! through the socket and the adapter. The one place where routing meets sockets.
+//!
+//! Table routes are performed at once, on the task that read the event. A route that
+//! reaches a script hands the rest of its work to a future: the script runs on the script
+//! pool, and the transport awaits the future before it reads the socket's next event, so a
+//! socket's events still take effect in the order it sent them while a slow script delays
+//! nobody else.
+
+mod auth;
+mod run;
+mod script;
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use arc_swap::ArcSwap;
+use serde_json::value::RawValue;
+
+use super::metrics::Metrics;
+use super::scope::EventScope;
+use super::snapshot::Snapshot;
+use crate::adapter::Adapter;
+use crate::engineio::{Handshake, Pending};
+use crate::limits::{Hits, Throttle};
+use crate::routing::{Action, Route};
+use crate::scripting::ScriptPool;
+use crate::socketio::{Authorization, DisconnectReason, Event, Socket, SocketHandler};
+use run::Run;
+
+/// How often a failing script may log.
+const FAILURE_LOG_INTERVAL: Duration = Duration::from_secs(10);
+
+/// What the dispatcher shares with the work it leaves pending.
+#[derive(Debug)]
+pub(crate) struct Core {
+    snapshot: Arc<ArcSwap<Snapshot>>,
+    metrics: Arc<Metrics>,
+    hits: Arc<Hits>,
+    pool: Arc<ScriptPool>,
+    /// One warning per script file and interval.
+    failures: Throttle<String>,
+}
+
+/// Routes events by the snapshot in force.
+#[derive(Debug, Clone)]
+pub struct Dispatcher {
+    core: Arc<Core>,
+}
+
+impl Dispatcher {
+    /// A dispatcher reading `snapshot`, counting in `metrics` and `hits`, running scripts
+    /// on `pool`.
+    pub fn new(
+        snapshot: Arc<ArcSwap<Snapshot>>,
+        metrics: Arc<Metrics>,
+        hits: Arc<Hits>,
+        pool: Arc<ScriptPool>,
+    ) -> Self {
+        Dispatcher {
+            core: Arc::new(Core {
+                snapshot,
+                metrics,
+                hits,
+                pool,
+                failures: Throttle::new(FAILURE_LOG_INTERVAL),
+            }),
+        }
+    }
+}
+
+impl Core {
+    /// Run `route` for `socket`; `event` is `None` for connect and disconnect routes.
+    /// Returns the work left when the route reaches a script.
+    fn run(
+        self: &Arc<Self>,
+        snapshot: &Arc<Snapshot>,
+        adapter: &Arc<dyn Adapter>,
+        socket: &Arc<Socket>,
+        route: &Route,
+        name: &str,
+        event: Option<&Event>,
+    ) -> Option<Pending> {
+        let scope = EventScope::new(socket, event.map(|e| &e.args[..]));
+        let resolved = route.resolve(name, &scope);
+        if resolved.skipped > 0 {
+            tracing::debug!(
+                ns = socket.nsp(),
+                event = name,
+                skipped = resolved.skipped,
+                "A template resolved to nothing; route step skipped"
+            );
+        }
+        let mut run = Run::new(
+            self,
+            &snapshot.routes.limits,
+            adapter.as_ref(),
+            socket,
+            name,
+            event,
+        );
+        let mut actions = resolved.actions.into_iter();
+        while let Some(action) = actions.next() {
+            if let Action::Script(_) = action {
+                let mut rest = vec![action];
+                rest.extend(actions);
+                let acked = run.acked();
+                return Some(self.clone().continue_with_scripts(
+                    snapshot.clone(),
+                    adapter.clone(),
+                    socket.clone(),
+                    name.to_owned(),
+                    event.cloned(),
+                    rest,
+                    acked,
+                ));
+            }
+            run.perform(action);
+        }
+        run.finish()
+    }
+
+    /// A socket left its namespace: leave its rooms, run the `disconnect` route (what a
+    /// script in it leaves to do is returned).
+    fn disconnected(
+        self: &Arc<Self>,
+        socket: &Arc<Socket>,
+        reason: DisconnectReason,
+    ) -> Option<Pending> {
+        let snapshot = self.snapshot.load_full();
+        super::metrics::add(&self.metrics.disconnections, 1);
+        tracing::info!(
+            ns = socket.nsp(),
+            sid = %socket.id(),
+            remote_addr = %socket.handshake().remote_addr,
+            reason = reason.as_str(),
+            "Socket disconnected"
+        );
+        let adapter = snapshot.adapters.get(socket.nsp())?;
+        adapter.remove(socket.id());
+        let route = snapshot
+            .routes
+            .namespace(socket.nsp())
+            .and_then(|ns| ns.on_disconnect.as_ref())?;
+        self.run(&snapshot, adapter, socket, route, "disconnect", None)
+    }
+}
+
+impl SocketHandler for Dispatcher {
+    fn authorize(
+        &self,
+        nsp: &str,
+        auth: Option<&RawValue>,
+        handshake: &Handshake,
+    ) -> Authorization {
+        self.core.authorize(nsp, auth, handshake)
+    }
+
+    fn on_connect(&self, socket: &Arc<Socket>) -> Option<Pending> {
+        let snapshot = self.core.snapshot.load_full();
+        let Some(adapter) = snapshot.adapters.get(socket.nsp()) else {
+            socket.disconnect();
+            return None;
+        };
+        adapter.add(socket.clone());
+        super::metrics::add(&self.core.metrics.connections, 1);
+        tracing::info!(
+            ns = socket.nsp(),
+            sid = %socket.id(),
+            remote_addr = %socket.handshake().remote_addr,
+            "Socket connected"
+        );
+        let route = snapshot
+            .routes
+            .namespace(socket.nsp())
+            .and_then(|ns| ns.on_connect.as_ref())?;
+        self.core
+            .run(&snapshot, adapter, socket, route, "connect", None)
+    }
+
+    fn on_event(&self, socket: &Arc<Socket>, event: Event) -> Option<Pending> {
+        let snapshot = self.core.snapshot.load();
+        let (Some(ns), Some(adapter)) = (
+            snapshot.routes.namespace(socket.nsp()),
+            snapshot.adapters.get(socket.nsp()),
+        ) else {
+            return None;
+        };
+        self.core.metrics.event(
+            socket.nsp(),
+            &event.name,
+            ns.events.contains_key(&event.name),
+        );
+        let Some(route) = ns.route(&event.name) else {
+            tracing::debug!(ns = socket.nsp(), event = %event.name.escape_debug(), "No route; event dropped");
+            return None;
+        };
+        self.core
+            .run(&snapshot, adapter, socket, route, &event.name, Some(&event))
+    }
+
+    fn on_disconnect(&self, socket: &Arc<Socket>, reason: DisconnectReason) -> Option<Pending> {
+        self.core.disconnected(socket, reason)
+    }
+}

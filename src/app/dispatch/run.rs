@@ -1,0 +1,310 @@
+//! Performing resolved actions for one socket: joins and leaves (within the room limits,
+//! never into another socket's own room), deliveries encoded once, the one ack an event
+//! gets, a server-side disconnect.
+
+use std::sync::Arc;
+
+use bytes::Bytes;
+use serde_json::Value;
+
+use super::Core;
+use crate::adapter::{Adapter, BroadcastOptions};
+use crate::app::metrics::{Metrics, add};
+use crate::engineio::{Pending, SendError, Sid};
+use crate::limits::Limit;
+use crate::routing::{Action, Args, LimitSettings, Recipients};
+use crate::socketio::packet::Args as RawArgs;
+use crate::socketio::{DisconnectReason, Encoded, Event, Socket};
+
+/// One route being performed for one socket.
+pub(super) struct Run<'a> {
+    core: &'a Arc<Core>,
+    limits: &'a LimitSettings,
+    adapter: &'a dyn Adapter,
+    socket: &'a Arc<Socket>,
+    name: &'a str,
+    event: Option<&'a Event>,
+    acked: bool,
+    disconnect: bool,
+}
+
+/// Why a join or leave was refused; the event's ack says so.
+#[derive(Debug, Clone, Copy)]
+enum RoomRefusal {
+    TooMany,
+    TooLong,
+    Reserved,
+}
+
+impl RoomRefusal {
+    fn ack(self) -> &'static [u8] {
+        match self {
+            RoomRefusal::TooMany => br#"{"error":"too many rooms"}"#,
+            RoomRefusal::TooLong => br#"{"error":"room name too long"}"#,
+            RoomRefusal::Reserved => br#"{"error":"reserved room"}"#,
+        }
+    }
+}
+
+impl<'a> Run<'a> {
+    pub(super) fn new(
+        core: &'a Arc<Core>,
+        limits: &'a LimitSettings,
+        adapter: &'a dyn Adapter,
+        socket: &'a Arc<Socket>,
+        name: &'a str,
+        event: Option<&'a Event>,
+    ) -> Self {
+        Run {
+            core,
+            limits,
+            adapter,
+            socket,
+            name,
+            event,
+            acked: false,
+            disconnect: false,
+        }
+    }
+
+    /// Whether the event's ack has been answered.
+    pub(super) fn acked(&self) -> bool {
+        self.acked
+    }
+
+    /// Take over a run that was already under way (before a script).
+    pub(super) fn set_acked(&mut self, acked: bool) {
+        self.acked = acked;
+    }
+
+    pub(super) fn perform(&mut self, action: Action) {
+        let (socket, event) = (self.socket, self.event);
+        match action {
+            Action::Join(room) => {
+                if let Err(refusal) = self.check_room(&room, true) {
+                    return self.refuse(refusal, &room);
+                }
+                self.adapter.join(socket.id(), &room);
+            }
+            Action::Leave(room) => {
+                if let Err(refusal) = self.check_room(&room, false) {
+                    return self.refuse(refusal, &room);
+                }
+                self.adapter.leave(socket.id(), &room);
+            }
+            Action::Deliver {
+                to,
+                event: out_name,
+                args,
+                volatile,
+            } => {
+                let packet = encode_event(socket.nsp(), &out_name, &args, self.name, event);
+                deliver(
+                    self.adapter,
+                    socket,
+                    &to,
+                    &packet,
+                    volatile,
+                    &self.core.metrics,
+                );
+            }
+            Action::Ack(args) => {
+                let (raw, attachments) = raw_args(&args, event);
+                self.answer(&raw, attachments);
+            }
+            Action::Disconnect => self.disconnect = true,
+            Action::Script(script) => {
+                tracing::debug!(script = %script.path.display(), "A script cannot call a script");
+            }
+        }
+    }
+
+    /// Answer the event's ack, unless it has been: one answer per event, the first wins.
+    fn answer(&mut self, raw: &[u8], attachments: Arc<[Bytes]>) {
+        if let Some(Event { id: Some(id), .. }) = self.event
+            && !self.acked
+        {
+            self.acked = true;
+            if self.socket.ack(*id, raw, attachments).is_ok() {
+                add(&self.core.metrics.acks, 1);
+            }
+        }
+    }
+
+    /// Whether `room` may be joined (or left): not another socket's own room, not too long,
+    /// and — to join — not one room too many.
+    fn check_room(&self, room: &str, join: bool) -> Result<(), RoomRefusal> {
+        if room.len() > self.limits.room_name_bytes {
+            return Err(RoomRefusal::TooLong);
+        }
+        if room != self.socket.id().as_str() && room.parse::<Sid>().is_ok() {
+            // A socket's own room is named by its id: joining it would receive that
+            // socket's private messages — on any node of a cluster, where the id may not
+            // even be known here. Every name shaped like a socket id is reserved.
+            return Err(RoomRefusal::Reserved);
+        }
+        if join
+            && self.adapter.room_count(self.socket.id()) >= self.limits.rooms_per_socket
+            && !self
+                .adapter
+                .rooms_of(self.socket.id())
+                .iter()
+                .any(|r| r == room)
+        {
+            return Err(RoomRefusal::TooMany);
+        }
+        Ok(())
+    }
+
+    fn refuse(&mut self, refusal: RoomRefusal, room: &str) {
+        let (limit, what) = match refusal {
+            RoomRefusal::TooMany => (Limit::RoomsPerSocket, "join over rooms_per_socket refused"),
+            RoomRefusal::TooLong => (
+                Limit::RoomNameBytes,
+                "room name over room_name_bytes refused",
+            ),
+            RoomRefusal::Reserved => (
+                Limit::ReservedRoom,
+                "join or leave of a socket id's room refused",
+            ),
+        };
+        let room: String = room.chars().take(64).collect();
+        self.core.hits.hit(
+            limit,
+            &self.socket.handshake().client_ip,
+            &format_args!("{what} (socket {}, room {:?})", self.socket.id(), room),
+        );
+        self.answer(refusal.ack(), Arc::from([]));
+    }
+
+    /// After the last action: an event that asked for an ack and got none gets an empty
+    /// one (so `emitWithAck` never hangs); a disconnect decided along the way happens (what
+    /// its route leaves to do is returned).
+    pub(super) fn finish(mut self) -> Option<Pending> {
+        self.answer(b"", Arc::from([]));
+        if self.disconnect && self.socket.disconnect() {
+            return self
+                .core
+                .disconnected(self.socket, DisconnectReason::ServerNamespaceDisconnect);
+        }
+        None
+    }
+}
+
+/// The raw argument text and attachments of `args`. New values keep the incoming
+/// attachments only if they still hold placeholders.
+fn raw_args(args: &Args, event: Option<&Event>) -> (Bytes, Arc<[Bytes]>) {
+    match (args, event) {
+        (Args::Forward, Some(e)) => (e.args.clone(), e.attachments.clone()),
+        (Args::Forward, None) => (Bytes::new(), Arc::from([])),
+        (Args::Binary(values, attachments), _) => {
+            (join_values(values), Arc::from(attachments.as_slice()))
+        }
+        (Args::Values(values), _) => {
+            let out = join_values(values);
+            let attachments = match event {
+                Some(e) if !e.attachments.is_empty() && contains(&out, b"\"_placeholder\"") => {
+                    e.attachments.clone()
+                }
+                _ => Arc::from([]),
+            };
+            (out, attachments)
+        }
+    }
+}
+
+/// Values as argument JSON, comma-separated.
+fn join_values(values: &[Value]) -> Bytes {
+    let mut out = Vec::new();
+    for (i, v) in values.iter().enumerate() {
+        if i > 0 {
+            out.push(b',');
+        }
+        serde_json::to_writer(&mut out, v).expect("JSON values serialize");
+    }
+    Bytes::from(out)
+}
+
+fn contains(haystack: &[u8], needle: &[u8]) -> bool {
+    haystack.windows(needle.len()).any(|w| w == needle)
+}
+
+/// Encode a delivery once. Arguments forwarded under the incoming name reuse the received
+/// data array as is.
+fn encode_event(
+    nsp: &str,
+    out_name: &str,
+    args: &Args,
+    in_name: &str,
+    event: Option<&Event>,
+) -> Encoded {
+    if let (Args::Forward, Some(e)) = (args, event)
+        && out_name == in_name
+    {
+        return Encoded::event_data(nsp, &e.data, e.attachments.clone());
+    }
+    let (raw, attachments) = raw_args(args, event);
+    Encoded::event(nsp, out_name, RawArgs::Raw(&raw), attachments, None)
+}
+
+fn deliver(
+    adapter: &dyn Adapter,
+    socket: &Socket,
+    to: &Recipients,
+    packet: &Encoded,
+    volatile: bool,
+    metrics: &Metrics,
+) {
+    let except_sender = || vec![socket.id().to_string()];
+    let opts = match to {
+        Recipients::Sender => {
+            let sent = if volatile {
+                socket.send_volatile(packet)
+            } else {
+                socket.send(packet)
+            };
+            metrics.delivered(match sent {
+                Ok(()) => (1, 0, 0, 0),
+                Err(SendError::Full) => (0, 1, 0, 0),
+                Err(SendError::Closed) => (0, 0, 1, 0),
+                Err(SendError::Behind) => (0, 0, 0, 1),
+            });
+            return;
+        }
+        Recipients::Namespace { include_sender } => BroadcastOptions {
+            rooms: vec![],
+            except: if *include_sender {
+                vec![]
+            } else {
+                except_sender()
+            },
+            volatile,
+        },
+        Recipients::Room {
+            room,
+            include_sender,
+        } => BroadcastOptions {
+            rooms: vec![room.clone()],
+            except: if *include_sender {
+                vec![]
+            } else {
+                except_sender()
+            },
+            volatile,
+        },
+    };
+    let delivery = adapter.broadcast(packet, &opts);
+    metrics.delivered((
+        delivery.queued,
+        delivery.full,
+        delivery.dropped - delivery.full - delivery.behind,
+        delivery.behind,
+    ));
+    if delivery.dropped > delivery.behind {
+        tracing::debug!(
+            ns = socket.nsp(),
+            dropped = delivery.dropped,
+            "Broadcast not queued for some sockets"
+        );
+    }
+}

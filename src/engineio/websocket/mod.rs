@@ -1,0 +1,233 @@
+//! WebSocket: direct sessions and upgrades from polling (`2probe` → `3probe`, NOOP to the
+//! pending poll, `5`). The connection's task reads (see [`reader`]); a writer task drains the
+//! session queue in batches, one `write` call per batch, each with a deadline.
+
+mod reader;
+mod writer;
+
+use std::sync::Arc;
+use std::sync::atomic::Ordering;
+
+use bytes::Bytes;
+use http::{Request, Response};
+use http_body_util::Full;
+use hyper::body::Incoming;
+use hyper::upgrade::Upgraded;
+use hyper_util::rt::TokioIo;
+use tokio::io::{AsyncWriteExt, ReadHalf, WriteHalf};
+
+use super::EngineHandler;
+use super::engine::{Conn, Engine};
+use super::error::Error;
+use super::frame::{self, OpCode};
+use super::packet::Packet;
+use super::peer::PeerHandle;
+use super::session::{CloseReason, Session};
+use reader::{Message, ReadError, Reader};
+
+type Stream = TokioIo<Upgraded>;
+
+/// Accept the WebSocket handshake for `conn`'s session and spawn the connection's tasks.
+/// With `conn.session` on polling this is an upgrade; otherwise a direct session.
+pub(crate) fn upgrade<H: EngineHandler>(
+    engine: Arc<Engine<H>>,
+    conn: Arc<Conn<H::Data>>,
+    mut req: Request<Incoming>,
+) -> Result<Response<Full<Bytes>>, Error> {
+    let is_upgrade = conn.session.is_upgrading();
+    let peer = req.extensions().get::<PeerHandle>().cloned();
+    let Ok((response, fut)) = fastwebsockets::upgrade::upgrade(&mut req) else {
+        if is_upgrade {
+            conn.session.abort_upgrade();
+        } else {
+            conn.session.close(CloseReason::TransportError);
+        }
+        return Err(Error::BadRequest);
+    };
+    let tasks = engine.tasks().clone();
+    tasks.spawn(async move {
+        let ws = match fut.await {
+            Ok(ws) => ws,
+            Err(e) => {
+                tracing::debug!(sid = %conn.session.sid(), error = %e, "WebSocket upgrade failed");
+                if is_upgrade {
+                    conn.session.abort_upgrade();
+                } else {
+                    conn.session.close(CloseReason::TransportError);
+                }
+                return;
+            }
+        };
+        run(engine, conn, ws.into_inner(), is_upgrade, peer).await;
+    });
+    Ok(response.map(|_| Full::new(Bytes::new())))
+}
+
+/// Complete the WebSocket handshake and close at once: a second WebSocket for a session that
+/// has one already.
+pub(crate) fn refuse(mut req: Request<Incoming>) -> Result<Response<Full<Bytes>>, Error> {
+    let (response, fut) =
+        fastwebsockets::upgrade::upgrade(&mut req).map_err(|_| Error::BadRequest)?;
+    tokio::spawn(async move {
+        if let Ok(ws) = fut.await {
+            let mut stream = ws.into_inner();
+            let _ = stream
+                .write_all(&frame::close_frame(frame::close_code::NORMAL))
+                .await;
+            let _ = stream.shutdown().await;
+        }
+    });
+    Ok(response.map(|_| Full::new(Bytes::new())))
+}
+
+async fn run<H: EngineHandler>(
+    engine: Arc<Engine<H>>,
+    conn: Arc<Conn<H::Data>>,
+    stream: Stream,
+    is_upgrade: bool,
+    peer: Option<PeerHandle>,
+) {
+    let session = &conn.session;
+    let (read, mut write) = tokio::io::split(stream);
+    let mut read = Reader::new(read, Bytes::new(), session.config().max_payload);
+    // The writer task owns the write half alone; the frames the protocol obliges the reader
+    // to answer (a pong to a WebSocket ping) reach it through a small channel.
+    let (control_tx, control_rx) = tokio::sync::mpsc::channel::<Vec<u8>>(4);
+
+    if is_upgrade {
+        match probe(&mut read, &mut write, session).await {
+            Ok(()) => {
+                session.finish_upgrade();
+                tracing::debug!(sid = %session.sid(), "Upgraded to WebSocket");
+            }
+            Err(()) => {
+                session.abort_upgrade();
+                let _ = write
+                    .write_all(&frame::close_frame(frame::close_code::NORMAL))
+                    .await;
+                return;
+            }
+        }
+    }
+
+    let write_task = engine.tasks().spawn(writer::run(
+        session.clone(),
+        write,
+        control_rx,
+        engine.stats_handle(),
+        engine.hits_handle(),
+    ));
+    read_loop(&engine, &conn, &mut read, &control_tx).await;
+    let _ = write_task.await;
+    if session.close_reason().is_some_and(CloseReason::is_slow)
+        && let Some(peer) = peer
+    {
+        peer.abort_on_close();
+    }
+}
+
+async fn read_loop<H: EngineHandler>(
+    engine: &Engine<H>,
+    conn: &Arc<Conn<H::Data>>,
+    read: &mut Reader<ReadHalf<Stream>>,
+    control: &tokio::sync::mpsc::Sender<Vec<u8>>,
+) {
+    let session = &conn.session;
+    loop {
+        let message = tokio::select! {
+            message = read.read() => message,
+            _ = session.closed() => return,
+        };
+        let packet = match message {
+            Ok(Message::Text(text)) => {
+                count_in(engine, text.len());
+                match Packet::parse_text(text) {
+                    Ok(packet) => packet,
+                    Err(e) => {
+                        tracing::debug!(sid = %session.sid(), error = %e, "Malformed WebSocket packet");
+                        session.close(CloseReason::ParseError);
+                        return;
+                    }
+                }
+            }
+            Ok(Message::Binary(data)) => {
+                count_in(engine, data.len());
+                Packet::Binary(data)
+            }
+            Ok(Message::Ping(data)) => {
+                let mut pong = Vec::with_capacity(data.len() + 2);
+                frame::put_frame(&mut pong, true, OpCode::Pong, &data, None);
+                let _ = control.try_send(pong);
+                continue;
+            }
+            Ok(Message::Close) | Err(ReadError::Closed) => {
+                session.close(CloseReason::TransportClose);
+                return;
+            }
+            Err(ReadError::Violation(code)) => {
+                tracing::debug!(sid = %session.sid(), code, "WebSocket protocol violation");
+                if code == frame::close_code::TOO_BIG {
+                    engine.hits().hit(
+                        crate::limits::Limit::MaxPayload,
+                        &session.handshake().client_ip,
+                        &"WebSocket message over max_payload",
+                    );
+                }
+                session.close_with_code(CloseReason::TransportError, code);
+                return;
+            }
+        };
+        // Work the layer above could not finish at once (a script) completes before the
+        // next message is read: events of one session are handled in order.
+        if let Some(pending) = engine.on_packet(conn, packet) {
+            tokio::select! {
+                () = pending => {}
+                _ = session.closed() => return,
+            }
+        }
+    }
+}
+
+fn count_in<H: EngineHandler>(engine: &Engine<H>, n: usize) {
+    engine
+        .stats()
+        .bytes_in
+        .fetch_add(n as u64, Ordering::Relaxed);
+}
+
+/// The probe phase of an upgrade: answer `2probe`, release the pending poll, wait for `5`.
+async fn probe(
+    read: &mut Reader<ReadHalf<Stream>>,
+    writer: &mut WriteHalf<Stream>,
+    session: &Session,
+) -> Result<(), ()> {
+    let steps = async {
+        loop {
+            match read.read().await.map_err(drop)? {
+                Message::Text(text) => match Packet::parse_text(text) {
+                    Ok(Packet::Ping(data)) if data == "probe" => {
+                        let mut buf = Vec::new();
+                        writer::put_packet(&Packet::Pong(data), &mut buf);
+                        writer.write_all(&buf).await.map_err(drop)?;
+                        session.probe_succeeded();
+                    }
+                    Ok(Packet::Upgrade) if session.is_probed() => return Ok(()),
+                    Ok(Packet::Noop) => {}
+                    _ => return Err(()),
+                },
+                Message::Ping(data) => {
+                    let mut pong = Vec::new();
+                    frame::put_frame(&mut pong, true, OpCode::Pong, &data, None);
+                    writer.write_all(&pong).await.map_err(drop)?;
+                }
+                _ => return Err(()),
+            }
+        }
+    };
+    tokio::select! {
+        result = tokio::time::timeout(session.config().upgrade_timeout, steps) => {
+            result.unwrap_or(Err(()))
+        }
+        _ = session.closed() => Err(()),
+    }
+}

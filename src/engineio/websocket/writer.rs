@@ -1,0 +1,152 @@
+//! Writing to a WebSocket: the session queue drained in batches of up to 64 KiB, framed
+//! here and written with one call each. Every write has a deadline; a peer that stops
+//! reading is let go when its write stalls past `write_timeout` or its queue overflows —
+//! and then at once: the stalled write is abandoned, no close handshake is attempted.
+
+use std::sync::Arc;
+use std::sync::atomic::Ordering;
+
+use tokio::io::{AsyncWrite, AsyncWriteExt};
+
+use super::super::engine::Stats;
+use super::super::frame::{self, OpCode};
+use super::super::packet::Packet;
+use super::super::session::{CloseReason, Session};
+use crate::limits::{Hits, Limit};
+
+/// Bytes gathered before one write call; more stays queued for the next.
+const BATCH_BYTES: usize = 64 * 1024;
+
+/// Append `packet` as one unmasked WebSocket frame: binary messages as binary frames, the
+/// rest as text frames of type digit and data.
+pub(crate) fn put_packet(packet: &Packet, out: &mut Vec<u8>) {
+    match packet {
+        Packet::Binary(data) => frame::put_frame(out, true, OpCode::Binary, data, None),
+        text => {
+            let data = text.text_data();
+            frame::put_head(out, true, OpCode::Text, data.len() + 1, None);
+            out.push(text.type_digit().expect("text packet"));
+            out.extend_from_slice(data);
+        }
+    }
+}
+
+/// How a write ended.
+enum Written {
+    Done,
+    /// The connection failed.
+    Failed,
+    /// The write stalled past the deadline, or the session was closed as too slow while it
+    /// was stalled.
+    Stalled,
+}
+
+async fn write_with_deadline<W: AsyncWrite + Unpin>(
+    writer: &mut W,
+    buf: &[u8],
+    session: &Session,
+) -> Written {
+    let write = tokio::time::timeout(session.config().write_timeout, writer.write_all(buf));
+    tokio::pin!(write);
+    let closed = session.closed();
+    tokio::pin!(closed);
+    let mut closed_seen = session.is_closed();
+    loop {
+        tokio::select! {
+            biased;
+            result = &mut write => return match result {
+                Ok(Ok(())) => Written::Done,
+                Ok(Err(_)) => Written::Failed,
+                Err(_) => Written::Stalled,
+            },
+            _ = &mut closed, if !closed_seen => {
+                closed_seen = true;
+                if session.close_reason().is_some_and(CloseReason::is_slow) {
+                    return Written::Stalled;
+                }
+            }
+        }
+    }
+}
+
+/// Drain the session queue to the socket until the session closes, then send what is
+/// left and a close frame — unless the peer was let go as too slow.
+pub(crate) async fn run<W: AsyncWrite + Unpin>(
+    session: Arc<Session>,
+    mut writer: W,
+    mut control: tokio::sync::mpsc::Receiver<Vec<u8>>,
+    stats: Arc<Stats>,
+    hits: Arc<Hits>,
+) {
+    let _reading = session.reader.lock().await;
+    let mut buf = Vec::new();
+    // One close future for the whole loop, not one per batch.
+    let closed = session.closed();
+    tokio::pin!(closed);
+    loop {
+        tokio::select! {
+            biased;
+            Some(frame) = control.recv() => buf.extend_from_slice(&frame),
+            () = session.queued() => {}
+            _ = &mut closed => break,
+        }
+        session.drain(BATCH_BYTES, |packet| put_packet(&packet, &mut buf));
+        if buf.is_empty() {
+            continue;
+        }
+        stats
+            .bytes_out
+            .fetch_add(buf.len() as u64, Ordering::Relaxed);
+        match write_with_deadline(&mut writer, &buf, &session).await {
+            Written::Done => {}
+            Written::Failed => {
+                session.close(CloseReason::TransportClose);
+                return;
+            }
+            Written::Stalled => {
+                if !session.is_closed() {
+                    hits.hit(
+                        Limit::WriteTimeout,
+                        &session.handshake().client_ip,
+                        &"a WebSocket write stalled past write_timeout",
+                    );
+                }
+                session.close(CloseReason::WriteTimeout);
+                return;
+            }
+        }
+        buf.clear();
+        if buf.capacity() > BATCH_BYTES * 2 {
+            // A burst of large messages should not pin that much memory to an idle socket.
+            buf = Vec::new();
+        }
+    }
+    if session.close_reason().is_some_and(CloseReason::is_slow) {
+        // Nothing more is owed to a peer that does not read.
+        return;
+    }
+    session.drain(usize::MAX, |packet| put_packet(&packet, &mut buf));
+    buf.extend_from_slice(&frame::close_frame(session.ws_close_code()));
+    session.finished().await;
+    if let Written::Done = write_with_deadline(&mut writer, &buf, &session).await {
+        let _ = tokio::time::timeout(session.config().write_timeout, writer.shutdown()).await;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use bytes::Bytes;
+
+    #[test]
+    fn text_and_binary_packets_become_one_frame_each() {
+        let mut out = Vec::new();
+        put_packet(&Packet::Message(Bytes::from_static(b"hi")), &mut out);
+        put_packet(&Packet::Binary(Bytes::from_static(&[1, 2, 3])), &mut out);
+        assert_eq!(out, b"\x81\x034hi\x82\x03\x01\x02\x03");
+        let mut long = Vec::new();
+        put_packet(&Packet::Message(Bytes::from(vec![b'x'; 70_000])), &mut long);
+        assert_eq!(&long[..10], &[0x81, 127, 0, 0, 0, 0, 0, 1, 0x11, 0x71]);
+        assert_eq!(long.len(), 10 + 70_001);
+    }
+}

@@ -1,0 +1,149 @@
+//! Per-address state in a bounded table. IPv6 clients are keyed by their /64, the block one
+//! subscriber usually holds, so an attacker with a /64 is still one client.
+
+use std::collections::HashMap;
+use std::net::IpAddr;
+use std::sync::Mutex;
+
+/// A client address as limits count it: an IPv4 address, or an IPv6 /64 prefix.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum IpKey {
+    /// An IPv4 address (IPv4-mapped IPv6 addresses included).
+    V4(u32),
+    /// The first 64 bits of an IPv6 address.
+    V6(u64),
+}
+
+impl From<IpAddr> for IpKey {
+    fn from(ip: IpAddr) -> IpKey {
+        match ip {
+            IpAddr::V4(v4) => IpKey::V4(u32::from(v4)),
+            IpAddr::V6(v6) => match v6.to_ipv4_mapped() {
+                Some(v4) => IpKey::V4(u32::from(v4)),
+                None => IpKey::V6((u128::from(v6) >> 64) as u64),
+            },
+        }
+    }
+}
+
+/// A table of per-address values that never grows past `capacity` entries: when full,
+/// entries `idle` says are unneeded are dropped; if that frees nothing, a new address is not
+/// tracked (the caller decides what that means).
+#[derive(Debug)]
+pub struct PerIp<V> {
+    map: Mutex<HashMap<IpKey, V>>,
+    capacity: usize,
+}
+
+impl<V> PerIp<V> {
+    /// An empty table of at most `capacity` addresses.
+    pub fn new(capacity: usize) -> Self {
+        PerIp {
+            map: Mutex::new(HashMap::new()),
+            capacity: capacity.max(1),
+        }
+    }
+
+    /// Run `f` on the value of `key`, creating it with `make` if the table has room (after
+    /// pruning entries for which `idle` holds). `None` when there was no room.
+    pub fn with<R>(
+        &self,
+        key: IpKey,
+        make: impl FnOnce() -> V,
+        idle: impl Fn(&V) -> bool,
+        f: impl FnOnce(&mut V) -> R,
+    ) -> Option<R> {
+        let mut map = self.map.lock().expect("per-ip lock");
+        if !map.contains_key(&key) && map.len() >= self.capacity {
+            map.retain(|_, v| !idle(v));
+            if map.len() >= self.capacity {
+                return None;
+            }
+        }
+        Some(f(map.entry(key).or_insert_with(make)))
+    }
+
+    /// Run `f` on the value of `key` if there is one; remove it if `idle` then holds.
+    pub fn update(&self, key: IpKey, f: impl FnOnce(&mut V), idle: impl Fn(&V) -> bool) {
+        let mut map = self.map.lock().expect("per-ip lock");
+        if let Some(v) = map.get_mut(&key) {
+            f(v);
+            if idle(v) {
+                map.remove(&key);
+            }
+        }
+    }
+
+    /// How many addresses are tracked.
+    pub fn len(&self) -> usize {
+        self.map.lock().expect("per-ip lock").len()
+    }
+
+    /// Whether no address is tracked.
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn ipv6_clients_are_keyed_by_their_64() {
+        let a: IpAddr = "2001:db8:1:2::1".parse().unwrap();
+        let b: IpAddr = "2001:db8:1:2:ffff::9".parse().unwrap();
+        let c: IpAddr = "2001:db8:1:3::1".parse().unwrap();
+        assert_eq!(IpKey::from(a), IpKey::from(b));
+        assert_ne!(IpKey::from(a), IpKey::from(c));
+        let mapped: IpAddr = "::ffff:10.0.0.1".parse().unwrap();
+        let v4: IpAddr = "10.0.0.1".parse().unwrap();
+        assert_eq!(IpKey::from(mapped), IpKey::from(v4));
+    }
+
+    #[test]
+    fn the_table_stays_bounded_and_prunes_idle_entries() {
+        let table: PerIp<u32> = PerIp::new(2);
+        let key = |n: u8| IpKey::from(IpAddr::from([10, 0, 0, n]));
+        let idle = |v: &u32| *v == 0;
+        assert_eq!(
+            table.with(
+                key(1),
+                || 0,
+                idle,
+                |v| {
+                    *v += 1;
+                    *v
+                }
+            ),
+            Some(1)
+        );
+        assert_eq!(
+            table.with(
+                key(2),
+                || 0,
+                idle,
+                |v| {
+                    *v += 1;
+                    *v
+                }
+            ),
+            Some(1)
+        );
+        assert_eq!(table.with(key(3), || 0, idle, |v| *v), None, "full");
+        table.update(key(1), |v| *v -= 1, idle);
+        assert_eq!(table.len(), 1, "an entry back to idle is removed");
+        assert_eq!(
+            table.with(
+                key(3),
+                || 0,
+                idle,
+                |v| {
+                    *v += 1;
+                    *v
+                }
+            ),
+            Some(1)
+        );
+    }
+}

@@ -1,0 +1,431 @@
+//! `[namespaces."NAME"]`: auth rules and routes.
+
+use std::collections::BTreeMap;
+
+use toml::de::{DeTable, DeValue};
+
+use super::super::action::{DataSpec, Deliver, Route, ScriptRef, Step, Target};
+use super::super::file::{Node, Reader, get, type_name};
+use super::super::table::{AuthRule, NamespaceRoutes};
+use super::super::template::{Template, ValueTemplate};
+use super::Env;
+
+const ROUTE_KEYS: &[&str] = &[
+    "to",
+    "room",
+    "include_sender",
+    "volatile",
+    "event",
+    "data",
+    "join",
+    "leave",
+    "ack",
+    "script",
+    "function",
+];
+const TARGETS: &str = "\"emit\", \"broadcast\", \"room\" or \"io\"";
+
+pub(super) fn compile_namespaces(
+    t: &DeTable<'_>,
+    env: &Env<'_>,
+    r: &mut Reader,
+) -> BTreeMap<String, NamespaceRoutes> {
+    let mut out = BTreeMap::new();
+    for (name, node) in t.iter() {
+        let name_str = name.get_ref().to_string();
+        if !name_str.starts_with('/') {
+            r.error(
+                name.span(),
+                format!("namespace `{name_str}` must start with `/`, like \"/chat\""),
+            );
+            continue;
+        }
+        let Some(ns) = r.table(node, &name_str) else {
+            continue;
+        };
+        let what = format!("[namespaces.\"{name_str}\"]");
+        r.known_keys(ns, &["auth", "events"], &what);
+        let mut routes = NamespaceRoutes::default();
+        if let Some(n) = get(ns, "auth")
+            && let Some(a) = r.table(n, "auth")
+        {
+            routes.auth = compile_auth(a, n, env, &name_str, r);
+        }
+        if let Some(n) = get(ns, "events")
+            && let Some(events) = r.table(n, "events")
+        {
+            for (event, node) in events.iter() {
+                let event = event.get_ref().to_string();
+                let lifecycle = event == "connect" || event == "disconnect";
+                let Some(route) = compile_route(node, &event, lifecycle, env, r) else {
+                    continue;
+                };
+                match event.as_str() {
+                    "connect" => routes.on_connect = Some(route),
+                    "disconnect" => routes.on_disconnect = Some(route),
+                    "*" => routes.catch_all = Some(route),
+                    _ => {
+                        routes.events.insert(event, route);
+                    }
+                }
+            }
+        }
+        out.insert(name_str, routes);
+    }
+    out
+}
+
+fn compile_auth(
+    a: &DeTable<'_>,
+    node: &Node<'_>,
+    env: &Env<'_>,
+    nsp: &str,
+    r: &mut Reader,
+) -> Option<AuthRule> {
+    r.known_keys(
+        a,
+        &["token", "token_env", "script", "message"],
+        &format!("[namespaces.\"{nsp}\".auth]"),
+    );
+    let mut tokens: Vec<String> = Vec::new();
+    let mut empty_token = false;
+    if let Some(n) = get(a, "token") {
+        let listed = match n.get_ref() {
+            DeValue::String(s) => vec![toml::Spanned::new(n.span(), s.to_string())],
+            _ => r.strings(n, "token").unwrap_or_default(),
+        };
+        for token in listed {
+            if token.get_ref().is_empty() {
+                empty_token = true;
+                r.error(
+                    token.span(),
+                    "an empty token would let in any client that sends an empty token",
+                );
+            } else {
+                tokens.push(token.into_inner());
+            }
+        }
+    }
+    if let Some(n) = get(a, "token_env")
+        && let Some(var) = r.string(n, "token_env")
+    {
+        match (env.var)(&var) {
+            Some(list) => tokens.extend(list.split(',').map(str::trim).filter(|t| !t.is_empty()).map(str::to_owned)),
+            None => r.error(n.span(), format!("environment variable `{var}` is not set; expected a comma-separated list of tokens")),
+        }
+    }
+    let script = get(a, "script").and_then(|n| script_ref(n, "authorize", env, r));
+    if let Some(n) = get(a, "script")
+        && (get(a, "token").is_some() || get(a, "token_env").is_some())
+    {
+        r.error(
+            n.span(),
+            "an auth `script` decides alone: remove `token` and `token_env`, or the script",
+        );
+    }
+    let message = get(a, "message")
+        .and_then(|n| r.string(n, "message"))
+        .unwrap_or_else(|| "unauthorized".to_owned());
+    if tokens.is_empty() && get(a, "token").is_some() && !empty_token {
+        r.error(node.span(), "`token` lists no tokens: nobody could connect");
+    }
+    if ["token", "token_env", "script"]
+        .iter()
+        .all(|k| get(a, k).is_none())
+    {
+        r.error(node.span(), "auth needs `token`, `token_env` or `script`");
+    }
+    Some(AuthRule {
+        tokens,
+        message,
+        script,
+    })
+}
+
+/// A route: a target name, a table, or a list of those.
+fn compile_route(
+    node: &Node<'_>,
+    event: &str,
+    lifecycle: bool,
+    env: &Env<'_>,
+    r: &mut Reader,
+) -> Option<Route> {
+    let mut route = Route::default();
+    match node.get_ref() {
+        DeValue::Array(items) => {
+            for item in items.iter() {
+                if matches!(item.get_ref(), DeValue::Array(_)) {
+                    r.error(
+                        item.span(),
+                        format!("route of `{event}`: a list of routes cannot nest lists"),
+                    );
+                    continue;
+                }
+                if let Some(step) = compile_step(item, event, lifecycle, env, r) {
+                    route.steps.push(step);
+                }
+            }
+        }
+        _ => route
+            .steps
+            .push(compile_step(node, event, lifecycle, env, r)?),
+    }
+    Some(route)
+}
+
+fn compile_step(
+    node: &Node<'_>,
+    event: &str,
+    lifecycle: bool,
+    env: &Env<'_>,
+    r: &mut Reader,
+) -> Option<Step> {
+    let span = node.span();
+    match node.get_ref() {
+        DeValue::String(target) => {
+            let target = match target.as_ref() {
+                "emit" => Target::Emit,
+                "broadcast" => Target::Broadcast,
+                "io" => Target::Io,
+                "room" => {
+                    r.error(span, format!("route of `{event}`: a `room` target needs a room: write {{ to = \"room\", room = \"NAME\" }}"));
+                    return None;
+                }
+                other => {
+                    r.error(
+                        span,
+                        format!("route of `{event}`: unknown target `{other}`; expected {TARGETS}"),
+                    );
+                    return None;
+                }
+            };
+            Some(Step {
+                deliver: Some(Deliver {
+                    target,
+                    event: None,
+                    data: DataSpec::Forward,
+                    volatile: false,
+                }),
+                ..Step::default()
+            })
+        }
+        DeValue::Table(t) => compile_table_step(t, span, event, lifecycle, env, r),
+        other => {
+            r.error(span, format!("route of `{event}` is {}, expected a target ({TARGETS}), a table or a list of routes", type_name(other)));
+            None
+        }
+    }
+}
+
+fn compile_table_step(
+    t: &DeTable<'_>,
+    span: std::ops::Range<usize>,
+    event: &str,
+    lifecycle: bool,
+    env: &Env<'_>,
+    r: &mut Reader,
+) -> Option<Step> {
+    let before = r.diagnostics.len();
+    r.known_keys(t, ROUTE_KEYS, &format!("the route of `{event}`"));
+    let template = |r: &mut Reader, key: &str| -> Option<Template> {
+        let n = get(t, key)?;
+        let text = r.string(n, key)?;
+        match Template::parse(&text) {
+            Ok(tpl) if lifecycle && tpl.reads_args() => {
+                r.error(
+                    n.span(),
+                    format!("`{text}` reads event arguments, which a `{event}` route never has"),
+                );
+                None
+            }
+            Ok(tpl) => Some(tpl),
+            Err(e) => {
+                r.error(n.span(), e);
+                None
+            }
+        }
+    };
+    let data = |r: &mut Reader, key: &str, list: bool| -> Option<DataSpec> {
+        let n = get(t, key)?;
+        let value = r.json(n, key)?;
+        let compiled = match (&value, list) {
+            (serde_json::Value::Array(items), true) => items
+                .iter()
+                .map(ValueTemplate::compile)
+                .collect::<Result<Vec<_>, _>>()
+                .map(DataSpec::Values),
+            _ => ValueTemplate::compile(&value).map(|v| {
+                if v.is_args() {
+                    DataSpec::List(v)
+                } else {
+                    DataSpec::Values(vec![v])
+                }
+            }),
+        };
+        match compiled {
+            Ok(d) if lifecycle && reads_args(&d) => {
+                r.error(
+                    n.span(),
+                    format!("`{key}` reads event arguments, which a `{event}` route never has"),
+                );
+                None
+            }
+            Ok(d) => Some(d),
+            Err(e) => {
+                r.error(n.span(), e);
+                None
+            }
+        }
+    };
+
+    let mut step = Step {
+        join: template(r, "join"),
+        leave: template(r, "leave"),
+        ..Step::default()
+    };
+    if let Some(n) = get(t, "script") {
+        let function = get(t, "function")
+            .and_then(|f| r.string(f, "function"))
+            .unwrap_or_else(|| "on_event".to_owned());
+        for (key, other) in t.iter() {
+            if !matches!(key.get_ref().as_ref(), "script" | "function") {
+                r.error(
+                    key.span(),
+                    format!(
+                        "`{}` cannot go with `script`: the script decides the whole route",
+                        key.get_ref()
+                    ),
+                );
+            }
+            let _ = other;
+        }
+        if r.diagnostics.len() > before {
+            return None;
+        }
+        return script_ref(n, &function, env, r).map(|script| Step {
+            script: Some(script),
+            ..Step::default()
+        });
+    }
+    if let Some(n) = get(t, "function") {
+        r.error(
+            n.span(),
+            "`function` names a function of `script`, which is missing",
+        );
+    }
+    if let Some(n) = get(t, "ack") {
+        if lifecycle {
+            r.error(n.span(), format!("a `{event}` route has no ack to answer"));
+        } else {
+            step.ack = data(r, "ack", false);
+        }
+    }
+    let to = get(t, "to").and_then(|n| Some((n, r.string(n, "to")?)));
+    let room = template(r, "room");
+    let include_sender =
+        get(t, "include_sender").and_then(|n| Some((n, r.boolean(n, "include_sender")?)));
+    let target = match to.as_ref().map(|(n, s)| (n, s.as_str())) {
+        None => None,
+        Some((_, "emit")) => Some(Target::Emit),
+        Some((_, "broadcast")) => Some(Target::Broadcast),
+        Some((_, "io")) => Some(Target::Io),
+        Some((n, "room")) => match room {
+            Some(room) => Some(Target::Room {
+                room,
+                include_sender: include_sender.as_ref().is_some_and(|(_, b)| *b),
+            }),
+            None => {
+                if get(t, "room").is_none() {
+                    r.error(n.span(), format!("route of `{event}`: `to = \"room\"` needs `room`, the room name or a template like \"{{0.room}}\""));
+                }
+                None
+            }
+        },
+        Some((n, other)) => {
+            r.error(
+                n.span(),
+                format!("route of `{event}`: unknown target `{other}`; expected {TARGETS}"),
+            );
+            None
+        }
+    };
+    if !matches!(target, Some(Target::Room { .. })) && to.as_ref().is_none_or(|(_, s)| s != "room")
+    {
+        if let Some(n) = get(t, "room") {
+            r.error(n.span(), "`room` only applies with `to = \"room\"`");
+        }
+        if let Some((n, _)) = include_sender {
+            r.error(
+                n.span(),
+                "`include_sender` only applies with `to = \"room\"`",
+            );
+        }
+    }
+    let event_name = get(t, "event").and_then(|n| r.string(n, "event"));
+    let payload = data(r, "data", true);
+    let volatile = get(t, "volatile")
+        .and_then(|n| r.boolean(n, "volatile"))
+        .unwrap_or(false);
+    match target {
+        Some(target) => {
+            step.deliver = Some(Deliver {
+                target,
+                event: event_name,
+                data: payload.unwrap_or(DataSpec::Forward),
+                volatile,
+            });
+        }
+        None if to.is_none() => {
+            for key in ["event", "data", "volatile"] {
+                if let Some(n) = get(t, key) {
+                    r.error(
+                        n.span(),
+                        format!("`{key}` needs `to`, the target that receives the event"),
+                    );
+                }
+            }
+        }
+        None => {}
+    }
+    if r.diagnostics.len() == before
+        && step.deliver.is_none()
+        && step.join.is_none()
+        && step.leave.is_none()
+        && step.ack.is_none()
+        && get(t, "script").is_none()
+    {
+        r.error(
+            span,
+            format!(
+                "route of `{event}` does nothing; expected at least one of to, join, leave, ack"
+            ),
+        );
+    }
+    (r.diagnostics.len() == before).then_some(step)
+}
+
+/// A script file and function; the file must exist (it is compiled by the app layer).
+fn script_ref(node: &Node<'_>, function: &str, env: &Env<'_>, r: &mut Reader) -> Option<ScriptRef> {
+    let path = r.string(node, "script")?;
+    let full = env.base_dir.join(&path);
+    if !full.is_file() {
+        r.error(
+            node.span(),
+            format!("script file `{path}` not found (paths are relative to the routes file)"),
+        );
+        return None;
+    }
+    Some(ScriptRef {
+        path: full,
+        name: path,
+        function: function.to_owned(),
+    })
+}
+
+fn reads_args(d: &DataSpec) -> bool {
+    match d {
+        DataSpec::Forward => true,
+        DataSpec::List(t) => t.reads_args(),
+        DataSpec::Values(vs) => vs.iter().any(ValueTemplate::reads_args),
+    }
+}

@@ -1,0 +1,482 @@
+//! The compiler on whole files: what each section yields, and every problem at once.
+use super::*;
+use crate::routing::ServerSettings;
+use crate::routing::action::{Action, Args, Recipients};
+use crate::routing::template::Scope;
+use serde_json::{Value, json};
+
+fn env_var(name: &str) -> Option<String> {
+    match name {
+        "CHAT_TOKENS" => Some("a, b,,c".to_owned()),
+        "REDIS_URL" => Some("redis://:secret@10.0.0.1:6380/0".to_owned()),
+        _ => None,
+    }
+}
+
+fn compile_str(src: &str) -> Result<RouteTable, Report> {
+    let env = Env {
+        base_dir: Path::new(env!("CARGO_MANIFEST_DIR")),
+        var: &env_var,
+    };
+    compile(src, "routes.toml", &env)
+}
+
+fn errors(src: &str) -> Vec<String> {
+    let report = compile_str(src).unwrap_err();
+    report
+        .diagnostics
+        .iter()
+        .map(|d| format!("{} {}", report.location(d), d.message))
+        .collect()
+}
+
+struct Args0(Vec<Value>);
+impl Scope for Args0 {
+    fn args(&self) -> Option<&[Value]> {
+        Some(&self.0)
+    }
+    fn socket_id(&self) -> &str {
+        "S1"
+    }
+    fn socket_data(&self) -> Option<&Value> {
+        None
+    }
+    fn auth(&self) -> Option<&Value> {
+        None
+    }
+    fn query(&self, _: &str) -> Option<&str> {
+        None
+    }
+}
+
+#[test]
+fn cluster_defaults_url_env_and_errors() {
+    assert_eq!(compile_str("").unwrap().cluster, None);
+    let c = compile_str("[cluster]\nadapter = \"redis\"\n")
+        .unwrap()
+        .cluster
+        .unwrap();
+    assert_eq!(
+        (c.url.as_str(), c.key.as_str(), c.request_timeout),
+        (
+            "redis://127.0.0.1:6379",
+            "socket.io",
+            std::time::Duration::from_secs(5)
+        )
+    );
+    let c = compile_str(
+        "[cluster]\nadapter = \"redis\"\nurl_env = \"REDIS_URL\"\nkey = \"app\"\nrequest_timeout = \"2s\"\n",
+    )
+    .unwrap()
+    .cluster
+    .unwrap();
+    assert_eq!(
+        (c.url.as_str(), c.key.as_str(), c.request_timeout),
+        (
+            "redis://:secret@10.0.0.1:6380/0",
+            "app",
+            std::time::Duration::from_secs(2)
+        )
+    );
+    assert_eq!(
+        errors(
+            "[cluster]\nadapter = \"kafka\"\nurl = \"http://x\"\nkey = \"a*\"\nurl_env = \"NOPE\"\nretries = 3\n"
+        ),
+        vec![
+            "routes.toml:2:11 unknown adapter `kafka`; expected \"redis\"",
+            "routes.toml:3:7 the Redis URL must start with `redis://`, `rediss://` or `unix://`",
+            "routes.toml:4:7 `a*` is not a channel prefix; expected text without `*?[]`, like \"socket.io\"",
+            "routes.toml:6:1 unknown key `retries` in [cluster]; expected one of: adapter, url, url_env, key, request_timeout",
+        ]
+    );
+    assert_eq!(
+        errors("[cluster]\nurl_env = \"NOPE\"\n"),
+        vec![
+            "routes.toml:1:1 [cluster] needs `adapter`; expected \"redis\"",
+            "routes.toml:2:11 environment variable `NOPE` is not set",
+        ]
+    );
+}
+
+#[test]
+fn defaults_when_the_file_is_empty() {
+    let t = compile_str("").unwrap();
+    assert_eq!(t.server, ServerSettings::default());
+    assert!(t.namespaces.is_empty());
+}
+
+#[test]
+fn server_settings_are_read_with_units() {
+    let t = compile_str(
+        r#"[server]
+listen = "127.0.0.1:4000"
+path = "/rt/"
+serve_client = false
+transports = ["websocket"]
+ping_interval = "100ms"
+ping_timeout = "2s"
+max_payload = "64KB"
+connect_timeout = "1m"
+cors = { origins = ["http://x.test"], credentials = true }
+"#,
+    )
+    .unwrap();
+    let s = t.server;
+    assert_eq!(s.listen, "127.0.0.1:4000");
+    assert_eq!(s.path, "/rt");
+    assert!(!s.serve_client && !s.polling && s.websocket);
+    assert_eq!(s.ping_interval, std::time::Duration::from_millis(100));
+    assert_eq!(s.max_payload, 64_000);
+    assert_eq!(s.connect_timeout, std::time::Duration::from_secs(60));
+    assert_eq!(s.cors.unwrap().origins, vec!["http://x.test"]);
+    assert_eq!(
+        compile_str("[server]\nmax_payload = 2048\n")
+            .unwrap()
+            .server
+            .max_payload,
+        2048
+    );
+}
+
+#[test]
+fn every_problem_is_reported_at_once_with_its_place() {
+    let errs = errors(
+        r#"[server]
+pingInterval = "1s"
+ping_timeout = 5
+transports = ["carrier-pigeon"]
+
+[namespaces.nochat.events]
+x = "io"
+
+[namespaces."/".events]
+a = "everyone"
+b = { to = "room" }
+c = { to = "emit", colour = "red" }
+d = { join = "{nope}" }
+e = "room"
+f = {}
+"#,
+    );
+    assert_eq!(
+        errs,
+        vec![
+            "routes.toml:2:1 unknown key `pingInterval` in [server]; expected one of: listen, path, serve_client, transports, ping_interval, ping_timeout, max_payload, connect_timeout, cors, admin_listen, cookie",
+            "routes.toml:3:16 `ping_timeout` is an integer, expected a string",
+            "routes.toml:4:15 unknown transport `carrier-pigeon`; expected \"polling\" or \"websocket\"",
+            "routes.toml:6:13 namespace `nochat` must start with `/`, like \"/chat\"",
+            "routes.toml:10:5 route of `a`: unknown target `everyone`; expected \"emit\", \"broadcast\", \"room\" or \"io\"",
+            "routes.toml:11:12 route of `b`: `to = \"room\"` needs `room`, the room name or a template like \"{0.room}\"",
+            "routes.toml:12:20 unknown key `colour` in the route of `c`; expected one of: to, room, include_sender, volatile, event, data, join, leave, ack, script, function",
+            "routes.toml:13:14 unknown template `{nope}`; expected {N}, {N.field}, {args}, {socket.id}, {socket.data.KEY}, {handshake.auth.KEY} or {handshake.query.KEY}",
+            "routes.toml:14:5 route of `e`: a `room` target needs a room: write { to = \"room\", room = \"NAME\" }",
+            "routes.toml:15:5 route of `f` does nothing; expected at least one of to, join, leave, ack",
+        ]
+    );
+}
+
+#[test]
+fn bad_toml_is_located() {
+    let errs = errors("[server\nlisten = 1\n");
+    assert_eq!(errs.len(), 1);
+    assert!(errs[0].starts_with("routes.toml:1:"), "{errs:?}");
+    assert!(errs[0].contains("invalid TOML"), "{errs:?}");
+}
+
+#[test]
+fn lifecycle_routes_cannot_read_arguments_or_ack() {
+    let errs = errors(
+        "[namespaces.\"/\".events]\nconnect = { to = \"broadcast\", data = \"{0}\" }\ndisconnect = { ack = \"x\" }\n",
+    );
+    assert_eq!(errs.len(), 2, "{errs:?}");
+    assert!(errs[0].contains("reads event arguments, which a `connect` route never has"));
+    assert!(errs[1].contains("a `disconnect` route has no ack to answer"));
+}
+
+#[test]
+fn script_routes_need_their_file_and_nothing_else() {
+    // Cargo.toml exists beside the test's base dir; x.rhai does not.
+    let t = compile_str(
+        "[namespaces.\"/\".events]\np = { script = \"Cargo.toml\", function = \"go\" }\n",
+    )
+    .unwrap();
+    let step = &t.namespace("/").unwrap().events["p"].steps[0];
+    let script = step.script.as_ref().unwrap();
+    assert!(script.path.ends_with("Cargo.toml"));
+    assert_eq!(script.function, "go");
+    let errs = errors(
+        "[namespaces.\"/\".events]\nq = { script = \"x.rhai\" }\nr = { script = \"Cargo.toml\", to = \"io\" }\ns = { function = \"f\", to = \"io\" }\n",
+    );
+    assert!(
+        errs[0].contains("script file `x.rhai` not found"),
+        "{errs:?}"
+    );
+    assert!(errs[1].contains("`to` cannot go with `script`"), "{errs:?}");
+    assert!(
+        errs[2].contains("`function` names a function of `script`"),
+        "{errs:?}"
+    );
+}
+
+#[test]
+fn auth_tokens_from_the_file_and_the_environment() {
+    let t = compile_str(
+        "[namespaces.\"/\".auth]\ntoken = [\"123\"]\ntoken_env = \"CHAT_TOKENS\"\nmessage = \"go away\"\n",
+    )
+    .unwrap();
+    let auth = t.namespace("/").unwrap().auth.clone().unwrap();
+    assert_eq!(auth.tokens, vec!["123", "a", "b", "c"]);
+    assert_eq!(auth.message, "go away");
+    let errs = errors("[namespaces.\"/\".auth]\ntoken_env = \"UNSET_VAR\"\n");
+    assert!(
+        errs[0].contains("environment variable `UNSET_VAR` is not set"),
+        "{errs:?}"
+    );
+}
+
+#[test]
+fn routes_resolve_to_actions() {
+    let t = compile_str(
+        r#"[namespaces."/".events]
+"chat message" = "io"
+typing = "broadcast"
+"room message" = { to = "room", room = "{0.room}" }
+shout = { to = "room", room = "{0}", include_sender = true }
+ping = { to = "emit", event = "pong" }
+join = { join = "{0}" }
+echo = { ack = "{args}" }
+hello = [ { to = "emit", event = "welcome", data = "hi {socket.id}" }, { to = "broadcast" } ]
+"*" = { to = "emit", event = "unknown", data = ["no route", "{args}"] }
+"#,
+    )
+    .unwrap();
+    let ns = t.namespace("/").unwrap();
+    let run = |event: &str, args: Value| {
+        let Value::Array(args) = args else {
+            unreachable!()
+        };
+        ns.route(event)
+            .unwrap()
+            .resolve(event, &Args0(args))
+            .actions
+    };
+    let deliver = |to, event: &str, args| Action::Deliver {
+        to,
+        event: event.to_owned(),
+        args,
+        volatile: false,
+    };
+    assert_eq!(
+        run("chat message", json!(["x"])),
+        vec![deliver(
+            Recipients::Namespace {
+                include_sender: true
+            },
+            "chat message",
+            Args::Forward
+        )]
+    );
+    assert_eq!(
+        run("typing", json!([])),
+        vec![deliver(
+            Recipients::Namespace {
+                include_sender: false
+            },
+            "typing",
+            Args::Forward
+        )]
+    );
+    assert_eq!(
+        run("room message", json!([{"room": "r1"}])),
+        vec![deliver(
+            Recipients::Room {
+                room: "r1".into(),
+                include_sender: false
+            },
+            "room message",
+            Args::Forward
+        )]
+    );
+    assert_eq!(run("room message", json!(["no room field"])), vec![]);
+    assert_eq!(
+        run("shout", json!(["r2"])),
+        vec![deliver(
+            Recipients::Room {
+                room: "r2".into(),
+                include_sender: true
+            },
+            "shout",
+            Args::Forward
+        )]
+    );
+    assert_eq!(
+        run("ping", json!([])),
+        vec![deliver(Recipients::Sender, "pong", Args::Forward)]
+    );
+    assert_eq!(
+        run("join", json!(["lobby"])),
+        vec![Action::Join("lobby".into())]
+    );
+    assert_eq!(
+        run("echo", json!([1, "a"])),
+        vec![Action::Ack(Args::Forward)]
+    );
+    assert_eq!(
+        run("hello", json!([])),
+        vec![
+            deliver(
+                Recipients::Sender,
+                "welcome",
+                Args::Values(vec![json!("hi S1")])
+            ),
+            deliver(
+                Recipients::Namespace {
+                    include_sender: false
+                },
+                "hello",
+                Args::Forward
+            ),
+        ]
+    );
+    assert_eq!(
+        run("anything", json!([7])),
+        vec![deliver(
+            Recipients::Sender,
+            "unknown",
+            Args::Values(vec![json!("no route"), json!([7])])
+        )]
+    );
+}
+
+#[test]
+fn limits_have_safe_defaults_and_read_every_form() {
+    use crate::routing::LimitSettings;
+    use std::time::Duration;
+    assert_eq!(compile_str("").unwrap().limits, LimitSettings::default());
+    let l = compile_str(
+        r#"[limits]
+max_connections = 5000
+max_connections_per_ip = "off"
+trusted_proxies = ["10.0.0.0/8", "127.0.0.1"]
+handshakes_per_ip = "5/m"
+events_per_socket = { rate = "50/s", burst = 80 }
+events_excess_disconnect = "3s"
+namespaces_per_session = 4
+rooms_per_socket = 10
+room_name_bytes = 64
+pending_acks = 8
+queue_bytes = "2MiB"
+volatile_bytes = 65536
+write_timeout = "2s"
+header_timeout = "500ms"
+body_timeout = "1s"
+upgrade_timeout = "3s"
+handshake_headers_bytes = "1KB"
+script_operations = 1_000
+script_output_bytes = "10KB"
+script_timeout = "20ms"
+"#,
+    )
+    .unwrap()
+    .limits;
+    assert_eq!(l.max_connections, Some(5000));
+    assert_eq!(l.max_connections_per_ip, None);
+    assert_eq!(l.trusted_proxies.len(), 2);
+    assert!(l.trusted_proxies[1].contains(&"127.0.0.1".parse::<std::net::IpAddr>().unwrap()));
+    let h = l.handshakes_per_ip.unwrap();
+    assert_eq!((h.burst, (h.per_second * 60.0).round()), (5, 5.0));
+    let e = l.events_per_socket.unwrap();
+    assert_eq!((e.per_second, e.burst), (50.0, 80));
+    assert_eq!(l.events_excess_disconnect, Duration::from_secs(3));
+    assert_eq!(
+        (
+            l.namespaces_per_session,
+            l.rooms_per_socket,
+            l.room_name_bytes,
+            l.pending_acks
+        ),
+        (4, 10, 64, 8)
+    );
+    assert_eq!((l.queue_bytes, l.volatile_bytes), (2 * 1024 * 1024, 65536));
+    assert_eq!(
+        (
+            l.write_timeout,
+            l.header_timeout,
+            l.body_timeout,
+            l.upgrade_timeout
+        ),
+        (
+            Duration::from_secs(2),
+            Duration::from_millis(500),
+            Duration::from_secs(1),
+            Duration::from_secs(3)
+        )
+    );
+    assert_eq!(
+        (
+            l.handshake_headers_bytes,
+            l.script_operations,
+            l.script_output_bytes
+        ),
+        (1000, 1000, 10_000)
+    );
+    assert_eq!(l.script_timeout, Duration::from_millis(20));
+    let off = compile_str("[limits]\nevents_per_socket = \"off\"\nhandshakes_per_ip = \"off\"\n")
+        .unwrap()
+        .limits;
+    assert_eq!((off.events_per_socket, off.handshakes_per_ip), (None, None));
+}
+
+#[test]
+fn dangerous_values_are_check_errors_with_their_place() {
+    let errs = errors(
+        r#"[server]
+ping_interval = "18446744073709551615s"
+ping_timeout = "600h"
+connect_timeout = "0s"
+max_payload = "2GiB"
+cors = { origins = ["*"], credentials = true }
+
+[limits]
+queue_bytes = "1KB"
+volatile_bytes = "2KB"
+rooms_per_socket = 0
+events_per_socket = "lots"
+write_timeout = "99999999999999999999m"
+trusted_proxies = ["10.0.0.0/33"]
+max_connections_per_ip = -1
+speed = 1
+
+[namespaces."/".auth]
+token = ["123", ""]
+"#,
+    );
+    assert_eq!(
+        errs,
+        vec![
+            "routes.toml:2:17 `ping_interval` must be at most \"24h\"",
+            "routes.toml:3:16 `ping_timeout` must be at most \"24h\"",
+            "routes.toml:4:19 `connect_timeout` must be longer than zero",
+            "routes.toml:5:15 `max_payload` must be at most 1GiB (1073741824 bytes)",
+            "routes.toml:6:8 `origins = [\"*\"]` with `credentials = true` would let any site make credentialed requests; list the origins",
+            "routes.toml:9:15 `queue_bytes` (1000) is smaller than `max_payload` (1000000): one message could disconnect its recipient",
+            "routes.toml:10:18 `volatile_bytes` (2000) must not exceed `queue_bytes` (1000): volatile messages are dropped before the queue is full",
+            "routes.toml:11:20 `rooms_per_socket` must be between 1 and 1000000",
+            "routes.toml:12:21 `lots` is not a rate; expected a rate like \"50/s\", \"off\", or { rate = \"50/s\", burst = 100 }",
+            "routes.toml:13:17 `99999999999999999999m` is not a duration; expected a duration like \"25s\" or \"500ms\"",
+            "routes.toml:14:20 `10.0.0.0/33` is not an address or network; expected e.g. \"10.0.0.0/8\" or \"127.0.0.1\"",
+            "routes.toml:15:26 `max_connections_per_ip` must be between 1 and 1000000000",
+            "routes.toml:16:1 unknown key `speed` in [limits]; expected one of: max_connections, max_connections_per_ip, trusted_proxies, handshakes_per_ip, events_per_socket, events_excess_disconnect, namespaces_per_session, rooms_per_socket, room_name_bytes, pending_acks, queue_bytes, volatile_bytes, write_timeout, header_timeout, body_timeout, upgrade_timeout, handshake_headers_bytes, script_operations, script_output_bytes, script_timeout",
+            "routes.toml:19:17 an empty token would let in any client that sends an empty token",
+        ]
+    );
+}
+
+#[test]
+fn a_static_mount_of_the_file_system_root_is_refused() {
+    let errs = errors("[[static]]\nmount = \"/\"\ndir = \"/\"\n");
+    assert_eq!(
+        errs,
+        vec!["routes.toml:3:7 `/` is the root of the file system: every file would be served"]
+    );
+}

@@ -72,16 +72,7 @@ enum Command {
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
-    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
-        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
-    let logs = tracing_subscriber::fmt()
-        .with_env_filter(filter)
-        .with_writer(std::io::stderr);
-    if cli.log_format == "json" {
-        logs.json().init();
-    } else {
-        logs.init();
-    }
+    init_logs(&cli.log_format);
     match cli.command {
         Some(Command::Check { ref path }) => check(path.as_deref().unwrap_or(&cli.config)),
         Some(Command::Test { ref dir, update }) => {
@@ -99,6 +90,53 @@ fn main() -> ExitCode {
             }
         },
     }
+}
+
+/// Logs to stderr, filtered by `RUST_LOG`. In text, every field and message has its control
+/// characters escaped, so what a client sent (an event name, a script's `print` of it)
+/// can never forge a log line; colours only on a terminal. JSON escapes by itself.
+fn init_logs(format: &str) {
+    use std::io::IsTerminal;
+    use tracing_subscriber::field::MakeExt;
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    let logs = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr);
+    if format == "json" {
+        logs.json().init();
+        return;
+    }
+    let fields = tracing_subscriber::fmt::format::debug_fn(|w, field, value| {
+        let raw = format!("{value:?}");
+        let text = escape_controls(&raw);
+        if field.name() == "message" {
+            write!(w, "{text}")
+        } else {
+            write!(w, "{field}={text}")
+        }
+    })
+    .delimited(" ");
+    logs.with_ansi(std::io::stderr().is_terminal())
+        .fmt_fields(fields)
+        .init();
+}
+
+/// `text` with control characters (newlines, escapes) written as escapes.
+fn escape_controls(text: &str) -> std::borrow::Cow<'_, str> {
+    if !text.chars().any(char::is_control) {
+        return text.into();
+    }
+    text.chars()
+        .map(|c| {
+            if c.is_control() {
+                c.escape_default().to_string()
+            } else {
+                c.to_string()
+            }
+        })
+        .collect::<String>()
+        .into()
 }
 
 fn check(path: &Path) -> ExitCode {
@@ -189,6 +227,14 @@ fn summary(path: &Path, table: &RouteTable) -> String {
 
 #[tokio::main]
 async fn serve(cli: &Cli) -> anyhow::Result<()> {
+    // Connections need descriptors: take what the system allows; the connection cap is
+    // what is left after a reserve.
+    let files = switchboard::limits::raise_file_limit();
+    tracing::debug!(
+        open_files = files,
+        max_connections = switchboard::limits::auto_connection_cap(),
+        "File limit"
+    );
     let app = Arc::new(App::load(&cli.config, cli.listen.clone())?);
     let settings = app.snapshot().routes.server.clone();
     let client = if settings.serve_client {

@@ -1,15 +1,14 @@
 //! Operating switchboard: health, readiness, metrics, graceful shutdown, and the container
 //! layout started outside Docker.
 
-use std::io::{BufRead, BufReader};
 use std::path::Path;
-use std::process::{Child, Command, Stdio};
-use std::time::Duration;
+use std::process::Command;
 
 use bytes::Bytes;
 use http::Method;
 use tokio::io::AsyncWriteExt;
 
+use crate::support::process::{Process, binary};
 use crate::support::{Msg, Polling, TempDir, Ws, get, request, start, within};
 
 fn json(text: &str) -> serde_json::Value {
@@ -124,95 +123,6 @@ async fn metrics_count_a_scripted_scenario_exactly() {
     };
     assert!(bytes("switchboard_received_bytes_total") > 0);
     assert!(bytes("switchboard_sent_bytes_total") > 0);
-}
-
-/// A running binary and the address it listens on.
-struct Process {
-    child: Child,
-    addr: std::net::SocketAddr,
-    stderr: std::sync::mpsc::Receiver<String>,
-}
-
-impl Process {
-    fn spawn(mut command: Command) -> Process {
-        let mut child = command
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .spawn()
-            .expect("spawn switchboard");
-        let mut line = String::new();
-        BufReader::new(child.stdout.take().unwrap())
-            .read_line(&mut line)
-            .unwrap();
-        let addr = line
-            .trim()
-            .strip_prefix("switchboard listening on http://")
-            .unwrap_or_else(|| panic!("unexpected first line {line:?}"))
-            .parse()
-            .unwrap();
-        let (tx, stderr) = std::sync::mpsc::channel();
-        let err = child.stderr.take().unwrap();
-        std::thread::spawn(move || {
-            for line in BufReader::new(err).lines().map_while(Result::ok) {
-                if tx.send(line).is_err() {
-                    return;
-                }
-            }
-        });
-        Process {
-            child,
-            addr,
-            stderr,
-        }
-    }
-
-    fn signal(&self, name: &str) {
-        let status = Command::new("kill")
-            .args([&format!("-{name}"), &self.child.id().to_string()])
-            .status()
-            .unwrap();
-        assert!(status.success());
-    }
-
-    /// Wait for the exit, failing after 10 s.
-    fn exit_code(&mut self) -> i32 {
-        for _ in 0..1000 {
-            if let Some(status) = self.child.try_wait().unwrap() {
-                return status.code().unwrap_or(-1);
-            }
-            std::thread::sleep(Duration::from_millis(10));
-        }
-        let _ = self.child.kill();
-        panic!("the process did not exit within 10 s");
-    }
-
-    fn log_line(&self, needle: &str) -> String {
-        loop {
-            match self.stderr.recv_timeout(Duration::from_secs(5)) {
-                Ok(line) if line.contains(needle) => return line,
-                Ok(_) => {}
-                Err(e) => panic!("no log line with {needle:?}: {e}"),
-            }
-        }
-    }
-}
-
-impl Drop for Process {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-fn binary(config: &Path) -> Command {
-    let mut command = Command::new(env!("CARGO_BIN_EXE_switchboard"));
-    command
-        .arg("--config")
-        .arg(config)
-        .args(["--listen", "127.0.0.1:0", "--shutdown-timeout", "3s"])
-        .env_remove("SWITCHBOARD_LISTEN")
-        .env("NO_COLOR", "1");
-    command
 }
 
 /// Start a POST on `session` whose body never completes: the connection stays busy, so

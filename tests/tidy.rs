@@ -5,25 +5,38 @@ use std::fs;
 use std::path::{Path, PathBuf};
 
 /// Layers and the layers each may use (`crate::<layer>`).
+/// `limits` is a leaf every layer may use (token buckets, per-address tables, limit hits),
+/// like a library; it uses no layer.
 const ALLOWED: &[(&str, &[&str])] = &[
-    ("engineio", &[]),
-    ("socketio", &["engineio"]),
-    ("adapter", &["socketio", "engineio"]),
-    ("routing", &[]),
-    ("scripting", &["routing"]),
+    ("limits", &[]),
+    ("engineio", &["limits"]),
+    ("socketio", &["engineio", "limits"]),
+    ("adapter", &["socketio", "engineio", "limits"]),
+    ("routing", &["limits"]),
+    ("scripting", &["routing", "limits"]),
     (
         "app",
-        &["socketio", "adapter", "routing", "scripting", "engineio"],
+        &[
+            "socketio",
+            "adapter",
+            "routing",
+            "scripting",
+            "engineio",
+            "limits",
+        ],
     ),
-    ("server", &["app", "engineio", "routing"]),
+    ("server", &["app", "engineio", "routing", "limits"]),
 ];
 
 /// Files that must stay pure: no runtime, no HTTP.
 const PURE: &[&str] = &[
+    "src/engineio/frame.rs",
     "src/engineio/packet.rs",
     "src/engineio/payload.rs",
     "src/engineio/sid.rs",
     "src/socketio/packet.rs",
+    "src/limits/bucket.rs",
+    "src/limits/per_ip.rs",
 ];
 
 fn rust_files(dir: &Path, out: &mut Vec<PathBuf>) {

@@ -271,7 +271,7 @@ mod tests {
     }
 
     #[test]
-    fn frames_are_what_fastwebsockets_writes() {
+    fn frames_are_byte_exact() {
         let mut ours = Vec::new();
         put_frame(&mut ours, true, OpCode::Text, b"4hello", None);
         assert_eq!(ours, b"\x81\x064hello");

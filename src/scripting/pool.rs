@@ -12,7 +12,7 @@ use tokio::sync::oneshot;
 /// drops. Address space only; what is touched is what counts.
 const STACK_BYTES: usize = 256 * 1024 * 1024;
 /// Script calls that may wait for a thread; more are refused.
-const QUEUE: usize = 1024;
+pub const QUEUE: usize = 1024;
 
 type Job = Box<dyn FnOnce() + Send>;
 
@@ -29,10 +29,15 @@ pub struct ScriptPool {
 }
 
 impl ScriptPool {
-    /// A pool of `threads` threads (at least one).
+    /// A pool of `threads` threads (at least one), with [`QUEUE`] calls waiting at most.
     pub fn new(threads: usize) -> ScriptPool {
+        ScriptPool::with_queue(threads, QUEUE)
+    }
+
+    /// A pool of `threads` threads where at most `waiting` calls wait for one.
+    pub fn with_queue(threads: usize, waiting: usize) -> ScriptPool {
         let threads = threads.max(1);
-        let (jobs, queue) = bounded::<Job>(QUEUE);
+        let (jobs, queue) = bounded::<Job>(waiting);
         for n in 0..threads {
             let queue = queue.clone();
             std::thread::Builder::new()
@@ -96,6 +101,28 @@ mod tests {
             Some(7),
             "the thread survived"
         );
+    }
+
+    #[tokio::test]
+    async fn calls_past_the_queue_are_refused() {
+        let pool = ScriptPool::with_queue(1, 1);
+        let (release, wait) = std::sync::mpsc::channel::<()>();
+        let busy = pool.run(move || wait.recv().ok()).unwrap();
+        // The thread is taken (or about to be) and one call waits; one more cannot.
+        let mut refused = false;
+        let mut waiting = Vec::new();
+        for _ in 0..3 {
+            match pool.run(|| ()) {
+                Ok(call) => waiting.push(call),
+                Err(Busy) => refused = true,
+            }
+        }
+        assert!(refused, "a full queue refuses");
+        release.send(()).unwrap();
+        assert_eq!(busy.await, Some(Some(())));
+        for call in waiting {
+            assert_eq!(call.await, Some(()));
+        }
     }
 
     #[tokio::test]

@@ -265,7 +265,8 @@ impl Server {
         let mut http = http1::Builder::new();
         http.timer(TokioTimer::new())
             .header_read_timeout(limits.header_timeout)
-            .max_buf_size(MAX_REQUEST_HEAD);
+            .max_header_size(MAX_REQUEST_HEAD)
+            .max_buf_size(MAX_REQUEST_HEAD * 2);
         if role == Role::Refusing {
             http.keep_alive(false)
                 .header_read_timeout(limits.header_timeout.min(REFUSAL_TIMEOUT));

@@ -328,15 +328,16 @@ impl Socket {
         args: &[u8],
         attachments: Arc<[Bytes]>,
     ) -> Result<AckWait, AckError> {
-        let id = self.next_ack.fetch_add(1, Ordering::Relaxed);
         let (tx, rx) = oneshot::channel();
-        {
+        let id = {
             let mut acks = self.acks.lock().expect("acks lock");
             if acks.len() >= self.limits.pending_acks {
                 return Err(AckError::TooMany);
             }
+            let id = self.next_ack.fetch_add(1, Ordering::Relaxed);
             acks.insert(id, tx);
-        }
+            id
+        };
         let wait = AckWait {
             rx,
             socket: Arc::downgrade(self),

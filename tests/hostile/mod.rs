@@ -2,4 +2,9 @@
 //! described in issue 12 and checks that the attacker alone pays for it (its session is
 //! closed or its input refused) while other clients carry on.
 
+mod edge;
+mod ops;
+mod scripts;
+mod slow;
+mod sockets;
 mod websocket;

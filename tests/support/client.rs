@@ -110,6 +110,11 @@ impl Polling {
     /// Handshake at `path` (ending in `/`).
     pub async fn open_at(addr: SocketAddr, path: &str) -> Polling {
         let reply = get(addr, &format!("{path}?EIO=4&transport=polling")).await;
+        Polling::from_handshake(addr, path, &reply)
+    }
+
+    /// The session a handshake at `path` answered with `reply` opened.
+    pub fn from_handshake(addr: SocketAddr, path: &str, reply: &Reply) -> Polling {
         assert_eq!(reply.status, StatusCode::OK, "handshake: {}", reply.text());
         let open = reply.text().to_owned();
         assert!(open.starts_with("0{"), "an OPEN packet: {open:?}");

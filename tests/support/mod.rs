@@ -7,6 +7,7 @@
 pub mod client;
 pub mod engine;
 pub mod fs;
+pub mod process;
 pub mod raw;
 pub mod server;
 pub mod ws;
@@ -30,6 +31,18 @@ pub async fn within<F: IntoFuture>(what: &str, fut: F) -> F::Output {
         Ok(out) => out,
         Err(_) => panic!("timed out after {WAIT:?} waiting for {what}"),
     }
+}
+
+/// Wait until `condition` holds (what the server does in its own time, such as noticing a
+/// closed connection), failing the test with `what` after [`WAIT`]. The condition is looked
+/// at every few milliseconds: a poll of state, never a sleep standing in for an event.
+pub async fn until(what: &str, condition: impl Fn() -> bool) {
+    within(what, async {
+        while !condition() {
+            tokio::time::sleep(Duration::from_millis(5)).await;
+        }
+    })
+    .await
 }
 
 /// The `sid` of an OPEN packet (`0{"sid":…}`) or a Socket.IO CONNECT answer

@@ -56,9 +56,30 @@ pub fn text_frames(bytes: &[u8]) -> (Vec<String>, usize) {
 impl RawWs {
     /// Open a WebSocket to `target` and check the 101 answer.
     pub async fn connect(addr: SocketAddr, target: &str) -> RawWs {
-        let mut stream = within("a TCP connection", TcpStream::connect(addr))
+        let stream = within("a TCP connection", TcpStream::connect(addr))
             .await
             .expect("connect");
+        RawWs::over(stream, addr, target).await
+    }
+
+    /// A direct session joined to `/` over a connection whose receive buffer is small: a
+    /// client that stops reading stops the server's writes soon.
+    pub async fn socket_with_small_buffer(addr: SocketAddr) -> (RawWs, String) {
+        let socket = tokio::net::TcpSocket::new_v4().expect("socket");
+        socket.set_recv_buffer_size(4096).expect("SO_RCVBUF");
+        let stream = within("a TCP connection", socket.connect(addr))
+            .await
+            .expect("connect");
+        let mut ws = RawWs::over(stream, addr, "/socket.io/?EIO=4&transport=websocket").await;
+        let open = ws.recv_text().await;
+        assert!(open.starts_with("0{"), "an OPEN packet: {open:?}");
+        ws.send_text("40").await;
+        let answer = ws.recv_text().await;
+        (ws, super::sid_of(&answer))
+    }
+
+    /// The WebSocket handshake for `target` over `stream`.
+    pub async fn over(mut stream: TcpStream, addr: SocketAddr, target: &str) -> RawWs {
         let request = format!(
             "GET {target} HTTP/1.1\r\nHost: {addr}\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\
              Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n"

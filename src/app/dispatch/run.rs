@@ -134,14 +134,14 @@ impl<'a> Run<'a> {
     /// Whether `room` may be joined (or left): not another socket's own room, not too long,
     /// and — to join — not one room too many.
     fn check_room(&self, room: &str, join: bool) -> Result<(), RoomRefusal> {
-        if room.len() > self.limits.room_name_bytes {
-            return Err(RoomRefusal::TooLong);
-        }
         if room != self.socket.id().as_str() && room.parse::<Sid>().is_ok() {
             // A socket's own room is named by its id: joining it would receive that
             // socket's private messages — on any node of a cluster, where the id may not
             // even be known here. Every name shaped like a socket id is reserved.
             return Err(RoomRefusal::Reserved);
+        }
+        if room.len() > self.limits.room_name_bytes {
+            return Err(RoomRefusal::TooLong);
         }
         if join
             && self.adapter.room_count(self.socket.id()) >= self.limits.rooms_per_socket

@@ -56,6 +56,8 @@ async fn write_with_deadline<W: AsyncWrite + Unpin>(
             biased;
             result = &mut write => return match result {
                 Ok(Ok(())) => Written::Done,
+                // The connection's own write deadline (the HTTP edge's) may fire first.
+                Ok(Err(e)) if e.kind() == std::io::ErrorKind::TimedOut => Written::Stalled,
                 Ok(Err(_)) => Written::Failed,
                 Err(_) => Written::Stalled,
             },

@@ -1,6 +1,6 @@
 //! The one constructor of Rhai engines: every script runs in this sandbox.
 
-use std::cell::Cell;
+use std::cell::{Cell, RefCell};
 use std::time::{Duration, Instant};
 
 use rhai::module_resolvers::DummyModuleResolver;
@@ -18,10 +18,43 @@ pub const MAX_COLLECTION_ITEMS: usize = 10_000;
 
 /// Operations between two looks at the clock.
 const CLOCK_EVERY: u64 = 1024;
+/// Operations between two looks at the budget of a first attempt.
+const BUDGET_EVERY: u64 = 256;
+
+/// The token a call stopped at its first attempt's budget carries.
+pub(crate) const OVER_BUDGET: &str = "over the first attempt's budget";
 
 thread_local! {
     /// When the script call running on this thread began.
     static STARTED: Cell<Option<Instant>> = const { Cell::new(None) };
+    /// The operation budget of a first attempt running on this thread, if one is.
+    static ATTEMPT: Cell<Option<u64>> = const { Cell::new(None) };
+    /// What a first attempt printed: logged only if the attempt is the one that counts.
+    static HELD: RefCell<Vec<Printed>> = const { RefCell::new(Vec::new()) };
+}
+
+/// A line a script printed.
+struct Printed {
+    script: std::sync::Arc<str>,
+    text: String,
+    debug_line: Option<usize>,
+}
+
+impl Printed {
+    fn log(self) {
+        match self.debug_line {
+            None => tracing::info!(script = %self.script, "{}", self.text),
+            Some(line) => tracing::debug!(script = %self.script, line, "{}", self.text),
+        }
+    }
+}
+
+fn print(printed: Printed) {
+    if ATTEMPT.with(Cell::get).is_some() {
+        HELD.with(|held| held.borrow_mut().push(printed));
+    } else {
+        printed.log();
+    }
 }
 
 /// The clock of one script call on this thread, from `start` until dropped.
@@ -42,6 +75,34 @@ impl Drop for Clock {
     }
 }
 
+/// A first attempt at a call, stopped past `operations` (with [`OVER_BUDGET`]); what it
+/// prints is held until [`Attempt::keep`] (dropped otherwise: the call is run again).
+#[derive(Debug)]
+pub struct Attempt(());
+
+impl Attempt {
+    /// Start a first attempt on this thread.
+    pub fn start(operations: u64) -> Attempt {
+        ATTEMPT.with(|a| a.set(Some(operations)));
+        Attempt(())
+    }
+
+    /// The attempt counts: log what it printed.
+    pub fn keep(self) {
+        ATTEMPT.with(|a| a.set(None));
+        for printed in HELD.with(|held| std::mem::take(&mut *held.borrow_mut())) {
+            printed.log();
+        }
+    }
+}
+
+impl Drop for Attempt {
+    fn drop(&mut self) {
+        ATTEMPT.with(|a| a.set(None));
+        HELD.with(|held| held.borrow_mut().clear());
+    }
+}
+
 /// Longest `print`/`debug` line kept from a script, in bytes.
 const MAX_PRINT_BYTES: usize = 1024;
 
@@ -55,16 +116,21 @@ const MAX_PRINT_BYTES: usize = 1024;
 #[allow(clippy::disallowed_methods)] // The one place an engine is made.
 pub fn sandboxed(name: &str, operations: u64, time: Option<Duration>) -> Engine {
     let mut engine = Engine::new();
-    if let Some(limit) = time {
-        engine.on_progress(move |ops| {
-            if ops % CLOCK_EVERY != 0 {
-                return None;
-            }
-            let started = STARTED.with(Cell::get)?;
-            (started.elapsed() > limit)
-                .then(|| Dynamic::from(format!("Script ran longer than {limit:?}")))
-        });
-    }
+    engine.on_progress(move |ops| {
+        if ops % BUDGET_EVERY == 0
+            && let Some(budget) = ATTEMPT.with(Cell::get)
+            && ops > budget
+        {
+            return Some(Dynamic::from(OVER_BUDGET));
+        }
+        let limit = time?;
+        if ops % CLOCK_EVERY != 0 {
+            return None;
+        }
+        let started = STARTED.with(Cell::get)?;
+        (started.elapsed() > limit)
+            .then(|| Dynamic::from(format!("Script ran longer than {limit:?}")))
+    });
     engine
         .set_max_operations(operations)
         .set_max_call_levels(MAX_CALL_LEVELS)
@@ -77,11 +143,21 @@ pub fn sandboxed(name: &str, operations: u64, time: Option<Duration>) -> Engine 
         .set_optimization_level(OptimizationLevel::Simple)
         .set_module_resolver(DummyModuleResolver::new());
     engine.disable_symbol("eval");
-    let script = name.to_owned();
-    engine.on_print(move |text| tracing::info!(script = %script, "{}", printable(text)));
-    let script = name.to_owned();
+    let script: std::sync::Arc<str> = name.into();
+    let for_print = script.clone();
+    engine.on_print(move |text| {
+        print(Printed {
+            script: for_print.clone(),
+            text: printable(text),
+            debug_line: None,
+        })
+    });
     engine.on_debug(move |text, _source, pos| {
-        tracing::debug!(script = %script, line = pos.line().unwrap_or(0), "{}", printable(text));
+        print(Printed {
+            script: script.clone(),
+            text: printable(text),
+            debug_line: Some(pos.line().unwrap_or(0)),
+        })
     });
     engine
 }

@@ -11,6 +11,10 @@ use tokio::sync::oneshot;
 /// Stack of each script thread: deep data is walked recursively by Rhai's own checks and
 /// drops. Address space only; what is touched is what counts.
 const STACK_BYTES: usize = 256 * 1024 * 1024;
+/// How much less CPU a script thread is given than the threads serving connections when
+/// both want it: Linux's nice value of the script threads (the server's threads keep 0).
+const NICE: i32 = 19;
+
 /// Script calls that may wait for a thread; more are refused.
 pub const QUEUE: usize = 1024;
 
@@ -44,6 +48,7 @@ impl ScriptPool {
                 .name(format!("switchboard-script-{n}"))
                 .stack_size(STACK_BYTES)
                 .spawn(move || {
+                    lower_priority();
                     while let Ok(job) = queue.recv() {
                         job();
                     }
@@ -78,6 +83,15 @@ impl ScriptPool {
             Ok(()) => Ok(async move { rx.await.ok() }),
             Err(TrySendError::Full(_) | TrySendError::Disconnected(_)) => Err(Busy),
         }
+    }
+}
+
+/// Give this thread less CPU than the runtime's threads when they compete: a script that
+/// loops to its limit then slows down the socket that sent the event, not the others.
+fn lower_priority() {
+    #[cfg(target_os = "linux")]
+    if let Err(e) = rustix::process::setpriority_process(Some(rustix::thread::gettid()), NICE) {
+        tracing::debug!(error = %e, "Script thread keeps the server's priority");
     }
 }
 

@@ -104,17 +104,17 @@ pub struct EventInput<'a> {
     /// The event name (`connect` / `disconnect` for lifecycle routes).
     pub event: &'a str,
     /// The arguments, binary ones as placeholders into `attachments`.
-    pub args: Vec<Value>,
+    pub args: &'a [Value],
     /// Binary attachments of the event.
     pub attachments: &'a [Bytes],
     /// The socket id.
     pub socket_id: &'a str,
     /// The socket's rooms.
-    pub rooms: Vec<String>,
+    pub rooms: &'a [String],
     /// `socket.data` before the call.
-    pub data: Value,
+    pub data: &'a Value,
     /// `{auth, query, headers, address}`.
-    pub handshake: Value,
+    pub handshake: &'a Value,
 }
 
 /// What a handler decided.
@@ -195,15 +195,40 @@ impl ScriptSet {
     pub fn run(
         &self,
         script: &ScriptRef,
-        input: EventInput<'_>,
+        input: &EventInput<'_>,
     ) -> Result<EventOutput, ScriptError> {
-        let compiled = self.get(script)?;
+        self.call(script, input, None)
+            .expect("a call without a first-attempt budget runs to the end")
+    }
+
+    /// A first attempt at [`ScriptSet::run`], stopped past `operations`: `None` then, and
+    /// nothing it did counts (a handler has no effect until it returns; what it printed is
+    /// dropped), so the call can be made again with [`ScriptSet::run`] elsewhere.
+    pub fn try_run(
+        &self,
+        script: &ScriptRef,
+        input: &EventInput<'_>,
+        operations: u64,
+    ) -> Option<Result<EventOutput, ScriptError>> {
+        self.call(script, input, Some(operations))
+    }
+
+    fn call(
+        &self,
+        script: &ScriptRef,
+        input: &EventInput<'_>,
+        attempt: Option<u64>,
+    ) -> Option<Result<EventOutput, ScriptError>> {
+        let compiled = match self.get(script) {
+            Ok(c) => c,
+            Err(e) => return Some(Err(e)),
+        };
         let shared = Arc::new(Shared {
             actions: Mutex::new(Vec::new()),
-            data: Mutex::new(to_dynamic(&input.data, &[])),
+            data: Mutex::new(to_dynamic(input.data, &[])),
             socket_id: input.socket_id.into(),
-            rooms: input.rooms.into_iter().map(Dynamic::from).collect(),
-            handshake: to_dynamic(&input.handshake, &[]),
+            rooms: input.rooms.iter().cloned().map(Dynamic::from).collect(),
+            handshake: to_dynamic(input.handshake, &[]),
             event: input.event.into(),
             budget: Mutex::new(Budget {
                 bytes: self.limits.output_bytes,
@@ -216,16 +241,25 @@ impl ScriptSet {
             .collect();
         let ctx = Ctx(shared.clone());
         let _clock = super::engine::Clock::start();
-        let _returned = compiled
-            .engine
-            .call_fn_with_options::<Dynamic>(
-                CallFnOptions::new().eval_ast(false),
-                &mut Scope::new(),
-                &compiled.ast,
-                &script.function,
-                (ctx, args),
-            )
-            .map_err(|e| runtime_error(script, compiled, &e))?;
+        let attempt = attempt.map(super::engine::Attempt::start);
+        let result = compiled.engine.call_fn_with_options::<Dynamic>(
+            CallFnOptions::new().eval_ast(false),
+            &mut Scope::new(),
+            &compiled.ast,
+            &script.function,
+            (ctx, args),
+        );
+        if let Err(e) = &result
+            && is_over_budget(e)
+        {
+            return None;
+        }
+        if let Some(attempt) = attempt {
+            attempt.keep();
+        }
+        if let Err(e) = result {
+            return Some(Err(runtime_error(script, compiled, &e)));
+        }
         let actions = std::mem::take(&mut *shared.actions.lock().expect("actions lock"));
         let mut budget = *shared.budget.lock().expect("budget lock");
         let data = from_dynamic(
@@ -233,16 +267,8 @@ impl ScriptSet {
             &mut Vec::new(),
             &mut budget,
         )
-        .map_err(|e| ScriptError {
-            path: script.name.clone(),
-            line: compiled
-                .fn_lines
-                .get(&script.function)
-                .copied()
-                .unwrap_or(0),
-            message: format!("socket.data not kept: {e}"),
-        })?;
-        Ok(EventOutput { actions, data })
+        .map_err(|e| compiled.error_at_function(script, format!("socket.data not kept: {e}")));
+        Some(data.map(|data| EventOutput { actions, data }))
     }
 
     /// Run an auth script's `authorize(handshake)`.
@@ -251,8 +277,32 @@ impl ScriptSet {
         script: &ScriptRef,
         handshake: &Value,
     ) -> Result<AuthDecision, ScriptError> {
-        let compiled = self.get(script)?;
+        self.decide(script, handshake, None)
+            .expect("a call without a first-attempt budget runs to the end")
+    }
+
+    /// A first attempt at [`ScriptSet::authorize`], as [`ScriptSet::try_run`].
+    pub fn try_authorize(
+        &self,
+        script: &ScriptRef,
+        handshake: &Value,
+        operations: u64,
+    ) -> Option<Result<AuthDecision, ScriptError>> {
+        self.decide(script, handshake, Some(operations))
+    }
+
+    fn decide(
+        &self,
+        script: &ScriptRef,
+        handshake: &Value,
+        attempt: Option<u64>,
+    ) -> Option<Result<AuthDecision, ScriptError>> {
+        let compiled = match self.get(script) {
+            Ok(c) => c,
+            Err(e) => return Some(Err(e)),
+        };
         let _clock = super::engine::Clock::start();
+        let attempt = attempt.map(super::engine::Attempt::start);
         let result = compiled.engine.call_fn_with_options::<Dynamic>(
             CallFnOptions::new().eval_ast(false),
             &mut Scope::new(),
@@ -260,21 +310,23 @@ impl ScriptSet {
             &script.function,
             (to_dynamic(handshake, &[]),),
         );
+        if let Err(e) = &result
+            && is_over_budget(e)
+        {
+            return None;
+        }
+        if let Some(attempt) = attempt {
+            attempt.keep();
+        }
         let mut budget = Budget {
             bytes: self.limits.output_bytes,
         };
-        match result {
+        Some(match result {
             Ok(v) if v.is_map() => match from_dynamic(&v, &mut Vec::new(), &mut budget) {
                 Ok(data) => Ok(AuthDecision::Allow(Some(data))),
-                Err(e) => Err(ScriptError {
-                    path: script.name.clone(),
-                    line: compiled
-                        .fn_lines
-                        .get(&script.function)
-                        .copied()
-                        .unwrap_or(0),
-                    message: format!("socket.data not kept: {e}"),
-                }),
+                Err(e) => {
+                    Err(compiled.error_at_function(script, format!("socket.data not kept: {e}")))
+                }
             },
             Ok(v) if v.as_bool() == Ok(true) => Ok(AuthDecision::Allow(None)),
             Ok(_) => Ok(AuthDecision::Deny(None)),
@@ -284,7 +336,7 @@ impl ScriptSet {
                 }
                 _ => Err(runtime_error(script, compiled, &e)),
             },
-        }
+        })
     }
 
     fn get(&self, script: &ScriptRef) -> Result<&Compiled, ScriptError> {
@@ -340,6 +392,23 @@ fn compile_file(path: &Path, shown: &str, limits: ScriptLimits) -> Result<Compil
         ast,
         fn_lines,
     })
+}
+
+/// Whether a call was stopped at its first attempt's budget (and is to be made again).
+fn is_over_budget(e: &EvalAltResult) -> bool {
+    matches!(e, EvalAltResult::ErrorTerminated(token, _)
+        if token.clone().into_immutable_string().is_ok_and(|t| t == super::engine::OVER_BUDGET))
+}
+
+impl Compiled {
+    /// An error of `script` located at its handler's `fn` line.
+    fn error_at_function(&self, script: &ScriptRef, message: String) -> ScriptError {
+        ScriptError {
+            path: script.name.clone(),
+            line: self.fn_lines.get(&script.function).copied().unwrap_or(0),
+            message,
+        }
+    }
 }
 
 fn runtime_error(script: &ScriptRef, compiled: &Compiled, e: &EvalAltResult) -> ScriptError {
@@ -401,16 +470,20 @@ mod tests {
         )
     }
 
-    fn input(args: Vec<Value>) -> EventInput<'static> {
-        EventInput {
-            event: "e",
-            args,
-            attachments: &[],
-            socket_id: "S1",
-            rooms: vec!["S1".to_owned()],
-            data: json!({}),
-            handshake: json!({"auth": {}}),
-        }
+    /// Run `script`'s handler on `args`, with a socket S1 in room S1 and empty data.
+    fn run(set: &ScriptSet, r: &ScriptRef, args: Vec<Value>) -> Result<EventOutput, ScriptError> {
+        set.run(
+            r,
+            &EventInput {
+                event: "e",
+                args: &args,
+                attachments: &[],
+                socket_id: "S1",
+                rooms: &["S1".to_owned()],
+                data: &json!({}),
+                handshake: &json!({"auth": {}}),
+            },
+        )
     }
 
     #[test]
@@ -419,7 +492,7 @@ mod tests {
             "fn on_event(ctx, args) { ctx.io(\"x\", args[0], 2); ctx.socket.data.seen = true; ctx.ack(); }",
             "on_event",
         );
-        let out = set.run(&r, input(vec![json!("a")])).unwrap();
+        let out = run(&set, &r, vec![json!("a")]).unwrap();
         assert_eq!(
             out.actions,
             vec![
@@ -440,10 +513,10 @@ mod tests {
     #[test]
     fn runtime_errors_name_the_file_and_line() {
         let (set, r) = script("fn on_event(ctx, args) {\n  throw \"no\";\n}", "on_event");
-        let e = set.run(&r, input(vec![])).unwrap_err();
+        let e = run(&set, &r, vec![]).unwrap_err();
         assert_eq!((e.path.as_str(), e.line), ("s.rhai", 2));
         let (set, r) = script("\nfn on_event(ctx, args) { loop {} }", "on_event");
-        let e = set.run(&r, input(vec![])).unwrap_err();
+        let e = run(&set, &r, vec![]).unwrap_err();
         assert_eq!(e.line, 2, "a limit is reported at the handler's line");
         assert!(e.message.contains("Too many operations"), "{}", e.message);
     }

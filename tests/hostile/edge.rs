@@ -203,3 +203,62 @@ async fn huge_request_heads_are_refused_and_kept_headers_are_bounded() {
     assert!(kept.contains_key("host"), "the first headers are kept");
     assert!(!kept.contains_key("x-big-4"), "the rest are not");
 }
+
+/// The whole process under a file limit of 256: idle connections take the places below the
+/// automatic cap (256 less 64 kept back), and then new clients get a 503 instead of a hung
+/// accept, `/healthz` still answers, and places come back as idle connections go.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn idle_connections_never_take_the_last_file_descriptors() {
+    use crate::support::process::{Process, binary};
+    let dir = crate::support::TempDir::new("nofile");
+    let config = dir.write(
+        "routes.toml",
+        "[limits]\nheader_timeout = \"60s\"\n[namespaces.\"/\".events]\nx = \"io\"\n",
+    );
+    let inner = binary(&config);
+    let mut command = std::process::Command::new("bash");
+    command
+        .arg("-c")
+        .arg("ulimit -n 256 && exec \"$0\" \"$@\"")
+        .arg(inner.get_program())
+        .args(inner.get_args());
+    let process = Process::spawn(command);
+    let addr = process.addr;
+    let mut idle = Vec::new();
+    for _ in 0..200 {
+        idle.push(TcpStream::connect(addr).await.unwrap());
+    }
+    assert_error(&get(addr, HANDSHAKE).await, 503, 4, "Too many connections");
+    assert_eq!(get(addr, "/healthz").await.status, 200);
+    idle.truncate(150);
+    within("places to come back", async {
+        while get(addr, HANDSHAKE).await.status != 200 {
+            tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+        }
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn a_second_post_while_one_is_read_is_a_bad_request() {
+    let server = start("").await;
+    let p = Polling::open(server.addr).await;
+    let mut first = TcpStream::connect(server.addr).await.unwrap();
+    let head = format!(
+        "POST {} HTTP/1.1\r\nHost: x\r\nContent-Length: 100\r\n\r\n4",
+        p.target()
+    );
+    first.write_all(head.as_bytes()).await.unwrap();
+    // The second POST is refused as engine.io refuses it: a bare 400, the session ends.
+    let second = within("the second POST to be refused", async {
+        loop {
+            let reply = p.post("4second").await;
+            if reply.status != 200 {
+                return reply;
+            }
+        }
+    })
+    .await;
+    assert_eq!((second.status.as_u16(), second.text()), (400, ""));
+    assert_error(&p.get().await, 400, 1, "Session ID unknown");
+}

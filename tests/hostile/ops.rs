@@ -71,3 +71,51 @@ async fn without_an_admin_port_health_says_a_reload_failed_but_not_why() {
         );
     }
 }
+
+/// The whole process's log: a client's text printed by a script stays on one escaped line,
+/// and a script failing on every event warns once per interval, not once per event.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn clients_cannot_forge_or_flood_log_lines() {
+    use crate::support::process::{Process, binary};
+    use crate::support::raw::RawWs;
+    let dir = TempDir::new("logs");
+    dir.write(
+        "s.rhai",
+        "fn show(ctx, args) { print(args[0]); }\nfn fail(ctx, args) { throw \"no\"; }\n",
+    );
+    let config = dir.write(
+        "routes.toml",
+        r#"[namespaces."/".events]
+show = { script = "s.rhai", function = "show" }
+fail = { script = "s.rhai", function = "fail" }
+echo = { ack = "{args}" }
+"#,
+    );
+    let process = Process::spawn(binary(&config));
+    let (mut ws, _) = RawWs::socket(process.addr).await;
+    ws.send_text(r#"42["show","one\nINFO forged line \u001b[31m"]"#)
+        .await;
+    let printed = process.log_line("forged");
+    assert!(
+        printed.contains(r"one\nINFO forged line \u{1b}[31m"),
+        "{printed}"
+    );
+    for _ in 0..20 {
+        ws.send_text(r#"42["fail"]"#).await;
+    }
+    ws.send_text(r#"421["echo","done"]"#).await;
+    assert_eq!(ws.recv_event().await, r#"431["done"]"#);
+    // A marker after every failure: a new connection's log line.
+    let (_other, other_id) = RawWs::socket(process.addr).await;
+    let mut warnings = 0;
+    loop {
+        let line = process.log_line("");
+        if line.contains("Script failed") {
+            warnings += 1;
+        }
+        if line.contains(&other_id) {
+            break;
+        }
+    }
+    assert_eq!(warnings, 1, "20 failures, one warning");
+}

@@ -780,3 +780,35 @@ fn node_handshake(socket: &Socket) -> Json {
         "auth": auth,
     })
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn what_waits_for_the_publisher_is_bounded_in_bytes() {
+        let (tx, mut rx) = mpsc::channel(OUTBOUND_CAPACITY);
+        let bytes = AtomicUsize::new(0);
+        let metrics = ClusterMetrics::default();
+        let message = |n: usize| Outbound {
+            channel: "c".to_owned(),
+            payload: vec![0; n],
+        };
+        let big = OUTBOUND_BYTES / 4;
+        for _ in 0..3 {
+            enqueue(&tx, &bytes, &metrics, message(big));
+        }
+        enqueue(&tx, &bytes, &metrics, message(big));
+        assert_eq!(
+            metrics.publish_dropped.load(Ordering::Relaxed),
+            1,
+            "the 4th does not fit"
+        );
+        assert_eq!(bytes.load(Ordering::Relaxed), 3 * (big + 1));
+        // Taking a message frees its bytes (the publisher does this).
+        let taken = rx.try_recv().unwrap();
+        bytes.fetch_sub(taken.size(), Ordering::AcqRel);
+        enqueue(&tx, &bytes, &metrics, message(big));
+        assert_eq!(metrics.publish_dropped.load(Ordering::Relaxed), 1);
+    }
+}

@@ -7,6 +7,7 @@ use serde_json::value::RawValue;
 use subtle::ConstantTimeEq;
 
 use super::Core;
+use super::script::FIRST_ATTEMPT_OPERATIONS;
 use crate::app::metrics::add;
 use crate::engineio::Handshake;
 use crate::limits::Limit;
@@ -65,48 +66,59 @@ impl Core {
         };
         let message = rule.message.clone();
         let value = handshake_value(auth, handshake);
+        // As for event handlers: a first attempt here, the script threads when it needs more.
+        if let Some(decision) =
+            snapshot
+                .scripts
+                .try_authorize(&script, &value, FIRST_ATTEMPT_OPERATIONS)
+        {
+            return Authorization::Ready(self.decided(Some(decision), nsp, handshake, message));
+        }
         let snapshot_for_script = snapshot.clone();
         let job = self
             .pool
             .run(move || snapshot_for_script.scripts.authorize(&script, &value));
-        let (core, nsp, client, remote) = (
-            self.clone(),
-            nsp.to_owned(),
-            handshake.client_ip,
-            handshake.remote_addr,
-        );
+        let (core, nsp, handshake) = (self.clone(), nsp.to_owned(), handshake.clone());
         Authorization::Pending(Box::pin(async move {
             let decision = match job {
                 Ok(running) => running.await,
                 Err(_) => {
                     core.hits.hit(
                         Limit::ScriptQueue,
-                        &client,
+                        &handshake.client_ip,
                         &"auth script not run: every script thread busy",
                     );
                     None
                 }
             };
-            let refused = |text: String| {
-                add(&core.metrics.auth_refusals, 1);
-                tracing::info!(ns = %nsp, remote_addr = %remote, message = %text.escape_debug(), "Connection refused");
-                Err(refusal(text))
-            };
-            match decision {
-                Some(Ok(AuthDecision::Allow(data))) => Ok(data),
-                Some(Ok(AuthDecision::Deny(thrown))) => refused(thrown.unwrap_or(message)),
-                Some(Err(e)) => {
-                    core.script_failed(&e.path, e.line, &e.message, &nsp, "auth");
-                    refused(message)
-                }
-                None => refused(message),
-            }
+            core.decided(decision, &nsp, &handshake, message)
         }))
+    }
+
+    /// What an auth script's decision (`None`: it could not run) means for the socket.
+    fn decided(
+        &self,
+        decision: Option<Result<AuthDecision, crate::scripting::ScriptError>>,
+        nsp: &str,
+        handshake: &Handshake,
+        message: String,
+    ) -> Result<Option<serde_json::Value>, ConnectRefusal> {
+        let text = match decision {
+            Some(Ok(AuthDecision::Allow(data))) => return Ok(data),
+            Some(Ok(AuthDecision::Deny(thrown))) => thrown.unwrap_or(message),
+            Some(Err(e)) => {
+                self.script_failed(&e.path, e.line, &e.message, nsp, "auth");
+                message
+            }
+            None => message,
+        };
+        self.refused(nsp, handshake, &text);
+        Err(refusal(text))
     }
 
     fn refused(&self, nsp: &str, handshake: &Handshake, message: &str) {
         add(&self.metrics.auth_refusals, 1);
-        tracing::info!(ns = nsp, remote_addr = %handshake.remote_addr, message = %message, "Connection refused");
+        tracing::info!(ns = nsp, remote_addr = %handshake.remote_addr, message = %message.escape_debug(), "Connection refused");
     }
 }
 

@@ -27,6 +27,7 @@ use crate::routing::{Action, Route};
 use crate::scripting::ScriptPool;
 use crate::socketio::{Authorization, DisconnectReason, Event, Socket, SocketHandler};
 use run::Run;
+use script::Attempted;
 
 /// How often a failing script may log.
 const FAILURE_LOG_INTERVAL: Duration = Duration::from_secs(10);
@@ -101,21 +102,28 @@ impl Core {
         );
         let mut actions = resolved.actions.into_iter();
         while let Some(action) = actions.next() {
-            if let Action::Script(_) = action {
-                let mut rest = vec![action];
-                rest.extend(actions);
-                let acked = run.acked();
-                return Some(self.clone().continue_with_scripts(
-                    snapshot.clone(),
-                    adapter.clone(),
-                    socket.clone(),
-                    name.to_owned(),
-                    event.cloned(),
-                    rest,
-                    acked,
-                ));
+            let Action::Script(script) = action else {
+                run.perform(action);
+                continue;
+            };
+            match self.first_attempt(snapshot, adapter, socket, name, event, &script) {
+                Attempted::Done(Some(out)) => run.apply(out),
+                // A failed script loses the rest of the event: no ack.
+                Attempted::Done(None) => return None,
+                Attempted::Moved(input) => {
+                    let acked = run.acked();
+                    return Some(self.clone().continue_on_pool(
+                        snapshot.clone(),
+                        adapter.clone(),
+                        socket.clone(),
+                        name.to_owned(),
+                        event.cloned(),
+                        (script, input),
+                        actions.collect(),
+                        acked,
+                    ));
+                }
             }
-            run.perform(action);
         }
         run.finish()
     }

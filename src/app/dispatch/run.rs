@@ -119,6 +119,14 @@ impl<'a> Run<'a> {
         }
     }
 
+    /// What a handler decided: its `socket.data`, then its actions in order.
+    pub(super) fn apply(&mut self, out: crate::scripting::EventOutput) {
+        self.socket.set_data(out.data);
+        for action in out.actions {
+            self.perform(action);
+        }
+    }
+
     /// Answer the event's ack, unless it has been: one answer per event, the first wins.
     fn answer(&mut self, raw: &[u8], attachments: Arc<[Bytes]>) {
         if let Some(Event { id: Some(id), .. }) = self.event

@@ -1,7 +1,7 @@
-//! Routes that reach a script: the rest of the route continues in a future, the script
-//! runs on the script pool, and what it decided is performed when it returns.
+//! Routes that reach a script. The handler first runs on the connection's thread within a
+//! small budget; one that needs more moves to the script pool, and the rest of the route
+//! continues in a future that the transport awaits before the socket's next event.
 
-use std::collections::VecDeque;
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
 use std::time::Instant;
@@ -16,21 +16,38 @@ use crate::engineio::Pending;
 use crate::limits::Limit;
 use crate::routing::template::Scope;
 use crate::routing::{Action, ScriptRef};
-use crate::scripting::{EventInput, EventOutput};
+use crate::scripting::{EventInput, EventOutput, ScriptError};
+
+/// Operations a handler may take on the connection's thread before it is moved to a script
+/// thread: a few microseconds, so even a stream of runaway events costs the threads serving
+/// connections little, while handlers like the examples' (30 to 60 operations) never leave.
+/// Small enough, too, that data nested within it (a level per operation at most) fits the
+/// stack of a runtime thread; deeper work happens on the script threads' large stacks.
+pub(super) const FIRST_ATTEMPT_OPERATIONS: u64 = 1_000;
 use crate::socketio::{Event, Socket};
 
+/// How a script call went on the connection's thread.
+pub(super) enum Attempted {
+    /// It finished: what it decided, or `None` when it failed (the event is lost).
+    Done(Option<EventOutput>),
+    /// It needs more than the first attempt's budget: run it on a script thread.
+    Moved(Input),
+}
+
 impl Core {
-    /// The rest of a route, from its first script on, performed in order. A script that
-    /// fails loses the rest of the event: nothing it decided is done, no ack.
+    /// The rest of a route, from a script that must run on a script thread (its input
+    /// ready), then the actions after it, performed in order. A script that fails loses the
+    /// rest of the event: nothing it decided is done, no ack.
     #[allow(clippy::too_many_arguments)]
-    pub(super) fn continue_with_scripts(
+    pub(super) fn continue_on_pool(
         self: Arc<Self>,
         snapshot: Arc<Snapshot>,
         adapter: Arc<dyn Adapter>,
         socket: Arc<Socket>,
         name: String,
         event: Option<Event>,
-        actions: Vec<Action>,
+        moved: (ScriptRef, Input),
+        rest: Vec<Action>,
         acked: bool,
     ) -> Pending {
         Box::pin(async move {
@@ -43,22 +60,35 @@ impl Core {
                 event.as_ref(),
             );
             run.set_acked(acked);
-            let mut actions = VecDeque::from(actions);
-            while let Some(action) = actions.pop_front() {
+            let (script, input) = moved;
+            let Some(out) = self
+                .on_pool(&snapshot, &socket, &name, &script, input)
+                .await
+            else {
+                return;
+            };
+            run.apply(out);
+            for action in rest {
                 let Action::Script(script) = action else {
                     run.perform(action);
                     continue;
                 };
-                let Some(out) = self
-                    .call_script(&snapshot, &adapter, &socket, &name, event.as_ref(), &script)
-                    .await
-                else {
-                    return;
+                let out = match self.first_attempt(
+                    &snapshot,
+                    &adapter,
+                    &socket,
+                    &name,
+                    event.as_ref(),
+                    &script,
+                ) {
+                    Attempted::Done(out) => out,
+                    Attempted::Moved(input) => {
+                        self.on_pool(&snapshot, &socket, &name, &script, input)
+                            .await
+                    }
                 };
-                socket.set_data(out.data);
-                for action in out.actions {
-                    run.perform(action);
-                }
+                let Some(out) = out else { return };
+                run.apply(out);
             }
             if let Some(more) = run.finish() {
                 more.await;
@@ -66,8 +96,11 @@ impl Core {
         })
     }
 
-    /// Run one handler on the script pool.
-    async fn call_script(
+    /// Run a handler here, within [`FIRST_ATTEMPT_OPERATIONS`]: most are done long before.
+    /// One that is not has had no effect yet (what it decides is performed on return, what
+    /// it printed is dropped) and is handed over, to run again from the start on a script
+    /// thread.
+    pub(super) fn first_attempt(
         &self,
         snapshot: &Arc<Snapshot>,
         adapter: &Arc<dyn Adapter>,
@@ -75,7 +108,7 @@ impl Core {
         name: &str,
         event: Option<&Event>,
         script: &ScriptRef,
-    ) -> Option<EventOutput> {
+    ) -> Attempted {
         let scope = EventScope::new(socket, event.map(|e| &e.args[..]));
         let args = match scope.args() {
             Some(args) => args.to_vec(),
@@ -89,7 +122,7 @@ impl Core {
                     socket.nsp(),
                     name,
                 );
-                return None;
+                return Attempted::Done(None);
             }
             None => Vec::new(),
         };
@@ -104,21 +137,29 @@ impl Core {
             data: socket.data(),
             handshake: socket.handshake_value().clone(),
         };
-        let (snapshot, script_ref) = (snapshot.clone(), script.clone());
+        let began = Instant::now();
+        match snapshot
+            .scripts
+            .try_run(script, &input.view(), FIRST_ATTEMPT_OPERATIONS)
+        {
+            Some(out) => Attempted::Done(self.done(script, socket, name, out, began.elapsed())),
+            None => Attempted::Moved(input),
+        }
+    }
+
+    /// Run a handler on a script thread.
+    async fn on_pool(
+        &self,
+        snapshot: &Arc<Snapshot>,
+        socket: &Arc<Socket>,
+        name: &str,
+        script: &ScriptRef,
+        input: Input,
+    ) -> Option<EventOutput> {
+        let (on_thread, script_ref) = (snapshot.clone(), script.clone());
         let running = self.pool.run(move || {
             let began = Instant::now();
-            let out = snapshot.scripts.run(
-                &script_ref,
-                EventInput {
-                    event: &input.event,
-                    args: input.args,
-                    attachments: &input.attachments,
-                    socket_id: &input.socket_id,
-                    rooms: input.rooms,
-                    data: input.data,
-                    handshake: input.handshake,
-                },
-            );
+            let out = on_thread.scripts.run(&script_ref, &input.view());
             (out, began.elapsed())
         });
         let Ok(running) = running else {
@@ -132,8 +173,8 @@ impl Core {
         self.metrics.scripts_running.fetch_add(1, Ordering::Relaxed);
         let result = running.await;
         self.metrics.scripts_running.fetch_sub(1, Ordering::Relaxed);
-        add(&self.metrics.script_calls, 1);
         let Some((out, took)) = result else {
+            add(&self.metrics.script_calls, 1);
             self.script_failed(
                 &script.name,
                 0,
@@ -143,6 +184,19 @@ impl Core {
             );
             return None;
         };
+        self.done(script, socket, name, out, took)
+    }
+
+    /// Count a finished call; its output, or `None` (logged) when it failed.
+    fn done(
+        &self,
+        _script: &ScriptRef,
+        socket: &Socket,
+        name: &str,
+        out: Result<EventOutput, ScriptError>,
+        took: std::time::Duration,
+    ) -> Option<EventOutput> {
+        add(&self.metrics.script_calls, 1);
         add(
             &self.metrics.script_nanos,
             u64::try_from(took.as_nanos()).unwrap_or(u64::MAX),
@@ -180,8 +234,8 @@ impl Core {
     }
 }
 
-/// What a script call takes to its thread.
-struct Input {
+/// What a script call reads, owned so that it can move to a script thread.
+pub(super) struct Input {
     event: String,
     args: Vec<serde_json::Value>,
     attachments: Arc<[bytes::Bytes]>,
@@ -189,4 +243,18 @@ struct Input {
     rooms: Vec<String>,
     data: serde_json::Value,
     handshake: serde_json::Value,
+}
+
+impl Input {
+    fn view(&self) -> EventInput<'_> {
+        EventInput {
+            event: &self.event,
+            args: &self.args,
+            attachments: &self.attachments,
+            socket_id: &self.socket_id,
+            rooms: &self.rooms,
+            data: &self.data,
+            handshake: &self.handshake,
+        }
+    }
 }

@@ -66,8 +66,14 @@ impl<R: AsyncRead + Unpin> Reader<R> {
     }
 
     async fn fill(&mut self, want: usize) -> Result<(), ReadError> {
-        if self.buf.capacity() < want {
-            self.buf.reserve(want - self.buf.len());
+        // Room for what is wanted and then some: each read takes what has arrived, not a
+        // byte at a time (a buffer shared with messages handed out reallocates on reserve).
+        if self.buf.len() >= want {
+            return Ok(());
+        }
+        let spare = (want - self.buf.len()).max(IDLE_BUFFER);
+        if self.buf.capacity() - self.buf.len() < spare {
+            self.buf.reserve(spare);
         }
         while self.buf.len() < want {
             match self.io.read_buf(&mut self.buf).await {

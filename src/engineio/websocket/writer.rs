@@ -5,6 +5,7 @@
 
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
+use std::task::Poll;
 
 use tokio::io::{AsyncWrite, AsyncWriteExt};
 
@@ -41,26 +42,37 @@ enum Written {
     Stalled,
 }
 
+/// Write `buf` whole. Most writes complete at once; one that must wait does so under
+/// `write_timeout`, and gives up at once if the session is meanwhile closed as too slow.
 async fn write_with_deadline<W: AsyncWrite + Unpin>(
     writer: &mut W,
     buf: &[u8],
     session: &Session,
 ) -> Written {
-    let write = tokio::time::timeout(session.config().write_timeout, writer.write_all(buf));
+    let write = writer.write_all(buf);
     tokio::pin!(write);
+    let outcome = |result: std::io::Result<()>| match result {
+        Ok(()) => Written::Done,
+        // The connection's own write deadline (the HTTP edge's) may fire first.
+        Err(e) if e.kind() == std::io::ErrorKind::TimedOut => Written::Stalled,
+        Err(_) => Written::Failed,
+    };
+    // The common case costs no timer and no wait registration.
+    if let Poll::Ready(result) =
+        std::future::poll_fn(|cx| Poll::Ready(write.as_mut().poll(cx))).await
+    {
+        return outcome(result);
+    }
+    let deadline = tokio::time::sleep(session.config().write_timeout);
+    tokio::pin!(deadline);
     let closed = session.closed();
     tokio::pin!(closed);
     let mut closed_seen = session.is_closed();
     loop {
         tokio::select! {
             biased;
-            result = &mut write => return match result {
-                Ok(Ok(())) => Written::Done,
-                // The connection's own write deadline (the HTTP edge's) may fire first.
-                Ok(Err(e)) if e.kind() == std::io::ErrorKind::TimedOut => Written::Stalled,
-                Ok(Err(_)) => Written::Failed,
-                Err(_) => Written::Stalled,
-            },
+            result = &mut write => return outcome(result),
+            _ = &mut deadline => return Written::Stalled,
             _ = &mut closed, if !closed_seen => {
                 closed_seen = true;
                 if session.close_reason().is_some_and(CloseReason::is_slow) {

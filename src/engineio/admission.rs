@@ -83,20 +83,7 @@ impl Gate {
             }
         }
         let max = rules.max_sessions_per_ip.unwrap_or(usize::MAX);
-        let counted = self.sessions.with(
-            key,
-            || 0,
-            |n| *n == 0,
-            |n| {
-                if *n >= max {
-                    false
-                } else {
-                    *n += 1;
-                    true
-                }
-            },
-        );
-        match counted {
+        match self.sessions.acquire(key, max) {
             Some(true) => Ok(()),
             Some(false) => Err((
                 Limit::ConnectionsPerIp,
@@ -108,8 +95,7 @@ impl Gate {
 
     /// A session admitted from `ip` ended.
     pub(crate) fn left(&self, ip: IpAddr) {
-        self.sessions
-            .update(IpKey::from(ip), |n| *n = n.saturating_sub(1), |n| *n == 0);
+        self.sessions.release(IpKey::from(ip));
     }
 }
 

@@ -85,6 +85,31 @@ impl<V> PerIp<V> {
     }
 }
 
+impl PerIp<usize> {
+    /// Count one more for `key` if it has fewer than `cap`: `Some(true)` when counted,
+    /// `Some(false)` at the cap, `None` when the table has no room for a new address.
+    pub fn acquire(&self, key: IpKey, cap: usize) -> Option<bool> {
+        self.with(
+            key,
+            || 0,
+            |n| *n == 0,
+            |n| {
+                if *n >= cap {
+                    false
+                } else {
+                    *n += 1;
+                    true
+                }
+            },
+        )
+    }
+
+    /// Count one less for `key` (forgetting it at zero).
+    pub fn release(&self, key: IpKey) {
+        self.update(key, |n| *n = n.saturating_sub(1), |n| *n == 0);
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

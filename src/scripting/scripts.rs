@@ -240,23 +240,7 @@ impl ScriptSet {
             .map(|v| to_dynamic(v, input.attachments))
             .collect();
         let ctx = Ctx(shared.clone());
-        let _clock = super::engine::Clock::start();
-        let attempt = attempt.map(super::engine::Attempt::start);
-        let result = compiled.engine.call_fn_with_options::<Dynamic>(
-            CallFnOptions::new().eval_ast(false),
-            &mut Scope::new(),
-            &compiled.ast,
-            &script.function,
-            (ctx, args),
-        );
-        if let Err(e) = &result
-            && is_over_budget(e)
-        {
-            return None;
-        }
-        if let Some(attempt) = attempt {
-            attempt.keep();
-        }
+        let result = invoke(compiled, script, (ctx, args), attempt)?;
         if let Err(e) = result {
             return Some(Err(runtime_error(script, compiled, &e)));
         }
@@ -301,23 +285,7 @@ impl ScriptSet {
             Ok(c) => c,
             Err(e) => return Some(Err(e)),
         };
-        let _clock = super::engine::Clock::start();
-        let attempt = attempt.map(super::engine::Attempt::start);
-        let result = compiled.engine.call_fn_with_options::<Dynamic>(
-            CallFnOptions::new().eval_ast(false),
-            &mut Scope::new(),
-            &compiled.ast,
-            &script.function,
-            (to_dynamic(handshake, &[]),),
-        );
-        if let Err(e) = &result
-            && is_over_budget(e)
-        {
-            return None;
-        }
-        if let Some(attempt) = attempt {
-            attempt.keep();
-        }
+        let result = invoke(compiled, script, (to_dynamic(handshake, &[]),), attempt)?;
         let mut budget = Budget {
             bytes: self.limits.output_bytes,
         };
@@ -392,6 +360,35 @@ fn compile_file(path: &Path, shown: &str, limits: ScriptLimits) -> Result<Compil
         ast,
         fn_lines,
     })
+}
+
+/// Call `script`'s function, timed, within a first attempt's budget if given: `None` when
+/// stopped at that budget (what it printed dropped), else its result (what it printed
+/// logged).
+fn invoke(
+    compiled: &Compiled,
+    script: &ScriptRef,
+    args: impl rhai::FuncArgs,
+    attempt: Option<u64>,
+) -> Option<Result<Dynamic, Box<EvalAltResult>>> {
+    let _clock = super::engine::Clock::start();
+    let attempt = attempt.map(super::engine::Attempt::start);
+    let result = compiled.engine.call_fn_with_options::<Dynamic>(
+        CallFnOptions::new().eval_ast(false),
+        &mut Scope::new(),
+        &compiled.ast,
+        &script.function,
+        args,
+    );
+    if let Err(e) = &result
+        && is_over_budget(e)
+    {
+        return None;
+    }
+    if let Some(attempt) = attempt {
+        attempt.keep();
+    }
+    Some(result)
 }
 
 /// Whether a call was stopped at its first attempt's budget (and is to be made again).

@@ -83,6 +83,9 @@ pub struct Server {
     /// Connections being refused, and admin connections, at this moment.
     refusing: Arc<AtomicUsize>,
     admin_open: Arc<AtomicUsize>,
+    /// One "Accept failed" line per interval: out of descriptors, it would repeat 20 times
+    /// a second.
+    accept_errors: crate::limits::Throttle<&'static str>,
 }
 
 /// Decrements a counter when dropped.
@@ -132,6 +135,7 @@ impl Server {
             counts: Arc::new(Counts::default()),
             refusing: Arc::new(AtomicUsize::new(0)),
             admin_open: Arc::new(AtomicUsize::new(0)),
+            accept_errors: crate::limits::Throttle::new(Duration::from_secs(10)),
         })
     }
 
@@ -181,7 +185,9 @@ impl Server {
                     Ok(pair) => pair,
                     Err(e) => {
                         // Out of file descriptors and the like: back off instead of spinning.
-                        tracing::warn!(error = %e, "Accept failed");
+                        if let Some(held) = self.accept_errors.allow("accept", std::time::Instant::now()) {
+                            tracing::warn!(error = %e, suppressed = held, "Accept failed");
+                        }
                         tokio::time::sleep(Duration::from_millis(50)).await;
                         continue;
                     }
@@ -219,8 +225,11 @@ impl Server {
             .iter()
             .any(|net| net.contains(&remote.ip()));
         let ip = (!trusted).then_some(remote.ip());
+        // A long-polling session holds up to two connections at once (its pending GET and
+        // a POST): an address may have twice as many connections as sessions.
+        let per_ip = limits.max_connections_per_ip.map(|n| n.saturating_mul(2));
         let server = self.clone();
-        match self.counts.take(ip, max, limits.max_connections_per_ip) {
+        match self.counts.take(ip, max, per_ip) {
             Ok(slot) => {
                 self.connections.spawn(async move {
                     server

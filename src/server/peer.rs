@@ -56,20 +56,7 @@ impl Counts {
         }
         let key = ip.map(IpKey::from);
         if let Some(key) = key {
-            let cap = per_ip.unwrap_or(usize::MAX);
-            let taken = self.per_ip.with(
-                key,
-                || 0,
-                |n| *n == 0,
-                |n| {
-                    if *n >= cap {
-                        false
-                    } else {
-                        *n += 1;
-                        true
-                    }
-                },
-            );
+            let taken = self.per_ip.acquire(key, per_ip.unwrap_or(usize::MAX));
             if taken != Some(true) {
                 self.open.fetch_sub(1, Ordering::AcqRel);
                 return Err(crate::limits::Limit::ConnectionsPerIp);
@@ -86,9 +73,7 @@ impl Drop for Slot {
     fn drop(&mut self) {
         self.counts.open.fetch_sub(1, Ordering::AcqRel);
         if let Some(key) = self.ip {
-            self.counts
-                .per_ip
-                .update(key, |n| *n = n.saturating_sub(1), |n| *n == 0);
+            self.counts.per_ip.release(key);
         }
     }
 }

@@ -44,6 +44,9 @@ pub struct ClientState {
     partial: Mutex<Option<Partial>>,
     /// The settings in force when the session opened.
     config: Arc<SocketIoConfig>,
+    /// The rate of CONNECTs (which can be sent, with DISCONNECTs, over and over): held to
+    /// `events_per_socket` like events.
+    connects: Mutex<Option<super::rate::EventRate>>,
 }
 
 impl ClientState {
@@ -189,6 +192,33 @@ impl<H: SocketHandler> SocketIo<H> {
             tracing::debug!(sid = %session.sid(), nsp, "CONNECT for a namespace already joined");
             return None;
         }
+        let config = &conn.data.config;
+        if let Some(rate) = config.events_per_socket {
+            let now = tokio::time::Instant::now().into_std();
+            let verdict = conn
+                .data
+                .connects
+                .lock()
+                .expect("connects lock")
+                .get_or_insert_with(|| super::rate::EventRate::new(rate, now))
+                .check(rate, config.events_excess_disconnect, now);
+            if verdict != Verdict::Allow {
+                self.hits.hit(
+                    Limit::EventsPerSocket,
+                    &session.handshake().client_ip,
+                    &"CONNECTs over events_per_socket refused",
+                );
+                refuse(
+                    session,
+                    &nsp,
+                    &ConnectRefusal {
+                        message: "Too many connection attempts".to_owned(),
+                        data: None,
+                    },
+                );
+                return None;
+            }
+        }
         let joined = conn.data.sockets().len();
         if joined >= conn.data.config.namespaces_per_session {
             self.hits.hit(
@@ -291,6 +321,7 @@ impl<H: SocketHandler> EngineHandler for SocketIo<H> {
             sockets: Mutex::new(Vec::new()),
             partial: Mutex::new(None),
             config: self.config.load_full(),
+            connects: Mutex::new(None),
         }
     }
 

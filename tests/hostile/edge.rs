@@ -135,6 +135,26 @@ async fn connections_and_sessions_per_address_are_capped() {
 }
 
 #[tokio::test]
+async fn an_address_may_hold_twice_as_many_connections_as_sessions() {
+    let server = start("[limits]\nmax_connections_per_ip = 2\n").await;
+    let mut idle = Vec::new();
+    for _ in 0..4 {
+        idle.push(TcpStream::connect(server.addr).await.unwrap());
+    }
+    until("the server to count four connections", || {
+        server.server.open_connections() == 4
+    })
+    .await;
+    assert_eq!(get(server.addr, "/other").await.status, 503, "a fifth");
+    drop(idle.pop());
+    until("the server to notice a closed connection", || {
+        server.server.open_connections() < 4
+    })
+    .await;
+    assert_eq!(get(server.addr, "/other").await.status, 404, "room again");
+}
+
+#[tokio::test]
 async fn handshakes_per_address_are_rate_limited() {
     let server = start("[limits]\nhandshakes_per_ip = \"3/m\"\n").await;
     for _ in 0..3 {

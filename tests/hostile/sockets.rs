@@ -6,7 +6,7 @@ use std::sync::Arc;
 use switchboard::limits::Limit;
 use switchboard::socketio::AckError;
 
-use crate::support::raw::{RawWs, client_frame, text_frame};
+use crate::support::raw::{RawWs, client_frame, echo_burst, text_frame};
 use crate::support::{Polling, Ws, start, within};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -21,10 +21,7 @@ echo = { ack = "{args}" }
     )
     .await;
     let (mut ws, _) = RawWs::socket(server.addr).await;
-    let mut burst = Vec::new();
-    for i in 0..8 {
-        burst.extend_from_slice(&text_frame(&format!(r#"42{i}["echo",{i}]"#)));
-    }
+    let burst = echo_burst(8);
     ws.write(&burst).await;
     let mut answers = Vec::new();
     for _ in 0..8 {
@@ -227,5 +224,27 @@ chat = "broadcast"
         behind.recv().await,
         "42[\"tick\",1]\u{1e}42[\"chat\",\"kept\"]",
         "the second tick was dropped; chat never is"
+    );
+}
+
+#[tokio::test]
+async fn connects_over_and_over_are_held_to_the_event_rate() {
+    let server = start(
+        r#"[limits]
+events_per_socket = { rate = "1/m", burst = 3 }
+[namespaces."/chat".events]
+x = "io"
+"#,
+    )
+    .await;
+    let (mut ws, _) = Ws::open(server.addr).await;
+    for _ in 0..3 {
+        ws.connect_nsp("/chat").await;
+        ws.send("41/chat,").await;
+    }
+    ws.send("40/chat,").await;
+    assert_eq!(
+        ws.recv_text().await,
+        r#"44/chat,{"message":"Too many connection attempts"}"#
     );
 }

@@ -2,7 +2,7 @@
 
 use switchboard::engineio::frame::OpCode;
 
-use crate::support::raw::{RawWs, client_frame, text_frame};
+use crate::support::raw::{RawWs, client_frame, echo_burst, text_frame};
 use crate::support::{Polling, start, within};
 
 const CHAT: &str = r#"[server]
@@ -156,10 +156,7 @@ echo = { ack = "{args}" }
     )
     .await;
     let (mut ws, _) = RawWs::socket(server.addr).await;
-    let mut burst = Vec::new();
-    for i in 0..3000 {
-        burst.extend_from_slice(&text_frame(&format!(r#"42{i}["echo",{i}]"#)));
-    }
+    let burst = echo_burst(3000);
     // Read while writing: the server answers as it goes.
     let (mut read, mut write) = ws.stream.split();
     let writer = async {

@@ -36,6 +36,15 @@ pub fn text_frame(text: &str) -> Vec<u8> {
     client_frame(true, OpCode::Text, text.as_bytes())
 }
 
+/// `n` events `echo` asking for acks 0..n (`42{i}["echo",{i}]`), framed, for one write.
+pub fn echo_burst(n: usize) -> Vec<u8> {
+    let mut out = Vec::new();
+    for i in 0..n {
+        out.extend_from_slice(&text_frame(&format!(r#"42{i}["echo",{i}]"#)));
+    }
+    out
+}
+
 /// The text frames in `bytes` (a server's output, read raw), and how many bytes they took.
 pub fn text_frames(bytes: &[u8]) -> (Vec<String>, usize) {
     let mut out = Vec::new();

@@ -196,6 +196,8 @@ async fn close_packet_ends_the_session_as_transport_close() {
     let p = Polling::open_at(server.addr, "/engine.io/").await;
     p.send("1").await;
     assert_eq!(server.closed(&p.sid).await, CloseReason::TransportClose);
+    // The poll a closing client sends alongside its close gets NOOP; later ones, 400.
+    assert_eq!(p.recv().await, "6");
     assert_error(&p.get().await, 400, 1, "Session ID unknown");
 }
 

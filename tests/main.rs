@@ -8,6 +8,7 @@ mod errors;
 mod golden;
 mod hostile;
 mod ops;
+mod ordering;
 mod reload;
 mod routing;
 mod socketio;

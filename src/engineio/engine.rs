@@ -1,4 +1,24 @@
 //! The Engine.IO endpoint: request dispatch, the session registry, heartbeats.
+//!
+//! # Ordering of a session's requests
+//!
+//! A session's requests come on several connections, served on several threads. Where the
+//! order matters, what the client sent first takes effect first, as in a server that read
+//! its connections one at a time:
+//! - Two polls: one at a time; a second while one is pending ends the session (400), and
+//!   the first is released with CLOSE. Two POSTs: likewise (a bare 400).
+//! - A poll and the client's close (`1` in a POST): a poll pending at the close gets NOOP;
+//!   one arriving after it (it was in flight) gets NOOP too, once, within 2 s; any later poll
+//!   is refused (`Session ID unknown`).
+//! - A poll and an upgrade: while the WebSocket probes, the client still polls and is
+//!   served. Once probed (`3probe` sent), a poll first has the WebSocket read what it has
+//!   already received: if that holds the client's `5`, the poll was sent after it and is
+//!   refused; otherwise it gets NOOP (as the reference server's upgrade check does). A `5`
+//!   sent right behind the probe is taken in before the pending poll is released, which is
+//!   then refused too. No poll ever takes packets once the session has moved to the
+//!   WebSocket.
+//! - Two WebSockets: a second one for a session that has (or is getting) one is accepted
+//!   and closed at once. A POST during the upgrade is handled; after it, refused.
 
 use std::collections::HashMap;
 use std::net::SocketAddr;
@@ -78,6 +98,8 @@ pub struct Engine<H: EngineHandler> {
     /// Looked up once per polling request and once per WebSocket connection, never per
     /// message on an open WebSocket.
     sessions: RwLock<HashMap<Sid, Arc<Conn<H::Data>>>>,
+    /// Polling sessions the client closed while no poll was pending (see `owe_noop`).
+    closed_polls: std::sync::Mutex<std::collections::VecDeque<(Sid, std::time::Instant)>>,
 }
 
 impl<H: EngineHandler> std::fmt::Debug for Engine<H> {
@@ -106,6 +128,7 @@ impl<H: EngineHandler> Engine<H> {
             hits,
             gate: Gate::default(),
             sessions: RwLock::new(HashMap::new()),
+            closed_polls: std::sync::Mutex::new(std::collections::VecDeque::new()),
         })
     }
 
@@ -228,7 +251,15 @@ impl<H: EngineHandler> Engine<H> {
         }
         let upgrade = fastwebsockets::upgrade::is_upgrade_request(&req);
         if let Some(sid) = info.sid {
-            let conn = self.lookup(sid).ok_or(Error::UnknownSid)?;
+            let Some(conn) = self.lookup(sid) else {
+                if info.transport == Transport::Polling
+                    && req.method() == Method::GET
+                    && self.owed_noop(sid)
+                {
+                    return Ok(polling::noop_response());
+                }
+                return Err(Error::UnknownSid);
+            };
             return match (info.transport, upgrade) {
                 (Transport::Websocket, true) => {
                     if conn.session.transport() != Transport::Polling
@@ -239,9 +270,22 @@ impl<H: EngineHandler> Engine<H> {
                     }
                     websocket::upgrade(self.clone(), conn, req)
                 }
-                (Transport::Polling, false) if conn.session.transport() == Transport::Polling => {
+                (Transport::Polling, false) => {
+                    let session = &conn.session;
+                    if session.is_probed() {
+                        // The WebSocket reads what it holds first: a `5` there was sent
+                        // before this request (see "Ordering" above).
+                        session.sync_with_websocket(SYNC_LIMIT).await;
+                    }
+                    if session.transport() != Transport::Polling {
+                        return Err(Error::BadRequest);
+                    }
+                    if session.is_closed() {
+                        // This request is the poll that was in flight at the close.
+                        self.owed_noop(sid);
+                    }
                     match *req.method() {
-                        Method::GET => polling::poll(&conn.session, &self.stats).await,
+                        Method::GET => polling::poll(session, &self.stats).await,
                         Method::POST => polling::post(self, &conn, req.into_body()).await,
                         _ => Err(Error::BadRequest),
                     }
@@ -413,10 +457,79 @@ impl<H: EngineHandler> Engine<H> {
             Packet::Ping(data) => {
                 let _ = conn.session.send(Packet::Pong(data));
             }
-            Packet::Close => conn.session.close(CloseReason::TransportClose),
+            Packet::Close => {
+                self.owe_noop(&conn.session);
+                conn.session.close(CloseReason::TransportClose);
+            }
             Packet::Open(_) | Packet::Upgrade | Packet::Noop => {}
         }
         None
+    }
+
+    /// The client of a polling session closed it (`1` in a POST) with no poll pending. A
+    /// client closing sends its poll and its close at once, on two connections: if the poll
+    /// arrives second it was still in flight at the close, and gets what a pending poll gets,
+    /// a NOOP — once, and only soon after the close; any later poll is refused.
+    fn owe_noop(&self, session: &Session) {
+        if session.transport() != Transport::Polling || session.reader.try_lock().is_err() {
+            return;
+        }
+        let mut owed = self.closed_polls.lock().expect("closed polls lock");
+        let now = std::time::Instant::now();
+        owed.retain(|(_, at)| now.duration_since(*at) < OWED_NOOP_WINDOW);
+        if owed.len() >= OWED_NOOP_MAX {
+            owed.pop_front();
+        }
+        owed.push_back((session.sid(), now));
+    }
+
+    /// Whether a poll of the closed session `sid` is owed its NOOP (see `owe_noop`).
+    fn owed_noop(&self, sid: Sid) -> bool {
+        let mut owed = self.closed_polls.lock().expect("closed polls lock");
+        let now = std::time::Instant::now();
+        match owed.iter().position(|(s, _)| *s == sid) {
+            Some(i) => owed
+                .remove(i)
+                .is_some_and(|(_, at)| now.duration_since(at) < OWED_NOOP_WINDOW),
+            None => false,
+        }
+    }
+}
+
+/// Sessions without HTTP, for the fuzz targets (feature `fuzzing`): a session is opened as a
+/// handshake from 127.0.0.1 would open it, and packets are handed over as a transport would.
+#[cfg(feature = "fuzzing")]
+impl<H: EngineHandler> Engine<H> {
+    /// Open a session on `transport`.
+    #[doc(hidden)]
+    pub fn fuzz_open(self: &Arc<Self>, transport: Transport) -> Arc<Conn<H::Data>> {
+        let config = self.config();
+        let remote: SocketAddr = "127.0.0.1:1".parse().expect("valid address");
+        let handshake = Handshake {
+            url: "/socket.io/?EIO=4".to_owned(),
+            headers: http::HeaderMap::new(),
+            query: vec![("EIO".to_owned(), "4".to_owned())],
+            remote_addr: remote,
+            client_ip: remote.ip(),
+            issued: SystemTime::now(),
+        };
+        let conn = self.open(transport, handshake, config);
+        let _ = conn.session.drain(usize::MAX, drop);
+        conn
+    }
+
+    /// Hand `packet` to the session, as its transport would.
+    #[doc(hidden)]
+    pub fn fuzz_packet(&self, conn: &Arc<Conn<H::Data>>, packet: Packet) -> Option<Pending> {
+        self.on_packet(conn, packet)
+    }
+
+    /// Take what the session would send.
+    #[doc(hidden)]
+    pub fn fuzz_sent(conn: &Conn<H::Data>) -> Vec<Packet> {
+        let mut out = Vec::new();
+        conn.session.drain(usize::MAX, |p| out.push(p));
+        out
     }
 }
 
@@ -441,6 +554,14 @@ fn kept_headers(headers: &http::HeaderMap, budget: usize) -> http::HeaderMap {
     }
     kept
 }
+
+/// Longest a poll waits for the upgrading WebSocket to read what it holds.
+const SYNC_LIMIT: std::time::Duration = std::time::Duration::from_secs(1);
+
+/// How long after a client's close a poll that was in flight may still come.
+const OWED_NOOP_WINDOW: std::time::Duration = std::time::Duration::from_secs(2);
+/// Most closed sessions remembered for it.
+const OWED_NOOP_MAX: usize = 1024;
 
 /// `Content-Type` of polling responses.
 pub(crate) const TEXT_PLAIN: HeaderValue = HeaderValue::from_static("text/plain; charset=UTF-8");

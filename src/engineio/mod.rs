@@ -3,6 +3,7 @@
 //! [`EngineHandler`], the one seam.
 
 mod admission;
+pub mod assemble;
 mod config;
 mod cors;
 mod engine;

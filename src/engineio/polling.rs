@@ -8,6 +8,7 @@ use http::{HeaderValue, Response, header};
 use http_body_util::{BodyExt, Full, Limited};
 use hyper::body::Incoming;
 
+use super::config::Transport;
 use super::engine::{Conn, Engine, Stats, TEXT_PLAIN};
 use super::error::Error;
 use super::packet::Packet;
@@ -36,6 +37,10 @@ pub(crate) async fn poll(session: &Session, stats: &Stats) -> Result<Response<Fu
             _ = &mut upgraded => {}
             _ = session.closed() => {}
         }
+    }
+    if session.transport() != Transport::Polling {
+        // Upgraded meanwhile: what is queued belongs to the WebSocket.
+        return Err(Error::BadRequest);
     }
     // What is queued goes in one response, up to about `max_payload`.
     let limit = session.config().max_payload;
@@ -128,6 +133,11 @@ pub(crate) async fn post<H: EngineHandler>(
     resp.headers_mut()
         .insert(header::CONTENT_TYPE, HeaderValue::from_static("text/html"));
     Ok(resp)
+}
+
+/// A poll answered with a NOOP alone.
+pub(crate) fn noop_response() -> Response<Full<Bytes>> {
+    text_response(Bytes::from_static(b"6"))
 }
 
 fn text_response(body: Bytes) -> Response<Full<Bytes>> {

@@ -152,6 +152,12 @@ pub struct Session {
     probed: AtomicBool,
     /// Wakes a pending long-poll when an upgrade probe succeeds.
     pub(crate) upgrade_notify: Notify,
+    /// Wakes polls that wait for an upgrade in progress to end, one way or the other.
+    upgrade_settled: Notify,
+    /// A poll asks the upgrading WebSocket to read what it has already received.
+    sync: Notify,
+    /// The WebSocket has read it.
+    synced: Notify,
     /// Wakes the heartbeat when a pong arrives.
     pub(crate) pong: Notify,
     /// Set while a POST body is being read.
@@ -187,6 +193,9 @@ impl Session {
             upgrading: AtomicBool::new(false),
             probed: AtomicBool::new(false),
             upgrade_notify: Notify::new(),
+            upgrade_settled: Notify::new(),
+            sync: Notify::new(),
+            synced: Notify::new(),
             pong: Notify::new(),
             posting: AtomicBool::new(false),
             closed: CancellationToken::new(),
@@ -376,22 +385,64 @@ impl Session {
         !self.upgrading.swap(true, Ordering::AcqRel)
     }
 
-    /// The probe succeeded: release the pending long-poll with a NOOP.
-    pub(crate) fn probe_succeeded(&self) {
+    /// The probe succeeded (`3probe` sent): from now on the client polls no more, and a
+    /// poll that comes anyway waits for the upgrade's outcome.
+    pub(crate) fn mark_probed(&self) {
         self.probed.store(true, Ordering::Release);
+    }
+
+    /// Release the pending long-poll: with a NOOP while polling, refused once upgraded.
+    pub(crate) fn release_poll(&self) {
         self.upgrade_notify.notify_waiters();
     }
 
+    /// The upgrade is done: packets go to the WebSocket; a poll still waiting is released.
     pub(crate) fn finish_upgrade(&self) {
         self.transport
             .store(Transport::Websocket as u8, Ordering::Release);
         self.upgrading.store(false, Ordering::Release);
         self.probed.store(false, Ordering::Release);
+        self.release_poll();
+        self.upgrade_settled.notify_waiters();
     }
 
+    /// The upgrade failed: the session stays on polling.
     pub(crate) fn abort_upgrade(&self) {
         self.probed.store(false, Ordering::Release);
         self.upgrading.store(false, Ordering::Release);
+        self.upgrade_settled.notify_waiters();
+    }
+
+    /// A poll that comes once probed: have the upgrading WebSocket read what it already
+    /// holds (a `5` the client sent before this poll), waiting at most `limit` for that or
+    /// for the upgrade to end.
+    pub(crate) async fn sync_with_websocket(&self, limit: Duration) {
+        let settled = self.upgrade_settled.notified();
+        let synced = self.synced.notified();
+        tokio::pin!(settled, synced);
+        settled.as_mut().enable();
+        synced.as_mut().enable();
+        if !self.is_upgrading() {
+            return;
+        }
+        self.sync.notify_one();
+        let _ = tokio::time::timeout(limit, async {
+            tokio::select! {
+                _ = settled => {}
+                _ = synced => {}
+            }
+        })
+        .await;
+    }
+
+    /// Resolves when a poll asks for [`Session::sync_with_websocket`].
+    pub(crate) async fn sync_requested(&self) {
+        self.sync.notified().await
+    }
+
+    /// The WebSocket has read what it held.
+    pub(crate) fn synced(&self) {
+        self.synced.notify_waiters();
     }
 }
 

@@ -96,18 +96,23 @@ pub fn mp_to_json(value: &Mp, attachments: &mut Vec<Bytes>) -> Json {
             serde_json::json!({ "_placeholder": true, "num": num })
         }
         Mp::Array(items) => Json::Array(items.iter().map(|v| mp_to_json(v, attachments)).collect()),
-        Mp::Map(entries) => Json::Object(
-            entries
-                .iter()
-                .map(|(k, v)| {
-                    let key = match k {
-                        Mp::String(s) => s.as_str().unwrap_or_default().to_owned(),
-                        other => other.to_string(),
-                    };
-                    (key, mp_to_json(v, attachments))
-                })
-                .collect(),
-        ),
+        Mp::Map(entries) => {
+            // A key given twice keeps its last value, as a JavaScript object does; only the
+            // values kept are converted, so every attachment pushed has its placeholder.
+            let mut kept: std::collections::BTreeMap<String, &Mp> = Default::default();
+            for (k, v) in entries {
+                let key = match k {
+                    Mp::String(s) => s.as_str().unwrap_or_default().to_owned(),
+                    other => other.to_string(),
+                };
+                kept.insert(key, v);
+            }
+            Json::Object(
+                kept.into_iter()
+                    .map(|(key, v)| (key, mp_to_json(v, attachments)))
+                    .collect(),
+            )
+        }
     }
 }
 
@@ -380,6 +385,50 @@ mod tests {
         };
         let bytes = encode_broadcast("abc123", &packet, &volatile).unwrap();
         assert_eq!(decode_broadcast(&bytes).unwrap().opts, volatile);
+    }
+
+    /// Found by fuzzing (fuzz/ redis_codec): a float relayed through this node's JSON came
+    /// out one unit in the last place off, until serde_json parsed floats exactly.
+    #[test]
+    fn floats_are_relayed_to_the_last_digit() {
+        let x = f64::from_bits(0x6578_6365_4127_6165);
+        let message = Mp::Array(vec![
+            Mp::from("abc123"),
+            Mp::Map(vec![
+                (Mp::from("type"), Mp::from(2)),
+                (
+                    Mp::from("data"),
+                    Mp::Array(vec![Mp::from("ev"), Mp::F64(x)]),
+                ),
+                (Mp::from("nsp"), Mp::from("/")),
+            ]),
+            opts_object(&BroadcastOptions::all()),
+        ]);
+        let first = decode_broadcast(&to_bytes(&message)).unwrap();
+        let relayed = encode_broadcast("abc123", &first.packet, &first.opts).unwrap();
+        let second = decode_broadcast(&relayed).unwrap();
+        assert_eq!(second.packet, first.packet);
+        let items = from_bytes(&relayed).unwrap();
+        let data = field(&items.as_array().unwrap()[1], "data")
+            .unwrap()
+            .clone();
+        assert_eq!(data.as_array().unwrap()[1].as_f64(), Some(x));
+    }
+
+    /// Found by fuzzing (fuzz/ redis_codec): a map giving a key twice, the first time with
+    /// binary data, announced an attachment no placeholder referred to.
+    #[test]
+    fn a_key_given_twice_keeps_its_last_value_and_no_stray_attachment() {
+        let map = Mp::Map(vec![
+            (Mp::from("k"), Mp::Binary(vec![1])),
+            (Mp::from("k"), Mp::from(2)),
+        ]);
+        let mut attachments = Vec::new();
+        assert_eq!(
+            mp_to_json(&map, &mut attachments),
+            serde_json::json!({"k": 2})
+        );
+        assert!(attachments.is_empty());
     }
 
     #[test]

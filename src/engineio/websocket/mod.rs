@@ -195,7 +195,20 @@ fn count_in<H: EngineHandler>(engine: &Engine<H>, n: usize) {
         .fetch_add(n as u64, Ordering::Relaxed);
 }
 
+/// Where a probe phase stands after a message.
+enum Probe {
+    Going,
+    Upgraded,
+}
+
 /// The probe phase of an upgrade: answer `2probe`, release the pending poll, wait for `5`.
+///
+/// Order across the client's two connections (see `engine.rs`): what has arrived on the
+/// WebSocket is read before a poll is answered. A `5` that came right behind the probe
+/// (the client went on without waiting for its poll) is taken in before the pending poll
+/// is released, and a poll that comes once probed first has the WebSocket read what it
+/// already holds — so a poll the client sent after its `5` is refused, as it would be by a
+/// server that read its connections one at a time.
 async fn probe(
     read: &mut Reader<ReadHalf<Stream>>,
     writer: &mut WriteHalf<Stream>,
@@ -203,24 +216,21 @@ async fn probe(
 ) -> Result<(), ()> {
     let steps = async {
         loop {
-            match read.read().await.map_err(drop)? {
-                Message::Text(text) => match Packet::parse_text(text) {
-                    Ok(Packet::Ping(data)) if data == "probe" => {
-                        let mut buf = Vec::new();
-                        writer::put_packet(&Packet::Pong(data), &mut buf);
-                        writer.write_all(&buf).await.map_err(drop)?;
-                        session.probe_succeeded();
+            let message = tokio::select! {
+                biased;
+                () = session.sync_requested(), if session.is_probed() => {
+                    while let Some(message) = already_here(read).await {
+                        if let Probe::Upgraded = step(message.map_err(drop)?, read, writer, session).await? {
+                            return Ok(());
+                        }
                     }
-                    Ok(Packet::Upgrade) if session.is_probed() => return Ok(()),
-                    Ok(Packet::Noop) => {}
-                    _ => return Err(()),
-                },
-                Message::Ping(data) => {
-                    let mut pong = Vec::new();
-                    frame::put_frame(&mut pong, true, OpCode::Pong, &data, None);
-                    writer.write_all(&pong).await.map_err(drop)?;
+                    session.synced();
+                    continue;
                 }
-                _ => return Err(()),
+                message = read.read() => message.map_err(drop)?,
+            };
+            if let Probe::Upgraded = step(message, read, writer, session).await? {
+                return Ok(());
             }
         }
     };
@@ -229,5 +239,53 @@ async fn probe(
             result.unwrap_or(Err(()))
         }
         _ = session.closed() => Err(()),
+    }
+}
+
+/// One message of the probe phase.
+async fn step(
+    message: Message,
+    read: &mut Reader<ReadHalf<Stream>>,
+    writer: &mut WriteHalf<Stream>,
+    session: &Session,
+) -> Result<Probe, ()> {
+    match message {
+        Message::Text(text) => match Packet::parse_text(text) {
+            Ok(Packet::Ping(data)) if data == "probe" => {
+                let mut buf = Vec::new();
+                writer::put_packet(&Packet::Pong(data), &mut buf);
+                writer.write_all(&buf).await.map_err(drop)?;
+                session.mark_probed();
+                // What came right behind the probe is read before the poll is released.
+                while let Some(next) = already_here(read).await {
+                    let next = next.map_err(drop)?;
+                    if let Probe::Upgraded = Box::pin(step(next, read, writer, session)).await? {
+                        return Ok(Probe::Upgraded);
+                    }
+                }
+                session.release_poll();
+                Ok(Probe::Going)
+            }
+            Ok(Packet::Upgrade) if session.is_probed() => Ok(Probe::Upgraded),
+            Ok(Packet::Noop) => Ok(Probe::Going),
+            _ => Err(()),
+        },
+        Message::Ping(data) => {
+            let mut pong = Vec::new();
+            frame::put_frame(&mut pong, true, OpCode::Pong, &data, None);
+            writer.write_all(&pong).await.map_err(drop)?;
+            Ok(Probe::Going)
+        }
+        _ => Err(()),
+    }
+}
+
+/// The next message if it has already arrived, without waiting for one (reading is
+/// cancel-safe: a message not complete yet stays buffered).
+async fn already_here(read: &mut Reader<ReadHalf<Stream>>) -> Option<Result<Message, ReadError>> {
+    tokio::select! {
+        biased;
+        message = read.read() => Some(message),
+        () = std::future::ready(()) => None,
     }
 }

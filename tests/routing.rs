@@ -6,6 +6,8 @@ use std::process::Command;
 
 use switchboard::app::load_routes;
 
+use crate::support::TempDir;
+
 fn root() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR"))
 }
@@ -74,14 +76,11 @@ fn check_summarises_a_valid_file() {
 
 #[test]
 fn check_reports_every_problem_with_its_location() {
-    let dir = std::env::temp_dir().join(format!("switchboard-check-{}", std::process::id()));
-    std::fs::create_dir_all(&dir).unwrap();
-    let file = dir.join("routes.toml");
-    std::fs::write(
-        &file,
+    let dir = TempDir::new("check");
+    let file = dir.write(
+        "routes.toml",
         "[server]\nping_interval = \"soon\"\n\n[namespaces.\"/\".events]\nhello = \"everyone\"\nbye = { to = \"room\" }\n",
-    )
-    .unwrap();
+    );
     let (code, _, stderr) = check(&file);
     assert_eq!(code, 1);
     assert!(
@@ -97,7 +96,6 @@ fn check_reports_every_problem_with_its_location() {
         "{stderr}"
     );
     assert!(stderr.contains("3 problem(s)"), "{stderr}");
-    std::fs::remove_dir_all(&dir).unwrap();
 }
 
 /// Start the binary on `config` with `args` and `env`; returns the address it reports, or
@@ -136,15 +134,12 @@ fn first_line(config: &Path, args: &[&str], env: &[(&str, &str)]) -> Result<Stri
 
 #[test]
 fn listen_flag_and_env_override_the_file() {
-    let dir = std::env::temp_dir().join(format!("switchboard-listen-{}", std::process::id()));
-    std::fs::create_dir_all(&dir).unwrap();
-    let file = dir.join("routes.toml");
+    let dir = TempDir::new("listen");
     // An address of no interface here: binding it fails unless overridden.
-    std::fs::write(
-        &file,
+    let file = dir.write(
+        "routes.toml",
         "[server]\nlisten = \"192.0.2.1:9\"\nserve_client = false\n",
-    )
-    .unwrap();
+    );
 
     let err = first_line(&file, &[], &[]).unwrap_err();
     assert!(err.contains("cannot listen on 192.0.2.1:9"), "{err}");
@@ -165,5 +160,4 @@ fn listen_flag_and_env_override_the_file() {
         flag.starts_with("switchboard listening on http://127.0.0.1:"),
         "{flag}"
     );
-    std::fs::remove_dir_all(&dir).unwrap();
 }

@@ -496,9 +496,10 @@ impl<H: EngineHandler> Engine<H> {
     }
 }
 
-/// Sessions without HTTP, for the fuzz targets (feature `fuzzing`): a session is opened as a
-/// handshake from 127.0.0.1 would open it, and packets are handed over as a transport would.
-#[cfg(feature = "fuzzing")]
+/// Sessions without HTTP, for the fuzz targets (feature `fuzzing`) and unit tests: a session
+/// is opened as a handshake from 127.0.0.1 would open it, and packets are handed over as a
+/// transport would.
+#[cfg(any(test, feature = "fuzzing"))]
 impl<H: EngineHandler> Engine<H> {
     /// Open a session on `transport`.
     #[doc(hidden)]
@@ -565,3 +566,6 @@ const OWED_NOOP_MAX: usize = 1024;
 
 /// `Content-Type` of polling responses.
 pub(crate) const TEXT_PLAIN: HeaderValue = HeaderValue::from_static("text/plain; charset=UTF-8");
+
+#[cfg(test)]
+mod heartbeat_tests;

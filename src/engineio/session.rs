@@ -343,10 +343,12 @@ impl Session {
         self.pong_deadline_ms.store(ms, Ordering::Release);
     }
 
-    /// A pong arrived.
+    /// A pong arrived. Only one answering a ping counts: a pong sent ahead of time must not
+    /// stand in for the answer to the next ping.
     pub(crate) fn pong_received(&self) {
-        self.pong_deadline_ms.store(0, Ordering::Release);
-        self.pong.notify_one();
+        if self.pong_deadline_ms.swap(0, Ordering::AcqRel) != 0 {
+            self.pong.notify_one();
+        }
     }
 
     /// Whether a pong is overdue: then the session is closed with "ping timeout", even if

@@ -18,8 +18,6 @@ import { startServer, target } from "./harness.mjs";
 import { waitConnected, waitFor } from "./helpers.mjs";
 import { startRedis } from "./redis.mjs";
 
-const QUIET_MS = 300;
-
 function freePort() {
   return new Promise((resolve, reject) => {
     const srv = createNetServer();
@@ -43,18 +41,38 @@ enter = [ { join = "{0}" }, { ack = "ok" } ]
 inroom = { to = "room", room = "{0}", include_sender = true }
 `;
 
-/** Resolves with every `event` received within `ms`. */
-function collect(socket, event, ms = QUIET_MS) {
+/**
+ * Resolves with every `event` the socket receives before the barrier: an "all" event carrying
+ * `token`, sent after what is checked, by the same sender on the same path (one publisher
+ * connection to Redis, one subscriber per node, FIFO per socket). Whatever was sent before the
+ * barrier has arrived when the barrier does, so "nobody else got it" is a fact, not a wait.
+ */
+function collectUntil(socket, event, token, { timeout = 10_000 } = {}) {
   const got = [];
-  const handler = (...args) => got.push(args);
-  socket.on(event, handler);
-  return new Promise((resolve) =>
-    setTimeout(() => {
-      socket.off(event, handler);
+  const record = (...args) => got.push(args);
+  socket.on(event, record);
+  return new Promise((resolve, reject) => {
+    const done = () => {
+      clearTimeout(timer);
+      socket.off(event, record);
+      socket.off("all", barrier);
+    };
+    const barrier = (arg) => {
+      if (arg !== token) return;
+      done();
       resolve(got);
-    }, ms),
-  );
+    };
+    const timer = setTimeout(() => {
+      done();
+      reject(new Error(`timed out after ${timeout} ms waiting for the barrier ${token}`));
+    }, timeout);
+    socket.on("all", barrier);
+  });
 }
+
+let barriers = 0;
+/** A fresh barrier token. */
+const barrier = () => `barrier-${++barriers}`;
 
 async function metric(server, name) {
   const text = await (await fetch(`${server.url}/metrics`)).text();
@@ -130,21 +148,27 @@ describe("cluster over Redis", { skip: target === "reference" && "switchboard on
     a.emit("all", "hello", 1);
     assert.deepEqual(await Promise.all(io), ["hello", "hello", "hello"]);
 
-    const others = [waitFor(a, "others"), waitFor(n, "others"), collect(b, "others")];
+    let token = barrier();
+    const others = [waitFor(a, "others"), waitFor(n, "others"), collectUntil(b, "others", token)];
     b.emit("others", "from b");
+    b.emit("all", token);
     const [ga, gn, gb] = await Promise.all(others);
     assert.deepEqual([ga, gn, gb], ["from b", "from b", []]);
 
     assert.equal(await a.emitWithAck("enter", "r1"), "ok");
     assert.equal(await n.emitWithAck("enter", "r1"), "ok");
-    const room = [waitFor(a, "inroom"), waitFor(n, "inroom"), collect(b, "inroom")];
+    token = barrier();
+    const room = [waitFor(a, "inroom"), waitFor(n, "inroom"), collectUntil(b, "inroom", token)];
     a.emit("inroom", "r1");
+    a.emit("all", token);
     const [ra, rn, rb] = await Promise.all(room);
     assert.deepEqual([ra, rn, rb.length], ["r1", "r1", 0]);
 
     // ...and a room broadcast from the Node server reaches the switchboard member.
-    const fromNode = [waitFor(a, "inroom"), collect(b, "inroom")];
+    token = barrier();
+    const fromNode = [waitFor(a, "inroom"), collectUntil(b, "inroom", token)];
     n.emit("inroom", "r1", "x");
+    n.emit("all", token);
     const [na, nb] = await Promise.all(fromNode);
     assert.equal(na, "r1");
     assert.equal(nb.length, 0);
@@ -189,8 +213,10 @@ describe("cluster over Redis", { skip: target === "reference" && "switchboard on
     await eventually(async () =>
       (await nodeIo.in("joined-remotely").fetchSockets()).some((s) => s.id === b.id),
     );
-    const hit = [waitFor(b, "news"), collect(a, "news")];
+    const token = barrier();
+    const hit = [waitFor(b, "news"), collectUntil(a, "news", token)];
     nodeIo.to("joined-remotely").emit("news", 42);
+    nodeIo.emit("all", token);
     const [nb, na] = await Promise.all(hit);
     assert.equal(nb, 42);
     assert.equal(na.length, 0);
@@ -214,8 +240,10 @@ describe("cluster over Redis", { skip: target === "reference" && "switchboard on
     const outsider = await client(sb1.url);
     const emitter = new Emitter(emitterClient);
     const got = [waitFor(a, "from-emitter"), waitFor(b, "from-emitter"), waitFor(n, "from-emitter")];
-    const none = collect(outsider, "from-emitter");
+    const token = barrier();
+    const none = collectUntil(outsider, "from-emitter", token);
     emitter.to("em").emit("from-emitter", "e1");
+    emitter.emit("all", token);
     assert.deepEqual(await Promise.all(got), ["e1", "e1", "e1"]);
     assert.equal((await none).length, 0);
 

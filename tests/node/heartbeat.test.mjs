@@ -8,7 +8,7 @@ import { Clients, record, waitForArgs, waitUntil } from "./helpers.mjs";
 const routes = `
 [server]
 ping_interval = "100ms"
-ping_timeout = "200ms"
+ping_timeout = "1s"
 
 [namespaces."/".events]
 "chat message" = "io"
@@ -17,7 +17,9 @@ ping_timeout = "200ms"
 const PINGS = 20;
 
 // Each test takes ~2 s of wall time waiting for pings, so they share one
-// server and run concurrently; each test closes its own clients.
+// server and run concurrently; each test closes its own clients. Pings are
+// frequent so that 20 of them come quickly; a pong may take up to a second, so
+// a busy machine does not drop a live client. Every wait is for an event.
 describe("heartbeat", { concurrency: true }, () => {
   let server;
   before(async () => {
@@ -75,7 +77,7 @@ describe("heartbeat", { concurrency: true }, () => {
     assert.equal(body[0], "0", `handshake is an open packet: ${body}`);
     const handshake = JSON.parse(body.slice(1));
     assert.equal(handshake.pingInterval, 100);
-    assert.equal(handshake.pingTimeout, 200);
+    assert.equal(handshake.pingTimeout, 1000);
     const url = `${base}&sid=${encodeURIComponent(handshake.sid)}`;
     const connect = await fetch(url, { method: "POST", body: "40", signal: AbortSignal.timeout(3_000) });
     assert.equal(connect.status, 200);
@@ -83,28 +85,34 @@ describe("heartbeat", { concurrency: true }, () => {
 
     // Long-poll without ever sending "3" (pong): the server must give up on us
     // after ping_interval + ping_timeout and forget the session.
-    const started = Date.now();
     const seen = [];
     let pinged = false;
+    let ended = false;
     for (let i = 0; i < 50; i++) {
       let res;
       try {
         res = await fetch(url, { signal: AbortSignal.timeout(3_000) });
       } catch (err) {
         seen.push(`fetch error: ${err.cause?.code ?? err.name}`);
-        break; // connection closed on us: also a way to end the session
+        ended = true; // connection closed on us: also a way to end the session
+        break;
       }
       const text = await res.text();
       seen.push(`${res.status} ${JSON.stringify(text.slice(0, 40))}`);
-      if (res.status !== 200) break;
+      if (res.status !== 200) {
+        ended = true;
+        break;
+      }
       const packets = text.split("\x1e");
       if (packets.includes("2")) pinged = true;
-      if (packets.includes("1")) break; // close packet
+      if (packets.includes("1")) {
+        ended = true; // close packet
+        break;
+      }
     }
-    const elapsed = Date.now() - started;
-    t.diagnostic(`unanswered-ping peer saw: ${seen.join(", ")} (${elapsed} ms)`);
+    t.diagnostic(`unanswered-ping peer saw: ${seen.join(", ")}`);
     assert.ok(pinged, `the server pinged the peer: ${seen.join(", ")}`);
-    assert.ok(elapsed < 5_000, `session ended after ${elapsed} ms: ${seen.join(", ")}`);
+    assert.ok(ended, `the session ended: ${seen.join(", ")}`);
 
     const after = await fetch(url, { signal: AbortSignal.timeout(3_000) });
     await after.text();

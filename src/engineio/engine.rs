@@ -99,7 +99,7 @@ pub struct Engine<H: EngineHandler> {
     /// message on an open WebSocket.
     sessions: RwLock<HashMap<Sid, Arc<Conn<H::Data>>>>,
     /// Polling sessions the client closed while no poll was pending (see `owe_noop`).
-    closed_polls: std::sync::Mutex<std::collections::VecDeque<(Sid, std::time::Instant)>>,
+    closed_polls: std::sync::Mutex<std::collections::VecDeque<OwedNoop>>,
 }
 
 impl<H: EngineHandler> std::fmt::Debug for Engine<H> {
@@ -254,8 +254,10 @@ impl<H: EngineHandler> Engine<H> {
             let Some(conn) = self.lookup(sid) else {
                 if info.transport == Transport::Polling
                     && req.method() == Method::GET
-                    && self.owed_noop(sid)
+                    && let Some(finished) = self.owed_noop(sid)
                 {
+                    // As a poll pending at the close: answered once the close took effect.
+                    let _ = tokio::time::timeout(OWED_NOOP_WINDOW, finished.cancelled()).await;
                     return Ok(polling::noop_response());
                 }
                 return Err(Error::UnknownSid);
@@ -476,23 +478,26 @@ impl<H: EngineHandler> Engine<H> {
         }
         let mut owed = self.closed_polls.lock().expect("closed polls lock");
         let now = std::time::Instant::now();
-        owed.retain(|(_, at)| now.duration_since(*at) < OWED_NOOP_WINDOW);
+        owed.retain(|o| now.duration_since(o.at) < OWED_NOOP_WINDOW);
         if owed.len() >= OWED_NOOP_MAX {
             owed.pop_front();
         }
-        owed.push_back((session.sid(), now));
+        owed.push_back(OwedNoop {
+            sid: session.sid(),
+            at: now,
+            finished: session.finished_token(),
+        });
     }
 
-    /// Whether a poll of the closed session `sid` is owed its NOOP (see `owe_noop`).
-    fn owed_noop(&self, sid: Sid) -> bool {
+    /// Whether a poll of the closed session `sid` is owed its NOOP (see `owe_noop`); if so,
+    /// what tells when the close has taken effect.
+    fn owed_noop(&self, sid: Sid) -> Option<tokio_util::sync::CancellationToken> {
         let mut owed = self.closed_polls.lock().expect("closed polls lock");
         let now = std::time::Instant::now();
-        match owed.iter().position(|(s, _)| *s == sid) {
-            Some(i) => owed
-                .remove(i)
-                .is_some_and(|(_, at)| now.duration_since(at) < OWED_NOOP_WINDOW),
-            None => false,
-        }
+        let i = owed.iter().position(|o| o.sid == sid)?;
+        owed.remove(i)
+            .filter(|o| now.duration_since(o.at) < OWED_NOOP_WINDOW)
+            .map(|o| o.finished)
     }
 }
 
@@ -558,6 +563,14 @@ fn kept_headers(headers: &http::HeaderMap, budget: usize) -> http::HeaderMap {
 
 /// Longest a poll waits for the upgrading WebSocket to read what it holds.
 const SYNC_LIMIT: std::time::Duration = std::time::Duration::from_secs(1);
+
+/// A polling session its client closed with no poll pending: a poll in flight is owed NOOP.
+struct OwedNoop {
+    sid: Sid,
+    at: std::time::Instant,
+    /// Cancelled once the close has taken effect (the layer above is done with it).
+    finished: tokio_util::sync::CancellationToken,
+}
 
 /// How long after a client's close a poll that was in flight may still come.
 const OWED_NOOP_WINDOW: std::time::Duration = std::time::Duration::from_secs(2);

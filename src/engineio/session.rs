@@ -366,6 +366,11 @@ impl Session {
         self.finished.cancel();
     }
 
+    /// Cancelled once the layer above has handled the close; outlives the session.
+    pub(crate) fn finished_token(&self) -> CancellationToken {
+        self.finished.clone()
+    }
+
     /// Resolves once the close has been handled by the layer above. Transports wait for it
     /// before they tell the peer, so a peer that sees the close knows its disconnection has
     /// taken effect (rooms left, disconnect routes run).

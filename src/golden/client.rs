@@ -1,31 +1,19 @@
-//! A minimal Socket.IO client over WebSocket for golden cases: it sends what the steps say
-//! and records every Socket.IO packet it receives, answering heartbeats on its own.
+//! A minimal Socket.IO client for golden cases, over WebSocket or long-polling: it sends
+//! what the steps say and records every Socket.IO packet it receives, answering heartbeats
+//! on its own.
 
 use std::net::SocketAddr;
-use std::time::Duration;
 
 use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD;
-use bytes::Bytes;
-use fastwebsockets::{FragmentCollector, Frame, OpCode, Payload};
-use http_body_util::Empty;
-use hyper::upgrade::Upgraded;
-use hyper_util::rt::TokioIo;
-use tokio::net::TcpStream;
 
-/// How long any single wait may take before the case fails.
-const WAIT: Duration = Duration::from_secs(5);
+use super::link::{Link, Packet, Read, WebSocketLink};
 
-/// A client that could not do what a step asked.
-#[derive(Debug, thiserror::Error)]
-#[error("{0}")]
-pub struct ClientError(pub String);
-
-type Ws = FragmentCollector<TokioIo<Upgraded>>;
+pub use super::link::ClientError;
 
 /// One client of a case.
 pub struct Client {
-    ws: Option<Ws>,
+    link: Option<Link>,
     /// What it received since the last `take`.
     received: Vec<String>,
     next_ack: u64,
@@ -34,20 +22,8 @@ pub struct Client {
 impl std::fmt::Debug for Client {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Client")
-            .field("open", &self.ws.is_some())
+            .field("open", &self.link.is_some())
             .finish_non_exhaustive()
-    }
-}
-
-struct SpawnExecutor;
-
-impl<F> hyper::rt::Executor<F> for SpawnExecutor
-where
-    F: Future + Send + 'static,
-    F::Output: Send + 'static,
-{
-    fn execute(&self, fut: F) {
-        tokio::spawn(fut);
     }
 }
 
@@ -55,69 +31,67 @@ impl Client {
     /// A client with no connection yet.
     pub fn new() -> Client {
         Client {
-            ws: None,
+            link: None,
             received: Vec::new(),
             next_ack: 0,
         }
     }
 
-    /// Whether the connection is open.
+    /// Whether the session is open.
     pub fn is_open(&self) -> bool {
-        self.ws.is_some()
+        self.link.is_some()
     }
 
-    /// Open the Engine.IO session over WebSocket at `path`, with `query` appended.
+    /// Open the Engine.IO session at `path`, over long-polling or WebSocket, with `query`
+    /// appended to the handshake.
     pub async fn open(
         &mut self,
         addr: SocketAddr,
         path: &str,
         query: Option<&str>,
+        polling: bool,
     ) -> Result<(), ClientError> {
-        let stream = TcpStream::connect(addr)
-            .await
-            .map_err(|e| ClientError(format!("connect: {e}")))?;
-        let extra = query.map(|q| format!("&{q}")).unwrap_or_default();
-        let uri = format!("{path}/?EIO=4&transport=websocket{extra}");
-        let request = hyper::Request::get(&uri)
-            .header("Host", addr.to_string())
-            .header("Upgrade", "websocket")
-            .header("Connection", "upgrade")
-            .header(
-                "Sec-WebSocket-Key",
-                fastwebsockets::handshake::generate_key(),
-            )
-            .header("Sec-WebSocket-Version", "13")
-            .body(Empty::<Bytes>::new())
-            .map_err(|e| ClientError(format!("request: {e}")))?;
-        let (ws, _) = fastwebsockets::handshake::client(&SpawnExecutor, request, stream)
-            .await
-            .map_err(|e| ClientError(format!("WebSocket handshake: {e}")))?;
-        let mut ws = FragmentCollector::new(ws);
-        let open = tokio::time::timeout(WAIT, ws.read_frame())
-            .await
-            .map_err(|_| ClientError("no OPEN packet".to_owned()))?
-            .map_err(|e| ClientError(format!("reading OPEN: {e}")))?;
-        if open.opcode != OpCode::Text || open.payload.first() != Some(&b'0') {
-            return Err(ClientError("the first packet is not OPEN".to_owned()));
+        let (link, early) = Link::open(addr, path, query, polling).await?;
+        self.link = Some(link);
+        self.record(early).await.map(drop)
+    }
+
+    /// Move a polling session to WebSocket as the stock client does: probe (`2probe`,
+    /// `3probe`), then upgrade (`5`).
+    pub async fn upgrade(&mut self, addr: SocketAddr, path: &str) -> Result<(), ClientError> {
+        let Some(Link::Polling(polling)) = &self.link else {
+            return Err(ClientError("only a polling session can upgrade".to_owned()));
+        };
+        let uri = format!("{path}/?EIO=4&transport=websocket&sid={}", polling.sid());
+        let mut ws = WebSocketLink::connect(addr, &uri).await?;
+        if !ws.send(&[text("2probe")]).await? {
+            return Err(ClientError("the probe was refused".to_owned()));
         }
-        self.ws = Some(ws);
+        match ws.read().await? {
+            Read::Packets(p) if p == [text("3probe")] => {}
+            other => return Err(ClientError(format!("the probe was answered {other:?}"))),
+        }
+        if !ws.send(&[text("5")]).await? {
+            return Err(ClientError("the upgrade was refused".to_owned()));
+        }
+        self.link = Some(Link::WebSocket(ws));
         Ok(())
     }
 
-    /// Send a text frame.
-    pub async fn send_text(&mut self, text: &str) -> Result<(), ClientError> {
-        self.write(Frame::text(Payload::Borrowed(text.as_bytes())))
-            .await
+    /// Send a text packet.
+    pub async fn send_text(&mut self, packet: &str) -> Result<(), ClientError> {
+        self.send(&[text(packet)]).await
     }
 
-    async fn write(&mut self, frame: Frame<'_>) -> Result<(), ClientError> {
-        let ws = self
-            .ws
+    async fn send(&mut self, packets: &[Packet]) -> Result<(), ClientError> {
+        let link = self
+            .link
             .as_mut()
             .ok_or_else(|| ClientError("not connected".to_owned()))?;
-        ws.write_frame(frame)
-            .await
-            .map_err(|e| ClientError(format!("send: {e}")))
+        if !link.send(packets).await? {
+            self.closed();
+        }
+        Ok(())
     }
 
     /// Emit `data` (a JSON array) in `nsp`; `{"$binary":"<base64>"}` values become
@@ -144,87 +118,75 @@ impl Client {
             self.next_ack += 1;
         }
         packet.push_str(&data.to_string());
-        self.send_text(&packet).await?;
-        for attachment in attachments {
-            self.write(Frame::binary(Payload::Owned(attachment)))
-                .await?;
-        }
-        Ok(())
+        let mut packets = vec![Packet::Text(packet)];
+        packets.extend(attachments.into_iter().map(Packet::Binary));
+        self.send(&packets).await
     }
 
-    /// Close the connection and wait for the server's close, which it sends once the
-    /// disconnection has taken effect.
+    /// Close the session and wait until the server has handled it.
     pub async fn close(&mut self) -> Result<(), ClientError> {
-        self.write(Frame::close(1000, b"")).await?;
-        let ws = self.ws.as_mut().expect("written above");
-        loop {
-            match tokio::time::timeout(WAIT, ws.read_frame()).await {
-                Err(_) => {
-                    return Err(ClientError(
-                        "the server did not close within 5 s".to_owned(),
-                    ));
-                }
-                Ok(Ok(frame)) if frame.opcode != OpCode::Close => {}
-                Ok(_) => break,
-            }
-        }
-        self.ws = None;
+        let link = self
+            .link
+            .as_mut()
+            .ok_or_else(|| ClientError("not connected".to_owned()))?;
+        link.close().await?;
+        self.link = None;
         Ok(())
     }
 
     /// Ping the server and read until its pong, recording what arrives before it. Because
-    /// the server handles a connection's packets in order and queues deliveries before it
+    /// the server handles a session's packets in order and queues deliveries before it
     /// reads the next packet, everything a step caused has arrived once this returns.
     pub async fn barrier(&mut self) -> Result<(), ClientError> {
-        if self.ws.is_none() {
+        let Some(link) = self.link.as_mut() else {
             return Ok(());
-        }
-        if self.send_text("2").await.is_err() {
+        };
+        if !link.send(&[text("2")]).await? {
             self.closed();
             return Ok(());
         }
         loop {
-            let ws = self.ws.as_mut().expect("checked above");
-            let frame = match tokio::time::timeout(WAIT, ws.read_frame()).await {
-                Err(_) => {
-                    return Err(ClientError(
-                        "no answer from the server within 5 s".to_owned(),
-                    ));
-                }
-                Ok(Err(_)) => {
+            let Some(link) = self.link.as_mut() else {
+                return Ok(());
+            };
+            match link.read().await? {
+                Read::Closed => {
                     self.closed();
                     return Ok(());
                 }
-                Ok(Ok(frame)) => frame,
-            };
-            match frame.opcode {
-                OpCode::Text => {
-                    let text = String::from_utf8_lossy(&frame.payload).into_owned();
-                    match text.as_bytes().first() {
-                        Some(b'3') => return Ok(()),
-                        Some(b'2') => self.send_text("3").await?,
-                        Some(b'1') => {
-                            self.closed();
-                            return Ok(());
-                        }
-                        _ => self.received.push(text),
+                Read::Packets(packets) => {
+                    if self.record(packets).await? {
+                        return Ok(());
                     }
                 }
-                OpCode::Binary => self
-                    .received
-                    .push(format!("<binary {}>", STANDARD.encode(&frame.payload[..]))),
-                OpCode::Close => {
-                    self.closed();
-                    return Ok(());
-                }
-                _ => {}
             }
         }
     }
 
+    /// Record what arrived, answering pings; whether it held the pong.
+    async fn record(&mut self, packets: Vec<Packet>) -> Result<bool, ClientError> {
+        let mut pong = false;
+        for packet in packets {
+            match packet {
+                Packet::Text(t) if t == "3" => pong = true,
+                Packet::Text(t) if t == "2" => self.send(&[text("3")]).await?,
+                Packet::Text(t) if t == "6" => {}
+                Packet::Text(t) if t == "1" => {
+                    self.closed();
+                    return Ok(true);
+                }
+                Packet::Text(t) => self.received.push(t),
+                Packet::Binary(bytes) => self
+                    .received
+                    .push(format!("<binary {}>", STANDARD.encode(bytes))),
+            }
+        }
+        Ok(pong)
+    }
+
     fn closed(&mut self) {
         self.received.push("(closed)".to_owned());
-        self.ws = None;
+        self.link = None;
     }
 
     /// What arrived since the last call.
@@ -237,6 +199,10 @@ impl Default for Client {
     fn default() -> Self {
         Client::new()
     }
+}
+
+fn text(packet: &str) -> Packet {
+    Packet::Text(packet.to_owned())
 }
 
 /// Replace `{"$binary":"…"}` objects by placeholders, collecting the bytes.

@@ -4,6 +4,7 @@
 //! routes.toml. The project's own suite and `switchboard test` use the same runner.
 
 mod client;
+mod link;
 mod runner;
 pub mod steps;
 

@@ -194,12 +194,22 @@ async fn run_steps(
             }
             let client = clients.entry(step.client.clone()).or_default();
             match &step.action {
-                StepAction::Connect { nsp, auth, query } => {
+                StepAction::Connect {
+                    nsp,
+                    auth,
+                    query,
+                    polling,
+                } => {
                     if !client.is_open() {
                         client
-                            .open(addr, &path, query.as_deref())
+                            .open(addr, &path, query.as_deref(), polling.unwrap_or(false))
                             .await
-                            .map_err(|e| e.to_string())?;
+                            .map_err(|e| format!("{}: {e}", step.text))?;
+                    } else if polling.is_some() {
+                        return Err(format!(
+                            "{}: the transport is chosen by a client's first connect",
+                            step.text
+                        ));
                     }
                     let mut packet = "40".to_owned();
                     if nsp != "/" {
@@ -220,6 +230,7 @@ async fn run_steps(
                 }
                 StepAction::Send(raw) => client.send_text(raw).await,
                 StepAction::Close => client.close().await,
+                StepAction::Upgrade => client.upgrade(addr, &path).await,
                 StepAction::Reload(_) => unreachable!("handled above"),
             }
             .map_err(|e| format!("{}: {e}", step.text))?;

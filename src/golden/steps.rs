@@ -2,9 +2,13 @@
 //!
 //! ```text
 //! # comment
-//! c1 connect /                      CONNECT to "/" (the first step of a client opens its session)
+//! c1 connect /                      CONNECT to "/" (the first step of a client opens its session,
+//!                                   over WebSocket)
+//! c1 connect / polling              … opening it over long-polling (`websocket` is the default;
+//!                                   the transport is chosen by the first connect only)
 //! c1 connect /chat {"token":"123"}  … with an auth payload
 //! c2 connect / ?room=lobby          … with handshake query parameters (first connect only)
+//! c1 upgrade                        move a polling session to WebSocket (probe, then upgrade)
 //! c1 emit / ["chat message","hi"]   an EVENT; {"$binary":"<base64>"} becomes an attachment
 //! c1 emit / ["echo",1] ack          … asking for an ack
 //! c1 disconnect /chat               leave a namespace
@@ -36,7 +40,11 @@ pub enum StepAction {
         auth: Option<String>,
         /// Handshake query string, if any.
         query: Option<String>,
+        /// The transport chosen, if any: `true` for long-polling, `false` for WebSocket.
+        polling: Option<bool>,
     },
+    /// Move a polling session to WebSocket.
+    Upgrade,
     /// Emit an event.
     Emit {
         /// The namespace.
@@ -107,9 +115,10 @@ pub fn parse(text: &str) -> Result<Vec<Step>, StepError> {
             },
             "send" if !rest.is_empty() => StepAction::Send(rest.to_owned()),
             "close" if rest.is_empty() => StepAction::Close,
+            "upgrade" if rest.is_empty() => StepAction::Upgrade,
             other => {
                 return Err(error(format!(
-                    "unknown action `{other}`; expected connect, emit, disconnect, send or close"
+                    "unknown action `{other}`; expected connect, emit, disconnect, send, close or upgrade"
                 )));
             }
         };
@@ -135,6 +144,18 @@ fn namespace(word: &str) -> Result<String, String> {
 fn parse_connect(rest: &str) -> Result<StepAction, String> {
     let (nsp, mut rest) = rest.split_once(' ').unwrap_or((rest, ""));
     let nsp = namespace(nsp)?;
+    let (word, after) = rest
+        .trim_start()
+        .split_once(' ')
+        .unwrap_or((rest.trim_start(), ""));
+    let polling = match word {
+        "polling" => Some(true),
+        "websocket" => Some(false),
+        _ => None,
+    };
+    if polling.is_some() {
+        rest = after;
+    }
     let mut query = None;
     if let Some(pos) = rest
         .rfind(" ?")
@@ -154,7 +175,12 @@ fn parse_connect(rest: &str) -> Result<StepAction, String> {
         }
         Some(value.to_string())
     };
-    Ok(StepAction::Connect { nsp, auth, query })
+    Ok(StepAction::Connect {
+        nsp,
+        auth,
+        query,
+        polling,
+    })
 }
 
 fn parse_emit(rest: &str) -> Result<StepAction, String> {
@@ -182,17 +208,18 @@ mod tests {
     #[test]
     fn reads_every_action() {
         let steps = parse(
-            "# a comment\n\nc1 connect /\nc2 connect /chat {\"token\":\"1\"} ?room=a&b=c\nc1 emit / [\"x\",1] ack\nc1 disconnect /chat\nc1 send 42{}\nc2 close\nreload next.toml\n",
+            "# a comment\n\nc1 connect /\nc2 connect /chat {\"token\":\"1\"} ?room=a&b=c\nc1 emit / [\"x\",1] ack\nc1 disconnect /chat\nc1 send 42{}\nc2 close\nreload next.toml\nc3 connect / polling\nc4 connect /chat websocket {\"token\":\"1\"} ?a=b\nc3 upgrade\n",
         )
         .unwrap();
-        assert_eq!(steps.len(), 7);
+        assert_eq!(steps.len(), 10);
         assert_eq!(steps[6].action, StepAction::Reload("next.toml".into()));
         assert_eq!(
             steps[0].action,
             StepAction::Connect {
                 nsp: "/".into(),
                 auth: None,
-                query: None
+                query: None,
+                polling: None,
             }
         );
         assert_eq!(
@@ -200,9 +227,29 @@ mod tests {
             StepAction::Connect {
                 nsp: "/chat".into(),
                 auth: Some(r#"{"token":"1"}"#.into()),
-                query: Some("room=a&b=c".into())
+                query: Some("room=a&b=c".into()),
+                polling: None,
             }
         );
+        assert_eq!(
+            steps[7].action,
+            StepAction::Connect {
+                nsp: "/".into(),
+                auth: None,
+                query: None,
+                polling: Some(true),
+            }
+        );
+        assert_eq!(
+            steps[8].action,
+            StepAction::Connect {
+                nsp: "/chat".into(),
+                auth: Some(r#"{"token":"1"}"#.into()),
+                query: Some("a=b".into()),
+                polling: Some(false),
+            }
+        );
+        assert_eq!(steps[9].action, StepAction::Upgrade);
         assert_eq!(
             steps[2].action,
             StepAction::Emit {

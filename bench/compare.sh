@@ -4,7 +4,7 @@
 #   bench/compare.sh [--quick] [--rounds N] [--scenarios "echo broadcast-max ..."]
 #                    [--servers "switchboard socketio"] [--big] [--no-build]
 #
-# Each run starts a fresh server pinned to CPU 0 and examples/loadgen.rs pinned to CPU 1
+# Each run starts a fresh server pinned to CPU 0 and examples/loadgen/ pinned to CPU 1
 # (loopback only, bounded in time and count), alternating switchboard and socket.io
 # (A B A B ...) for every scenario, then prints a markdown table of medians and ratios
 # (bench/table.mjs). Raw JSON lines go to target/bench/<time>/results.jsonl.

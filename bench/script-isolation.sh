@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Does a runaway script delay other clients? Echo latency (50 closed loops of emitWithAck,
-# examples/loadgen.rs) with and without clients whose `spin` handler loops to its limit on
+# examples/loadgen/) with and without clients whose `spin` handler loops to its limit on
 # every event (bench/spinner.mjs), alternating, on switchboard with bench/routes-spin.toml.
 #
 #   bench/script-isolation.sh [--rounds N] [--spinners N] [--cpus LIST] [--no-build]

@@ -104,3 +104,35 @@ async fn a_poll_sent_with_the_clients_close_gets_the_noop_and_no_later_one_does(
         assert_error(&p.get().await, 400, 1, "Session ID unknown");
     }
 }
+
+#[tokio::test]
+async fn a_poll_whose_connection_drops_ends_the_session() {
+    // As engine.io ("poll connection closed prematurely"): a client gone while its poll was
+    // pending is not kept until the heartbeat notices, 45 s later by default.
+    let mut server =
+        crate::support::start_engine(switchboard::engineio::EngineConfig::default()).await;
+    let p = Polling::open_at(server.addr, "/engine.io/").await;
+    let mut stream = tokio::net::TcpStream::connect(server.addr).await.unwrap();
+    let request = format!(
+        "GET /engine.io/?EIO=4&transport=polling&sid={} HTTP/1.1\r\nHost: x\r\n\r\n",
+        p.sid
+    );
+    tokio::io::AsyncWriteExt::write_all(&mut stream, request.as_bytes())
+        .await
+        .unwrap();
+    // The poll is pending once the server holds the session's reader: a second poll now
+    // would be an overlap. Wait for that through the server's own state, then hang up.
+    let waiting = || {
+        server
+            .engine
+            .stats()
+            .polls_waiting
+            .load(std::sync::atomic::Ordering::Relaxed)
+    };
+    crate::support::until("the poll to be waiting", || waiting() == 1).await;
+    drop(stream);
+    assert_eq!(
+        server.closed(&p.sid).await,
+        switchboard::engineio::CloseReason::TransportError
+    );
+}

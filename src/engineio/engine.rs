@@ -50,6 +50,8 @@ pub struct Stats {
     pub bytes_in: AtomicU64,
     /// Bytes sent to peers (poll responses, WebSocket frames).
     pub bytes_out: AtomicU64,
+    /// Long-poll GETs waiting for packets now.
+    pub polls_waiting: AtomicU64,
     closes: [AtomicU64; CloseReason::ALL.len()],
 }
 

@@ -31,12 +31,14 @@ pub(crate) async fn poll(session: &Session, stats: &Stats) -> Result<Response<Fu
     let mut body = BytesMut::new();
     if !session.is_probed() && !session.is_closed() {
         tracing::trace!(sid = %session.sid(), "Long-poll waiting");
+        let waiting = Waiting::new(session, stats);
         tokio::select! {
             biased;
             () = session.queued() => {}
             _ = &mut upgraded => {}
             _ = session.closed() => {}
         }
+        waiting.done();
     }
     if session.transport() != Transport::Polling {
         // Upgraded meanwhile: what is queued belongs to the WebSocket.
@@ -63,6 +65,41 @@ pub(crate) async fn poll(session: &Session, stats: &Stats) -> Result<Response<Fu
         .bytes_out
         .fetch_add(body.len() as u64, Ordering::Relaxed);
     Ok(text_response(body.freeze()))
+}
+
+/// A poll waiting for packets: counted in [`Stats::polls_waiting`]. Dropped before `done`,
+/// the request went away while it waited — hyper drops it when the client closes the
+/// connection — and the session ends, as engine.io's does ("poll connection closed
+/// prematurely"), rather than lingering until the heartbeat notices.
+struct Waiting<'a> {
+    session: &'a Session,
+    stats: &'a Stats,
+    done: bool,
+}
+
+impl<'a> Waiting<'a> {
+    fn new(session: &'a Session, stats: &'a Stats) -> Self {
+        stats.polls_waiting.fetch_add(1, Ordering::Relaxed);
+        Waiting {
+            session,
+            stats,
+            done: false,
+        }
+    }
+
+    fn done(mut self) {
+        self.done = true;
+    }
+}
+
+impl Drop for Waiting<'_> {
+    fn drop(&mut self) {
+        self.stats.polls_waiting.fetch_sub(1, Ordering::Relaxed);
+        if !self.done {
+            tracing::debug!(sid = %self.session.sid(), "Poll connection closed prematurely");
+            self.session.close(CloseReason::TransportError);
+        }
+    }
 }
 
 /// Read a POST body of packets and hand them to the engine. Over `max_payload` answers 413

@@ -28,18 +28,33 @@ impl From<IpAddr> for IpKey {
 
 /// A table of per-address values that never grows past `capacity` entries: when full,
 /// entries `idle` says are unneeded are dropped; if that frees nothing, a new address is not
-/// tracked (the caller decides what that means).
+/// tracked (the caller decides what that means). Idle entries are also swept each time the
+/// table has doubled since the last sweep, so it stays near the addresses in use however
+/// many have come and gone.
 #[derive(Debug)]
 pub struct PerIp<V> {
-    map: Mutex<HashMap<IpKey, V>>,
+    table: Mutex<Table<V>>,
     capacity: usize,
 }
+
+#[derive(Debug)]
+struct Table<V> {
+    map: HashMap<IpKey, V>,
+    /// The size at which idle entries are swept next.
+    sweep_at: usize,
+}
+
+/// The smallest table that is ever swept before it is full.
+const FIRST_SWEEP: usize = 1024;
 
 impl<V> PerIp<V> {
     /// An empty table of at most `capacity` addresses.
     pub fn new(capacity: usize) -> Self {
         PerIp {
-            map: Mutex::new(HashMap::new()),
+            table: Mutex::new(Table {
+                map: HashMap::new(),
+                sweep_at: FIRST_SWEEP,
+            }),
             capacity: capacity.max(1),
         }
     }
@@ -53,9 +68,14 @@ impl<V> PerIp<V> {
         idle: impl Fn(&V) -> bool,
         f: impl FnOnce(&mut V) -> R,
     ) -> Option<R> {
-        let mut map = self.map.lock().expect("per-ip lock");
-        if !map.contains_key(&key) && map.len() >= self.capacity {
+        let mut table = self.table.lock().expect("per-ip lock");
+        let Table { map, sweep_at } = &mut *table;
+        if !map.contains_key(&key) && map.len() >= (*sweep_at).min(self.capacity) {
             map.retain(|_, v| !idle(v));
+            *sweep_at = (2 * map.len()).max(FIRST_SWEEP);
+            if map.capacity() > 4 * *sweep_at {
+                map.shrink_to(*sweep_at);
+            }
             if map.len() >= self.capacity {
                 return None;
             }
@@ -65,7 +85,7 @@ impl<V> PerIp<V> {
 
     /// Run `f` on the value of `key` if there is one; remove it if `idle` then holds.
     pub fn update(&self, key: IpKey, f: impl FnOnce(&mut V), idle: impl Fn(&V) -> bool) {
-        let mut map = self.map.lock().expect("per-ip lock");
+        let map = &mut self.table.lock().expect("per-ip lock").map;
         if let Some(v) = map.get_mut(&key) {
             f(v);
             if idle(v) {
@@ -76,7 +96,7 @@ impl<V> PerIp<V> {
 
     /// How many addresses are tracked.
     pub fn len(&self) -> usize {
-        self.map.lock().expect("per-ip lock").len()
+        self.table.lock().expect("per-ip lock").map.len()
     }
 
     /// Whether no address is tracked.
@@ -170,5 +190,25 @@ mod tests {
             ),
             Some(1)
         );
+    }
+
+    #[test]
+    fn addresses_that_come_and_go_do_not_pile_up() {
+        // A rate bucket of each address is idle again soon after use: a stream of new
+        // addresses, 100,000 of them, leaves a table near the few in use, not all of them.
+        let table: PerIp<bool> = PerIp::new(65_536);
+        let busy = |n: u32| n.is_multiple_of(1000); // one in a thousand stays in use
+        for n in 0..100_000u32 {
+            let key = IpKey::V4(n);
+            table.with(key, || busy(n), |v| !*v, |_| ());
+        }
+        assert!(table.len() <= 2 * FIRST_SWEEP, "{} entries", table.len());
+        for n in (0..100_000u32).filter(|n| busy(*n)) {
+            assert_eq!(
+                table.with(IpKey::V4(n), || false, |v| !*v, |v| *v),
+                Some(true),
+                "kept {n}"
+            );
+        }
     }
 }

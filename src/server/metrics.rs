@@ -255,6 +255,18 @@ pub(crate) fn render(app: &App) -> Response<Full<Bytes>> {
         &stats.bytes_out,
     );
     out.head(
+        "switchboard_polls_waiting",
+        "gauge",
+        "Long-poll requests waiting for packets.",
+    );
+    out.value(
+        "switchboard_polls_waiting",
+        "",
+        stats
+            .polls_waiting
+            .load(std::sync::atomic::Ordering::Relaxed),
+    );
+    out.head(
         "switchboard_uptime_seconds",
         "gauge",
         "Seconds since start.",

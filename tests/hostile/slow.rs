@@ -20,14 +20,18 @@ fn flood(from: usize, n: usize) -> Vec<u8> {
     out
 }
 
-/// Send `rounds` × 100 events of 10 KB from `sender`, each hundred once `reader` has the
+/// Events of 10 KB sent at once: a quarter of the smallest `queue_bytes` below, so a reader
+/// that reads each round before the next never holds more than that, however late it runs.
+const PER_ROUND: usize = 25;
+
+/// Send `rounds` × 25 events of 10 KB from `sender`, each round once `reader` has the
 /// previous one: a reader that keeps up never falls behind; a client that does not read
-/// receives all 10 MB-per-thousand too.
+/// receives all of it too (10 MB per 40 rounds).
 async fn stream_to(sender: &mut RawWs, reader: &mut RawWs, rounds: usize, server: &TestServer) {
     for round in 0..rounds {
-        sender.write(&flood(round * 100, 100)).await;
+        sender.write(&flood(round * PER_ROUND, PER_ROUND)).await;
         let mut got = 0;
-        while got < 100 {
+        while got < PER_ROUND {
             match reader.recv().await {
                 Msg::Text(t) if t.starts_with("42[\"big\"") => got += 1,
                 Msg::Text(t) if t == "2" => reader.send_text("3").await,
@@ -73,7 +77,7 @@ async fn attack(server: &TestServer) -> RawWs {
     let (mut sender, _) = RawWs::socket(server.addr).await;
     let (mut reader, _) = RawWs::socket(server.addr).await;
     let (stalled, _) = RawWs::socket_with_small_buffer(server.addr).await;
-    stream_to(&mut sender, &mut reader, 10, server).await;
+    stream_to(&mut sender, &mut reader, 40, server).await;
     stalled
 }
 

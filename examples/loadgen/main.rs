@@ -23,6 +23,9 @@
 //! - `broadcast-rate`: the same at a fixed `--rate` messages/s in total (default 20).
 //! - `polling`: `--clients` (default 200) long-polling clients in the chat, `--senders`
 //!   posting with the same window; deliveries/s.
+//! - `soak`: `--clients` (default 40) slots of client churn over both transports with bad
+//!   input mixed in, for `--duration` seconds after `--warmup`; every message accounted for
+//!   and server RSS compared (see `soak/mod.rs`, `bench/soak.sh`).
 //!
 //! Build and run:
 //!
@@ -40,8 +43,11 @@ use std::rc::Rc;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+mod soak;
+
 use clap::{Parser, ValueEnum};
 use serde_json::{Value, json};
+use switchboard::engineio::frame::{self, OpCode};
 use tokio::net::{TcpSocket, TcpStream};
 use tokio::sync::{Notify, OwnedSemaphorePermit, Semaphore};
 use tokio::task::{LocalSet, spawn_local};
@@ -54,6 +60,7 @@ enum Scenario {
     BroadcastMax,
     BroadcastRate,
     Polling,
+    Soak,
 }
 
 /// Load generator for Socket.IO servers (loopback only).
@@ -432,47 +439,20 @@ impl Ws {
 
 const MASK: [u8; 4] = [0x5a, 0x13, 0xc7, 0x2e];
 
-/// Append a final, masked client frame.
-fn put_frame(out: &mut Vec<u8>, opcode: u8, payload: &[u8]) {
-    out.push(0x80 | opcode);
-    let len = payload.len();
-    if len < 126 {
-        out.push(0x80 | len as u8);
-    } else if let Ok(len) = u16::try_from(len) {
-        out.push(0x80 | 126);
-        out.extend_from_slice(&len.to_be_bytes());
-    } else {
-        out.push(0x80 | 127);
-        out.extend_from_slice(&(len as u64).to_be_bytes());
-    }
-    out.extend_from_slice(&MASK);
-    let start = out.len();
-    out.extend_from_slice(payload);
-    for (i, b) in out[start..].iter_mut().enumerate() {
-        *b ^= MASK[i & 3];
-    }
+/// Append a final, masked client frame (with the crate's one frame codec).
+fn put_frame(out: &mut Vec<u8>, opcode: OpCode, payload: &[u8]) {
+    frame::put_frame(out, true, opcode, payload, Some(MASK));
 }
 
-/// A complete server frame at the start of `buf`: (opcode, payload start, frame end).
-fn parse_frame(buf: &[u8]) -> Option<(u8, usize, usize)> {
-    if buf.len() < 2 {
-        return None;
-    }
-    let opcode = buf[0] & 0x0f;
-    let masked = buf[1] & 0x80 != 0;
-    let (len, mut start) = match buf[1] & 0x7f {
-        126 => (
-            u64::from(u16::from_be_bytes([*buf.get(2)?, *buf.get(3)?])),
-            4,
-        ),
-        127 => (u64::from_be_bytes(buf.get(2..10)?.try_into().ok()?), 10),
-        n => (u64::from(n), 2),
+/// A complete server frame at the start of `buf`: (opcode, payload start, frame end). A
+/// frame no server would send reads as a close.
+fn parse_frame(buf: &[u8]) -> Option<(OpCode, usize, usize)> {
+    let header = match frame::parse_header(buf, false) {
+        Ok(header) => header?,
+        Err(_) => return Some((OpCode::Close, 0, buf.len())),
     };
-    if masked {
-        start += 4; // servers do not mask; skip a key if one ever comes
-    }
-    let end = start + usize::try_from(len).ok()?;
-    (buf.len() >= end).then_some((opcode, start, end))
+    let end = header.header_len + usize::try_from(header.len).ok()?;
+    (buf.len() >= end).then_some((header.opcode, header.header_len, end))
 }
 
 /// What a connection does with Socket.IO packets.
@@ -499,8 +479,8 @@ fn on_text<H: Handler>(
     out: &mut Vec<u8>,
 ) -> Flow {
     match text.first() {
-        Some(b'0') => put_frame(out, 1, b"40"),
-        Some(b'2') => put_frame(out, 1, b"3"),
+        Some(b'0') => put_frame(out, OpCode::Text, b"40"),
+        Some(b'2') => put_frame(out, OpCode::Text, b"3"),
         Some(b'4') => match text.get(1) {
             Some(b'0') => h.on_connected(ws, out),
             Some(b'2') => h.on_event(text, now_ns, out),
@@ -527,10 +507,10 @@ fn consume<H: Handler>(
         let payload = &buf[pos + start..pos + end];
         pos += end;
         let flow = match opcode {
-            0x1 => on_text(h, ws, payload, now_ns, out),
-            0x8 => Flow::Stop,
-            0x9 => {
-                put_frame(out, 0xA, payload);
+            OpCode::Text => on_text(h, ws, payload, now_ns, out),
+            OpCode::Close => Flow::Stop,
+            OpCode::Ping => {
+                put_frame(out, OpCode::Pong, payload);
                 Flow::Continue
             }
             _ => Flow::Continue,
@@ -753,7 +733,7 @@ impl Echo {
             .extend_from_slice(b"[\"echo\",\"0123456789abcdef0123456789abcdef\"]");
         self.next_id += 1;
         self.sent_ns = now_ns;
-        put_frame(out, 1, &self.text);
+        put_frame(out, OpCode::Text, &self.text);
     }
 }
 
@@ -797,7 +777,7 @@ async fn send_window(shared: Rc<Shared>, ws: Rc<Ws>, k: usize) {
             st.sent.set(seq + 1);
             text.clear();
             put_chat_text(&mut text, k, seq, ts_us);
-            put_frame(&mut buf, 1, &text);
+            put_frame(&mut buf, OpCode::Text, &text);
         }
         if ws.write_all(&buf).await.is_err() {
             return;
@@ -830,7 +810,7 @@ async fn send_rate(shared: Rc<Shared>) {
         text.clear();
         put_chat_text(&mut text, k, seq, shared.now_ns() / 1000);
         buf.clear();
-        put_frame(&mut buf, 1, &text);
+        put_frame(&mut buf, OpCode::Text, &text);
         if ws.write_all(&buf).await.is_err() {
             return;
         }
@@ -1292,6 +1272,7 @@ async fn run(shared: Rc<Shared>) -> Result<Value, String> {
     match shared.opts.scenario {
         Scenario::Connect => run_connect(shared).await,
         Scenario::Echo => run_echo(shared).await,
+        Scenario::Soak => soak::run(shared).await,
         s => run_broadcast(shared, s).await,
     }
 }
@@ -1307,6 +1288,7 @@ fn main() {
         Scenario::Echo => 50,
         Scenario::BroadcastMax | Scenario::BroadcastRate => 1_000,
         Scenario::Polling => 200,
+        Scenario::Soak => 40,
     });
     let n_senders = match opts.scenario {
         Scenario::BroadcastMax | Scenario::BroadcastRate | Scenario::Polling => {

@@ -118,6 +118,15 @@ struct PollingLink {
     polls: mpsc::Receiver<Result<Vec<Packet>, End>>,
     /// Set while upgrading: the poll task stops at the NOOP that releases its poll.
     pausing: Rc<Cell<bool>>,
+    /// The poll task, stopped with the session's client: a client that goes away takes
+    /// its pending poll's connection with it, as a closing browser tab does.
+    poller: tokio::task::AbortHandle,
+}
+
+impl Drop for PollingLink {
+    fn drop(&mut self) {
+        self.poller.abort();
+    }
 }
 
 enum Link {
@@ -174,7 +183,8 @@ impl Conn {
             "GET {}/?EIO=4&transport=polling&sid={sid} HTTP/1.1\r\nHost: {}\r\n\r\n",
             target.path, target.addr
         );
-        spawn_local(poll_loop(target.clone(), get, poll, tx, pausing.clone()));
+        let poller = spawn_local(poll_loop(target.clone(), get, poll, tx, pausing.clone()))
+            .abort_handle();
         Ok(Conn {
             link: Link::Polling(PollingLink {
                 target: target.clone(),
@@ -187,6 +197,7 @@ impl Conn {
                 post,
                 polls,
                 pausing,
+                poller,
             }),
             inbox: VecDeque::new(),
         })

@@ -10,11 +10,13 @@
 //! - `routing` — CONFIG → COMPILED ROUTES: plain data.
 //! - `app` — COMPOSITION: the only layer that sees all others.
 //! - `server` — HTTP EDGE: hyper service, static files, accept loop.
+//! - `auth` — IDENTITY: JWT verification, pure given its keys.
 //! - `limits` — PROTECTION: token buckets, per-address tables, limit hits; a leaf every
 //!   layer may use.
 
 pub mod adapter;
 pub mod app;
+pub mod auth;
 pub mod engineio;
 pub mod golden;
 pub mod limits;

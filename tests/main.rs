@@ -7,6 +7,7 @@ mod engineio;
 mod errors;
 mod golden;
 mod hostile;
+mod jwt;
 mod ops;
 mod ordering;
 mod reload;

@@ -14,6 +14,7 @@ const ALLOWED: &[(&str, &[&str])] = &[
     ("socketio", &["engineio", "limits"]),
     ("adapter", &["socketio", "engineio", "limits"]),
     ("routing", &["limits"]),
+    ("auth", &["routing", "limits"]),
     ("scripting", &["routing", "limits"]),
     (
         "app",
@@ -23,6 +24,7 @@ const ALLOWED: &[(&str, &[&str])] = &[
             "routing",
             "scripting",
             "engineio",
+            "auth",
             "limits",
         ],
     ),

@@ -32,6 +32,12 @@ pub struct Metrics {
     pub acks: AtomicU64,
     /// CONNECTs refused by auth (not counting unknown namespaces).
     pub auth_refusals: AtomicU64,
+    /// CONNECTs refused by a namespace's JWT rule, by reason (`Refusal::ALL`'s order).
+    pub jwt_refusals: [AtomicU64; crate::auth::Refusal::ALL.len()],
+    /// Sockets disconnected because their token expired.
+    pub jwt_expired: AtomicU64,
+    /// Tokens replaced by a refresh event.
+    pub jwt_refreshes: AtomicU64,
     /// CONNECTs to namespaces that do not exist.
     pub invalid_namespaces: AtomicU64,
     /// Script calls.
@@ -49,6 +55,22 @@ pub struct Metrics {
 }
 
 impl Metrics {
+    /// Count a token refused for `why`.
+    pub fn jwt_refused(&self, why: crate::auth::Refusal) {
+        if let Some(i) = crate::auth::Refusal::ALL.iter().position(|r| *r == why) {
+            self.jwt_refusals[i].fetch_add(1, Ordering::Relaxed);
+        }
+    }
+
+    /// Tokens refused, by reason label.
+    pub fn jwt_refusals(&self) -> Vec<(&'static str, u64)> {
+        crate::auth::Refusal::ALL
+            .iter()
+            .zip(&self.jwt_refusals)
+            .map(|(r, n)| (r.label(), n.load(Ordering::Relaxed)))
+            .collect()
+    }
+
     /// Count an event of `ns`; `routed` says whether it has a route of its own.
     pub fn event(&self, ns: &str, event: &str, routed: bool) {
         let name = if routed { event } else { OTHER_EVENT };

@@ -16,6 +16,7 @@ pub(crate) struct EventScope<'a> {
     args: OnceCell<Option<Vec<Value>>>,
     auth: OnceCell<Option<Value>>,
     data: OnceCell<Value>,
+    claims: OnceCell<Option<std::sync::Arc<Value>>>,
 }
 
 impl<'a> EventScope<'a> {
@@ -29,6 +30,7 @@ impl<'a> EventScope<'a> {
             args: OnceCell::new(),
             auth: OnceCell::new(),
             data: OnceCell::new(),
+            claims: OnceCell::new(),
         }
     }
 }
@@ -67,5 +69,9 @@ impl Scope for EventScope<'_> {
 
     fn query(&self, key: &str) -> Option<&str> {
         self.socket.handshake().query_value(key)
+    }
+
+    fn jwt(&self) -> Option<&Value> {
+        self.claims.get_or_init(|| self.socket.claims()).as_deref()
     }
 }

@@ -5,6 +5,7 @@ use std::collections::HashMap;
 use std::sync::Arc;
 
 use crate::adapter::{Adapter, ClusterConfig, ClusterMetrics, LocalAdapter, RedisCluster};
+use crate::auth::Verifier;
 use crate::routing::{ClusterSettings, RouteTable};
 use crate::scripting::ScriptSet;
 
@@ -18,6 +19,8 @@ pub struct Snapshot {
     /// Rooms of each declared namespace. An adapter outlives snapshots: a reload passes the
     /// adapters of namespaces that stay on to the next snapshot.
     pub adapters: HashMap<String, Arc<dyn Adapter>>,
+    /// The token verifier of each namespace with a JWT rule of its own key.
+    pub verifiers: HashMap<String, Arc<Verifier>>,
     /// The link to the other nodes under `[cluster]`. Like the adapters it outlives
     /// snapshots: a change of `[cluster]` applies at the next restart.
     pub cluster: Option<Arc<RedisCluster>>,
@@ -57,10 +60,19 @@ impl Snapshot {
                 (name.clone(), adapter)
             })
             .collect();
+        let verifiers = routes
+            .namespaces
+            .iter()
+            .filter_map(|(name, ns)| {
+                let rule = ns.auth.as_ref()?.jwt.as_ref()?;
+                Some((name.clone(), Arc::new(Verifier::new(rule)?)))
+            })
+            .collect();
         Snapshot {
             routes,
             scripts,
             adapters,
+            verifiers,
             cluster,
         }
     }

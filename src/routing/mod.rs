@@ -5,6 +5,7 @@ pub mod action;
 mod compile;
 pub mod diag;
 mod file;
+pub mod jwt;
 mod limits;
 mod table;
 pub mod template;

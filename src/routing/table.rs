@@ -110,6 +110,8 @@ pub struct AuthRule {
     pub message: String,
     /// A Rhai `authorize(handshake)` that decides instead of the tokens.
     pub script: Option<super::action::ScriptRef>,
+    /// Signed tokens decide instead of the tokens.
+    pub jwt: Option<super::jwt::JwtRule>,
 }
 
 /// Routes of one namespace.

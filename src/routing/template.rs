@@ -1,5 +1,5 @@
 //! Templates in route strings: `{0}`, `{0.room}`, `{args}`, `{socket.id}`, `{socket.data.KEY}`,
-//! `{handshake.auth.KEY}`, `{handshake.query.KEY}`. A string that is exactly one template
+//! `{handshake.auth.KEY}`, `{handshake.query.KEY}`, `{jwt.CLAIM}`. A string that is exactly one template
 //! yields the value itself; inside a longer string it yields its text. `{{` and `}}` are
 //! literal braces. Pure: values come from a [`Scope`] the caller provides.
 
@@ -25,6 +25,8 @@ pub enum Expr {
     Auth(Vec<String>),
     /// `{handshake.query.KEY}`.
     Query(String),
+    /// `{jwt}` / `{jwt.CLAIM}` / `{jwt.CLAIM.FIELD}`: the socket's verified token claims.
+    Jwt(Vec<String>),
 }
 
 impl Expr {
@@ -44,9 +46,10 @@ impl Expr {
             ("socket", Some("data")) => Ok(Expr::SocketData(rest[1..].to_vec())),
             ("handshake", Some("auth")) => Ok(Expr::Auth(rest[1..].to_vec())),
             ("handshake", Some("query")) if rest.len() == 2 => Ok(Expr::Query(rest[1].clone())),
+            ("jwt", _) => Ok(Expr::Jwt(rest)),
             _ => Err(format!(
                 "unknown template `{{{text}}}`; expected {{N}}, {{N.field}}, {{args}}, {{socket.id}}, \
-                 {{socket.data.KEY}}, {{handshake.auth.KEY}} or {{handshake.query.KEY}}"
+                 {{socket.data.KEY}}, {{handshake.auth.KEY}}, {{handshake.query.KEY}} or {{jwt.CLAIM}}"
             )),
         }
     }
@@ -59,6 +62,7 @@ impl Expr {
             Expr::SocketData(path) => lookup(scope.socket_data()?, path).cloned(),
             Expr::Auth(path) => lookup(scope.auth()?, path).cloned(),
             Expr::Query(key) => scope.query(key).map(|v| Value::String(v.to_owned())),
+            Expr::Jwt(path) => lookup(scope.jwt()?, path).cloned(),
         }
     }
 
@@ -91,6 +95,10 @@ pub trait Scope {
     fn auth(&self) -> Option<&Value>;
     /// A query parameter of the handshake.
     fn query(&self, key: &str) -> Option<&str>;
+    /// The claims of the socket's verified token, if it has one.
+    fn jwt(&self) -> Option<&Value> {
+        None
+    }
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]

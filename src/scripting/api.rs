@@ -3,7 +3,7 @@
 //!
 //! ```text
 //! ctx.socket.id   ctx.socket.data (a map kept for the socket's life)   ctx.socket.rooms
-//! ctx.handshake (auth, query, headers, address)   ctx.event
+//! ctx.handshake (auth, query, headers, address)   ctx.event   ctx.jwt (the token's claims)
 //! ctx.emit(event, data…)   ctx.broadcast(event, data…)   ctx.io(event, data…)
 //! ctx.to(room).emit(event, data…)   ctx.join(room)   ctx.leave(room)
 //! ctx.ack(value…)   ctx.disconnect()
@@ -30,6 +30,7 @@ pub(crate) struct Shared {
     pub(crate) socket_id: ImmutableString,
     pub(crate) rooms: Array,
     pub(crate) handshake: Dynamic,
+    pub(crate) jwt: Dynamic,
     pub(crate) event: ImmutableString,
     /// What the call may still send or keep, in bytes.
     pub(crate) budget: Mutex<Budget>,
@@ -196,6 +197,7 @@ pub(crate) fn register(engine: &mut Engine) {
         // Lets `ctx.socket.data.x = …` write through: the view shares the socket's state.
         .register_set("socket", |_ctx: &mut Ctx, _view: SocketView| {})
         .register_get("handshake", |ctx: &mut Ctx| ctx.0.handshake.clone())
+        .register_get("jwt", |ctx: &mut Ctx| ctx.0.jwt.clone())
         .register_get("event", |ctx: &mut Ctx| ctx.0.event.clone())
         .register_get("id", |s: &mut SocketView| s.0.socket_id.clone())
         .register_get("rooms", |s: &mut SocketView| s.0.rooms.clone())

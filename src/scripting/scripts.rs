@@ -115,6 +115,8 @@ pub struct EventInput<'a> {
     pub data: &'a Value,
     /// `{auth, query, headers, address}`.
     pub handshake: &'a Value,
+    /// The claims of the socket's verified token; `null` when it has none.
+    pub jwt: &'a Value,
 }
 
 /// What a handler decided.
@@ -229,6 +231,7 @@ impl ScriptSet {
             socket_id: input.socket_id.into(),
             rooms: input.rooms.iter().cloned().map(Dynamic::from).collect(),
             handshake: to_dynamic(input.handshake, &[]),
+            jwt: to_dynamic(input.jwt, &[]),
             event: input.event.into(),
             budget: Mutex::new(Budget {
                 bytes: self.limits.output_bytes,
@@ -479,6 +482,7 @@ mod tests {
                 rooms: &["S1".to_owned()],
                 data: &json!({}),
                 handshake: &json!({"auth": {}}),
+                jwt: &Value::Null,
             },
         )
     }

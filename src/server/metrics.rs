@@ -144,6 +144,28 @@ pub(crate) fn render(app: &App) -> Response<Full<Bytes>> {
         "CONNECTs refused by auth.",
         &m.auth_refusals,
     );
+    out.head(
+        "switchboard_jwt_refusals_total",
+        "counter",
+        "Tokens refused by a namespace's JWT rule (at CONNECT or in a refresh), by reason.",
+    );
+    for (reason, n) in m.jwt_refusals() {
+        out.value(
+            "switchboard_jwt_refusals_total",
+            &format!("reason=\"{reason}\""),
+            n,
+        );
+    }
+    out.counter(
+        "switchboard_jwt_expired_total",
+        "Sockets disconnected from a namespace because their token expired.",
+        &m.jwt_expired,
+    );
+    out.counter(
+        "switchboard_jwt_refreshes_total",
+        "Tokens replaced through a namespace's refresh_event.",
+        &m.jwt_refreshes,
+    );
     out.counter(
         "switchboard_invalid_namespace_total",
         "CONNECTs to a namespace that does not exist.",

@@ -13,7 +13,7 @@ use super::packet::{Encoded, Packet, PacketKind};
 use super::rate::Verdict;
 use super::socket::{AckResponse, DisconnectReason, Socket, SocketLimits};
 use super::{
-    Authorization, ConnectRefusal, Event, RATE_LIMITED_ACK, SocketHandler, SocketIoConfig,
+    Authorization, ConnectRefusal, Decision, Event, RATE_LIMITED_ACK, SocketHandler, SocketIoConfig,
 };
 use crate::engineio::frame::close_code;
 use crate::engineio::{CloseReason, Conn, EngineHandler, Pending, Session};
@@ -272,11 +272,11 @@ fn join<H: SocketHandler>(
     conn: &Arc<Conn<ClientState>>,
     nsp: &str,
     auth: Option<Box<RawValue>>,
-    decision: Result<Option<serde_json::Value>, ConnectRefusal>,
+    decision: Decision,
 ) -> Option<Pending> {
     let session = &conn.session;
-    let data = match decision {
-        Ok(data) => data,
+    let admission = match decision {
+        Ok(admission) => admission,
         Err(refusal) => {
             refuse(session, nsp, &refusal);
             return None;
@@ -295,7 +295,7 @@ fn join<H: SocketHandler>(
         nsp,
         session.clone(),
         auth,
-        data,
+        admission,
         limits,
     ));
     {

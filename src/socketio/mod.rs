@@ -54,14 +54,34 @@ impl Default for SocketIoConfig {
 /// The answer an ack gets when its event was dropped by a limit.
 pub const RATE_LIMITED_ACK: &[u8] = br#"{"error":"rate limit exceeded"}"#;
 
+/// Who a verified token says a socket is: its claims, and until when they hold. Kept for the
+/// socket's life; a refresh replaces it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Identity {
+    /// The token's claims (a JSON object).
+    pub claims: Arc<serde_json::Value>,
+    /// When the token stops being accepted.
+    pub expires: std::time::SystemTime,
+}
+
+/// What a socket is admitted with.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Admission {
+    /// Its initial `socket.data`.
+    pub data: Option<serde_json::Value>,
+    /// Its identity, when a token was verified.
+    pub identity: Option<Identity>,
+}
+
+/// A decision on a CONNECT.
+pub type Decision = Result<Admission, ConnectRefusal>;
+
 /// Whether a socket may join: decided at once, or by work to await (a script).
 pub enum Authorization {
     /// Decided.
-    Ready(Result<Option<serde_json::Value>, ConnectRefusal>),
+    Ready(Decision),
     /// To be awaited.
-    Pending(
-        Pin<Box<dyn Future<Output = Result<Option<serde_json::Value>, ConnectRefusal>> + Send>>,
-    ),
+    Pending(Pin<Box<dyn Future<Output = Decision> + Send>>),
 }
 
 impl std::fmt::Debug for Authorization {

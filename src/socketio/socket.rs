@@ -15,6 +15,7 @@ use tokio::sync::oneshot;
 
 use super::packet::{Args, Encoded};
 use super::rate::{EventRate, Verdict};
+use super::{Admission, Identity};
 use crate::engineio::{CloseReason, Handshake, Packet as EnginePacket, SendError, Session, Sid};
 use crate::limits::Rate;
 
@@ -155,6 +156,12 @@ pub struct Socket {
     acks: Mutex<HashMap<u64, oneshot::Sender<AckResponse>>>,
     /// `socket.data`: what the application keeps for the socket's life.
     data: Mutex<serde_json::Value>,
+    /// Who its token says it is, when one was verified; a refresh replaces it.
+    identity: Mutex<Option<Identity>>,
+    /// Told when the identity is replaced.
+    identity_changed: tokio::sync::Notify,
+    /// Cancelled when the socket leaves its namespace.
+    left: tokio_util::sync::CancellationToken,
     /// [`handshake_value`] of this socket, built on first use.
     handshake_value: std::sync::OnceLock<serde_json::Value>,
     limits: SocketLimits,
@@ -179,14 +186,18 @@ impl Socket {
         auth: Option<Box<RawValue>>,
         data: Option<serde_json::Value>,
     ) -> Socket {
-        Socket::with_limits(nsp, session, auth, data, SocketLimits::default())
+        let admission = Admission {
+            data,
+            identity: None,
+        };
+        Socket::with_limits(nsp, session, auth, admission, SocketLimits::default())
     }
 
     pub(crate) fn with_limits(
         nsp: &str,
         session: Arc<Session>,
         auth: Option<Box<RawValue>>,
-        data: Option<serde_json::Value>,
+        admission: Admission,
         limits: SocketLimits,
     ) -> Socket {
         let now = tokio::time::Instant::now().into_std();
@@ -200,7 +211,14 @@ impl Socket {
             connected: AtomicBool::new(true),
             next_ack: AtomicU64::new(0),
             acks: Mutex::new(HashMap::new()),
-            data: Mutex::new(data.unwrap_or_else(|| serde_json::Value::Object(Default::default()))),
+            data: Mutex::new(
+                admission
+                    .data
+                    .unwrap_or_else(|| serde_json::Value::Object(Default::default())),
+            ),
+            identity: Mutex::new(admission.identity),
+            identity_changed: tokio::sync::Notify::new(),
+            left: tokio_util::sync::CancellationToken::new(),
             handshake_value: std::sync::OnceLock::new(),
         }
     }
@@ -241,6 +259,36 @@ impl Socket {
         self.data.lock().expect("data lock").clone()
     }
 
+    /// Who its token says it is, if a token was verified.
+    pub fn identity(&self) -> Option<Identity> {
+        self.identity.lock().expect("identity lock").clone()
+    }
+
+    /// The token's claims, if a token was verified.
+    pub fn claims(&self) -> Option<Arc<serde_json::Value>> {
+        self.identity
+            .lock()
+            .expect("identity lock")
+            .as_ref()
+            .map(|i| i.claims.clone())
+    }
+
+    /// Replace the identity (a refreshed token).
+    pub fn set_identity(&self, identity: Identity) {
+        *self.identity.lock().expect("identity lock") = Some(identity);
+        self.identity_changed.notify_one();
+    }
+
+    /// Resolves when the identity is next replaced.
+    pub async fn identity_changed(&self) {
+        self.identity_changed.notified().await
+    }
+
+    /// Resolves once the socket has left its namespace.
+    pub async fn left(&self) {
+        self.left.cancelled().await
+    }
+
     /// Replace `socket.data`.
     pub fn set_data(&self, value: serde_json::Value) {
         *self.data.lock().expect("data lock") = value;
@@ -256,6 +304,7 @@ impl Socket {
         let was = self.connected.swap(false, Ordering::AcqRel);
         if was {
             self.acks.lock().expect("acks lock").clear();
+            self.left.cancel();
         }
         was
     }

@@ -87,12 +87,12 @@ function exited(child) {
  * Spawn one server process and resolve once it printed its listening line.
  * Rejects (with the process output) if it exits first or takes too long.
  */
-function spawnServer({ cmd, pre, cwd }, configPath, listen, log) {
+function spawnServer({ cmd, pre, cwd, env }, configPath, listen, log) {
   const args = [...pre, "--config", configPath, "--listen", listen];
   const child = spawn(cmd, args, {
     cwd,
     stdio: ["ignore", "pipe", "pipe"],
-    env: { RUST_BACKTRACE: "1", ...process.env },
+    env: { RUST_BACKTRACE: "1", ...process.env, ...env },
   });
   live.add(child);
   child.once("exit", () => live.delete(child));
@@ -158,12 +158,13 @@ function makeLog() {
 }
 
 /**
- * @param {{ routes: string }} options routes.toml content
+ * @param {{ routes: string, env?: Record<string, string> }} options routes.toml content, and
+ *   environment variables for the server (e.g. a JWT secret named by `secret_env`)
  * @returns {Promise<ServerHandle>}
  */
-export async function startServer({ routes }) {
+export async function startServer({ routes, env }) {
   if (typeof routes !== "string") throw new TypeError("startServer needs { routes: <toml text> }");
-  const how = command();
+  const how = { ...command(), env };
   const dir = await mkdtemp(join(tmpdir(), "switchboard-test-"));
   const configPath = join(dir, "routes.toml");
   await writeFile(configPath, routes);

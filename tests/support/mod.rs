@@ -18,7 +18,7 @@ use std::time::Duration;
 pub use client::{Polling, Reply, assert_error, get, request};
 pub use engine::{EngineEvent, start_engine};
 pub use fs::TempDir;
-pub use server::{TestServer, start, start_app, start_with};
+pub use server::{TestServer, compile_with_env, start, start_app, start_with};
 pub use ws::{Msg, Ws};
 
 /// The longest any single await may take before the test fails. Only ever reached when

@@ -36,6 +36,20 @@ pub fn compile(routes_toml: &str, base_dir: &Path) -> RouteTable {
     routing::compile(routes_toml, "routes.toml", &env).unwrap_or_else(|report| panic!("{report}"))
 }
 
+/// Compile `routes_toml` with files under `base_dir` and environment variables `vars`.
+pub fn compile_with_env(routes_toml: &str, base_dir: &Path, vars: &[(&str, &str)]) -> RouteTable {
+    let var = |name: &str| {
+        vars.iter()
+            .find(|(k, _)| *k == name)
+            .map(|(_, v)| (*v).to_owned())
+    };
+    let env = Env {
+        base_dir,
+        var: &var,
+    };
+    routing::compile(routes_toml, "routes.toml", &env).unwrap_or_else(|report| panic!("{report}"))
+}
+
 /// Start a server for `routes_toml`, without a client bundle.
 pub async fn start(routes_toml: &str) -> TestServer {
     start_with(compile(routes_toml, Path::new(".")), None).await

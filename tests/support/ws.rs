@@ -67,17 +67,46 @@ pub fn handshake_request(addr: SocketAddr, target: &str) -> Request<Empty<Bytes>
         .expect("valid request")
 }
 
+/// The WebSocket handshake request for `target`, with extra `headers`.
+pub fn handshake_request_with(
+    addr: SocketAddr,
+    target: &str,
+    headers: &[(&str, &str)],
+) -> Request<Empty<Bytes>> {
+    let mut request = handshake_request(addr, target);
+    for (name, value) in headers {
+        request.headers_mut().insert(
+            http::HeaderName::from_bytes(name.as_bytes()).expect("header name"),
+            http::HeaderValue::from_str(value).expect("header value"),
+        );
+    }
+    request
+}
+
 impl Ws {
     /// Open a WebSocket to `target`; the handshake's error if it is refused.
     pub async fn try_connect(addr: SocketAddr, target: &str) -> Result<Ws, WebSocketError> {
+        Ws::try_connect_request(addr, handshake_request(addr, target)).await
+    }
+
+    /// Open a WebSocket with `request`; the handshake's error if it is refused.
+    pub async fn try_connect_request(
+        addr: SocketAddr,
+        request: Request<Empty<Bytes>>,
+    ) -> Result<Ws, WebSocketError> {
         within("a WebSocket handshake", async {
             let stream = TcpStream::connect(addr).await.expect("connect");
-            let (ws, _) =
-                fastwebsockets::handshake::client(&Spawn, handshake_request(addr, target), stream)
-                    .await?;
+            let (ws, _) = fastwebsockets::handshake::client(&Spawn, request, stream).await?;
             Ok(Ws { ws })
         })
         .await
+    }
+
+    /// Open a WebSocket with `request`.
+    pub async fn connect_request(addr: SocketAddr, request: Request<Empty<Bytes>>) -> Ws {
+        Ws::try_connect_request(addr, request)
+            .await
+            .unwrap_or_else(|e| panic!("WebSocket handshake: {e}"))
     }
 
     /// Open a WebSocket to `target`.

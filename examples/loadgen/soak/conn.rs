@@ -183,8 +183,8 @@ impl Conn {
             "GET {}/?EIO=4&transport=polling&sid={sid} HTTP/1.1\r\nHost: {}\r\n\r\n",
             target.path, target.addr
         );
-        let poller = spawn_local(poll_loop(target.clone(), get, poll, tx, pausing.clone()))
-            .abort_handle();
+        let poller =
+            spawn_local(poll_loop(target.clone(), get, poll, tx, pausing.clone())).abort_handle();
         Ok(Conn {
             link: Link::Polling(PollingLink {
                 target: target.clone(),

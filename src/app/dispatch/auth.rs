@@ -9,10 +9,15 @@ use subtle::ConstantTimeEq;
 use super::Core;
 use super::script::FIRST_ATTEMPT_OPERATIONS;
 use crate::app::metrics::add;
+use crate::app::snapshot::Snapshot;
+use crate::auth::Refusal;
 use crate::engineio::Handshake;
 use crate::limits::Limit;
+use crate::routing::jwt::{JwtRule, TokenSource};
 use crate::scripting::AuthDecision;
-use crate::socketio::{Authorization, ConnectRefusal, handshake_value};
+use crate::socketio::{
+    Admission, Authorization, ConnectRefusal, Decision, Identity, handshake_value,
+};
 
 fn token_matches(auth: Option<&RawValue>, tokens: &[String]) -> bool {
     #[derive(serde::Deserialize)]
@@ -40,7 +45,7 @@ fn refusal(message: String) -> ConnectRefusal {
 }
 
 impl Core {
-    /// Whether `auth` may join `nsp`, and with what `socket.data`.
+    /// Whether `auth` may join `nsp`, and with what `socket.data` and identity.
     pub(super) fn authorize(
         self: &Arc<Self>,
         nsp: &str,
@@ -53,11 +58,14 @@ impl Core {
             return Authorization::Ready(Err(ConnectRefusal::invalid_namespace()));
         };
         let Some(rule) = &ns.auth else {
-            return Authorization::Ready(Ok(None));
+            return Authorization::Ready(Ok(Admission::default()));
         };
+        if let Some(jwt) = &rule.jwt {
+            return Authorization::Ready(self.verify_jwt(&snapshot, nsp, jwt, auth, handshake));
+        }
         let Some(script) = rule.script.clone() else {
             let decision = if token_matches(auth, &rule.tokens) {
-                Ok(None)
+                Ok(Admission::default())
             } else {
                 self.refused(nsp, handshake, &rule.message);
                 Err(refusal(rule.message.clone()))
@@ -95,6 +103,38 @@ impl Core {
         }))
     }
 
+    /// The namespace's JWT rule on the handshake's token.
+    fn verify_jwt(
+        &self,
+        snapshot: &Snapshot,
+        nsp: &str,
+        rule: &JwtRule,
+        auth: Option<&RawValue>,
+        handshake: &Handshake,
+    ) -> Decision {
+        let verdict = match snapshot.verifiers.get(nsp) {
+            None => Err(Refusal::Unavailable),
+            Some(verifier) => match token_of(&rule.from, auth, handshake) {
+                None => Err(Refusal::Missing),
+                Some(token) => verifier.verify(&token),
+            },
+        };
+        match verdict {
+            Ok(verified) => Ok(Admission {
+                data: None,
+                identity: Some(Identity {
+                    claims: verified.claims,
+                    expires: verified.expires,
+                }),
+            }),
+            Err(why) => {
+                self.metrics.jwt_refused(why);
+                self.refused(nsp, handshake, why.message());
+                Err(refusal(why.message().to_owned()))
+            }
+        }
+    }
+
     /// What an auth script's decision (`None`: it could not run) means for the socket.
     fn decided(
         &self,
@@ -102,9 +142,14 @@ impl Core {
         nsp: &str,
         handshake: &Handshake,
         message: String,
-    ) -> Result<Option<serde_json::Value>, ConnectRefusal> {
+    ) -> Decision {
         let text = match decision {
-            Some(Ok(AuthDecision::Allow(data))) => return Ok(data),
+            Some(Ok(AuthDecision::Allow(data))) => {
+                return Ok(Admission {
+                    data,
+                    identity: None,
+                });
+            }
             Some(Ok(AuthDecision::Deny(thrown))) => thrown.unwrap_or(message),
             Some(Err(e)) => {
                 self.script_failed(&e.path, e.line, &e.message, nsp, "auth");
@@ -119,6 +164,31 @@ impl Core {
     fn refused(&self, nsp: &str, handshake: &Handshake, message: &str) {
         add(&self.metrics.auth_refusals, 1);
         tracing::info!(ns = nsp, remote_addr = %handshake.remote_addr, message = %message.escape_debug(), "Connection refused");
+    }
+}
+
+/// The token where `from` says: a string field of the auth payload, a query parameter, or
+/// a header (without its `Bearer ` prefix).
+pub(super) fn token_of(
+    from: &TokenSource,
+    auth: Option<&RawValue>,
+    handshake: &Handshake,
+) -> Option<String> {
+    match from {
+        TokenSource::Auth(key) => {
+            let auth: serde_json::Map<String, serde_json::Value> =
+                serde_json::from_str(auth?.get()).ok()?;
+            auth.get(key)?.as_str().map(str::to_owned)
+        }
+        TokenSource::Query(key) => handshake.query_value(key).map(str::to_owned),
+        TokenSource::Header(name) => {
+            let value = handshake.headers.get(name.as_str())?.to_str().ok()?.trim();
+            let token = match value.split_once(' ') {
+                Some((scheme, rest)) if scheme.eq_ignore_ascii_case("bearer") => rest.trim(),
+                _ => value,
+            };
+            Some(token.to_owned())
+        }
     }
 }
 

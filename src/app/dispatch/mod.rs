@@ -8,6 +8,7 @@
 //! nobody else.
 
 mod auth;
+mod expiry;
 mod run;
 mod script;
 
@@ -178,10 +179,11 @@ impl SocketHandler for Dispatcher {
             remote_addr = %socket.handshake().remote_addr,
             "Socket connected"
         );
-        let route = snapshot
-            .routes
-            .namespace(socket.nsp())
-            .and_then(|ns| ns.on_connect.as_ref())?;
+        let ns = snapshot.routes.namespace(socket.nsp())?;
+        if let Some(jwt) = ns.auth.as_ref().and_then(|a| a.jwt.as_ref()) {
+            self.core.watch_expiry(socket, jwt);
+        }
+        let route = ns.on_connect.as_ref()?;
         self.core
             .run(&snapshot, adapter, socket, route, "connect", None)
     }
@@ -194,11 +196,19 @@ impl SocketHandler for Dispatcher {
         ) else {
             return None;
         };
+        let refresh = ns
+            .auth
+            .as_ref()
+            .and_then(|a| a.jwt.as_ref())
+            .and_then(|j| j.refresh_event.as_deref());
         self.core.metrics.event(
             socket.nsp(),
             &event.name,
-            ns.events.contains_key(&event.name),
+            ns.events.contains_key(&event.name) || refresh == Some(event.name.as_str()),
         );
+        if refresh == Some(event.name.as_str()) {
+            return self.core.refresh(&snapshot, socket, &event);
+        }
         let Some(route) = ns.route(&event.name) else {
             tracing::debug!(ns = socket.nsp(), event = %event.name.escape_debug(), "No route; event dropped");
             return None;

@@ -136,6 +136,9 @@ impl Core {
             rooms: adapter.rooms_of(socket.id()),
             data: socket.data(),
             handshake: socket.handshake_value().clone(),
+            jwt: socket
+                .claims()
+                .map_or(serde_json::Value::Null, |c| (*c).clone()),
         };
         let began = Instant::now();
         match snapshot
@@ -243,6 +246,7 @@ pub(super) struct Input {
     rooms: Vec<String>,
     data: serde_json::Value,
     handshake: serde_json::Value,
+    jwt: serde_json::Value,
 }
 
 impl Input {
@@ -255,6 +259,7 @@ impl Input {
             rooms: &self.rooms,
             data: &self.data,
             handshake: &self.handshake,
+            jwt: &self.jwt,
         }
     }
 }

@@ -1,7 +1,8 @@
 //! routes.toml → [`RouteTable`], collecting every problem with its position. One file per
-//! section of the file: `server`, `statics`, `namespaces` (auth and routes), `cluster`,
-//! `limits`.
+//! section of the file: `server`, `statics`, `namespaces` (routes) and their `auth`,
+//! `cluster`, `limits`.
 
+mod auth;
 mod cluster;
 mod limits;
 mod namespaces;

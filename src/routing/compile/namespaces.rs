@@ -6,7 +6,7 @@ use toml::de::{DeTable, DeValue};
 
 use super::super::action::{DataSpec, Deliver, Route, ScriptRef, Step, Target};
 use super::super::file::{Node, Reader, get, type_name};
-use super::super::table::{AuthRule, NamespaceRoutes};
+use super::super::table::NamespaceRoutes;
 use super::super::template::{Template, ValueTemplate};
 use super::Env;
 
@@ -49,7 +49,7 @@ pub(super) fn compile_namespaces(
         if let Some(n) = get(ns, "auth")
             && let Some(a) = r.table(n, "auth")
         {
-            routes.auth = compile_auth(a, n, env, &name_str, r);
+            routes.auth = super::auth::compile_auth(a, n, env, &name_str, r);
         }
         if let Some(n) = get(ns, "events")
             && let Some(events) = r.table(n, "events")
@@ -70,76 +70,24 @@ pub(super) fn compile_namespaces(
                 }
             }
         }
+        if let Some(refresh) = routes
+            .auth
+            .as_ref()
+            .and_then(|a| a.jwt.as_ref())
+            .and_then(|j| j.refresh_event.as_ref())
+            && (routes.events.contains_key(refresh)
+                || refresh == "connect"
+                || refresh == "disconnect")
+        {
+            let span = get(ns, "auth").map_or(0..0, |n| n.span());
+            r.error(
+                span,
+                format!("`refresh_event` `{refresh}` is also a route of [namespaces.\"{name_str}\".events]; the refresh takes that event"),
+            );
+        }
         out.insert(name_str, routes);
     }
     out
-}
-
-fn compile_auth(
-    a: &DeTable<'_>,
-    node: &Node<'_>,
-    env: &Env<'_>,
-    nsp: &str,
-    r: &mut Reader,
-) -> Option<AuthRule> {
-    r.known_keys(
-        a,
-        &["token", "token_env", "script", "message"],
-        &format!("[namespaces.\"{nsp}\".auth]"),
-    );
-    let mut tokens: Vec<String> = Vec::new();
-    let mut empty_token = false;
-    if let Some(n) = get(a, "token") {
-        let listed = match n.get_ref() {
-            DeValue::String(s) => vec![toml::Spanned::new(n.span(), s.to_string())],
-            _ => r.strings(n, "token").unwrap_or_default(),
-        };
-        for token in listed {
-            if token.get_ref().is_empty() {
-                empty_token = true;
-                r.error(
-                    token.span(),
-                    "an empty token would let in any client that sends an empty token",
-                );
-            } else {
-                tokens.push(token.into_inner());
-            }
-        }
-    }
-    if let Some(n) = get(a, "token_env")
-        && let Some(var) = r.string(n, "token_env")
-    {
-        match (env.var)(&var) {
-            Some(list) => tokens.extend(list.split(',').map(str::trim).filter(|t| !t.is_empty()).map(str::to_owned)),
-            None => r.error(n.span(), format!("environment variable `{var}` is not set; expected a comma-separated list of tokens")),
-        }
-    }
-    let script = get(a, "script").and_then(|n| script_ref(n, "authorize", env, r));
-    if let Some(n) = get(a, "script")
-        && (get(a, "token").is_some() || get(a, "token_env").is_some())
-    {
-        r.error(
-            n.span(),
-            "an auth `script` decides alone: remove `token` and `token_env`, or the script",
-        );
-    }
-    let message = get(a, "message")
-        .and_then(|n| r.string(n, "message"))
-        .unwrap_or_else(|| "unauthorized".to_owned());
-    if tokens.is_empty() && get(a, "token").is_some() && !empty_token {
-        r.error(node.span(), "`token` lists no tokens: nobody could connect");
-    }
-    if ["token", "token_env", "script"]
-        .iter()
-        .all(|k| get(a, k).is_none())
-    {
-        r.error(node.span(), "auth needs `token`, `token_env` or `script`");
-    }
-    Some(AuthRule {
-        tokens,
-        message,
-        script,
-    })
 }
 
 /// A route: a target name, a table, or a list of those.
@@ -405,7 +353,12 @@ fn compile_table_step(
 }
 
 /// A script file and function; the file must exist (it is compiled by the app layer).
-fn script_ref(node: &Node<'_>, function: &str, env: &Env<'_>, r: &mut Reader) -> Option<ScriptRef> {
+pub(super) fn script_ref(
+    node: &Node<'_>,
+    function: &str,
+    env: &Env<'_>,
+    r: &mut Reader,
+) -> Option<ScriptRef> {
     let path = r.string(node, "script")?;
     let full = env.base_dir.join(&path);
     if !full.is_file() {

@@ -20,6 +20,9 @@ RUN npm ci --omit=dev --no-audit --no-fund
 
 # --- runtime: small, non-root ---
 FROM debian:bookworm-slim
+# The system's CA roots verify the HTTPS a routes file names (a JWKS URL).
+RUN apt-get update && apt-get install -y --no-install-recommends ca-certificates \
+  && rm -rf /var/lib/apt/lists/*
 RUN useradd --system --uid 10001 --no-create-home --shell /usr/sbin/nologin switchboard
 COPY --from=build /src/target/release/switchboard /usr/local/bin/switchboard
 COPY --from=client /client/node_modules/socket.io-client/package.json /usr/share/switchboard/socket.io-client/package.json

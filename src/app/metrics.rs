@@ -34,6 +34,8 @@ pub struct Metrics {
     pub auth_refusals: AtomicU64,
     /// CONNECTs refused by a namespace's JWT rule, by reason (`Refusal::ALL`'s order).
     pub jwt_refusals: [AtomicU64; crate::auth::Refusal::ALL.len()],
+    /// Auth hook calls, by outcome: admitted, refused, unavailable.
+    pub hook_calls: [AtomicU64; 3],
     /// Sockets disconnected because their token expired.
     pub jwt_expired: AtomicU64,
     /// Tokens replaced by a refresh event.
@@ -60,6 +62,22 @@ impl Metrics {
         if let Some(i) = crate::auth::Refusal::ALL.iter().position(|r| *r == why) {
             self.jwt_refusals[i].fetch_add(1, Ordering::Relaxed);
         }
+    }
+
+    /// Count an auth hook's answer.
+    pub fn hook_called(&self, verdict: &crate::auth::HookVerdict) {
+        let i = match verdict {
+            crate::auth::HookVerdict::Admit { .. } => 0,
+            crate::auth::HookVerdict::Refuse(_) => 1,
+            crate::auth::HookVerdict::Unavailable(_) => 2,
+        };
+        self.hook_calls[i].fetch_add(1, Ordering::Relaxed);
+    }
+
+    /// Auth hook calls, by outcome label.
+    pub fn hook_calls(&self) -> [(&'static str, u64); 3] {
+        let n = |i: usize| self.hook_calls[i].load(Ordering::Relaxed);
+        [("admitted", n(0)), ("refused", n(1)), ("unavailable", n(2))]
     }
 
     /// Tokens refused, by reason label.

@@ -5,7 +5,8 @@ use std::collections::HashMap;
 use std::sync::Arc;
 
 use crate::adapter::{Adapter, ClusterConfig, ClusterMetrics, LocalAdapter, RedisCluster};
-use crate::auth::Verifier;
+use crate::auth::{Hook, Jwks, Verifier};
+use crate::routing::jwt::JwtKey;
 use crate::routing::{ClusterSettings, RouteTable};
 use crate::scripting::ScriptSet;
 
@@ -19,8 +20,13 @@ pub struct Snapshot {
     /// Rooms of each declared namespace. An adapter outlives snapshots: a reload passes the
     /// adapters of namespaces that stay on to the next snapshot.
     pub adapters: HashMap<String, Arc<dyn Adapter>>,
-    /// The token verifier of each namespace with a JWT rule of its own key.
+    /// The token verifier of each namespace with a JWT rule.
     pub verifiers: HashMap<String, Arc<Verifier>>,
+    /// The auth hook of each namespace with one.
+    pub hooks: HashMap<String, Arc<Hook>>,
+    /// The JWK Sets the rules name, by URL. Like the adapters they outlive snapshots: a
+    /// reload keeps the keys of a URL that stays.
+    pub jwks: HashMap<String, Arc<Jwks>>,
     /// The link to the other nodes under `[cluster]`. Like the adapters it outlives
     /// snapshots: a change of `[cluster]` applies at the next restart.
     pub cluster: Option<Arc<RedisCluster>>,
@@ -60,19 +66,43 @@ impl Snapshot {
                 (name.clone(), adapter)
             })
             .collect();
-        let verifiers = routes
+        let hooks = routes
             .namespaces
             .iter()
             .filter_map(|(name, ns)| {
-                let rule = ns.auth.as_ref()?.jwt.as_ref()?;
-                Some((name.clone(), Arc::new(Verifier::new(rule)?)))
+                let rule = ns.auth.as_ref()?.hook.clone()?;
+                Some((name.clone(), Arc::new(Hook::new(rule))))
             })
             .collect();
+        let mut jwks: HashMap<String, Arc<Jwks>> = HashMap::new();
+        let mut verifiers = HashMap::new();
+        for (name, ns) in &routes.namespaces {
+            let Some(rule) = ns.auth.as_ref().and_then(|a| a.jwt.as_ref()) else {
+                continue;
+            };
+            let set = match &rule.key {
+                JwtKey::Jwks(url) => Some(
+                    jwks.entry(url.clone())
+                        .or_insert_with(|| {
+                            previous
+                                .and_then(|p| p.jwks.get(url).cloned())
+                                .unwrap_or_else(|| Jwks::start(url))
+                        })
+                        .clone(),
+                ),
+                _ => None,
+            };
+            if let Some(verifier) = Verifier::new(rule, set) {
+                verifiers.insert(name.clone(), Arc::new(verifier));
+            }
+        }
         Snapshot {
             routes,
             scripts,
             adapters,
             verifiers,
+            hooks,
+            jwks,
             cluster,
         }
     }

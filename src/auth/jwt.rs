@@ -9,6 +9,7 @@ use jsonwebtoken::errors::ErrorKind;
 use jsonwebtoken::{Algorithm, DecodingKey, Validation};
 use serde_json::{Map, Value};
 
+use super::jwks::Jwks;
 use crate::routing::jwt::{JwtAlgorithm, JwtKey, JwtRule, KeyFamily, MAX_TOKEN_BYTES};
 
 /// Why a token was refused. The client sees [`Refusal::message`], never more.
@@ -24,18 +25,21 @@ pub enum Refusal {
     NotYetValid,
     /// Anything else: signature, algorithm, issuer, audience, format.
     Invalid,
+    /// Its `kid` names no key of the namespace's JWK Set.
+    UnknownKey,
     /// The keys are not at hand (a JWKS not fetched yet).
     Unavailable,
 }
 
 impl Refusal {
     /// Every refusal, for metrics.
-    pub const ALL: [Refusal; 6] = [
+    pub const ALL: [Refusal; 7] = [
         Refusal::Missing,
         Refusal::TooLarge,
         Refusal::Expired,
         Refusal::NotYetValid,
         Refusal::Invalid,
+        Refusal::UnknownKey,
         Refusal::Unavailable,
     ];
 
@@ -43,7 +47,7 @@ impl Refusal {
     pub fn message(self) -> &'static str {
         match self {
             Refusal::Missing => "token missing",
-            Refusal::TooLarge | Refusal::Invalid => "invalid token",
+            Refusal::TooLarge | Refusal::Invalid | Refusal::UnknownKey => "invalid token",
             Refusal::Expired => "token expired",
             Refusal::NotYetValid => "token not yet valid",
             Refusal::Unavailable => "auth unavailable",
@@ -58,6 +62,7 @@ impl Refusal {
             Refusal::Expired => "expired",
             Refusal::NotYetValid => "not_yet_valid",
             Refusal::Invalid => "invalid",
+            Refusal::UnknownKey => "unknown_key",
             Refusal::Unavailable => "unavailable",
         }
     }
@@ -79,9 +84,17 @@ impl Verified {
     }
 }
 
+/// Where a namespace's key is.
+enum Keys {
+    /// Its own (`secret_env`, `public_key`).
+    Own(DecodingKey),
+    /// A JWK Set, by the token's `kid`.
+    Set(Arc<Jwks>),
+}
+
 /// Verifies the tokens of one namespace.
 pub struct Verifier {
-    key: DecodingKey,
+    keys: Keys,
     validation: Validation,
     leeway: Duration,
 }
@@ -112,17 +125,24 @@ fn algorithm(a: JwtAlgorithm) -> Algorithm {
 }
 
 impl Verifier {
-    /// A verifier for `rule` with a key of its own (`secret_env` or `public_key`); `None`
-    /// for a JWKS rule, or a key that does not parse (the compiler has checked it).
-    pub fn new(rule: &JwtRule) -> Option<Verifier> {
+    /// A verifier for `rule`; `set` is the kept JWK Set of a `jwks_url` rule. `None` when
+    /// the key does not parse (the compiler has checked it) or a set is missing.
+    pub fn new(rule: &JwtRule, set: Option<Arc<Jwks>>) -> Option<Verifier> {
         let family = rule.algorithms.first()?.family();
-        let key = match (&rule.key, family) {
-            (JwtKey::Secret(secret), KeyFamily::Hmac) => DecodingKey::from_secret(secret).ok()?,
-            (JwtKey::PublicKey { pem, .. }, KeyFamily::Rsa) => {
-                DecodingKey::from_rsa_pem(pem).ok()?
+        let keys = match (&rule.key, family) {
+            (JwtKey::Secret(secret), KeyFamily::Hmac) => {
+                Keys::Own(DecodingKey::from_secret(secret).ok()?)
             }
-            (JwtKey::PublicKey { pem, .. }, KeyFamily::Ec) => DecodingKey::from_ec_pem(pem).ok()?,
-            (JwtKey::PublicKey { pem, .. }, KeyFamily::Ed) => DecodingKey::from_ed_pem(pem).ok()?,
+            (JwtKey::PublicKey { pem, .. }, KeyFamily::Rsa) => {
+                Keys::Own(DecodingKey::from_rsa_pem(pem).ok()?)
+            }
+            (JwtKey::PublicKey { pem, .. }, KeyFamily::Ec) => {
+                Keys::Own(DecodingKey::from_ec_pem(pem).ok()?)
+            }
+            (JwtKey::PublicKey { pem, .. }, KeyFamily::Ed) => {
+                Keys::Own(DecodingKey::from_ed_pem(pem).ok()?)
+            }
+            (JwtKey::Jwks(_), _) => Keys::Set(set?),
             _ => return None,
         };
         let mut validation = Validation::new(algorithm(rule.algorithms[0]));
@@ -137,10 +157,18 @@ impl Verifier {
             validation.set_audience(&[aud]);
         }
         Some(Verifier {
-            key,
+            keys,
             validation,
             leeway: rule.leeway,
         })
+    }
+
+    /// The JWK Set the verifier reads, if it has one.
+    pub fn jwks(&self) -> Option<&Arc<Jwks>> {
+        match &self.keys {
+            Keys::Set(set) => Some(set),
+            Keys::Own(_) => None,
+        }
     }
 
     /// Verify `token`.
@@ -151,12 +179,28 @@ impl Verifier {
         if token.len() > MAX_TOKEN_BYTES {
             return Err(Refusal::TooLarge);
         }
-        let data = jsonwebtoken::decode::<Map<String, Value>>(token, &self.key, &self.validation)
+        let set_key;
+        let key = match &self.keys {
+            Keys::Own(key) => key,
+            Keys::Set(set) => {
+                let header = jsonwebtoken::decode_header(token).map_err(|_| Refusal::Invalid)?;
+                set_key = match set.key(header.kid.as_deref()) {
+                    Some(key) => key,
+                    None if set.has_keys() => return Err(Refusal::UnknownKey),
+                    None => return Err(Refusal::Unavailable),
+                };
+                if set_key.alg.is_some_and(|alg| alg != header.alg) {
+                    return Err(Refusal::Invalid);
+                }
+                &set_key.key
+            }
+        };
+        let data = jsonwebtoken::decode::<Map<String, Value>>(token, key, &self.validation)
             .map_err(|e| match e.kind() {
-            ErrorKind::ExpiredSignature => Refusal::Expired,
-            ErrorKind::ImmatureSignature => Refusal::NotYetValid,
-            _ => Refusal::Invalid,
-        })?;
+                ErrorKind::ExpiredSignature => Refusal::Expired,
+                ErrorKind::ImmatureSignature => Refusal::NotYetValid,
+                _ => Refusal::Invalid,
+            })?;
         let exp = data
             .claims
             .get("exp")
@@ -221,7 +265,7 @@ mod tests {
 
     #[test]
     fn a_good_token_gives_its_claims_and_expiry() {
-        let v = Verifier::new(&rule(vec![JwtAlgorithm::HS256])).unwrap();
+        let v = Verifier::new(&rule(vec![JwtAlgorithm::HS256]), None).unwrap();
         let exp = now() + 600;
         let ok = v
             .verify(&sign(
@@ -236,7 +280,7 @@ mod tests {
 
     #[test]
     fn every_bad_token_is_refused_with_its_reason() {
-        let v = Verifier::new(&rule(vec![JwtAlgorithm::HS256])).unwrap();
+        let v = Verifier::new(&rule(vec![JwtAlgorithm::HS256]), None).unwrap();
         let cases = [
             (
                 sign(Algorithm::HS256, good(json!({"exp": now() - 31}))),
@@ -278,7 +322,7 @@ mod tests {
 
     #[test]
     fn alg_none_and_a_tampered_signature_are_refused() {
-        let v = Verifier::new(&rule(vec![JwtAlgorithm::HS256])).unwrap();
+        let v = Verifier::new(&rule(vec![JwtAlgorithm::HS256]), None).unwrap();
         let token = sign(Algorithm::HS256, good(json!({})));
         let (head_payload, _) = token.rsplit_once('.').unwrap();
         let (_, payload) = head_payload.split_once('.').unwrap();

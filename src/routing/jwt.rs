@@ -1,5 +1,6 @@
-//! `[namespaces."X".auth.jwt]` as compiled: where the token comes from, what verifies it and
-//! what a socket does when it expires. Plain data; the `auth` layer verifies.
+//! `[namespaces."X".auth.jwt]` and `[namespaces."X".auth.hook]` as compiled: where the token
+//! comes from, what verifies it, what a socket does when it expires, and which backend is
+//! asked. Plain data; the `auth` layer verifies and asks.
 
 use std::path::PathBuf;
 use std::time::Duration;
@@ -140,4 +141,17 @@ pub struct JwtRule {
     pub expired_event: String,
     /// A client event carrying a new token for the same identity.
     pub refresh_event: Option<String>,
+}
+
+/// `[namespaces."X".auth.hook]`: the app's backend decides.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct HookRule {
+    /// Where the decision is asked (POST).
+    pub url: String,
+    /// Longest wait for the answer. Defaults to 2 s.
+    pub timeout: std::time::Duration,
+    /// The HMAC-SHA256 key signing each request, if any.
+    pub secret: Option<Vec<u8>>,
+    /// Request headers passed on (lower case). Defaults to cookie, origin, user-agent.
+    pub headers: Vec<String>,
 }

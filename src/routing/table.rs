@@ -112,6 +112,8 @@ pub struct AuthRule {
     pub script: Option<super::action::ScriptRef>,
     /// Signed tokens decide instead of the tokens.
     pub jwt: Option<super::jwt::JwtRule>,
+    /// The app's backend decides (after `jwt`, when both are set).
+    pub hook: Option<super::jwt::HookRule>,
 }
 
 /// Routes of one namespace.

@@ -20,6 +20,19 @@ struct Health {
     sockets: std::collections::BTreeMap<String, usize>,
     #[serde(flatten)]
     reload: ReloadStatus,
+    /// The JWK Sets the routes name, when they name any.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    jwks: Vec<JwksHealth>,
+}
+
+/// A JWK Set at a glance.
+#[derive(Serialize)]
+struct JwksHealth {
+    url: String,
+    up: bool,
+    keys: usize,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    last_error: Option<String>,
 }
 
 /// What `last_error` says on a port that must not show the refused file's text.
@@ -63,6 +76,30 @@ fn health(app: &App, status: &'static str, detailed: bool) -> Health {
             .map(|(ns, a)| (ns.clone(), a.socket_count()))
             .collect(),
         reload,
+        jwks: {
+            let mut sets: Vec<JwksHealth> = snapshot
+                .jwks
+                .values()
+                .map(|set| {
+                    let status = set.status();
+                    JwksHealth {
+                        url: status.url,
+                        up: status.up,
+                        keys: status.keys,
+                        // The admin port says why; the public one only that it failed.
+                        last_error: status.last_error.map(|e| {
+                            if detailed {
+                                e
+                            } else {
+                                "fetch failed".to_owned()
+                            }
+                        }),
+                    }
+                })
+                .collect();
+            sets.sort_by(|a, b| a.url.cmp(&b.url));
+            sets
+        },
     }
 }
 

@@ -38,6 +38,15 @@ impl Out {
     }
 }
 
+/// `url="…"`, escaped as Prometheus labels are.
+fn url_label(url: &str) -> String {
+    let escaped = url
+        .replace('\\', "\\\\")
+        .replace('"', "\\\"")
+        .replace('\n', "\\n");
+    format!("url=\"{escaped}\"")
+}
+
 /// Render every metric of `app`.
 pub(crate) fn render(app: &App) -> Response<Full<Bytes>> {
     let m = app.metrics();
@@ -156,6 +165,18 @@ pub(crate) fn render(app: &App) -> Response<Full<Bytes>> {
             n,
         );
     }
+    out.head(
+        "switchboard_auth_hook_calls_total",
+        "counter",
+        "Calls of namespaces' auth hooks, by outcome (unavailable: timeout, error, bad answer, too many at once).",
+    );
+    for (outcome, n) in m.hook_calls() {
+        out.value(
+            "switchboard_auth_hook_calls_total",
+            &format!("outcome=\"{outcome}\""),
+            n,
+        );
+    }
     out.counter(
         "switchboard_jwt_expired_total",
         "Sockets disconnected from a namespace because their token expired.",
@@ -166,6 +187,44 @@ pub(crate) fn render(app: &App) -> Response<Full<Bytes>> {
         "Tokens replaced through a namespace's refresh_event.",
         &m.jwt_refreshes,
     );
+    let mut sets: Vec<_> = snapshot.jwks.values().map(|s| s.status()).collect();
+    sets.sort_by(|a, b| a.url.cmp(&b.url));
+    if !sets.is_empty() {
+        out.head(
+            "switchboard_jwks_up",
+            "gauge",
+            "Whether the last fetch of a JWK Set succeeded (its keys are kept either way).",
+        );
+        for set in &sets {
+            out.value(
+                "switchboard_jwks_up",
+                &url_label(&set.url),
+                u8::from(set.up),
+            );
+        }
+        out.head("switchboard_jwks_keys", "gauge", "Keys held of a JWK Set.");
+        for set in &sets {
+            out.value("switchboard_jwks_keys", &url_label(&set.url), set.keys);
+        }
+        out.head(
+            "switchboard_jwks_fetches_total",
+            "counter",
+            "Fetches of a JWK Set, by outcome.",
+        );
+        for set in &sets {
+            let url = url_label(&set.url);
+            out.value(
+                "switchboard_jwks_fetches_total",
+                &format!("{url},outcome=\"ok\""),
+                set.fetches,
+            );
+            out.value(
+                "switchboard_jwks_fetches_total",
+                &format!("{url},outcome=\"failed\""),
+                set.failures,
+            );
+        }
+    }
     out.counter(
         "switchboard_invalid_namespace_total",
         "CONNECTs to a namespace that does not exist.",

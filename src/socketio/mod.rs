@@ -71,6 +71,8 @@ pub struct Admission {
     pub data: Option<serde_json::Value>,
     /// Its identity, when a token was verified.
     pub identity: Option<Identity>,
+    /// Rooms to join at once (an auth hook's answer).
+    pub rooms: Vec<String>,
 }
 
 /// A decision on a CONNECT.

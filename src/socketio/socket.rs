@@ -160,6 +160,8 @@ pub struct Socket {
     identity: Mutex<Option<Identity>>,
     /// Told when the identity is replaced.
     identity_changed: tokio::sync::Notify,
+    /// Rooms its admission named, until the layer above joins them.
+    rooms_to_join: Mutex<Vec<String>>,
     /// Cancelled when the socket leaves its namespace.
     left: tokio_util::sync::CancellationToken,
     /// [`handshake_value`] of this socket, built on first use.
@@ -188,7 +190,7 @@ impl Socket {
     ) -> Socket {
         let admission = Admission {
             data,
-            identity: None,
+            ..Admission::default()
         };
         Socket::with_limits(nsp, session, auth, admission, SocketLimits::default())
     }
@@ -218,6 +220,7 @@ impl Socket {
             ),
             identity: Mutex::new(admission.identity),
             identity_changed: tokio::sync::Notify::new(),
+            rooms_to_join: Mutex::new(admission.rooms),
             left: tokio_util::sync::CancellationToken::new(),
             handshake_value: std::sync::OnceLock::new(),
         }
@@ -271,6 +274,11 @@ impl Socket {
             .expect("identity lock")
             .as_ref()
             .map(|i| i.claims.clone())
+    }
+
+    /// The rooms its admission named (taken once, by the layer above, as it connects).
+    pub fn take_rooms_to_join(&self) -> Vec<String> {
+        std::mem::take(&mut *self.rooms_to_join.lock().expect("rooms lock"))
     }
 
     /// Replace the identity (a refreshed token).

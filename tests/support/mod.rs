@@ -4,6 +4,7 @@
 //!
 //! Every wait is bounded by [`within`]: a test that would hang fails instead.
 
+pub mod backend;
 pub mod client;
 pub mod engine;
 pub mod fs;

@@ -10,7 +10,7 @@ use super::Core;
 use super::script::FIRST_ATTEMPT_OPERATIONS;
 use crate::app::metrics::add;
 use crate::app::snapshot::Snapshot;
-use crate::auth::Refusal;
+use crate::auth::{Hook, HookVerdict, Refusal, hook_request};
 use crate::engineio::Handshake;
 use crate::limits::Limit;
 use crate::routing::jwt::{JwtRule, TokenSource};
@@ -60,8 +60,15 @@ impl Core {
         let Some(rule) = &ns.auth else {
             return Authorization::Ready(Ok(Admission::default()));
         };
-        if let Some(jwt) = &rule.jwt {
-            return Authorization::Ready(self.verify_jwt(&snapshot, nsp, jwt, auth, handshake));
+        if rule.jwt.is_some() || rule.hook.is_some() {
+            let verified = match &rule.jwt {
+                Some(jwt) => self.verify_jwt(&snapshot, nsp, jwt, auth, handshake),
+                None => Authorization::Ready(Ok(Admission::default())),
+            };
+            return match snapshot.hooks.get(nsp) {
+                Some(hook) => self.ask_hook(hook.clone(), verified, nsp, auth, handshake),
+                None => verified,
+            };
         }
         let Some(script) = rule.script.clone() else {
             let decision = if token_matches(auth, &rule.tokens) {
@@ -103,29 +110,107 @@ impl Core {
         }))
     }
 
-    /// The namespace's JWT rule on the handshake's token.
+    /// The namespace's JWT rule on the handshake's token. A token naming a key its JWK
+    /// Set lacks (or arriving before the set was first fetched) waits for one re-fetch —
+    /// at most one per interval — and is then verified again.
     fn verify_jwt(
-        &self,
+        self: &Arc<Self>,
         snapshot: &Snapshot,
         nsp: &str,
         rule: &JwtRule,
         auth: Option<&RawValue>,
         handshake: &Handshake,
-    ) -> Decision {
-        let verdict = match snapshot.verifiers.get(nsp) {
-            None => Err(Refusal::Unavailable),
-            Some(verifier) => match token_of(&rule.from, auth, handshake) {
-                None => Err(Refusal::Missing),
-                Some(token) => verifier.verify(&token),
-            },
+    ) -> Authorization {
+        let Some(verifier) = snapshot.verifiers.get(nsp).cloned() else {
+            return Authorization::Ready(self.verdict(nsp, handshake, Err(Refusal::Unavailable)));
         };
-        match verdict {
+        let Some(token) = token_of(&rule.from, auth, handshake) else {
+            return Authorization::Ready(self.verdict(nsp, handshake, Err(Refusal::Missing)));
+        };
+        let first = verifier.verify(&token);
+        let refetch = match (&first, verifier.jwks()) {
+            (Err(Refusal::UnknownKey | Refusal::Unavailable), Some(set)) => set.refetch(),
+            _ => None,
+        };
+        let Some(refetched) = refetch else {
+            return Authorization::Ready(self.verdict(nsp, handshake, first));
+        };
+        let (core, nsp, handshake) = (self.clone(), nsp.to_owned(), handshake.clone());
+        Authorization::Pending(Box::pin(async move {
+            refetched.await;
+            core.verdict(&nsp, &handshake, verifier.verify(&token))
+        }))
+    }
+
+    /// After the token (if any) passed, ask the namespace's hook; its answer decides.
+    fn ask_hook(
+        self: &Arc<Self>,
+        hook: Arc<Hook>,
+        verified: Authorization,
+        nsp: &str,
+        auth: Option<&RawValue>,
+        handshake: &Handshake,
+    ) -> Authorization {
+        let auth = auth
+            .and_then(|a| serde_json::from_str(a.get()).ok())
+            .unwrap_or_else(|| serde_json::Value::Object(Default::default()));
+        let query = handshake
+            .query
+            .iter()
+            .map(|(k, v)| (k.clone(), serde_json::Value::String(v.clone())))
+            .collect();
+        let headers = hook
+            .headers()
+            .iter()
+            .filter_map(|name| {
+                let value = handshake.headers.get(name.as_str())?.to_str().ok()?;
+                Some((name.clone(), serde_json::Value::String(value.to_owned())))
+            })
+            .collect();
+        let address = handshake.client_ip.to_string();
+        let (core, nsp, handshake) = (self.clone(), nsp.to_owned(), handshake.clone());
+        Authorization::Pending(Box::pin(async move {
+            let admission = match verified {
+                Authorization::Ready(decision) => decision,
+                Authorization::Pending(decision) => decision.await,
+            }?;
+            let claims = admission.identity.as_ref().map(|i| &*i.claims);
+            let request = hook_request(&nsp, auth, query, headers, address, claims);
+            let verdict = hook.ask(&request).await;
+            core.metrics.hook_called(&verdict);
+            match verdict {
+                HookVerdict::Admit { data, rooms } => Ok(Admission {
+                    data,
+                    rooms,
+                    ..admission
+                }),
+                HookVerdict::Refuse(message) => {
+                    core.refused(&nsp, &handshake, &message);
+                    Err(refusal(message))
+                }
+                HookVerdict::Unavailable(why) => {
+                    tracing::warn!(ns = %nsp, why, "Auth hook gave no decision; connection refused");
+                    core.refused(&nsp, &handshake, "auth unavailable");
+                    Err(refusal("auth unavailable".to_owned()))
+                }
+            }
+        }))
+    }
+
+    /// What a token's verification means for the socket.
+    fn verdict(
+        &self,
+        nsp: &str,
+        handshake: &Handshake,
+        verified: Result<crate::auth::Verified, Refusal>,
+    ) -> Decision {
+        match verified {
             Ok(verified) => Ok(Admission {
-                data: None,
                 identity: Some(Identity {
                     claims: verified.claims,
                     expires: verified.expires,
                 }),
+                ..Admission::default()
             }),
             Err(why) => {
                 self.metrics.jwt_refused(why);
@@ -147,7 +232,7 @@ impl Core {
             Some(Ok(AuthDecision::Allow(data))) => {
                 return Ok(Admission {
                     data,
-                    identity: None,
+                    ..Admission::default()
                 });
             }
             Some(Ok(AuthDecision::Deny(thrown))) => thrown.unwrap_or(message),

@@ -183,6 +183,21 @@ impl SocketHandler for Dispatcher {
         if let Some(jwt) = ns.auth.as_ref().and_then(|a| a.jwt.as_ref()) {
             self.core.watch_expiry(socket, jwt);
         }
+        // Rooms an auth hook named, within the same limits as a route's joins.
+        let rooms = socket.take_rooms_to_join();
+        if !rooms.is_empty() {
+            let mut run = Run::new(
+                &self.core,
+                &snapshot.routes.limits,
+                adapter.as_ref(),
+                socket,
+                "connect",
+                None,
+            );
+            for room in rooms {
+                run.perform(Action::Join(room));
+            }
+        }
         let route = ns.on_connect.as_ref()?;
         self.core
             .run(&snapshot, adapter, socket, route, "connect", None)

@@ -1,11 +1,13 @@
-//! `[namespaces."NAME".auth]`: static tokens, an auth script, or a JWT rule.
+//! `[namespaces."NAME".auth]`: static tokens, an auth script, a JWT rule, an auth hook.
 
 use std::time::Duration;
 
 use toml::de::{DeTable, DeValue};
 
 use super::super::file::{Node, Reader, get};
-use super::super::jwt::{JwtAlgorithm, JwtKey, JwtRule, KeyFamily, OnExpiry, TokenSource};
+use super::super::jwt::{
+    HookRule, JwtAlgorithm, JwtKey, JwtRule, KeyFamily, OnExpiry, TokenSource,
+};
 use super::super::table::AuthRule;
 use super::super::units::parse_duration;
 use super::Env;
@@ -39,7 +41,7 @@ pub(super) fn compile_auth(
 ) -> Option<AuthRule> {
     r.known_keys(
         a,
-        &["token", "token_env", "script", "message", "jwt"],
+        &["token", "token_env", "script", "message", "jwt", "hook"],
         &format!("[namespaces.\"{nsp}\".auth]"),
     );
     let mut tokens: Vec<String> = Vec::new();
@@ -91,19 +93,32 @@ pub(super) fn compile_auth(
         let t = r.table(n, "jwt")?;
         compile_jwt(t, n, env, nsp, r)
     });
+    let hook = get(a, "hook").and_then(|n| {
+        if ["token", "token_env", "script"]
+            .iter()
+            .any(|k| get(a, k).is_some())
+        {
+            r.error(
+                n.span(),
+                "`hook` decides alone (or after `jwt`): remove `token`, `token_env` and `script`, or `hook`",
+            );
+        }
+        let t = r.table(n, "hook")?;
+        compile_hook(t, n, env, nsp, r)
+    });
     let message = get(a, "message")
         .and_then(|n| r.string(n, "message"))
         .unwrap_or_else(|| "unauthorized".to_owned());
     if tokens.is_empty() && get(a, "token").is_some() && !empty_token {
         r.error(node.span(), "`token` lists no tokens: nobody could connect");
     }
-    if ["token", "token_env", "script", "jwt"]
+    if ["token", "token_env", "script", "jwt", "hook"]
         .iter()
         .all(|k| get(a, k).is_none())
     {
         r.error(
             node.span(),
-            "auth needs `token`, `token_env`, `script` or `jwt`",
+            "auth needs `token`, `token_env`, `script`, `jwt` or `hook`",
         );
     }
     Some(AuthRule {
@@ -111,6 +126,7 @@ pub(super) fn compile_auth(
         message,
         script,
         jwt,
+        hook,
     })
 }
 
@@ -211,6 +227,123 @@ fn compile_jwt(
         on_expiry,
         expired_event,
         refresh_event,
+    })
+}
+
+/// Longest `timeout` of a hook.
+const MAX_HOOK_TIMEOUT: Duration = Duration::from_secs(30);
+/// Shortest hook signing secret.
+const MIN_HOOK_SECRET_BYTES: usize = 16;
+
+fn compile_hook(
+    t: &DeTable<'_>,
+    node: &Node<'_>,
+    env: &Env<'_>,
+    nsp: &str,
+    r: &mut Reader,
+) -> Option<HookRule> {
+    r.known_keys(
+        t,
+        &["url", "timeout", "secret_env", "headers"],
+        &format!("[namespaces.\"{nsp}\".auth.hook]"),
+    );
+    let before = r.diagnostics.len();
+    let url = match get(t, "url") {
+        None => {
+            r.error(node.span(), "`url` is required: where the backend decides");
+            None
+        }
+        Some(n) => r.string(n, "url").and_then(|url| {
+            let parsed = url.parse::<http::Uri>().ok();
+            let ok = parsed.as_ref().is_some_and(|u| {
+                matches!(u.scheme_str(), Some("http" | "https")) && u.host().is_some()
+            });
+            if ok {
+                Some(url)
+            } else {
+                r.error(
+                    n.span(),
+                    format!("`{url}` is not an http:// or https:// URL"),
+                );
+                None
+            }
+        }),
+    };
+    let timeout = match get(t, "timeout") {
+        None => Some(Duration::from_secs(2)),
+        Some(n) => r
+            .string(n, "timeout")
+            .and_then(|text| match parse_duration(&text) {
+                Ok(d) if d.is_zero() || d > MAX_HOOK_TIMEOUT => {
+                    r.error(
+                        n.span(),
+                        "`timeout` must be longer than zero and at most \"30s\"",
+                    );
+                    None
+                }
+                Ok(d) => Some(d),
+                Err(e) => {
+                    r.error(n.span(), e);
+                    None
+                }
+            }),
+    };
+    let secret = match get(t, "secret_env") {
+        None => None,
+        Some(n) => {
+            let var = r.string(n, "secret_env")?;
+            match (env.var)(&var) {
+                Some(secret) if secret.len() >= MIN_HOOK_SECRET_BYTES => Some(secret.into_bytes()),
+                Some(secret) => {
+                    r.error(
+                        n.span(),
+                        format!(
+                            "the secret in `{var}` has {} bytes; a signing secret needs at least {MIN_HOOK_SECRET_BYTES}",
+                            secret.len()
+                        ),
+                    );
+                    None
+                }
+                None => {
+                    r.error(
+                        n.span(),
+                        format!(
+                            "environment variable `{var}` is not set; expected the signing secret"
+                        ),
+                    );
+                    None
+                }
+            }
+        }
+    };
+    let headers = match get(t, "headers") {
+        None => vec![
+            "cookie".to_owned(),
+            "origin".to_owned(),
+            "user-agent".to_owned(),
+        ],
+        Some(n) => {
+            let mut out = Vec::new();
+            for name in r.strings(n, "headers").unwrap_or_default() {
+                match http::HeaderName::from_bytes(name.get_ref().as_bytes()) {
+                    Ok(h) => out.push(h.as_str().to_owned()),
+                    Err(_) => r.error(
+                        name.span(),
+                        format!("`{}` is not a header name", name.get_ref()),
+                    ),
+                }
+            }
+            out
+        }
+    };
+    if r.diagnostics.len() != before {
+        return None;
+    }
+    Some(HookRule {
+        url: url?,
+        timeout: timeout?,
+        secret,
+        headers,
     })
 }
 

@@ -49,7 +49,12 @@
   function track(socket) {
     status("connecting", "Connecting…");
     socket.on("connect", () => status("connected", "Connected"));
-    socket.on("disconnect", () => status("reconnecting", "Reconnecting…"));
+    // The client reconnects by itself, except when the server removed it from the namespace.
+    socket.on("disconnect", (reason) =>
+      reason === "io server disconnect"
+        ? status("error", "Disconnected by the server")
+        : status("reconnecting", "Reconnecting…"),
+    );
     socket.on("connect_error", (err) => status("error", "Error: " + err.message));
   }
   window.demoKit = { $, append, status, track };

@@ -113,6 +113,9 @@ struct Opts {
     /// A name for the server, copied into the output.
     #[arg(long, default_value = "")]
     label: String,
+    /// The CONNECT's auth payload (JSON, e.g. `{"token":"…"}`), for servers that want one.
+    #[arg(long)]
+    auth: Option<String>,
     /// Hard limit for the whole run, in seconds.
     #[arg(long, default_value_t = 120.0)]
     timeout: f64,
@@ -416,6 +419,13 @@ fn find(haystack: &[u8], needle: &[u8]) -> Option<usize> {
     haystack.windows(needle.len()).position(|w| w == needle)
 }
 
+/// The Socket.IO CONNECT every client sends: `40`, with `--auth`'s payload when given.
+static CONNECT: std::sync::OnceLock<Vec<u8>> = std::sync::OnceLock::new();
+
+fn connect_packet() -> &'static [u8] {
+    CONNECT.get().map_or(b"40", Vec::as_slice)
+}
+
 thread_local! {
     /// The one read buffer every connection reads into (a single thread runs them all).
     static SCRATCH: RefCell<Vec<u8>> = RefCell::new(vec![0; 256 * 1024]);
@@ -479,7 +489,7 @@ fn on_text<H: Handler>(
     out: &mut Vec<u8>,
 ) -> Flow {
     match text.first() {
-        Some(b'0') => put_frame(out, OpCode::Text, b"40"),
+        Some(b'0') => put_frame(out, OpCode::Text, connect_packet()),
         Some(b'2') => put_frame(out, OpCode::Text, b"3"),
         Some(b'4') => match text.get(1) {
             Some(b'0') => h.on_connected(ws, out),
@@ -920,7 +930,9 @@ async fn polling_session(
         .ok_or_else(|| io::Error::other(format!("handshake: {status} {text}")))?
         .to_owned();
     let mut post = Http::connect(shared, 2 * idx + 1).await?;
-    let (status, _) = post.request(&post_request(shared, &sid, b"40")).await?;
+    let (status, _) = post
+        .request(&post_request(shared, &sid, connect_packet()))
+        .await?;
     if status != 200 {
         return Err(io::Error::other(format!("POST 40: {status}")));
     }
@@ -1282,6 +1294,9 @@ fn main() {
     if !opts.addr.ip().is_loopback() {
         eprintln!("loadgen: only loopback targets are allowed");
         std::process::exit(2);
+    }
+    if let Some(auth) = &opts.auth {
+        let _ = CONNECT.set(format!("40{auth}").into_bytes());
     }
     let clients = opts.clients.unwrap_or(match opts.scenario {
         Scenario::Connect => 10_000,

@@ -78,6 +78,14 @@ pub fn load_routes(path: &Path) -> Result<RouteTable, LoadError> {
 
 /// Read and compile the routes file at `path`, hashing what was read.
 pub fn load(path: &Path) -> Result<Loaded, LoadError> {
+    load_with_env(path, &|name| std::env::var(name).ok())
+}
+
+/// [`load`], with environment variables (`token_env`, `secret_env`) read by `var`.
+pub fn load_with_env(
+    path: &Path,
+    var: &dyn Fn(&str) -> Option<String>,
+) -> Result<Loaded, LoadError> {
     let source = std::fs::read_to_string(path).map_err(|source| LoadError::Io {
         path: path.to_owned(),
         source,
@@ -86,10 +94,7 @@ pub fn load(path: &Path) -> Result<Loaded, LoadError> {
         .parent()
         .filter(|p| !p.as_os_str().is_empty())
         .unwrap_or(Path::new("."));
-    let env = routing::Env {
-        base_dir,
-        var: &|name| std::env::var(name).ok(),
-    };
+    let env = routing::Env { base_dir, var };
     let routes =
         routing::compile(&source, &path.display().to_string(), &env).map_err(LoadError::Invalid)?;
     let scripts = compile_scripts(&routes)?;

@@ -105,9 +105,12 @@ export class Session {
     this.origin = undefined;
   }
 
-  /** Start switchboard with one of the repository's routes files (README's run command). */
-  async server({ config = "routes.toml" } = {}) {
-    const server = await startRepoServer({ config });
+  /**
+   * Start switchboard with one of the repository's routes files (README's run command), with
+   * `env` added to its environment (a secret an example reads).
+   */
+  async server({ config = "routes.toml", env } = {}) {
+    const server = await startRepoServer({ config, env });
     this.servers.push(server);
     this.origin ??= server.url;
     return server;

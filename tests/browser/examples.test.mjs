@@ -2,6 +2,7 @@
 // offers a user: labelled controls, a connection status, no request to another host.
 import { describe } from "node:test";
 import assert from "node:assert/strict";
+import { createHmac } from "node:crypto";
 import {
   browserTest,
   chat,
@@ -15,6 +16,14 @@ import {
   waitForMessage,
   waitForState,
 } from "./browser.mjs";
+
+/** A token as examples/notifications/mint-token.mjs mints it. */
+function mint(secret, sub, name, seconds = 600) {
+  const b64 = (o) => Buffer.from(JSON.stringify(o)).toString("base64url");
+  const exp = Math.floor(Date.now() / 1000) + seconds;
+  const head = `${b64({ alg: "HS256", typ: "JWT" })}.${b64({ sub, name, exp })}`;
+  return `${head}.${createHmac("sha256", secret).update(head).digest("base64url")}`;
+}
 
 async function joinRoom(page, room) {
   const field = page.getByRole("textbox", { name: "Room" });
@@ -66,6 +75,38 @@ describe("examples", () => {
     await chat(admin, "admins again", [admin]);
     assert.deepEqual(await chatMessages(root), ["everyone"]);
     assert.deepEqual(await chatMessages(admin), ["admins only", "admins again"]);
+  });
+
+  browserTest("notifications: a user's notification reaches all of that user's pages, nobody else's", async (s) => {
+    const secret = "a-secret-for-the-browser-test-0123456789";
+    await s.server({ config: "examples/notifications/routes.toml", env: { NOTIFY_JWT_SECRET: secret } });
+    const [alice, alice2, bob, eve] = await s.openAll([
+      [`/?token=${mint(secret, "alice", "Alice")}`, "Alice"],
+      [`/?token=${mint(secret, "alice", "Alice")}`, "Alice, second tab"],
+      [`/?token=${mint(secret, "bob", "Bob")}`, "Bob"],
+      ["/?token=forged.token.here", "Eve, no valid token"],
+    ]);
+    await Promise.all([alice, alice2, bob].map((p) => waitForState(p, "connected")));
+    await waitForMessage(alice, "Signed in as Alice (alice)", { system: true });
+    await waitForState(eve, "error");
+    assert.equal(await statusOf(eve).textContent(), "Error: invalid token");
+
+    await bob.getByRole("textbox", { name: "To" }).fill("alice");
+    await sendMessage(bob, "your build passed");
+    await waitForMessage(bob, "Sent to alice: your build passed", { system: true });
+    await Promise.all([alice, alice2].map((p) => waitForMessage(p, "bob: your build passed")));
+    assert.deepEqual(await chatMessages(bob), []);
+
+    // An expiring token: the page is told, then the server disconnects it for good. Past its
+    // exp by 22 s, the token is within the 30 s leeway for at most 8 more seconds.
+    const brief = await s.open(`/?token=${mint(secret, "carol", "Carol", -22)}`, "Carol, a token about to expire");
+    await waitForMessage(brief, "Signed in as Carol (carol)", { system: true });
+    await waitForMessage(brief, "Your session expired: sign in again for a new token.", {
+      system: true,
+      timeout: 15_000,
+    });
+    await waitForState(brief, "error");
+    assert.equal(await statusOf(brief).textContent(), "Disconnected by the server");
   });
 
   const pages = [

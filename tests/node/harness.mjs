@@ -175,13 +175,14 @@ export async function startServer({ routes, env }) {
  * The switchboard binary with one of the repository's own routes files, started from the
  * repository root as README's run command does (on a free port instead of 3000).
  *
- * @param {{ config?: string }} options the routes file, relative to the repository root
+ * @param {{ config?: string, env?: Record<string, string> }} options the routes file, relative
+ *   to the repository root, and environment variables for the server
  * @returns {Promise<ServerHandle>}
  */
-export async function startRepoServer({ config = "routes.toml" } = {}) {
+export async function startRepoServer({ config = "routes.toml", env } = {}) {
   const configPath = resolve(repoRoot, config);
   if (!existsSync(configPath)) throw new Error(`startRepoServer: no routes file at ${configPath}`);
-  return launch({ ...switchboardCommand(), cwd: repoRoot }, config, async () => {});
+  return launch({ ...switchboardCommand(), cwd: repoRoot, env }, config, async () => {});
 }
 
 /**

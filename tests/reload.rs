@@ -424,3 +424,89 @@ fn sighup_reloads_the_running_binary() {
     let _ = child.kill();
     let _ = child.wait();
 }
+
+#[tokio::test]
+async fn a_rotated_public_key_file_is_picked_up() {
+    use jsonwebtoken::{Algorithm, EncodingKey, Header, encode};
+    let fixtures = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/jwt");
+    let dir = TempDir::new("reload-key");
+    dir.write(
+        "keys/issuer.pem",
+        std::fs::read(fixtures.join("rsa-public.pem")).unwrap(),
+    );
+    let file = dir.write(
+        "routes.toml",
+        format!(
+            "[namespaces.\"/\".auth.jwt]\npublic_key = \"keys/issuer.pem\"\nalgorithms = [\"RS256\"]\n{CHAT_IO}"
+        ),
+    );
+    let mut live = Live::start_file(dir, file).await;
+    let exp = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs()
+        + 600;
+    let token = |private: &str| {
+        let key =
+            EncodingKey::from_rsa_pem(&std::fs::read(fixtures.join(private)).unwrap()).unwrap();
+        encode(
+            &Header::new(Algorithm::RS256),
+            &serde_json::json!({"sub": "a", "exp": exp}),
+            &key,
+        )
+        .unwrap()
+    };
+    let answer = |live: &Live, token: String| {
+        let addr = live.server.addr;
+        async move {
+            let (mut ws, _) = Ws::open(addr).await;
+            ws.send(&format!(r#"40{{"token":"{token}"}}"#)).await;
+            ws.recv_text().await
+        }
+    };
+    assert!(
+        answer(&live, token("rsa-private.pem"))
+            .await
+            .starts_with("40{\"sid\"")
+    );
+
+    // The issuer's key changes: only the key file, in a folder of its own, is rewritten.
+    std::fs::write(
+        live.dir.path().join("keys/issuer.pem"),
+        std::fs::read(fixtures.join("rsa2-public.pem")).unwrap(),
+    )
+    .unwrap();
+    live.reloaded().await;
+    assert_eq!(
+        answer(&live, token("rsa-private.pem")).await,
+        r#"44{"message":"invalid token"}"#
+    );
+    assert!(
+        answer(&live, token("rsa2-private.pem"))
+            .await
+            .starts_with("40{\"sid\"")
+    );
+}
+
+#[tokio::test]
+async fn an_edited_script_is_picked_up() {
+    let dir = TempDir::new("reload-script");
+    let script = dir.write(
+        "scripts/hello.rhai",
+        "fn on_event(ctx, args) { ctx.ack(\"first\"); }\n",
+    );
+    let file = dir.write(
+        "routes.toml",
+        "[namespaces.\"/\".events]\nhello = { script = \"scripts/hello.rhai\" }\n",
+    );
+    let mut live = Live::start_file(dir, file).await;
+    let (mut ws, _) = Ws::socket(live.server.addr).await;
+    ws.send(r#"420["hello"]"#).await;
+    assert_eq!(ws.recv_text().await, r#"430["first"]"#);
+
+    // Only the script changes, in a folder of its own.
+    std::fs::write(&script, "fn on_event(ctx, args) { ctx.ack(\"second\"); }\n").unwrap();
+    live.reloaded().await;
+    ws.send(r#"421["hello"]"#).await;
+    assert_eq!(ws.recv_text().await, r#"431["second"]"#);
+}

@@ -98,10 +98,10 @@ pub fn load_with_env(
     let routes =
         routing::compile(&source, &path.display().to_string(), &env).map_err(LoadError::Invalid)?;
     let scripts = compile_scripts(&routes)?;
-    // A script change is a config change: the hash covers every file in force.
+    // A script or key change is a config change: the hash covers every file in force.
     let mut bytes = source.into_bytes();
-    for script in routes.scripts() {
-        bytes.extend_from_slice(&std::fs::read(&script.path).unwrap_or_default());
+    for file in routes.files() {
+        bytes.extend_from_slice(&std::fs::read(file).unwrap_or_default());
     }
     Ok(Loaded {
         routes,

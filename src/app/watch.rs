@@ -108,7 +108,7 @@ pub fn watch(app: Arc<App>) -> Result<Watcher, WatchError> {
     })
 }
 
-/// The folders watched: the routes file's and those of the scripts it names.
+/// The folders watched: the routes file's and those of the files it names.
 struct Folders {
     watcher: std::sync::Mutex<notify::RecommendedWatcher>,
     watched: std::sync::Mutex<HashSet<PathBuf>>,
@@ -123,11 +123,11 @@ impl std::fmt::Debug for Folders {
 }
 
 impl Folders {
-    /// Watch the folder of every script the routes in force name.
+    /// Watch the folder of every file the routes in force read (scripts, public keys).
     fn add_script_folders(&self, app: &App) {
         let snapshot = app.snapshot();
-        for script in snapshot.routes.scripts() {
-            let Some(dir) = script.path.parent() else {
+        for file in snapshot.routes.files() {
+            let Some(dir) = file.parent() else {
                 continue;
             };
             let mut watched = self.watched.lock().expect("watched lock");

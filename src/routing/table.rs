@@ -159,6 +159,28 @@ impl RouteTable {
         self.namespaces.get(name)
     }
 
+    /// Every file the routes read besides routes.toml — scripts and public keys — each
+    /// once: a change to one is a change of the configuration.
+    pub fn files(&self) -> Vec<&std::path::Path> {
+        let mut out: Vec<&std::path::Path> = self
+            .scripts()
+            .into_iter()
+            .map(|s| s.path.as_path())
+            .collect();
+        for ns in self.namespaces.values() {
+            if let Some(super::jwt::JwtKey::PublicKey { path, .. }) = ns
+                .auth
+                .as_ref()
+                .and_then(|a| a.jwt.as_ref())
+                .map(|j| &j.key)
+                && !out.contains(&path.as_path())
+            {
+                out.push(path);
+            }
+        }
+        out
+    }
+
     /// Every script the routes name (routes and auth), each once, in a stable order.
     pub fn scripts(&self) -> Vec<&super::action::ScriptRef> {
         let mut out: Vec<&super::action::ScriptRef> = Vec::new();

@@ -10,13 +10,15 @@
 //! - `routing` — CONFIG → COMPILED ROUTES: plain data.
 //! - `app` — COMPOSITION: the only layer that sees all others.
 //! - `server` — HTTP EDGE: hyper service, static files, accept loop.
-//! - `auth` — IDENTITY: JWT verification, pure given its keys.
+//! - `auth` — IDENTITY: JWT verification, pure given its keys; JWK Sets; the auth hook.
+//! - `backend` — THE APP'S BACKEND: the HTTP client, signatures, HTTP route steps.
 //! - `limits` — PROTECTION: token buckets, per-address tables, limit hits; a leaf every
 //!   layer may use.
 
 pub mod adapter;
 pub mod app;
 pub mod auth;
+pub mod backend;
 pub mod engineio;
 pub mod golden;
 pub mod limits;

@@ -92,7 +92,7 @@ async fn the_backend_is_asked_and_its_answer_becomes_data_and_rooms() {
     let t: u64 = signature[2..signature.find(',').unwrap()].parse().unwrap();
     assert_eq!(
         signature,
-        switchboard::auth::signature(SECRET.as_bytes(), t, &received[0].body)
+        switchboard::backend::signature(SECRET.as_bytes(), t, &received[0].body)
     );
     let now = SystemTime::now()
         .duration_since(UNIX_EPOCH)

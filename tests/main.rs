@@ -8,6 +8,7 @@ mod errors;
 mod golden;
 mod hook;
 mod hostile;
+mod http_route;
 mod jwks;
 mod jwt;
 mod ops;

@@ -14,7 +14,8 @@ const ALLOWED: &[(&str, &[&str])] = &[
     ("socketio", &["engineio", "limits"]),
     ("adapter", &["socketio", "engineio", "limits"]),
     ("routing", &["limits"]),
-    ("auth", &["routing", "limits"]),
+    ("backend", &["routing", "limits"]),
+    ("auth", &["routing", "limits", "backend"]),
     ("scripting", &["routing", "limits"]),
     (
         "app",
@@ -25,6 +26,7 @@ const ALLOWED: &[(&str, &[&str])] = &[
             "scripting",
             "engineio",
             "auth",
+            "backend",
             "limits",
         ],
     ),

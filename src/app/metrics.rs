@@ -13,11 +13,16 @@ use crate::adapter::ClusterMetrics;
 /// label values stays bounded by the routes file, whatever clients send.
 pub const OTHER_EVENT: &str = "_other";
 
+/// Outcomes of HTTP route step calls, as metric labels.
+pub const HTTP_OUTCOMES: [&str; 6] = ["ok", "busy", "timeout", "unreachable", "status", "invalid"];
+
 /// Application counters.
 #[derive(Debug, Default)]
 pub struct Metrics {
     /// Events received, by namespace and event.
     events: DashMap<String, DashMap<String, AtomicU64>>,
+    /// HTTP route step calls, by namespace, event and outcome ([`HTTP_OUTCOMES`]).
+    http_calls: DashMap<String, DashMap<String, [AtomicU64; HTTP_OUTCOMES.len()]>>,
     /// Packets queued for a recipient.
     pub deliveries: AtomicU64,
     /// Packets not queued because the recipient was gone.
@@ -57,6 +62,39 @@ pub struct Metrics {
 }
 
 impl Metrics {
+    /// Count an HTTP route step call of event `event` of `ns`; `error` is its failure's
+    /// label, `None` when it succeeded.
+    pub fn http_call(&self, ns: &str, event: &str, error: Option<&str>) {
+        let outcome = error.unwrap_or("ok");
+        let i = HTTP_OUTCOMES
+            .iter()
+            .position(|o| *o == outcome)
+            .unwrap_or(0);
+        self.http_calls
+            .entry(ns.to_owned())
+            .or_default()
+            .entry(event.to_owned())
+            .or_default()[i]
+            .fetch_add(1, Ordering::Relaxed);
+    }
+
+    /// HTTP route step calls: (namespace, event, outcome, count), sorted.
+    pub fn http_calls(&self) -> Vec<(String, String, &'static str, u64)> {
+        let mut out = Vec::new();
+        for ns in self.http_calls.iter() {
+            for ev in ns.value().iter() {
+                for (i, n) in ev.value().iter().enumerate() {
+                    let n = n.load(Ordering::Relaxed);
+                    if n > 0 {
+                        out.push((ns.key().clone(), ev.key().clone(), HTTP_OUTCOMES[i], n));
+                    }
+                }
+            }
+        }
+        out.sort();
+        out
+    }
+
     /// Count a token refused for `why`.
     pub fn jwt_refused(&self, why: crate::auth::Refusal) {
         if let Some(i) = crate::auth::Refusal::ALL.iter().position(|r| *r == why) {

@@ -6,6 +6,7 @@ use std::sync::Arc;
 
 use crate::adapter::{Adapter, ClusterConfig, ClusterMetrics, LocalAdapter, RedisCluster};
 use crate::auth::{Hook, Jwks, Verifier};
+use crate::backend::Caller;
 use crate::routing::jwt::JwtKey;
 use crate::routing::{ClusterSettings, RouteTable};
 use crate::scripting::ScriptSet;
@@ -22,6 +23,8 @@ pub struct Snapshot {
     pub adapters: HashMap<String, Arc<dyn Adapter>>,
     /// The token verifier of each namespace with a JWT rule.
     pub verifiers: HashMap<String, Arc<Verifier>>,
+    /// What makes the HTTP route steps' calls (`[backend]`).
+    pub caller: Arc<Caller>,
     /// The auth hook of each namespace with one.
     pub hooks: HashMap<String, Arc<Hook>>,
     /// The JWK Sets the rules name, by URL. Like the adapters they outlive snapshots: a
@@ -96,7 +99,9 @@ impl Snapshot {
                 verifiers.insert(name.clone(), Arc::new(verifier));
             }
         }
+        let caller = Arc::new(Caller::new(&routes.backend));
         Snapshot {
+            caller,
             routes,
             scripts,
             adapters,

@@ -7,12 +7,11 @@
 //! unavailable" (fail closed). At most [`MAX_IN_FLIGHT`] calls of a hook wait at once.
 
 use std::sync::Arc;
-use std::time::{SystemTime, UNIX_EPOCH};
 
-use hmac::{KeyInit, Mac};
 use serde_json::{Map, Value, json};
 use tokio::sync::Semaphore;
 
+use crate::backend::{SIGNATURE_HEADER, signature_now};
 use crate::routing::jwt::HookRule;
 
 /// Calls of one hook waiting at once; past it a CONNECT is refused as unavailable.
@@ -21,8 +20,6 @@ pub const MAX_IN_FLIGHT: usize = 256;
 const MAX_ANSWER_BYTES: usize = 64 * 1024;
 /// Longest refusal message passed on to the client.
 const MAX_MESSAGE_CHARS: usize = 200;
-/// The signature header.
-pub const SIGNATURE_HEADER: &str = "x-switchboard-signature";
 
 /// What the backend decided.
 #[derive(Debug, Clone, PartialEq)]
@@ -68,12 +65,12 @@ impl Hook {
             return HookVerdict::Unavailable("busy");
         };
         let body = serde_json::to_vec(request).expect("JSON values serialize");
-        let mut call = super::http::client()
+        let mut call = crate::backend::client()
             .post(&self.rule.url)
             .timeout(self.rule.timeout)
             .header(reqwest::header::CONTENT_TYPE, "application/json");
         if let Some(secret) = &self.rule.secret {
-            call = call.header(SIGNATURE_HEADER, signature(secret, now(), &body));
+            call = call.header(SIGNATURE_HEADER, signature_now(secret, &body));
         }
         let mut response = match call.body(body).send().await {
             Ok(r) => r,
@@ -83,7 +80,7 @@ impl Hook {
         let status = response.status();
         let answer = match tokio::time::timeout(
             self.rule.timeout,
-            super::http::body(&mut response, MAX_ANSWER_BYTES),
+            crate::backend::body(&mut response, MAX_ANSWER_BYTES),
         )
         .await
         {
@@ -135,23 +132,6 @@ fn verdict(status: u16, body: &[u8]) -> HookVerdict {
         }
         _ => HookVerdict::Unavailable("status"),
     }
-}
-
-fn now() -> u64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map_or(0, |d| d.as_secs())
-}
-
-/// `t=<t>,v1=<hex HMAC-SHA256(secret, "<t>.<body>")>`.
-pub fn signature(secret: &[u8], t: u64, body: &[u8]) -> String {
-    let mut mac = hmac::Hmac::<sha2::Sha256>::new_from_slice(secret).expect("HMAC takes any key");
-    mac.update(t.to_string().as_bytes());
-    mac.update(b".");
-    mac.update(body);
-    let digest = mac.finalize().into_bytes();
-    let hex: String = digest.iter().map(|b| format!("{b:02x}")).collect();
-    format!("t={t},v1={hex}")
 }
 
 /// The request body for a CONNECT.
@@ -209,14 +189,5 @@ mod tests {
         );
         assert_eq!(verdict(500, b"{}"), HookVerdict::Unavailable("status"));
         assert_eq!(verdict(302, b""), HookVerdict::Unavailable("status"));
-    }
-
-    #[test]
-    fn the_signature_is_an_hmac_of_time_and_body() {
-        // HMAC-SHA256("key", "1.{}"), computed independently (openssl dgst -sha256 -hmac key).
-        assert_eq!(
-            signature(b"key", 1, b"{}"),
-            "t=1,v1=1ba6b8171186efc613e8bcc0cbdab2748f24984d7c5a84faa2637afa0e40d224"
-        );
     }
 }

@@ -227,7 +227,7 @@ impl Jwks {
 }
 
 async fn fetch(url: &str) -> Result<(Keys, Duration), String> {
-    let mut response = super::http::client()
+    let mut response = crate::backend::client()
         .get(url)
         .timeout(FETCH_TIMEOUT)
         .send()
@@ -243,7 +243,7 @@ async fn fetch(url: &str) -> Result<(Keys, Duration), String> {
         .and_then(max_age)
         .unwrap_or(DEFAULT_REFRESH)
         .clamp(MIN_REFRESH, MAX_REFRESH);
-    let body = super::http::body(&mut response, MAX_SET_BYTES).await?;
+    let body = crate::backend::body(&mut response, MAX_SET_BYTES).await?;
     Ok((parse(&body)?, keep))
 }
 

@@ -3,12 +3,9 @@
 //! the app's backend. No sockets: the app layer reads the handshake and acts on the verdict.
 
 mod hook;
-mod http;
 mod jwks;
 mod jwt;
 
-pub use hook::{
-    Hook, HookVerdict, MAX_IN_FLIGHT, SIGNATURE_HEADER, request as hook_request, signature,
-};
+pub use hook::{Hook, HookVerdict, MAX_IN_FLIGHT, request as hook_request};
 pub use jwks::{Jwks, JwksStatus, KID_REFETCH_INTERVAL};
 pub use jwt::{Refusal, Verified, Verifier};

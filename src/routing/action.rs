@@ -60,6 +60,17 @@ pub struct Step {
     pub ack: Option<DataSpec>,
     /// A Rhai handler that decides.
     pub script: Option<ScriptRef>,
+    /// The app's backend decides (an HTTP route step).
+    pub http: Option<HttpCall>,
+}
+
+/// An HTTP route step: the event is POSTed to `url`, whose answer is a route.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct HttpCall {
+    /// Where the event goes.
+    pub url: String,
+    /// Longest wait for the answer.
+    pub timeout: std::time::Duration,
 }
 
 /// A Rhai function in a script file.
@@ -133,6 +144,8 @@ pub enum Action {
     Ack(Args),
     /// Run a script; it decides the actions.
     Script(ScriptRef),
+    /// Ask the app's backend; its answer decides the actions.
+    Http(HttpCall),
     /// Remove the sender from the namespace (a server-side disconnect).
     Disconnect,
 }

@@ -2,6 +2,7 @@
 //! [`RouteTable`]; routes resolve events into [`Action`]s. Plain data: no sockets, no tokio.
 
 pub mod action;
+pub mod backend;
 mod compile;
 pub mod diag;
 mod file;
@@ -11,7 +12,7 @@ mod table;
 pub mod template;
 mod units;
 
-pub use action::{Action, Args, Recipients, Route, ScriptRef};
+pub use action::{Action, Args, HttpCall, Recipients, Route, ScriptRef};
 pub use compile::{Env, compile};
 pub use diag::{Diagnostic, Report};
 pub use limits::LimitSettings;

@@ -151,6 +151,8 @@ pub struct RouteTable {
     pub cluster: Option<ClusterSettings>,
     /// `[limits]`.
     pub limits: super::limits::LimitSettings,
+    /// `[backend]`.
+    pub backend: super::backend::BackendSettings,
 }
 
 impl RouteTable {
@@ -259,6 +261,9 @@ impl Route {
 fn resolve_step(step: &super::action::Step, event: &str, scope: &dyn Scope) -> Option<Vec<Action>> {
     if let Some(script) = &step.script {
         return Some(vec![Action::Script(script.clone())]);
+    }
+    if let Some(call) = &step.http {
+        return Some(vec![Action::Http(call.clone())]);
     }
     let mut actions = Vec::new();
     if let Some(join) = &step.join {

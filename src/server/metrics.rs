@@ -38,13 +38,9 @@ impl Out {
     }
 }
 
-/// `url="…"`, escaped as Prometheus labels are.
+/// `url="…"`.
 fn url_label(url: &str) -> String {
-    let escaped = url
-        .replace('\\', "\\\\")
-        .replace('"', "\\\"")
-        .replace('\n', "\\n");
-    format!("url=\"{escaped}\"")
+    format!("url=\"{}\"", label(url))
 }
 
 /// Render every metric of `app`.
@@ -174,6 +170,22 @@ pub(crate) fn render(app: &App) -> Response<Full<Bytes>> {
         out.value(
             "switchboard_auth_hook_calls_total",
             &format!("outcome=\"{outcome}\""),
+            n,
+        );
+    }
+    out.head(
+        "switchboard_http_route_calls_total",
+        "counter",
+        "HTTP route step calls to the backend, by namespace, event and outcome (ok, busy, timeout, unreachable, status, invalid).",
+    );
+    for (ns, event, outcome, n) in m.http_calls() {
+        out.value(
+            "switchboard_http_route_calls_total",
+            &format!(
+                "namespace=\"{}\",event=\"{}\",outcome=\"{outcome}\"",
+                label(&ns),
+                label(&event)
+            ),
             n,
         );
     }

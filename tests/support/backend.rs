@@ -32,6 +32,8 @@ struct Answer {
 struct State {
     answer: Mutex<Answer>,
     received: Mutex<Vec<Received>>,
+    /// While true, answers wait.
+    held: tokio::sync::watch::Sender<bool>,
 }
 
 /// The running backend.
@@ -54,6 +56,7 @@ impl Backend {
                 delay: Duration::ZERO,
             }),
             received: Mutex::new(Vec::new()),
+            held: tokio::sync::watch::Sender::new(false),
         });
         let serving = state.clone();
         tokio::spawn(async move {
@@ -78,6 +81,7 @@ impl Backend {
                                 (a.status, a.body.clone(), a.delay)
                             };
                             tokio::time::sleep(delay).await;
+                            let _ = state.held.subscribe().wait_for(|held| !held).await;
                             let mut response = hyper::Response::new(Full::new(Bytes::from(body)));
                             *response.status_mut() =
                                 http::StatusCode::from_u16(status).expect("status");
@@ -122,6 +126,16 @@ impl Backend {
     /// Wait this long before answering, from now on.
     pub fn set_delay(&self, delay: Duration) {
         self.state.answer.lock().expect("answer").delay = delay;
+    }
+
+    /// Hold every answer (received requests wait) until [`Backend::release`].
+    pub fn hold(&self) {
+        self.state.held.send_replace(true);
+    }
+
+    /// Let held answers go.
+    pub fn release(&self) {
+        self.state.held.send_replace(false);
     }
 
     /// Requests received so far.

@@ -9,6 +9,7 @@
 
 mod auth;
 mod expiry;
+mod http;
 mod run;
 mod script;
 
@@ -28,7 +29,7 @@ use crate::routing::{Action, Route};
 use crate::scripting::ScriptPool;
 use crate::socketio::{Authorization, DisconnectReason, Event, Socket, SocketHandler};
 use run::Run;
-use script::Attempted;
+use script::{Attempted, Deferred};
 
 /// How often a failing script may log.
 const FAILURE_LOG_INTERVAL: Duration = Duration::from_secs(10);
@@ -103,28 +104,35 @@ impl Core {
         );
         let mut actions = resolved.actions.into_iter();
         while let Some(action) = actions.next() {
-            let Action::Script(script) = action else {
-                run.perform(action);
-                continue;
-            };
-            match self.first_attempt(snapshot, adapter, socket, name, event, &script) {
-                Attempted::Done(Some(out)) => run.apply(out),
-                // A failed script loses the rest of the event: no ack.
-                Attempted::Done(None) => return None,
-                Attempted::Moved(input) => {
-                    let acked = run.acked();
-                    return Some(self.clone().continue_on_pool(
-                        snapshot.clone(),
-                        adapter.clone(),
-                        socket.clone(),
-                        name.to_owned(),
-                        event.cloned(),
-                        (script, input),
-                        actions.collect(),
-                        acked,
-                    ));
+            let deferred = match action {
+                Action::Script(script) => {
+                    match self.first_attempt(snapshot, adapter, socket, name, event, &script) {
+                        Attempted::Done(Some(out)) => {
+                            run.apply(out);
+                            continue;
+                        }
+                        // A failed script loses the rest of the event: no ack.
+                        Attempted::Done(None) => return None,
+                        Attempted::Moved(input) => Deferred::Script(script, Box::new(input)),
+                    }
                 }
-            }
+                Action::Http(call) => Deferred::Http(call),
+                other => {
+                    run.perform(other);
+                    continue;
+                }
+            };
+            let acked = run.acked();
+            return Some(self.clone().continue_later(
+                snapshot.clone(),
+                adapter.clone(),
+                socket.clone(),
+                name.to_owned(),
+                event.cloned(),
+                deferred,
+                actions.collect(),
+                acked,
+            ));
         }
         run.finish()
     }

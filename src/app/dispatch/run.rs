@@ -116,7 +116,31 @@ impl<'a> Run<'a> {
             Action::Script(script) => {
                 tracing::debug!(script = %script.path.display(), "A script cannot call a script");
             }
+            Action::Http(call) => {
+                tracing::debug!(url = %call.url, "Only a route step calls the backend");
+            }
         }
+    }
+
+    /// Perform what the backend answered (an HTTP route step): `set_data` merged into
+    /// `socket.data`, then its actions in order.
+    pub(super) fn apply_reply(&mut self, reply: crate::backend::Reply) {
+        if let Some(more) = reply.set_data {
+            let mut data = self.socket.data();
+            match &mut data {
+                Value::Object(map) => map.extend(more),
+                other => *other = Value::Object(more),
+            }
+            self.socket.set_data(data);
+        }
+        for action in reply.actions {
+            self.perform(action);
+        }
+    }
+
+    /// Answer the event's ack with an error (a failed backend call).
+    pub(super) fn answer_error(&mut self, error: &'static [u8]) {
+        self.answer(error, Arc::from([]));
     }
 
     /// What a handler decided: its `socket.data`, then its actions in order.

@@ -15,7 +15,7 @@ use crate::app::snapshot::Snapshot;
 use crate::engineio::Pending;
 use crate::limits::Limit;
 use crate::routing::template::Scope;
-use crate::routing::{Action, ScriptRef};
+use crate::routing::{Action, HttpCall, ScriptRef};
 use crate::scripting::{EventInput, EventOutput, ScriptError};
 
 /// Operations a handler may take on the connection's thread before it is moved to a script
@@ -34,19 +34,28 @@ pub(super) enum Attempted {
     Moved(Input),
 }
 
+/// Where the rest of a route is taken up on a future: a script that must run on a script
+/// thread (its input ready), or a call to the app's backend.
+pub(super) enum Deferred {
+    /// A script, moved off the connection's thread.
+    Script(ScriptRef, Box<Input>),
+    /// An HTTP route step.
+    Http(HttpCall),
+}
+
 impl Core {
-    /// The rest of a route, from a script that must run on a script thread (its input
-    /// ready), then the actions after it, performed in order. A script that fails loses the
-    /// rest of the event: nothing it decided is done, no ack.
+    /// The rest of a route, from `first` on, then the actions after it, performed in order.
+    /// A script that fails loses the rest of the event (nothing it decided is done, no ack);
+    /// a backend call that fails does too, and answers the ack with an error.
     #[allow(clippy::too_many_arguments)]
-    pub(super) fn continue_on_pool(
+    pub(super) fn continue_later(
         self: Arc<Self>,
         snapshot: Arc<Snapshot>,
         adapter: Arc<dyn Adapter>,
         socket: Arc<Socket>,
         name: String,
         event: Option<Event>,
-        moved: (ScriptRef, Input),
+        first: Deferred,
         rest: Vec<Action>,
         acked: bool,
     ) -> Pending {
@@ -60,35 +69,61 @@ impl Core {
                 event.as_ref(),
             );
             run.set_acked(acked);
-            let (script, input) = moved;
-            let Some(out) = self
-                .on_pool(&snapshot, &socket, &name, &script, input)
-                .await
-            else {
-                return;
-            };
-            run.apply(out);
-            for action in rest {
-                let Action::Script(script) = action else {
-                    run.perform(action);
-                    continue;
-                };
-                let out = match self.first_attempt(
-                    &snapshot,
-                    &adapter,
-                    &socket,
-                    &name,
-                    event.as_ref(),
-                    &script,
-                ) {
-                    Attempted::Done(out) => out,
-                    Attempted::Moved(input) => {
-                        self.on_pool(&snapshot, &socket, &name, &script, input)
+            let mut next = Some(first);
+            let mut rest = rest.into_iter();
+            loop {
+                match next.take() {
+                    Some(Deferred::Script(script, input)) => {
+                        let Some(out) = self
+                            .on_pool(&snapshot, &socket, &name, &script, *input)
                             .await
+                        else {
+                            return;
+                        };
+                        run.apply(out);
                     }
-                };
-                let Some(out) = out else { return };
-                run.apply(out);
+                    Some(Deferred::Http(call)) => {
+                        let Some(reply) = self
+                            .ask_backend(
+                                &snapshot,
+                                &adapter,
+                                &socket,
+                                &name,
+                                event.as_ref(),
+                                &call,
+                                &mut run,
+                            )
+                            .await
+                        else {
+                            return;
+                        };
+                        let stop = reply.stop;
+                        run.apply_reply(reply);
+                        if stop {
+                            break;
+                        }
+                    }
+                    None => {}
+                }
+                let Some(action) = rest.next() else { break };
+                match action {
+                    Action::Script(script) => match self.first_attempt(
+                        &snapshot,
+                        &adapter,
+                        &socket,
+                        &name,
+                        event.as_ref(),
+                        &script,
+                    ) {
+                        Attempted::Done(Some(out)) => run.apply(out),
+                        Attempted::Done(None) => return,
+                        Attempted::Moved(input) => {
+                            next = Some(Deferred::Script(script, Box::new(input)))
+                        }
+                    },
+                    Action::Http(call) => next = Some(Deferred::Http(call)),
+                    other => run.perform(other),
+                }
             }
             if let Some(more) = run.finish() {
                 more.await;

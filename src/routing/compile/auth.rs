@@ -11,6 +11,7 @@ use super::super::jwt::{
 use super::super::table::AuthRule;
 use super::super::units::parse_duration;
 use super::Env;
+use super::backend::{backend_timeout, http_url, signing_secret};
 use super::namespaces::script_ref;
 
 const JWT_KEYS: &[&str] = &[
@@ -230,11 +231,6 @@ fn compile_jwt(
     })
 }
 
-/// Longest `timeout` of a hook.
-const MAX_HOOK_TIMEOUT: Duration = Duration::from_secs(30);
-/// Shortest hook signing secret.
-const MIN_HOOK_SECRET_BYTES: usize = 16;
-
 fn compile_hook(
     t: &DeTable<'_>,
     node: &Node<'_>,
@@ -253,69 +249,10 @@ fn compile_hook(
             r.error(node.span(), "`url` is required: where the backend decides");
             None
         }
-        Some(n) => r.string(n, "url").and_then(|url| {
-            let parsed = url.parse::<http::Uri>().ok();
-            let ok = parsed.as_ref().is_some_and(|u| {
-                matches!(u.scheme_str(), Some("http" | "https")) && u.host().is_some()
-            });
-            if ok {
-                Some(url)
-            } else {
-                r.error(
-                    n.span(),
-                    format!("`{url}` is not an http:// or https:// URL"),
-                );
-                None
-            }
-        }),
+        Some(n) => http_url(n, "url", r),
     };
-    let timeout = match get(t, "timeout") {
-        None => Some(Duration::from_secs(2)),
-        Some(n) => r
-            .string(n, "timeout")
-            .and_then(|text| match parse_duration(&text) {
-                Ok(d) if d.is_zero() || d > MAX_HOOK_TIMEOUT => {
-                    r.error(
-                        n.span(),
-                        "`timeout` must be longer than zero and at most \"30s\"",
-                    );
-                    None
-                }
-                Ok(d) => Some(d),
-                Err(e) => {
-                    r.error(n.span(), e);
-                    None
-                }
-            }),
-    };
-    let secret = match get(t, "secret_env") {
-        None => None,
-        Some(n) => {
-            let var = r.string(n, "secret_env")?;
-            match (env.var)(&var) {
-                Some(secret) if secret.len() >= MIN_HOOK_SECRET_BYTES => Some(secret.into_bytes()),
-                Some(secret) => {
-                    r.error(
-                        n.span(),
-                        format!(
-                            "the secret in `{var}` has {} bytes; a signing secret needs at least {MIN_HOOK_SECRET_BYTES}",
-                            secret.len()
-                        ),
-                    );
-                    None
-                }
-                None => {
-                    r.error(
-                        n.span(),
-                        format!(
-                            "environment variable `{var}` is not set; expected the signing secret"
-                        ),
-                    );
-                    None
-                }
-            }
-        }
-    };
+    let timeout = backend_timeout(get(t, "timeout"), Duration::from_secs(2), r);
+    let secret = get(t, "secret_env").and_then(|n| signing_secret(n, env, r));
     let headers = match get(t, "headers") {
         None => vec![
             "cookie".to_owned(),

@@ -3,6 +3,7 @@
 //! `cluster`, `limits`.
 
 mod auth;
+mod backend;
 mod cluster;
 mod limits;
 mod namespaces;
@@ -19,7 +20,14 @@ use super::diag::{Diagnostic, Report};
 use super::file::{Reader, get};
 use super::table::RouteTable;
 
-const TOP_KEYS: &[&str] = &["server", "static", "namespaces", "cluster", "limits"];
+const TOP_KEYS: &[&str] = &[
+    "server",
+    "static",
+    "namespaces",
+    "cluster",
+    "limits",
+    "backend",
+];
 
 /// Where the file's relative paths and environment come from.
 pub struct Env<'a> {
@@ -91,6 +99,11 @@ fn compile_doc(doc: &DeTable<'_>, env: &Env<'_>, r: &mut Reader) -> RouteTable {
         && let Some(limits) = r.table(node, "limits")
     {
         table.limits = limits::compile_limits(limits, r);
+    }
+    if let Some(node) = get(doc, "backend")
+        && let Some(backend) = r.table(node, "backend")
+    {
+        table.backend = backend::compile_backend(backend, env, r);
     }
     check_across_sections(doc, &table, r);
     table

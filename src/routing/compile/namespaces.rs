@@ -22,6 +22,8 @@ const ROUTE_KEYS: &[&str] = &[
     "ack",
     "script",
     "function",
+    "http",
+    "timeout",
 ];
 const TARGETS: &str = "\"emit\", \"broadcast\", \"room\" or \"io\"";
 
@@ -255,6 +257,33 @@ fn compile_table_step(
             ..Step::default()
         });
     }
+    if let Some(n) = get(t, "http") {
+        for (key, _) in t.iter() {
+            if !matches!(key.get_ref().as_ref(), "http" | "timeout") {
+                r.error(
+                    key.span(),
+                    format!(
+                        "`{}` cannot go with `http`: the backend's answer decides this step (put other steps in a list)",
+                        key.get_ref()
+                    ),
+                );
+            }
+        }
+        let call = super::backend::http_call(n, get(t, "timeout"), r);
+        if r.diagnostics.len() > before {
+            return None;
+        }
+        return call.map(|call| Step {
+            http: Some(call),
+            ..Step::default()
+        });
+    }
+    if let Some(n) = get(t, "timeout") {
+        r.error(
+            n.span(),
+            "`timeout` applies to an `http` step, which is missing",
+        );
+    }
     if let Some(n) = get(t, "function") {
         r.error(
             n.span(),
@@ -341,6 +370,7 @@ fn compile_table_step(
         && step.leave.is_none()
         && step.ack.is_none()
         && get(t, "script").is_none()
+        && get(t, "http").is_none()
     {
         r.error(
             span,

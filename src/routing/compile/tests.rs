@@ -167,7 +167,7 @@ f = {}
             "routes.toml:6:13 namespace `nochat` must start with `/`, like \"/chat\"",
             "routes.toml:10:5 route of `a`: unknown target `everyone`; expected \"emit\", \"broadcast\", \"room\" or \"io\"",
             "routes.toml:11:12 route of `b`: `to = \"room\"` needs `room`, the room name or a template like \"{0.room}\"",
-            "routes.toml:12:20 unknown key `colour` in the route of `c`; expected one of: to, room, include_sender, volatile, event, data, join, leave, ack, script, function",
+            "routes.toml:12:20 unknown key `colour` in the route of `c`; expected one of: to, room, include_sender, volatile, event, data, join, leave, ack, script, function, http, timeout",
             "routes.toml:13:14 unknown template `{nope}`; expected {N}, {N.field}, {args}, {socket.id}, {socket.data.KEY}, {handshake.auth.KEY}, {handshake.query.KEY} or {jwt.CLAIM}",
             "routes.toml:14:5 route of `e`: a `room` target needs a room: write { to = \"room\", room = \"NAME\" }",
             "routes.toml:15:5 route of `f` does nothing; expected at least one of to, join, leave, ack",

@@ -1,10 +1,11 @@
-//! The one HTTP client of the process (JWK Sets, the auth hook): pooled keep-alive
-//! connections, HTTPS by rustls with the system's CA roots, a few redirects at most.
+//! The one HTTP client of the process (HTTP route steps, webhooks, JWK Sets, the auth
+//! hook): pooled keep-alive connections, HTTPS by rustls with the system's CA roots, a few
+//! redirects at most.
 
 use std::sync::OnceLock;
 
 /// The client.
-pub(crate) fn client() -> &'static reqwest::Client {
+pub fn client() -> &'static reqwest::Client {
     static CLIENT: OnceLock<reqwest::Client> = OnceLock::new();
     CLIENT.get_or_init(|| {
         let _ = rustls::crypto::ring::default_provider().install_default();
@@ -17,10 +18,7 @@ pub(crate) fn client() -> &'static reqwest::Client {
 }
 
 /// A response body of at most `limit` bytes.
-pub(crate) async fn body(
-    response: &mut reqwest::Response,
-    limit: usize,
-) -> Result<Vec<u8>, String> {
+pub async fn body(response: &mut reqwest::Response, limit: usize) -> Result<Vec<u8>, String> {
     let mut body = Vec::new();
     while let Some(chunk) = response
         .chunk()

@@ -254,13 +254,8 @@ impl<H: EngineHandler> Engine<H> {
         let upgrade = fastwebsockets::upgrade::is_upgrade_request(&req);
         if let Some(sid) = info.sid {
             let Some(conn) = self.lookup(sid) else {
-                if info.transport == Transport::Polling
-                    && req.method() == Method::GET
-                    && let Some(finished) = self.owed_noop(sid)
-                {
-                    // As a poll pending at the close: answered once the close took effect.
-                    let _ = tokio::time::timeout(OWED_NOOP_WINDOW, finished.cancelled()).await;
-                    return Ok(polling::noop_response());
+                if info.transport == Transport::Polling && req.method() == Method::GET {
+                    return self.answer_owed_noop(sid).await;
                 }
                 return Err(Error::UnknownSid);
             };
@@ -285,11 +280,23 @@ impl<H: EngineHandler> Engine<H> {
                         return Err(Error::BadRequest);
                     }
                     if session.is_closed() {
-                        // This request is the poll that was in flight at the close.
-                        self.owed_noop(sid);
+                        // Not pending at the close: closed sessions are gone for everyone
+                        // but the poll that was in flight then.
+                        if req.method() == Method::GET {
+                            return self.answer_owed_noop(sid).await;
+                        }
+                        return Err(Error::UnknownSid);
                     }
                     match *req.method() {
-                        Method::GET => polling::poll(session, &self.stats).await,
+                        Method::GET => {
+                            let answer = polling::poll(session, &self.stats).await;
+                            if session.is_closed() {
+                                // Closed while this poll was on its way in: it was the one
+                                // in flight, and no later poll is owed anything.
+                                self.owed_noop(sid);
+                            }
+                            answer
+                        }
                         Method::POST => polling::post(self, &conn, req.into_body()).await,
                         _ => Err(Error::BadRequest),
                     }
@@ -470,12 +477,15 @@ impl<H: EngineHandler> Engine<H> {
         None
     }
 
-    /// The client of a polling session closed it (`1` in a POST) with no poll pending. A
-    /// client closing sends its poll and its close at once, on two connections: if the poll
-    /// arrives second it was still in flight at the close, and gets what a pending poll gets,
-    /// a NOOP — once, and only soon after the close; any later poll is refused.
+    /// The client of a polling session closed it (`1` in a POST). A client closing sends its
+    /// poll and its close at once, on two connections: if the poll arrives second it was
+    /// still in flight at the close, and gets what a pending poll gets, a NOOP — once, and
+    /// only soon after the close; any later poll is refused.
     fn owe_noop(&self, session: &Session) {
-        if session.transport() != Transport::Polling || session.reader.try_lock().is_err() {
+        // Owed whether or not a poll is pending (probing the reader's lock would refuse a
+        // poll taking it at that instant): a pending poll, released with NOOP by the close,
+        // takes the debt back.
+        if session.transport() != Transport::Polling {
             return;
         }
         let mut owed = self.closed_polls.lock().expect("closed polls lock");
@@ -489,6 +499,15 @@ impl<H: EngineHandler> Engine<H> {
             at: now,
             finished: session.finished_token(),
         });
+    }
+
+    /// Answer a poll of the closed session `sid`: its NOOP if it is owed one (see
+    /// `owe_noop`), sent once the close took effect, as to a poll pending then; otherwise
+    /// the session is unknown.
+    async fn answer_owed_noop(&self, sid: Sid) -> Result<HttpResponse, Error> {
+        let finished = self.owed_noop(sid).ok_or(Error::UnknownSid)?;
+        let _ = tokio::time::timeout(OWED_NOOP_WINDOW, finished.cancelled()).await;
+        Ok(polling::noop_response())
     }
 
     /// Whether a poll of the closed session `sid` is owed its NOOP (see `owe_noop`); if so,

@@ -278,7 +278,25 @@ async fn serve(cli: &Cli) -> anyhow::Result<()> {
         ),
         None => None,
     };
+    let api_listen = app
+        .snapshot()
+        .routes
+        .api
+        .as_ref()
+        .and_then(|a| a.listen.clone());
+    let api = match &api_listen {
+        Some(addr) => Some(
+            tokio::net::TcpListener::bind(addr)
+                .await
+                .with_context(|| format!("cannot listen on {addr} ([api] listen)"))?,
+        ),
+        None => None,
+    };
     let server = Server::with_shutdown_timeout(app, client, cli.shutdown_timeout);
+    if let Some(api) = api {
+        tracing::info!(addr = %api.local_addr()?, "Serving the server API");
+        server.serve_api(api);
+    }
     if let Some(admin) = admin {
         tracing::info!(addr = %admin.local_addr()?, "Serving /metrics, /healthz and /readyz");
         server.serve_admin(admin);

@@ -2,6 +2,7 @@
 //! 127.0.0.1:0 and raw Engine.IO / Socket.IO clients check what goes over the wire, byte for
 //! byte.
 
+mod api;
 mod edge;
 mod engineio;
 mod errors;

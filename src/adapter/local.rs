@@ -186,6 +186,10 @@ impl Adapter for LocalAdapter {
         }
         delivery
     }
+
+    fn all_rooms(&self) -> Vec<String> {
+        LocalAdapter::all_rooms(self)
+    }
 }
 
 #[cfg(test)]

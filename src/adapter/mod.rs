@@ -99,4 +99,35 @@ pub trait Adapter: Send + Sync + std::fmt::Debug {
 
     /// Queue `packet`, encoded once, for every socket `opts` selects.
     fn broadcast(&self, packet: &Encoded, opts: &BroadcastOptions) -> Delivery;
+
+    /// This node's rooms of the namespace (sockets' own included).
+    fn all_rooms(&self) -> Vec<String>;
+
+    /// On the other nodes of a cluster, the sockets `opts` selects join `rooms` (socket.io's
+    /// `socketsJoin`, the local part being the caller's). Nothing without a cluster.
+    fn remote_join(&self, _opts: &BroadcastOptions, _rooms: &[String]) {}
+
+    /// On the other nodes, the sockets `opts` selects leave `rooms` (`socketsLeave`).
+    fn remote_leave(&self, _opts: &BroadcastOptions, _rooms: &[String]) {}
+
+    /// On the other nodes, the sockets `opts` selects are disconnected (`disconnectSockets`;
+    /// `close` ends their whole connection).
+    fn remote_disconnect(&self, _opts: &BroadcastOptions, _close: bool) {}
+
+    /// The other nodes' sockets `opts` selects, as socket.io's `fetchSockets` describes them
+    /// (`{id, handshake, rooms, data}`), within the cluster's request timeout.
+    fn remote_sockets<'a>(
+        &'a self,
+        _opts: &'a BroadcastOptions,
+    ) -> Remote<'a, Vec<serde_json::Value>> {
+        Box::pin(async { Vec::new() })
+    }
+
+    /// The other nodes' rooms (`allRooms`), within the cluster's request timeout.
+    fn remote_rooms(&self) -> Remote<'_, Vec<String>> {
+        Box::pin(async { Vec::new() })
+    }
 }
+
+/// What other nodes answer, once they have (or the wait is over).
+pub type Remote<'a, T> = std::pin::Pin<Box<dyn std::future::Future<Output = T> + Send + 'a>>;

@@ -23,6 +23,8 @@ pub struct Metrics {
     events: DashMap<String, DashMap<String, AtomicU64>>,
     /// HTTP route step calls, by namespace, event and outcome ([`HTTP_OUTCOMES`]).
     http_calls: DashMap<String, DashMap<String, [AtomicU64; HTTP_OUTCOMES.len()]>>,
+    /// Server API requests (`[api]`), by endpoint path (or `other`) and status.
+    api_requests: DashMap<(&'static str, u16), AtomicU64>,
     /// Packets queued for a recipient.
     pub deliveries: AtomicU64,
     /// Packets not queued because the recipient was gone.
@@ -91,6 +93,25 @@ impl Metrics {
                 }
             }
         }
+        out.sort();
+        out
+    }
+
+    /// Count a server API request to `endpoint` (a fixed path, or `other`) answered `status`.
+    pub fn api_request(&self, endpoint: &'static str, status: u16) {
+        self.api_requests
+            .entry((endpoint, status))
+            .or_default()
+            .fetch_add(1, Ordering::Relaxed);
+    }
+
+    /// Server API requests: (endpoint, status, count), sorted.
+    pub fn api_requests(&self) -> Vec<(&'static str, u16, u64)> {
+        let mut out: Vec<_> = self
+            .api_requests
+            .iter()
+            .map(|e| (e.key().0, e.key().1, e.value().load(Ordering::Relaxed)))
+            .collect();
         out.sort();
         out
     }

@@ -2,6 +2,7 @@
 //! [`Snapshot`], wires the Engine.IO endpoint, the Socket.IO layer and the dispatcher, and
 //! swaps in new snapshots when the file changes.
 
+mod api;
 mod dispatch;
 mod metrics;
 mod reload;
@@ -22,6 +23,7 @@ use crate::routing::{self, Report, RouteTable};
 use crate::scripting::{CompileError, ScriptLimits, ScriptPool, ScriptSet};
 use crate::socketio::{SocketIo, SocketIoConfig};
 
+pub use api::{ApiError, Selector, SocketInfo};
 pub use dispatch::Dispatcher;
 pub use metrics::{Metrics, OTHER_EVENT};
 pub use reload::{ReloadOutcome, ReloadStatus};
@@ -131,6 +133,8 @@ struct Source {
 #[derive(Debug)]
 pub struct App {
     snapshot: Arc<ArcSwap<Snapshot>>,
+    /// Routes events; the server API disconnects sockets through it.
+    dispatcher: Dispatcher,
     engine: Arc<SwitchboardEngine>,
     metrics: Arc<Metrics>,
     hits: Arc<Hits>,
@@ -185,12 +189,13 @@ impl App {
         let pool = Arc::new(ScriptPool::per_core());
         let dispatcher = Dispatcher::new(snapshot.clone(), metrics.clone(), hits.clone(), pool);
         let engine = Engine::with_hits(
-            SocketIo::new(dispatcher, socketio_config, hits.clone()),
+            SocketIo::new(dispatcher.clone(), socketio_config, hits.clone()),
             engine_config,
             hits.clone(),
         );
         App {
             snapshot,
+            dispatcher,
             engine,
             metrics,
             hits,

@@ -9,5 +9,5 @@ mod sign;
 
 pub use call::{CallError, Caller};
 pub use http::{body, client};
-pub use reply::{Reply, parse as parse_reply, with_binary};
+pub use reply::{Reply, args as args_from_json, parse as parse_reply, with_binary};
 pub use sign::{SIGNATURE_HEADER, signature, signature_now};

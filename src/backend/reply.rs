@@ -145,7 +145,7 @@ fn table_actions(mut t: Map<String, Value>, event: &str, reply: &mut Reply) -> R
 }
 
 /// Values with `{"$binary": "…"}` in them as arguments with attachments.
-fn args(mut values: Vec<Value>) -> Args {
+pub fn args(mut values: Vec<Value>) -> Args {
     let mut attachments = Vec::new();
     for v in &mut values {
         take_binary(v, &mut attachments);

@@ -201,6 +201,11 @@ impl<H: EngineHandler> Engine<H> {
         }
     }
 
+    /// The open session `sid`, with what the layer above keeps for it.
+    pub fn conn(&self, sid: Sid) -> Option<Arc<Conn<H::Data>>> {
+        self.lookup(sid)
+    }
+
     /// The open session `sid`; a session whose pong is overdue counts as gone.
     fn lookup(&self, sid: Sid) -> Option<Arc<Conn<H::Data>>> {
         let conn = self

@@ -153,6 +153,8 @@ pub struct RouteTable {
     pub limits: super::limits::LimitSettings,
     /// `[backend]`.
     pub backend: super::backend::BackendSettings,
+    /// `[api]`; `None`: no server API.
+    pub api: Option<super::api::ApiSettings>,
 }
 
 impl RouteTable {

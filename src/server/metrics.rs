@@ -189,6 +189,18 @@ pub(crate) fn render(app: &App) -> Response<Full<Bytes>> {
             n,
         );
     }
+    out.head(
+        "switchboard_api_requests_total",
+        "counter",
+        "Server API requests, by endpoint and HTTP status.",
+    );
+    for (endpoint, status, n) in m.api_requests() {
+        out.value(
+            "switchboard_api_requests_total",
+            &format!("endpoint=\"{endpoint}\",status=\"{status}\""),
+            n,
+        );
+    }
     out.counter(
         "switchboard_jwt_expired_total",
         "Sockets disconnected from a namespace because their token expired.",

@@ -8,6 +8,7 @@
 //! reserve) and `max_connections_per_ip`; one over a cap still gets an answer — 503, with
 //! the Engine.IO error body on the Engine.IO path — from the reserve, and is closed.
 
+mod api;
 mod body;
 mod client_bundle;
 mod health;
@@ -37,6 +38,15 @@ use peer::{Counts, PeerStream};
 pub use body::Body;
 pub use client_bundle::{BundleError, ClientBundle, FILES as CLIENT_FILES};
 
+/// 404 on the API's own listener for anything but `/api/…`.
+fn api_not_here() -> Response<http_body_util::Full<bytes::Bytes>> {
+    let mut r = Response::new(http_body_util::Full::new(bytes::Bytes::from_static(
+        br#"{"error":"only the server API is served here"}"#,
+    )));
+    *r.status_mut() = StatusCode::NOT_FOUND;
+    r
+}
+
 /// How long shutdown waits, by default, for connections to finish.
 pub const DEFAULT_SHUTDOWN_TIMEOUT: Duration = Duration::from_secs(10);
 /// Largest request head (request line and headers) accepted; as Node's default, 16 KiB of
@@ -57,6 +67,8 @@ enum Role {
     Public,
     /// `/healthz`, `/readyz` and `/metrics` only.
     Admin,
+    /// The server API (`[api] listen`) only.
+    Api,
     /// A connection over a cap: 503 to everything (health and readiness excepted).
     Refusing,
 }
@@ -78,6 +90,10 @@ pub struct Server {
     admin_connections: TaskTracker,
     shutdown_timeout: Duration,
     admin_task: std::sync::Mutex<Option<tokio::task::JoinHandle<()>>>,
+    /// Whether the server API has its own listener.
+    api: AtomicBool,
+    api_task: std::sync::Mutex<Option<tokio::task::JoinHandle<()>>>,
+    api_rate: api::ApiRate,
     /// Open public connections, in all and per address.
     counts: Arc<Counts>,
     /// Connections being refused, and admin connections, at this moment.
@@ -132,6 +148,9 @@ impl Server {
             admin_connections: TaskTracker::new(),
             shutdown_timeout,
             admin_task: std::sync::Mutex::new(None),
+            api: AtomicBool::new(false),
+            api_task: std::sync::Mutex::new(None),
+            api_rate: api::ApiRate::default(),
             counts: Arc::new(Counts::default()),
             refusing: Arc::new(AtomicUsize::new(0)),
             admin_open: Arc::new(AtomicUsize::new(0)),
@@ -167,6 +186,9 @@ impl Server {
         if let Some(admin) = self.admin_task.lock().expect("admin lock").take() {
             admin.abort();
         }
+        if let Some(api) = self.api_task.lock().expect("api lock").take() {
+            api.abort();
+        }
     }
 
     /// Serve `/healthz`, `/readyz` and `/metrics` on their own listener, through shutdown
@@ -176,6 +198,14 @@ impl Server {
         self.admin.store(true, Ordering::Release);
         let task = tokio::spawn(self.clone().accept(listener, Role::Admin));
         *self.admin_task.lock().expect("admin lock") = Some(task);
+    }
+
+    /// Serve the server API (`[api] listen`) on its own listener until [`Server::serve`]
+    /// returns; the public listener then no longer answers it.
+    pub fn serve_api(self: &Arc<Self>, listener: TcpListener) {
+        self.api.store(true, Ordering::Release);
+        let task = tokio::spawn(self.clone().accept(listener, Role::Api));
+        *self.api_task.lock().expect("api lock") = Some(task);
     }
 
     async fn accept(self: Arc<Self>, listener: TcpListener, role: Role) {
@@ -195,14 +225,14 @@ impl Server {
                 _ = self.stopping.cancelled(), if role == Role::Public => return,
             };
             let _ = stream.set_nodelay(true);
-            if role == Role::Admin {
-                // Admin connections do not hold shutdown up, nor take public places.
+            if role == Role::Admin || role == Role::Api {
+                // Admin and API connections do not hold shutdown up, nor take public places.
                 let Some(held) = hold(&self.admin_open, MAX_ADMIN_CONNECTIONS) else {
                     continue;
                 };
                 let server = self.clone();
                 self.admin_connections.spawn(async move {
-                    server.connection(stream, remote, Role::Admin, None).await;
+                    server.connection(stream, remote, role, None).await;
                     drop(held);
                 });
                 continue;
@@ -287,7 +317,7 @@ impl Server {
         tokio::pin!(conn);
         let result = tokio::select! {
             result = conn.as_mut() => result,
-            _ = self.stopping.cancelled(), if role != Role::Admin => {
+            _ = self.stopping.cancelled(), if role != Role::Admin && role != Role::Api => {
                 conn.as_mut().graceful_shutdown();
                 conn.await
             }
@@ -330,6 +360,21 @@ impl Server {
         role: Role,
     ) -> Response<Body> {
         let path = req.uri().path();
+        let api = path == "/api" || path.starts_with("/api/");
+        if role == Role::Api {
+            return body::whole(if api {
+                api::handle(&self.app, &self.api_rate, req).await
+            } else {
+                api_not_here()
+            });
+        }
+        if api
+            && role == Role::Public
+            && !self.api.load(Ordering::Acquire)
+            && self.app.snapshot().routes.api.is_some()
+        {
+            return body::whole(api::handle(&self.app, &self.api_rate, req).await);
+        }
         let ops = role == Role::Admin || !self.admin.load(Ordering::Acquire);
         match path {
             // The admin port tells everything; the public port never shows config text or

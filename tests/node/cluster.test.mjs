@@ -29,10 +29,15 @@ function freePort() {
   });
 }
 
+const API_KEY = "cluster-test-api-key-0123456789";
+
 const routes = (url) => `
 [cluster]
 adapter = "redis"
 url = "${url}"
+
+[api]
+keys_env = "API_KEYS"
 
 [namespaces."/".events]
 all = "io"
@@ -102,8 +107,9 @@ describe("cluster over Redis", { skip: target === "reference" && "switchboard on
   before(async () => {
     redisPort = await freePort();
     redis = await startRedis(redisPort);
-    sb1 = await startServer({ routes: routes(redis.url) });
-    sb2 = await startServer({ routes: routes(redis.url) });
+    const env = { API_KEYS: API_KEY };
+    sb1 = await startServer({ routes: routes(redis.url), env });
+    sb2 = await startServer({ routes: routes(redis.url), env });
 
     pub = createClient({ url: redis.url });
     sub = pub.duplicate();
@@ -252,6 +258,55 @@ describe("cluster over Redis", { skip: target === "reference" && "switchboard on
       (await nodeIo.in("em2").fetchSockets()).some((s) => s.id === b.id),
     );
     for (const s of [a, b, n, outsider]) s.close();
+  });
+
+  it("the server API of one node emits, joins, lists and disconnects on every node", async () => {
+    const api = async (method, path, body) => {
+      const res = await fetch(`${sb1.url}${path}`, {
+        method,
+        headers: { authorization: `Bearer ${API_KEY}`, "content-type": "application/json" },
+        body: body && JSON.stringify(body),
+      });
+      assert.equal(res.status, 200, `${method} ${path}`);
+      return res.json();
+    };
+    const [a, b, n] = await Promise.all([client(sb1.url), client(sb2.url), client(nodeUrl)]);
+    await b.emitWithAck("enter", "api-room");
+    await n.emitWithAck("enter", "api-room");
+
+    // An emit to a room reaches its members on the other switchboard and the Node server.
+    let token = barrier();
+    const got = [waitFor(b, "news"), waitFor(n, "news"), collectUntil(a, "news", token)];
+    assert.deepEqual(
+      await api("POST", "/api/emit", { namespace: "/", rooms: ["api-room"], event: "news", args: ["hi", { n: 1 }] }),
+      { delivered: 0 },
+    );
+    a.emit("all", token);
+    const [gb, gn, ga] = await Promise.all(got);
+    assert.deepEqual([gb, gn, ga], ["hi", "hi", []]);
+
+    // The listing covers every node: the members on sb2 and on the Node server.
+    const listed = await api("GET", "/api/sockets?namespace=/&room=api-room");
+    assert.deepEqual(listed.sockets.map((s) => s.id).sort(), [b.id, n.id].sort());
+    assert.equal(listed.total, 2);
+    const own = listed.sockets.find((s) => s.id === b.id);
+    assert.ok(own.rooms.includes("api-room"));
+    assert.equal(own.handshake.address, "127.0.0.1");
+
+    // A join by socket id takes effect on the node that holds the socket.
+    await api("POST", "/api/join", { namespace: "/", socket_id: n.id, room: "joined-by-api" });
+    await eventually(async () =>
+      (await nodeIo.in("joined-by-api").fetchSockets()).some((s) => s.id === n.id),
+    );
+    const rooms = await api("GET", "/api/rooms?namespace=/");
+    assert.ok(rooms.rooms.includes("joined-by-api") && rooms.rooms.includes("api-room"));
+    assert.ok(!rooms.rooms.includes(n.id), "sockets' own rooms are not listed");
+
+    // A disconnect by socket id reaches the Node server's socket.
+    const gone = waitFor(n, "disconnect");
+    await api("POST", "/api/disconnect", { namespace: "/", socket_id: n.id });
+    assert.equal(await gone, "io server disconnect");
+    for (const s of [a, b]) s.close();
   });
 
   it("Redis going away: local delivery continues, then the cluster resumes", async () => {

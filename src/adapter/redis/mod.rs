@@ -16,6 +16,7 @@
 //! own `request_timeout`.
 
 pub mod codec;
+mod requests;
 
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
@@ -126,6 +127,11 @@ struct Shared {
     namespaces: RwLock<HashMap<String, Arc<LocalAdapter>>>,
     /// Namespaces to subscribe to once added.
     subscribe: mpsc::UnboundedSender<String>,
+    /// For commands other than PUBLISH (`PUBSUB NUMSUB`).
+    client: redis::Client,
+    command: tokio::sync::Mutex<Option<redis::aio::MultiplexedConnection>>,
+    /// This node's requests waiting for answers, by request id.
+    pending: std::sync::Mutex<HashMap<String, mpsc::Sender<Json>>>,
 }
 
 impl Shared {
@@ -148,6 +154,20 @@ impl Shared {
 
     fn response_channel(&self, nsp: &str) -> String {
         format!("{}-response#{nsp}#", self.config.key)
+    }
+
+    /// A connection for commands, opened (or opened again) on demand.
+    async fn command(&self) -> Option<redis::aio::MultiplexedConnection> {
+        let mut slot = self.command.lock().await;
+        if slot.is_none() {
+            let opened = tokio::time::timeout(
+                requests::CONNECT_TIMEOUT,
+                self.client.get_multiplexed_async_connection(),
+            )
+            .await;
+            *slot = opened.ok()?.ok();
+        }
+        slot.clone()
     }
 
     fn local(&self, nsp: &str) -> Option<Arc<LocalAdapter>> {
@@ -193,6 +213,9 @@ impl RedisCluster {
             requests: Arc::new(Semaphore::new(CONCURRENT_REQUESTS)),
             namespaces: RwLock::new(HashMap::new()),
             subscribe,
+            client: client.clone(),
+            command: tokio::sync::Mutex::new(None),
+            pending: std::sync::Mutex::new(HashMap::new()),
         });
         let cancel = CancellationToken::new();
         runtime.spawn(publisher(
@@ -303,6 +326,30 @@ impl Adapter for RedisAdapter {
             self.shared.publish(channel, payload);
         }
         delivery
+    }
+
+    fn all_rooms(&self) -> Vec<String> {
+        self.local.all_rooms()
+    }
+
+    fn remote_join(&self, opts: &BroadcastOptions, rooms: &[String]) {
+        self.remote_rooms_change(codec::request::REMOTE_JOIN, opts, rooms);
+    }
+
+    fn remote_leave(&self, opts: &BroadcastOptions, rooms: &[String]) {
+        self.remote_rooms_change(codec::request::REMOTE_LEAVE, opts, rooms);
+    }
+
+    fn remote_disconnect(&self, opts: &BroadcastOptions, close: bool) {
+        self.remote_close(opts, close);
+    }
+
+    fn remote_sockets<'a>(&'a self, opts: &'a BroadcastOptions) -> super::Remote<'a, Vec<Json>> {
+        self.fetch(opts)
+    }
+
+    fn remote_rooms(&self) -> super::Remote<'_, Vec<String>> {
+        self.rooms()
     }
 }
 
@@ -514,6 +561,9 @@ async fn subscribe(
     .map_err(|_| timed_out())??;
     tokio::time::timeout(deadline, sink.subscribe(s.request_channel(nsp)))
         .await
+        .map_err(|_| timed_out())??;
+    tokio::time::timeout(deadline, sink.subscribe(s.response_channel(nsp)))
+        .await
         .map_err(|_| timed_out())?
 }
 
@@ -522,6 +572,11 @@ fn handle(s: &Arc<Shared>, msg: &redis::Msg) {
     let payload = msg.get_payload_bytes();
     if msg.from_pattern() {
         on_broadcast(s, payload);
+    } else if msg
+        .get_channel_name()
+        .starts_with(&format!("{}-response#", s.config.key))
+    {
+        requests::on_response(s, payload);
     } else if let Some(nsp) = msg
         .get_channel_name()
         .strip_prefix(&format!("{}-request#", s.config.key))

@@ -163,6 +163,20 @@ impl Core {
     }
 }
 
+impl Dispatcher {
+    /// Disconnect `socket` from its namespace from the server side, as a route's
+    /// `disconnect` does: the client is told, its rooms left, the `disconnect` route run.
+    pub fn disconnect(&self, socket: &Arc<Socket>) {
+        if socket.disconnect()
+            && let Some(pending) = self
+                .core
+                .disconnected(socket, DisconnectReason::ServerNamespaceDisconnect)
+        {
+            tokio::spawn(pending);
+        }
+    }
+}
+
 impl SocketHandler for Dispatcher {
     fn authorize(
         &self,

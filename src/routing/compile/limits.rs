@@ -204,7 +204,7 @@ pub(super) fn timeout(n: &Node<'_>, key: &str, r: &mut Reader) -> Option<Duratio
 }
 
 /// `"N/s"` (or `/m`, `/h`), `"off"`, or `{ rate = "N/s", burst = M }`.
-fn rate(n: &Node<'_>, key: &str, r: &mut Reader) -> Option<Option<Rate>> {
+pub(super) fn rate(n: &Node<'_>, key: &str, r: &mut Reader) -> Option<Option<Rate>> {
     const EXPECTED: &str = "a rate like \"50/s\", \"off\", or { rate = \"50/s\", burst = 100 }";
     let (text_node, burst) = match n.get_ref() {
         DeValue::String(s) if s.as_ref() == "off" => return Some(None),

@@ -2,6 +2,7 @@
 //! section of the file: `server`, `statics`, `namespaces` (routes) and their `auth`,
 //! `cluster`, `limits`.
 
+mod api;
 mod auth;
 mod backend;
 mod cluster;
@@ -27,6 +28,7 @@ const TOP_KEYS: &[&str] = &[
     "cluster",
     "limits",
     "backend",
+    "api",
 ];
 
 /// Where the file's relative paths and environment come from.
@@ -104,6 +106,11 @@ fn compile_doc(doc: &DeTable<'_>, env: &Env<'_>, r: &mut Reader) -> RouteTable {
         && let Some(backend) = r.table(node, "backend")
     {
         table.backend = backend::compile_backend(backend, env, r);
+    }
+    if let Some(node) = get(doc, "api")
+        && let Some(api) = r.table(node, "api")
+    {
+        table.api = api::compile_api(api, node, env, r);
     }
     check_across_sections(doc, &table, r);
     table

@@ -19,3 +19,4 @@ mod routing;
 mod socketio;
 mod support;
 mod tidy;
+mod webhooks;

@@ -3,7 +3,7 @@
 use std::collections::{HashMap, HashSet};
 use std::sync::{Arc, RwLock};
 
-use super::{Adapter, BroadcastOptions, Delivery};
+use super::{Adapter, BroadcastOptions, Delivery, RoomObserver};
 use crate::engineio::Sid;
 use crate::socketio::{Encoded, Socket};
 
@@ -14,25 +14,31 @@ struct Inner {
 }
 
 impl Inner {
-    fn join(&mut self, sid: Sid, room: &str) {
-        let Some((_, rooms)) = self.sockets.get_mut(&sid) else {
-            return;
-        };
-        if rooms.insert(room.to_owned()) {
-            self.rooms.entry(room.to_owned()).or_default().insert(sid);
+    /// `sid` joins `room`: `Some(first)` when it was not in it (`first`: the room was empty).
+    fn join(&mut self, sid: Sid, room: &str) -> Option<bool> {
+        let (_, rooms) = self.sockets.get_mut(&sid)?;
+        if !rooms.insert(room.to_owned()) {
+            return None;
         }
+        let members = self.rooms.entry(room.to_owned()).or_default();
+        members.insert(sid);
+        Some(members.len() == 1)
     }
 
-    fn leave(&mut self, sid: Sid, room: &str) {
+    /// `sid` leaves `room`: `Some(last)` when it was in it (`last`: the room is now empty).
+    fn leave(&mut self, sid: Sid, room: &str) -> Option<bool> {
         if let Some((_, rooms)) = self.sockets.get_mut(&sid) {
             rooms.remove(room);
         }
-        if let Some(members) = self.rooms.get_mut(room) {
-            members.remove(&sid);
-            if members.is_empty() {
-                self.rooms.remove(room);
-            }
+        let members = self.rooms.get_mut(room)?;
+        if !members.remove(&sid) {
+            return None;
         }
+        let last = members.is_empty();
+        if last {
+            self.rooms.remove(room);
+        }
+        Some(last)
     }
 
     /// Calls `f` once for each selected socket.
@@ -89,12 +95,28 @@ impl Inner {
 #[derive(Debug, Default)]
 pub struct LocalAdapter {
     inner: RwLock<Inner>,
+    /// Told of room changes, with the namespace's name.
+    observer: Option<(Arc<str>, Arc<dyn RoomObserver>)>,
 }
 
 impl LocalAdapter {
     /// An empty namespace.
     pub fn new() -> Self {
         Self::default()
+    }
+
+    /// An empty namespace `nsp` whose room changes `observer` is told of.
+    pub fn observed(nsp: &str, observer: Arc<dyn RoomObserver>) -> Self {
+        LocalAdapter {
+            inner: RwLock::default(),
+            observer: Some((Arc::from(nsp), observer)),
+        }
+    }
+
+    /// The observer, when one listens now.
+    fn listening(&self) -> Option<(&str, &dyn RoomObserver)> {
+        let (nsp, observer) = self.observer.as_ref()?;
+        observer.listening().then_some((&**nsp, &**observer))
     }
 
     /// How many sockets are in the namespace.
@@ -126,13 +148,28 @@ impl Adapter for LocalAdapter {
     }
 
     fn remove(&self, sid: Sid) {
+        let mut left = Vec::new();
         let mut inner = self.inner.write().expect("adapter lock");
         if let Some((_, rooms)) = inner.sockets.remove(&sid) {
             for room in rooms {
                 if let Some(members) = inner.rooms.get_mut(&room) {
                     members.remove(&sid);
-                    if members.is_empty() {
+                    let last = members.is_empty();
+                    if last {
                         inner.rooms.remove(&room);
+                    }
+                    left.push((room, last));
+                }
+            }
+        }
+        drop(inner);
+        if let Some((nsp, observer)) = self.listening() {
+            left.sort();
+            for (room, last) in left {
+                if room != sid.as_str() {
+                    observer.member_changed(nsp, sid, &room, false);
+                    if last {
+                        observer.room_changed(nsp, &room, false);
                     }
                 }
             }
@@ -140,11 +177,25 @@ impl Adapter for LocalAdapter {
     }
 
     fn join(&self, sid: Sid, room: &str) {
-        self.inner.write().expect("adapter lock").join(sid, room);
+        let joined = self.inner.write().expect("adapter lock").join(sid, room);
+        if let (Some(first), Some((nsp, observer))) = (joined, self.listening()) {
+            observer.member_changed(nsp, sid, room, true);
+            if first {
+                observer.room_changed(nsp, room, true);
+            }
+        }
     }
 
     fn leave(&self, sid: Sid, room: &str) {
-        self.inner.write().expect("adapter lock").leave(sid, room);
+        let left = self.inner.write().expect("adapter lock").leave(sid, room);
+        if let (Some(last), Some((nsp, observer))) = (left, self.listening())
+            && room != sid.as_str()
+        {
+            observer.member_changed(nsp, sid, room, false);
+            if last {
+                observer.room_changed(nsp, room, false);
+            }
+        }
     }
 
     fn socket_count(&self) -> usize {

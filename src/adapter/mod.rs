@@ -71,6 +71,19 @@ impl Delivery {
     }
 }
 
+/// Told of room changes by the adapters, after they took effect and outside their locks.
+pub trait RoomObserver: Send + Sync + std::fmt::Debug {
+    /// Whether anyone listens now; when not, changes are not reported.
+    fn listening(&self) -> bool;
+
+    /// `sid` of namespace `nsp` joined (`joined`) or left `room` (never its own room).
+    fn member_changed(&self, nsp: &str, sid: Sid, room: &str, joined: bool);
+
+    /// `room` of `nsp` got its first member (`occupied`) or lost its last — on this node;
+    /// under `[cluster]`, on every node.
+    fn room_changed(&self, nsp: &str, room: &str, occupied: bool);
+}
+
 /// Rooms and broadcasts of one namespace.
 pub trait Adapter: Send + Sync + std::fmt::Debug {
     /// A socket joined the namespace; it is put in the room named by its id.

@@ -9,6 +9,7 @@ mod reload;
 mod scope;
 mod snapshot;
 mod watch;
+mod webhooks;
 
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
@@ -29,6 +30,7 @@ pub use metrics::{Metrics, OTHER_EVENT};
 pub use reload::{ReloadOutcome, ReloadStatus};
 pub use snapshot::Snapshot;
 pub use watch::{WatchError, Watcher, watch};
+pub use webhooks::Webhooks;
 
 /// The Engine.IO endpoint with switchboard's Socket.IO layer on top.
 pub type SwitchboardEngine = Engine<SocketIo<Dispatcher>>;
@@ -135,6 +137,8 @@ pub struct App {
     snapshot: Arc<ArcSwap<Snapshot>>,
     /// Routes events; the server API disconnects sockets through it.
     dispatcher: Dispatcher,
+    /// `[[webhooks]]` in force.
+    webhooks: Arc<Webhooks>,
     engine: Arc<SwitchboardEngine>,
     metrics: Arc<Metrics>,
     hits: Arc<Hits>,
@@ -180,14 +184,23 @@ impl App {
         let socketio_config = socketio_config(&routes);
         let metrics = Arc::new(Metrics::default());
         let hits = Arc::new(Hits::default());
+        let webhooks = Webhooks::new();
+        webhooks.configure(&routes.webhooks);
         let snapshot = Arc::new(ArcSwap::from_pointee(Snapshot::new(
             routes,
             scripts,
             None,
             &metrics.cluster,
+            &(webhooks.clone() as Arc<dyn crate::adapter::RoomObserver>),
         )));
         let pool = Arc::new(ScriptPool::per_core());
-        let dispatcher = Dispatcher::new(snapshot.clone(), metrics.clone(), hits.clone(), pool);
+        let dispatcher = Dispatcher::new(
+            snapshot.clone(),
+            metrics.clone(),
+            hits.clone(),
+            pool,
+            webhooks.clone(),
+        );
         let engine = Engine::with_hits(
             SocketIo::new(dispatcher.clone(), socketio_config, hits.clone()),
             engine_config,
@@ -196,6 +209,7 @@ impl App {
         App {
             snapshot,
             dispatcher,
+            webhooks,
             engine,
             metrics,
             hits,
@@ -204,6 +218,11 @@ impl App {
             attempts: tokio::sync::watch::Sender::new(0),
             started: Instant::now(),
         }
+    }
+
+    /// The webhooks in force.
+    pub fn webhooks(&self) -> &Webhooks {
+        &self.webhooks
     }
 
     /// Application counters.

@@ -11,7 +11,7 @@ use std::time::{Duration, Instant};
 use serde::Serialize;
 
 use super::{App, LoadError, Snapshot, compile_scripts, engine_config, load, socketio_config};
-use crate::adapter::BroadcastOptions;
+use crate::adapter::{BroadcastOptions, RoomObserver};
 use crate::routing::{NamespaceRoutes, RouteTable};
 use crate::scripting::ScriptSet;
 
@@ -125,11 +125,13 @@ impl App {
         let changes = describe_changes(&old.routes, &routes);
         self.engine.set_config(engine_config(&routes));
         self.engine.handler().set_config(socketio_config(&routes));
+        self.webhooks.configure(&routes.webhooks);
         let new = Arc::new(Snapshot::new(
             routes,
             scripts,
             Some(&old),
             &self.metrics.cluster,
+            &(self.webhooks.clone() as Arc<dyn RoomObserver>),
         ));
         self.snapshot.store(new.clone());
 

@@ -4,7 +4,9 @@
 use std::collections::HashMap;
 use std::sync::Arc;
 
-use crate::adapter::{Adapter, ClusterConfig, ClusterMetrics, LocalAdapter, RedisCluster};
+use crate::adapter::{
+    Adapter, ClusterConfig, ClusterMetrics, LocalAdapter, RedisCluster, RoomObserver,
+};
 use crate::auth::{Hook, Jwks, Verifier};
 use crate::backend::Caller;
 use crate::routing::jwt::JwtKey;
@@ -37,12 +39,14 @@ pub struct Snapshot {
 
 impl Snapshot {
     /// A snapshot of `routes`, reusing `previous`'s adapters for namespaces that remain.
-    /// `metrics` counts the cluster link, when `routes` has one.
+    /// `metrics` counts the cluster link, when `routes` has one; new adapters tell
+    /// `observer` of room changes.
     pub fn new(
         routes: RouteTable,
         scripts: ScriptSet,
         previous: Option<&Snapshot>,
         metrics: &Arc<ClusterMetrics>,
+        observer: &Arc<dyn RoomObserver>,
     ) -> Snapshot {
         let cluster = match previous {
             Some(p) => {
@@ -63,8 +67,9 @@ impl Snapshot {
                 let adapter = previous
                     .and_then(|p| p.adapters.get(name).cloned())
                     .unwrap_or_else(|| match &cluster {
-                        Some(cluster) => cluster.adapter(name),
-                        None => Arc::new(LocalAdapter::new()) as Arc<dyn Adapter>,
+                        Some(cluster) => cluster.adapter(name, observer.clone()),
+                        None => Arc::new(LocalAdapter::observed(name, observer.clone()))
+                            as Arc<dyn Adapter>,
                     });
                 (name.clone(), adapter)
             })

@@ -6,8 +6,10 @@ mod call;
 mod http;
 mod reply;
 mod sign;
+mod webhook;
 
 pub use call::{CallError, Caller};
 pub use http::{body, client};
 pub use reply::{Reply, args as args_from_json, parse as parse_reply, with_binary};
 pub use sign::{SIGNATURE_HEADER, signature, signature_now};
+pub use webhook::{Webhook, WebhookStats};

@@ -12,6 +12,7 @@ mod limits;
 mod table;
 pub mod template;
 mod units;
+pub mod webhooks;
 
 pub use action::{Action, Args, HttpCall, Recipients, Route, ScriptRef};
 pub use compile::{Env, compile};

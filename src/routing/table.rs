@@ -155,6 +155,8 @@ pub struct RouteTable {
     pub backend: super::backend::BackendSettings,
     /// `[api]`; `None`: no server API.
     pub api: Option<super::api::ApiSettings>,
+    /// `[[webhooks]]`, in file order.
+    pub webhooks: Vec<super::webhooks::WebhookSettings>,
 }
 
 impl RouteTable {

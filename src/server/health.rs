@@ -23,6 +23,22 @@ struct Health {
     /// The JWK Sets the routes name, when they name any.
     #[serde(skip_serializing_if = "Vec::is_empty")]
     jwks: Vec<JwksHealth>,
+    /// The webhooks, when the routes have any.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    webhooks: Vec<WebhookHealth>,
+}
+
+/// A webhook at a glance.
+#[derive(Serialize)]
+struct WebhookHealth {
+    /// Its URL without the query (which may hold a token).
+    url: String,
+    up: bool,
+    queued: u64,
+    delivered: u64,
+    dropped: u64,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    last_error: Option<String>,
 }
 
 /// A JWK Set at a glance.
@@ -100,7 +116,36 @@ fn health(app: &App, status: &'static str, detailed: bool) -> Health {
             sets.sort_by(|a, b| a.url.cmp(&b.url));
             sets
         },
+        webhooks: webhooks(app, detailed),
     }
+}
+
+fn webhooks(app: &App, detailed: bool) -> Vec<WebhookHealth> {
+    use std::sync::atomic::Ordering::Relaxed;
+    app.webhooks()
+        .all()
+        .iter()
+        .map(|hook| {
+            let stats = hook.stats();
+            let url = hook.settings().url.clone();
+            let up = stats.up.load(Relaxed);
+            WebhookHealth {
+                url: url.split('?').next().unwrap_or_default().to_owned(),
+                up,
+                queued: stats.queued.load(Relaxed),
+                delivered: stats.delivered.load(Relaxed),
+                dropped: stats.dropped.load(Relaxed),
+                // The admin port says why; the public one only that it fails.
+                last_error: (!up).then(|| {
+                    let last = stats.last_error.lock().expect("last error lock").clone();
+                    match last {
+                        Some(e) if detailed => e,
+                        _ => "delivery failing".to_owned(),
+                    }
+                }),
+            }
+        })
+        .collect()
 }
 
 fn json(status: StatusCode, health: &Health) -> Response<Full<Bytes>> {

@@ -249,6 +249,7 @@ pub(crate) fn render(app: &App) -> Response<Full<Bytes>> {
             );
         }
     }
+    webhooks(&mut out, app);
     out.counter(
         "switchboard_invalid_namespace_total",
         "CONNECTs to a namespace that does not exist.",
@@ -388,6 +389,68 @@ pub(crate) fn render(app: &App) -> Response<Full<Bytes>> {
         HeaderValue::from_static("text/plain; version=0.0.4; charset=utf-8"),
     );
     resp
+}
+
+/// The `[[webhooks]]` metrics, labelled by URL.
+fn webhooks(out: &mut Out, app: &App) {
+    let hooks = app.webhooks().all();
+    if hooks.is_empty() {
+        return;
+    }
+    let rows: Vec<_> = hooks
+        .iter()
+        .map(|h| (url_label(&h.settings().url), h.stats()))
+        .collect();
+    out.head(
+        "switchboard_webhook_up",
+        "gauge",
+        "Whether the last batch sent to a webhook was taken.",
+    );
+    for (url, s) in &rows {
+        out.value(
+            "switchboard_webhook_up",
+            url,
+            u8::from(s.up.load(Ordering::Relaxed)),
+        );
+    }
+    out.head(
+        "switchboard_webhook_queued",
+        "gauge",
+        "Events waiting for a webhook, the batch being sent included.",
+    );
+    for (url, s) in &rows {
+        out.value(
+            "switchboard_webhook_queued",
+            url,
+            s.queued.load(Ordering::Relaxed),
+        );
+    }
+    out.head(
+        "switchboard_webhook_events_total",
+        "counter",
+        "Webhook events, by outcome: delivered (taken by the backend) or dropped (queue full).",
+    );
+    for (url, s) in &rows {
+        for (outcome, n) in [("delivered", &s.delivered), ("dropped", &s.dropped)] {
+            out.value(
+                "switchboard_webhook_events_total",
+                &format!("{url},outcome=\"{outcome}\""),
+                n.load(Ordering::Relaxed),
+            );
+        }
+    }
+    out.head(
+        "switchboard_webhook_failures_total",
+        "counter",
+        "Webhook batches that failed (each try counts); they are retried.",
+    );
+    for (url, s) in &rows {
+        out.value(
+            "switchboard_webhook_failures_total",
+            url,
+            s.failures.load(Ordering::Relaxed),
+        );
+    }
 }
 
 #[cfg(test)]

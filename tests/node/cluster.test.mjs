@@ -31,7 +31,7 @@ function freePort() {
 
 const API_KEY = "cluster-test-api-key-0123456789";
 
-const routes = (url) => `
+const routes = (url, hooks) => `
 [cluster]
 adapter = "redis"
 url = "${url}"
@@ -39,10 +39,16 @@ url = "${url}"
 [api]
 keys_env = "API_KEYS"
 
+[[webhooks]]
+url = "${hooks}"
+events = ["room_occupied", "room_vacated"]
+batch = { max = 100, interval = "20ms" }
+
 [namespaces."/".events]
 all = "io"
 others = "broadcast"
 enter = [ { join = "{0}" }, { ack = "ok" } ]
+exit = [ { leave = "{0}" }, { ack = "ok" } ]
 inroom = { to = "room", room = "{0}", include_sender = true }
 `;
 
@@ -95,7 +101,9 @@ async function eventually(check, { timeout = 10_000, label = "condition" } = {})
 }
 
 describe("cluster over Redis", { skip: target === "reference" && "switchboard only" }, () => {
-  let redis, redisPort, sb1, sb2, nodeIo, nodeHttp, nodeUrl, pub, sub, emitterClient;
+  let redis, redisPort, sb1, sb2, nodeIo, nodeHttp, nodeUrl, pub, sub, emitterClient, hooks;
+  /** What the two switchboards told their webhook. */
+  const hookEvents = [];
   const clients = [];
 
   async function client(url) {
@@ -107,9 +115,19 @@ describe("cluster over Redis", { skip: target === "reference" && "switchboard on
   before(async () => {
     redisPort = await freePort();
     redis = await startRedis(redisPort);
+    hooks = createServer((req, res) => {
+      let body = "";
+      req.on("data", (c) => (body += c));
+      req.on("end", () => {
+        hookEvents.push(...JSON.parse(body).events);
+        res.end();
+      });
+    });
+    await new Promise((resolve) => hooks.listen(0, "127.0.0.1", resolve));
+    const hooksUrl = `http://127.0.0.1:${hooks.address().port}/hooks`;
     const env = { API_KEYS: API_KEY };
-    sb1 = await startServer({ routes: routes(redis.url), env });
-    sb2 = await startServer({ routes: routes(redis.url), env });
+    sb1 = await startServer({ routes: routes(redis.url, hooksUrl), env });
+    sb2 = await startServer({ routes: routes(redis.url, hooksUrl), env });
 
     pub = createClient({ url: redis.url });
     sub = pub.duplicate();
@@ -141,6 +159,7 @@ describe("cluster over Redis", { skip: target === "reference" && "switchboard on
   after(async () => {
     for (const c of clients) c.close();
     nodeIo?.close();
+    hooks?.close();
     await Promise.allSettled([pub?.quit(), sub?.quit(), emitterClient?.quit()]);
     await sb1?.stop();
     await sb2?.stop();
@@ -184,7 +203,9 @@ describe("cluster over Redis", { skip: target === "reference" && "switchboard on
   it("binary arguments survive every hop", async () => {
     const [a, b, n] = await Promise.all([client(sb1.url), client(sb2.url), client(nodeUrl)]);
     const bytes = Buffer.from([0, 1, 2, 250, 255]);
-    const got = [waitFor(b, "all"), waitFor(n, "all")];
+    // The sender's own copy too ("all" is io): one arriving late would be taken for the
+    // next message.
+    const got = [waitFor(a, "all"), waitFor(b, "all"), waitFor(n, "all")];
     a.emit("all", { file: bytes, name: "f" });
     for (const v of await Promise.all(got)) {
       assert.equal(v.name, "f");
@@ -307,6 +328,26 @@ describe("cluster over Redis", { skip: target === "reference" && "switchboard on
     await api("POST", "/api/disconnect", { namespace: "/", socket_id: n.id });
     assert.equal(await gone, "io server disconnect");
     for (const s of [a, b]) s.close();
+  });
+
+  it("a room is told occupied by its first member on any node, vacated by its last", async () => {
+    const a = await client(sb1.url);
+    const b = await client(sb2.url);
+    const told = (room) => hookEvents.filter((e) => e.room === room).map((e) => e.name);
+    assert.equal(await a.emitWithAck("enter", "occ"), "ok");
+    await eventually(async () => told("occ").length === 1, { label: "occupied" });
+    // A second member, on the other node: the room was occupied already.
+    assert.equal(await b.emitWithAck("enter", "occ"), "ok");
+    assert.equal(await a.emitWithAck("exit", "occ"), "ok");
+    // a left, b is still in: not vacated. b leaves: vacated.
+    assert.equal(await b.emitWithAck("exit", "occ"), "ok");
+    await eventually(async () => told("occ").length >= 2, { label: "vacated" });
+    assert.deepEqual(told("occ"), ["room_occupied", "room_vacated"]);
+    const [occupied, vacated] = hookEvents.filter((e) => e.room === "occ");
+    assert.equal(occupied.namespace, "/");
+    assert.notEqual(occupied.id, vacated.id);
+    a.close();
+    b.close();
   });
 
   it("Redis going away: local delivery continues, then the cluster resumes", async () => {

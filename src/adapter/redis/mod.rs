@@ -16,6 +16,7 @@
 //! own `request_timeout`.
 
 pub mod codec;
+mod occupancy;
 mod requests;
 
 use std::collections::HashMap;
@@ -30,7 +31,7 @@ use serde_json::{Value as Json, json};
 use tokio::sync::{Semaphore, mpsc};
 use tokio_util::sync::CancellationToken;
 
-use super::{Adapter, BroadcastOptions, Delivery, LocalAdapter};
+use super::{Adapter, BroadcastOptions, Delivery, LocalAdapter, RoomObserver};
 use crate::engineio::{CloseReason, Sid};
 use crate::socketio::{Encoded, Socket};
 use codec::request;
@@ -170,6 +171,11 @@ impl Shared {
         slot.clone()
     }
 
+    /// The command connection failed: the next command opens a new one.
+    async fn command_failed(&self) {
+        *self.command.lock().await = None;
+    }
+
     fn local(&self, nsp: &str) -> Option<Arc<LocalAdapter>> {
         self.namespaces
             .read()
@@ -248,9 +254,16 @@ impl RedisCluster {
         &self.shared.metrics
     }
 
-    /// The adapter of namespace `nsp`, subscribed to its channels.
-    pub fn adapter(&self, nsp: &str) -> Arc<dyn Adapter> {
-        let local = Arc::new(LocalAdapter::new());
+    /// The adapter of namespace `nsp`, subscribed to its channels; `observer` is told of
+    /// its room changes.
+    pub fn adapter(&self, nsp: &str, observer: Arc<dyn RoomObserver>) -> Arc<dyn Adapter> {
+        let occupancy = occupancy::Occupancy::start(
+            nsp,
+            observer,
+            Arc::downgrade(&self.shared),
+            self.cancel.clone(),
+        );
+        let local = Arc::new(LocalAdapter::observed(nsp, occupancy));
         self.shared
             .namespaces
             .write()

@@ -117,14 +117,14 @@ async fn ask(s: &Arc<Shared>, nsp: &str, kind: u64, opts: Option<&BroadcastOptio
 async fn others(s: &Shared, nsp: &str) -> Option<usize> {
     let mut conn = s.command().await?;
     let channel = s.request_channel(nsp);
-    let (_, n): (String, usize) = redis::cmd("PUBSUB")
-        .arg("NUMSUB")
-        .arg(&channel)
-        .query_async::<Vec<(String, usize)>>(&mut conn)
-        .await
-        .ok()?
-        .into_iter()
-        .next()?;
+    let mut cmd = redis::cmd("PUBSUB");
+    cmd.arg("NUMSUB").arg(&channel);
+    let query = cmd.query_async::<Vec<(String, usize)>>(&mut conn);
+    let Ok(Ok(answer)) = tokio::time::timeout(s.config.request_timeout, query).await else {
+        s.command_failed().await;
+        return None;
+    };
+    let (_, n) = answer.into_iter().next()?;
     Some(n.saturating_sub(1))
 }
 

@@ -64,18 +64,20 @@ impl Core {
     }
 }
 
+/// The arguments of `event` as JSON values, binary ones as `{"$binary": "<base64>"}`.
+pub(crate) fn args_json(event: &Event) -> Vec<Value> {
+    let mut text = Vec::with_capacity(event.args.len() + 2);
+    text.push(b'[');
+    text.extend_from_slice(&event.args);
+    text.push(b']');
+    serde_json::from_slice(&text)
+        .map(|values| with_binary(values, &event.attachments))
+        .unwrap_or_default()
+}
+
 /// The body of a call about `event` (absent for `connect` and `disconnect` routes).
 fn request(adapter: &dyn Adapter, socket: &Socket, name: &str, event: Option<&Event>) -> Vec<u8> {
-    let args = event
-        .and_then(|e| {
-            let mut text = Vec::with_capacity(e.args.len() + 2);
-            text.push(b'[');
-            text.extend_from_slice(&e.args);
-            text.push(b']');
-            let values: Vec<Value> = serde_json::from_slice(&text).ok()?;
-            Some(with_binary(values, &e.attachments))
-        })
-        .unwrap_or_default();
+    let args = event.map(args_json).unwrap_or_default();
     let body = json!({
         "namespace": socket.nsp(),
         "event": name,

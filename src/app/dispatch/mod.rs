@@ -13,6 +13,8 @@ mod http;
 mod run;
 mod script;
 
+pub(crate) use http::args_json;
+
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -22,6 +24,7 @@ use serde_json::value::RawValue;
 use super::metrics::Metrics;
 use super::scope::EventScope;
 use super::snapshot::Snapshot;
+use super::webhooks::Webhooks;
 use crate::adapter::Adapter;
 use crate::engineio::{Handshake, Pending};
 use crate::limits::{Hits, Throttle};
@@ -41,6 +44,7 @@ pub(crate) struct Core {
     metrics: Arc<Metrics>,
     hits: Arc<Hits>,
     pool: Arc<ScriptPool>,
+    webhooks: Arc<Webhooks>,
     /// One warning per script file and interval.
     failures: Throttle<String>,
 }
@@ -53,12 +57,13 @@ pub struct Dispatcher {
 
 impl Dispatcher {
     /// A dispatcher reading `snapshot`, counting in `metrics` and `hits`, running scripts
-    /// on `pool`.
+    /// on `pool`, telling `webhooks` what happens.
     pub fn new(
         snapshot: Arc<ArcSwap<Snapshot>>,
         metrics: Arc<Metrics>,
         hits: Arc<Hits>,
         pool: Arc<ScriptPool>,
+        webhooks: Arc<Webhooks>,
     ) -> Self {
         Dispatcher {
             core: Arc::new(Core {
@@ -66,6 +71,7 @@ impl Dispatcher {
                 metrics,
                 hits,
                 pool,
+                webhooks,
                 failures: Throttle::new(FAILURE_LOG_INTERVAL),
             }),
         }
@@ -155,6 +161,7 @@ impl Core {
         );
         let adapter = snapshot.adapters.get(socket.nsp())?;
         adapter.remove(socket.id());
+        self.webhooks.disconnected(socket, reason);
         let route = snapshot
             .routes
             .namespace(socket.nsp())
@@ -194,6 +201,7 @@ impl SocketHandler for Dispatcher {
             return None;
         };
         adapter.add(socket.clone());
+        self.core.webhooks.connected(socket);
         super::metrics::add(&self.core.metrics.connections, 1);
         tracing::info!(
             ns = socket.nsp(),
@@ -246,6 +254,7 @@ impl SocketHandler for Dispatcher {
         if refresh == Some(event.name.as_str()) {
             return self.core.refresh(&snapshot, socket, &event);
         }
+        self.core.webhooks.event(socket, &event);
         let Some(route) = ns.route(&event.name) else {
             tracing::debug!(ns = socket.nsp(), event = %event.name.escape_debug(), "No route; event dropped");
             return None;

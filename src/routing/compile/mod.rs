@@ -12,6 +12,7 @@ mod server;
 mod statics;
 #[cfg(test)]
 mod tests;
+mod webhooks;
 
 use std::path::Path;
 
@@ -29,6 +30,7 @@ const TOP_KEYS: &[&str] = &[
     "limits",
     "backend",
     "api",
+    "webhooks",
 ];
 
 /// Where the file's relative paths and environment come from.
@@ -111,6 +113,9 @@ fn compile_doc(doc: &DeTable<'_>, env: &Env<'_>, r: &mut Reader) -> RouteTable {
         && let Some(api) = r.table(node, "api")
     {
         table.api = api::compile_api(api, node, env, r);
+    }
+    if let Some(node) = get(doc, "webhooks") {
+        table.webhooks = webhooks::compile_webhooks(node, env, r);
     }
     check_across_sections(doc, &table, r);
     table

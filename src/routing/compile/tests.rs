@@ -9,6 +9,7 @@ fn env_var(name: &str) -> Option<String> {
     match name {
         "CHAT_TOKENS" => Some("a, b,,c".to_owned()),
         "REDIS_URL" => Some("redis://:secret@10.0.0.1:6380/0".to_owned()),
+        "HOOK_SECRET" => Some("a-hook-secret-of-16-bytes".to_owned()),
         _ => None,
     }
 }
@@ -479,4 +480,109 @@ fn a_static_mount_of_the_file_system_root_is_refused() {
         errs,
         vec!["routes.toml:3:7 `/` is the root of the file system: every file would be served"]
     );
+}
+
+#[test]
+fn webhooks_defaults_events_and_errors() {
+    use crate::routing::webhooks::HookEvent;
+    use std::time::Duration;
+    let table = compile_str(
+        r#"
+[[webhooks]]
+url = "http://backend:8080/hooks"
+events = ["connect", "room_vacated", "chat message", "event:join", "*"]
+secret_env = "HOOK_SECRET"
+batch = { max = 10, interval = "250ms" }
+queue = "1MB"
+timeout = "2s"
+
+[[webhooks]]
+url = "https://audit.example/in"
+events = ["disconnect"]
+"#,
+    )
+    .unwrap();
+    let [full, plain] = &table.webhooks[..] else {
+        panic!("two webhooks: {:?}", table.webhooks);
+    };
+    assert_eq!(
+        full.events,
+        vec![
+            HookEvent::Connect,
+            HookEvent::RoomVacated,
+            HookEvent::Event("chat message".to_owned()),
+            HookEvent::Event("join".to_owned()),
+            HookEvent::Event("*".to_owned()),
+        ]
+    );
+    assert!(full.wants_event("anything") && full.wants(&HookEvent::Connect));
+    assert!(
+        !full.wants(&HookEvent::Join),
+        "`event:join` is the client event"
+    );
+    assert_eq!(
+        full.secret.as_deref(),
+        Some(&b"a-hook-secret-of-16-bytes"[..])
+    );
+    assert_eq!(
+        (full.batch_max, full.batch_interval),
+        (10, Duration::from_millis(250))
+    );
+    assert_eq!(
+        (full.queue_bytes, full.timeout),
+        (1_000_000, Duration::from_secs(2))
+    );
+    assert_eq!(
+        (
+            plain.batch_max,
+            plain.batch_interval,
+            plain.queue_bytes,
+            plain.timeout
+        ),
+        (
+            100,
+            Duration::from_secs(1),
+            8_000_000,
+            Duration::from_secs(5)
+        )
+    );
+    assert!(!plain.wants_event("chat message"));
+
+    let errs = errors(
+        r#"
+[[webhooks]]
+events = ["connect"]
+
+[[webhooks]]
+url = "ftp://x/"
+events = ["connect"]
+
+[[webhooks]]
+url = "http://a/"
+events = []
+
+[[webhooks]]
+url = "http://b/"
+events = ["connect"]
+batch = { max = 0, interval = "2m" }
+secret_env = "NOPE"
+colour = 1
+
+[[webhooks]]
+url = "http://a/"
+events = ["leave"]
+"#,
+    );
+    let all = errs.join("\n");
+    for expected in [
+        "needs `url`",
+        "`ftp://x/` is not an http:// or https:// URL",
+        "`events` must name at least one event",
+        "`max` must be a whole number from 1 to 10000",
+        "environment variable `NOPE` is not set",
+        "colour",
+        "a [[webhooks]] table for `http://a/` comes earlier",
+    ] {
+        assert!(all.contains(expected), "{expected:?} in:\n{all}");
+    }
 }

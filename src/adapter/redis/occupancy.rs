@@ -1,0 +1,133 @@
+//! Room occupancy across the cluster: a room is occupied while any node has a member. Each
+//! node keeps its uid in the Redis set `{key}#occupancy#{nsp}#{room}` while it has members
+//! there; the node whose add makes the set hold one uid tells "occupied", the one whose
+//! removal empties it tells "vacated" — each in one atomic script. Local changes are
+//! settled in order by one task per namespace; several changes of a room before it runs
+//! collapse into the last (a room that emptied and filled again meanwhile was never seen
+//! vacated by anyone). Joins and leaves of sockets pass through at once.
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex, Weak};
+use std::time::Duration;
+
+use tokio::sync::Notify;
+use tokio_util::sync::CancellationToken;
+
+use super::Shared;
+use crate::adapter::RoomObserver;
+use crate::engineio::Sid;
+
+/// Adds this node; answers 1 when it is now the only one.
+const OCCUPY: &str = "if redis.call('SADD', KEYS[1], ARGV[1]) == 1 and redis.call('SCARD', KEYS[1]) == 1 then return 1 end return 0";
+/// Removes this node; answers 1 when no node is left.
+const VACATE: &str = "if redis.call('SREM', KEYS[1], ARGV[1]) == 1 and redis.call('SCARD', KEYS[1]) == 0 then return 1 end return 0";
+/// Wait before trying again after Redis failed.
+const RETRY: Duration = Duration::from_secs(1);
+
+/// Wraps the application's observer for one namespace of a cluster.
+#[derive(Debug)]
+pub(super) struct Occupancy {
+    inner: Arc<dyn RoomObserver>,
+    /// Rooms whose occupancy here changed, not yet settled: `true` occupied.
+    pending: Mutex<HashMap<String, bool>>,
+    wake: Notify,
+}
+
+impl Occupancy {
+    /// The observer for `nsp`; its task runs until `cancel`.
+    pub(super) fn start(
+        nsp: &str,
+        inner: Arc<dyn RoomObserver>,
+        shared: Weak<Shared>,
+        cancel: CancellationToken,
+    ) -> Arc<Occupancy> {
+        let occupancy = Arc::new(Occupancy {
+            inner,
+            pending: Mutex::new(HashMap::new()),
+            wake: Notify::new(),
+        });
+        tokio::spawn(settle(nsp.to_owned(), occupancy.clone(), shared, cancel));
+        occupancy
+    }
+}
+
+impl RoomObserver for Occupancy {
+    fn listening(&self) -> bool {
+        self.inner.listening()
+    }
+
+    fn member_changed(&self, nsp: &str, sid: Sid, room: &str, joined: bool) {
+        self.inner.member_changed(nsp, sid, room, joined);
+    }
+
+    fn room_changed(&self, _nsp: &str, room: &str, occupied: bool) {
+        self.pending
+            .lock()
+            .expect("occupancy lock")
+            .insert(room.to_owned(), occupied);
+        self.wake.notify_one();
+    }
+}
+
+async fn settle(
+    nsp: String,
+    occupancy: Arc<Occupancy>,
+    shared: Weak<Shared>,
+    cancel: CancellationToken,
+) {
+    loop {
+        tokio::select! {
+            _ = occupancy.wake.notified() => {}
+            _ = cancel.cancelled() => return,
+        }
+        let changes = std::mem::take(&mut *occupancy.pending.lock().expect("occupancy lock"));
+        let Some(shared) = shared.upgrade() else {
+            return;
+        };
+        for (room, occupied) in changes {
+            match toggle(&shared, &nsp, &room, occupied).await {
+                Ok(true) => occupancy.inner.room_changed(&nsp, &room, occupied),
+                Ok(false) => {}
+                Err(e) => {
+                    tracing::warn!(ns = %nsp, room = %room.escape_debug(), error = %e, "Room occupancy not settled; retrying");
+                    // Unless a later change of the room came meanwhile, try it again.
+                    occupancy
+                        .pending
+                        .lock()
+                        .expect("occupancy lock")
+                        .entry(room)
+                        .or_insert(occupied);
+                    occupancy.wake.notify_one();
+                    tokio::select! {
+                        _ = tokio::time::sleep(RETRY) => {}
+                        _ = cancel.cancelled() => return,
+                    }
+                }
+            }
+        }
+    }
+}
+
+/// Add (or remove) this node in the room's set; whether that occupied (or vacated) it.
+async fn toggle(shared: &Shared, nsp: &str, room: &str, occupied: bool) -> Result<bool, String> {
+    let mut conn = shared
+        .command()
+        .await
+        .ok_or_else(|| "no connection to Redis".to_owned())?;
+    let key = format!("{}#occupancy#{nsp}#{room}", shared.config.key);
+    let script = if occupied { OCCUPY } else { VACATE };
+    let mut cmd = redis::cmd("EVAL");
+    cmd.arg(script).arg(1).arg(&key).arg(&shared.uid);
+    let call = cmd.query_async::<i64>(&mut conn);
+    match tokio::time::timeout(shared.config.request_timeout, call).await {
+        Ok(Ok(n)) => Ok(n == 1),
+        Ok(Err(e)) => {
+            shared.command_failed().await;
+            Err(e.to_string())
+        }
+        Err(_) => {
+            shared.command_failed().await;
+            Err("Redis did not answer in time".to_owned())
+        }
+    }
+}

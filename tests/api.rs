@@ -167,6 +167,23 @@ async fn past_the_rate_the_api_answers_429() {
 }
 
 #[tokio::test]
+async fn with_rate_off_the_api_has_no_limit() {
+    let server = server(&ROUTES.replace(
+        r#"rate = { rate = "1000/s", burst = 1000 }"#,
+        r#"rate = "off""#,
+    ))
+    .await;
+    let body = r#"{"namespace":"/","event":"news"}"#;
+    // Past the default burst of 200.
+    for _ in 0..250 {
+        assert_eq!(
+            call(&server, Method::POST, "/api/emit", body).await.status,
+            200
+        );
+    }
+}
+
+#[tokio::test]
 async fn emit_join_leave_disconnect_and_listings() {
     let server = server(ROUTES).await;
     let (mut a, a_id) = Ws::socket(server.addr).await;

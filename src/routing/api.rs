@@ -10,8 +10,9 @@ pub struct ApiSettings {
     pub keys: Vec<String>,
     /// Its own address; `None` serves it on the main port under `/api`.
     pub listen: Option<String>,
-    /// Requests accepted, over every key; past it 429. Defaults to 100/s, burst 200.
-    pub rate: Rate,
+    /// Requests accepted, over every key; past it 429. Defaults to 100/s, burst 200;
+    /// `None` (`"off"`): no limit.
+    pub rate: Option<Rate>,
     /// Largest request body. Defaults to 1 MB.
     pub max_body: usize,
 }

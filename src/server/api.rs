@@ -45,12 +45,15 @@ pub(crate) struct ApiRate(Mutex<Option<TokenBucket>>);
 
 impl ApiRate {
     fn allow(&self, settings: &ApiSettings) -> bool {
+        let Some(rate) = settings.rate else {
+            return true;
+        };
         let now = Instant::now();
         self.0
             .lock()
             .expect("api rate lock")
-            .get_or_insert_with(|| TokenBucket::new(settings.rate, now))
-            .try_take(settings.rate, now)
+            .get_or_insert_with(|| TokenBucket::new(rate, now))
+            .try_take(rate, now)
     }
 }
 

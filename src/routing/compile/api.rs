@@ -67,8 +67,8 @@ pub(super) fn compile_api(
         Some(text)
     });
     let rate = match get(t, "rate") {
-        None => Rate::new(100, Duration::from_secs(1), Some(200)),
-        Some(n) => super::limits::rate(n, "rate", r)??,
+        None => Some(Rate::new(100, Duration::from_secs(1), Some(200))),
+        Some(n) => super::limits::rate(n, "rate", r)?,
     };
     let max_body = match get(t, "max_body") {
         None => 1_000_000,

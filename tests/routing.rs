@@ -27,6 +27,8 @@ fn shipped_routes() -> Vec<PathBuf> {
 fn example_env(name: &str) -> Option<String> {
     match name {
         "NOTIFY_JWT_SECRET" => Some("a-secret-of-at-least-thirty-two-bytes".to_owned()),
+        "BACKEND_SECRET" => Some("a-backend-secret-of-16-bytes-or-more".to_owned()),
+        "SWITCHBOARD_API_KEYS" => Some("an-api-key-of-16-bytes-or-more".to_owned()),
         _ => std::env::var(name).ok(),
     }
 }

@@ -3,7 +3,11 @@
 use std::collections::{HashMap, HashSet};
 use std::sync::{Arc, RwLock};
 
-use super::{Adapter, BroadcastOptions, Delivery, RoomObserver};
+use arc_swap::ArcSwapOption;
+
+use super::{
+    Adapter, BroadcastOptions, Delivery, Recovery, RecoveryWindow, RoomObserver, SavedSocket,
+};
 use crate::engineio::Sid;
 use crate::socketio::{Encoded, Socket};
 
@@ -97,6 +101,8 @@ pub struct LocalAdapter {
     inner: RwLock<Inner>,
     /// Told of room changes, with the namespace's name.
     observer: Option<(Arc<str>, Arc<dyn RoomObserver>)>,
+    /// Connection state recovery, when on.
+    recovery: ArcSwapOption<Recovery>,
 }
 
 impl LocalAdapter {
@@ -110,6 +116,7 @@ impl LocalAdapter {
         LocalAdapter {
             inner: RwLock::default(),
             observer: Some((Arc::from(nsp), observer)),
+            recovery: ArcSwapOption::empty(),
         }
     }
 
@@ -143,6 +150,10 @@ impl Adapter for LocalAdapter {
     fn add(&self, socket: Arc<Socket>) {
         let sid = socket.id();
         let mut inner = self.inner.write().expect("adapter lock");
+        if inner.sockets.contains_key(&sid) {
+            // Already back (a recovered socket): its rooms stay.
+            return;
+        }
         inner.sockets.insert(sid, (socket, HashSet::new()));
         inner.join(sid, sid.as_str());
     }
@@ -228,6 +239,60 @@ impl Adapter for LocalAdapter {
     }
 
     fn broadcast(&self, packet: &Encoded, opts: &BroadcastOptions) -> Delivery {
+        if let Some(recovery) = &*self.recovery.load() {
+            // Kept and fanned out under the log's lock: offsets reach sockets in order.
+            let mut log = recovery.log();
+            if let Some(marked) = log.keep(&recovery.window(), packet, opts) {
+                return self.fan_out(&marked, opts);
+            }
+        }
+        self.fan_out(packet, opts)
+    }
+
+    fn all_rooms(&self) -> Vec<String> {
+        LocalAdapter::all_rooms(self)
+    }
+
+    fn set_recovery(&self, window: Option<RecoveryWindow>) {
+        let current = self.recovery.load().as_ref().map(|r| r.window());
+        if current != window {
+            self.recovery
+                .store(window.map(|w| Arc::new(Recovery::new(w))));
+        }
+    }
+
+    fn save_socket(&self, saved: SavedSocket) {
+        if let Some(recovery) = &*self.recovery.load() {
+            recovery.save(saved);
+        }
+    }
+
+    fn take_socket(&self, pid: &str, offset: &str) -> Option<SavedSocket> {
+        self.recovery.load().as_ref()?.take(pid, offset)
+    }
+
+    fn recover(&self, socket: Arc<Socket>, rooms: &[String], offset: &str) {
+        let recovery = self.recovery.load_full();
+        // No broadcast between the rooms joined and the missed ones queued.
+        let log = recovery.as_ref().map(|r| r.log());
+        let sid = socket.id();
+        self.add(socket.clone());
+        for room in rooms {
+            self.join(sid, room);
+        }
+        if let Some(log) = log {
+            let mut all = rooms.to_vec();
+            all.push(sid.to_string());
+            for packet in log.after(offset, &all) {
+                let _ = socket.send(&packet);
+            }
+        }
+    }
+}
+
+impl LocalAdapter {
+    /// Queue `packet` for every socket `opts` selects.
+    fn fan_out(&self, packet: &Encoded, opts: &BroadcastOptions) -> Delivery {
         let mut delivery = Delivery::default();
         let inner = self.inner.read().expect("adapter lock");
         if opts.volatile {
@@ -236,10 +301,6 @@ impl Adapter for LocalAdapter {
             inner.select(opts, |socket| delivery.count(socket.send(packet)));
         }
         delivery
-    }
-
-    fn all_rooms(&self) -> Vec<String> {
-        LocalAdapter::all_rooms(self)
     }
 }
 

@@ -3,6 +3,7 @@
 //! a cluster of socket.io nodes over Redis.
 
 mod local;
+mod recovery;
 mod redis;
 
 use std::sync::Arc;
@@ -11,6 +12,7 @@ use crate::engineio::Sid;
 use crate::socketio::{Encoded, Socket};
 
 pub use local::LocalAdapter;
+pub use recovery::{Recovery, RecoveryWindow, SavedSocket};
 pub use redis::{ClusterConfig, ClusterMetrics, RedisAdapter, RedisCluster, codec};
 
 /// Who a broadcast reaches, as socket.io's `to` / `except`.
@@ -115,6 +117,19 @@ pub trait Adapter: Send + Sync + std::fmt::Debug {
 
     /// This node's rooms of the namespace (sockets' own included).
     fn all_rooms(&self) -> Vec<String>;
+
+    /// Connection state recovery with `window`, or none. A change of window starts afresh.
+    fn set_recovery(&self, window: Option<RecoveryWindow>);
+
+    /// Save a socket that left for a reason it may come back from (recovery on).
+    fn save_socket(&self, saved: SavedSocket);
+
+    /// The socket saved under `pid`, taken, if it can be recovered from `offset`.
+    fn take_socket(&self, pid: &str, offset: &str) -> Option<SavedSocket>;
+
+    /// A recovered socket comes back: added, put in `rooms`, and queued every broadcast for
+    /// it after `offset` — before any newer one.
+    fn recover(&self, socket: Arc<Socket>, rooms: &[String], offset: &str);
 
     /// On the other nodes of a cluster, the sockets `opts` selects join `rooms` (socket.io's
     /// `socketsJoin`, the local part being the caller's). Nothing without a cluster.

@@ -310,6 +310,9 @@ pub fn socketio_config(routes: &RouteTable) -> SocketIoConfig {
         events_per_socket: limits.events_per_socket,
         events_excess_disconnect: limits.events_excess_disconnect,
         pending_acks: limits.pending_acks,
+        recovery: server.recovery.map(|r| crate::socketio::RecoveryMode {
+            skip_auth: r.skip_auth,
+        }),
         ..SocketIoConfig::default()
     }
 }

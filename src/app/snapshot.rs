@@ -5,7 +5,8 @@ use std::collections::HashMap;
 use std::sync::Arc;
 
 use crate::adapter::{
-    Adapter, ClusterConfig, ClusterMetrics, LocalAdapter, RedisCluster, RoomObserver,
+    Adapter, ClusterConfig, ClusterMetrics, LocalAdapter, RecoveryWindow, RedisCluster,
+    RoomObserver,
 };
 use crate::auth::{Hook, Jwks, Verifier};
 use crate::backend::Caller;
@@ -71,6 +72,10 @@ impl Snapshot {
                         None => Arc::new(LocalAdapter::observed(name, observer.clone()))
                             as Arc<dyn Adapter>,
                     });
+                adapter.set_recovery(routes.server.recovery.map(|r| RecoveryWindow {
+                    max_disconnection: r.max_disconnection,
+                    buffer: r.buffer,
+                }));
                 (name.clone(), adapter)
             })
             .collect();

@@ -58,6 +58,32 @@ pub struct ServerSettings {
     /// A separate address for `/metrics` (and health), so it need not be public. Defaults
     /// to none: `/metrics` is served on `listen`.
     pub admin_listen: Option<String>,
+    /// `[server.recovery]`: connection state recovery, when on.
+    pub recovery: Option<RecoverySettings>,
+}
+
+/// `[server.recovery]`: a client back within `max_disconnection` gets its socket back — id,
+/// rooms, `socket.data` — and the broadcasts it missed, as socket.io's
+/// `connectionStateRecovery`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct RecoverySettings {
+    /// How long a disconnected socket can be recovered. Defaults to 2 minutes.
+    pub max_disconnection: Duration,
+    /// A recovered socket is not authorized again (socket.io's `skipMiddlewares`).
+    /// Defaults to false.
+    pub skip_auth: bool,
+    /// Bytes of broadcasts kept for replay, per namespace. Defaults to 16 MB.
+    pub buffer: usize,
+}
+
+impl Default for RecoverySettings {
+    fn default() -> Self {
+        RecoverySettings {
+            max_disconnection: Duration::from_secs(120),
+            skip_auth: false,
+            buffer: 16_000_000,
+        }
+    }
 }
 
 impl Default for ServerSettings {
@@ -75,6 +101,7 @@ impl Default for ServerSettings {
             cors: None,
             cookie: None,
             admin_listen: None,
+            recovery: None,
         }
     }
 }

@@ -13,7 +13,8 @@ use super::packet::{Encoded, Packet, PacketKind};
 use super::rate::Verdict;
 use super::socket::{AckResponse, DisconnectReason, Socket, SocketLimits};
 use super::{
-    Authorization, ConnectRefusal, Decision, Event, RATE_LIMITED_ACK, SocketHandler, SocketIoConfig,
+    Admission, Authorization, ConnectRefusal, Decision, Event, RATE_LIMITED_ACK, Restored,
+    SocketHandler, SocketIoConfig,
 };
 use crate::engineio::frame::close_code;
 use crate::engineio::{CloseReason, Conn, EngineHandler, Pending, Session};
@@ -240,21 +241,49 @@ impl<H: SocketHandler> SocketIo<H> {
             .data
             .as_ref()
             .and_then(|d| serde_json::from_slice::<Box<RawValue>>(d).ok());
+        let restored = config
+            .recovery
+            .and_then(|_| self.restore(&nsp, auth.as_deref()));
+        if restored.is_some() && config.recovery.is_some_and(|r| r.skip_auth) {
+            return join(
+                &*self.handler,
+                conn,
+                &nsp,
+                auth,
+                Ok(Admission::default()),
+                restored,
+            );
+        }
         match self
             .handler
             .authorize(&nsp, auth.as_deref(), session.handshake())
         {
-            Authorization::Ready(decision) => join(&*self.handler, conn, &nsp, auth, decision),
+            Authorization::Ready(decision) => {
+                join(&*self.handler, conn, &nsp, auth, decision, restored)
+            }
             Authorization::Pending(decision) => {
                 let (handler, conn) = (self.handler.clone(), conn.clone());
                 Some(Box::pin(async move {
                     let decision = decision.await;
-                    if let Some(more) = join(&*handler, &conn, &nsp, auth, decision) {
+                    if let Some(more) = join(&*handler, &conn, &nsp, auth, decision, restored) {
                         more.await;
                     }
                 }))
             }
         }
+    }
+
+    /// The socket a CONNECT's `{pid, offset}` asks to recover, if it can be.
+    fn restore(&self, nsp: &str, auth: Option<&RawValue>) -> Option<Restored> {
+        #[derive(serde::Deserialize)]
+        struct Resume<'a> {
+            #[serde(borrow)]
+            pid: Option<std::borrow::Cow<'a, str>>,
+            #[serde(borrow)]
+            offset: Option<std::borrow::Cow<'a, str>>,
+        }
+        let resume: Resume<'_> = serde_json::from_str(auth?.get()).ok()?;
+        self.handler.restore(nsp, &resume.pid?, &resume.offset?)
     }
 }
 
@@ -273,6 +302,7 @@ fn join<H: SocketHandler>(
     nsp: &str,
     auth: Option<Box<RawValue>>,
     decision: Decision,
+    restored: Option<Restored>,
 ) -> Option<Pending> {
     let session = &conn.session;
     let admission = match decision {
@@ -291,21 +321,23 @@ fn join<H: SocketHandler>(
         excess_disconnect: config.events_excess_disconnect,
         pending_acks: config.pending_acks,
     };
-    let socket = Arc::new(Socket::with_limits(
-        nsp,
-        session.clone(),
-        auth,
-        admission,
-        limits,
-    ));
+    let mut socket = Socket::with_limits(nsp, session.clone(), auth, admission, limits);
+    if config.recovery.is_some() {
+        socket = socket.with_recovery(restored.as_ref());
+    }
+    let socket = Arc::new(socket);
     {
         let mut sockets = conn.data.sockets.lock().expect("sockets lock");
         sockets.retain(|s| s.is_connected());
         sockets.push(socket.clone());
     }
     session.claim();
+    if let Some(restored) = &restored {
+        // As socket.io: what it missed goes before its CONNECT answer.
+        handler.on_recover(&socket, restored);
+    }
     if socket
-        .send(&Encoded::connect(nsp, socket.id().as_str()))
+        .send(&Encoded::connect(nsp, socket.id().as_str(), socket.pid()))
         .is_ok()
     {
         return handler.on_connect(&socket);

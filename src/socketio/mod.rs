@@ -14,7 +14,7 @@ use std::time::Duration;
 use bytes::Bytes;
 use serde_json::value::RawValue;
 
-use crate::engineio::{Handshake, Pending};
+use crate::engineio::{Handshake, Pending, Sid};
 use crate::limits::Rate;
 
 pub use client::{ClientState, SocketIo};
@@ -36,6 +36,30 @@ pub struct SocketIoConfig {
     pub events_excess_disconnect: Duration,
     /// Acks the server may await from one socket. Defaults to 256.
     pub pending_acks: usize,
+    /// Connection state recovery, when on.
+    pub recovery: Option<RecoveryMode>,
+}
+
+/// How connection state recovery treats a returning client.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct RecoveryMode {
+    /// A recovered socket is not authorized again (socket.io's `skipMiddlewares`).
+    pub skip_auth: bool,
+}
+
+/// What a recovered socket gets back.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Restored {
+    /// Its id.
+    pub sid: Sid,
+    /// Its private session id.
+    pub pid: String,
+    /// Its rooms (its own aside).
+    pub rooms: Vec<String>,
+    /// Its `socket.data`.
+    pub data: serde_json::Value,
+    /// The last broadcast it got: what came after is replayed.
+    pub offset: String,
 }
 
 impl Default for SocketIoConfig {
@@ -47,6 +71,7 @@ impl Default for SocketIoConfig {
             events_per_socket: None,
             events_excess_disconnect: Duration::from_secs(10),
             pending_acks: 256,
+            recovery: None,
         }
     }
 }
@@ -146,4 +171,14 @@ pub trait SocketHandler: Send + Sync + 'static {
 
     /// A socket left its namespace; called once per socket.
     fn on_disconnect(&self, socket: &Arc<Socket>, reason: DisconnectReason) -> Option<Pending>;
+
+    /// Connection state recovery: the saved socket of private session id `pid`, if it can
+    /// be recovered from the broadcast `offset` (taken: it is recovered at most once).
+    fn restore(&self, _nsp: &str, _pid: &str, _offset: &str) -> Option<Restored> {
+        None
+    }
+
+    /// A recovered socket, before its CONNECT answer: put it back in its rooms and queue
+    /// the broadcasts it missed, in order, before anything newer.
+    fn on_recover(&self, _socket: &Arc<Socket>, _restored: &Restored) {}
 }

@@ -342,13 +342,45 @@ impl Encoded {
         }
     }
 
-    /// `CONNECT {"sid":…}`.
-    pub fn connect(nsp: &str, sid: &str) -> Encoded {
-        let mut out = header(PacketKind::Connect, nsp, None, 0, 32);
+    /// `CONNECT {"sid":…}`, with `"pid":…` under connection state recovery.
+    pub fn connect(nsp: &str, sid: &str, pid: Option<&str>) -> Encoded {
+        let mut out = header(PacketKind::Connect, nsp, None, 0, 64);
         out.put_slice(br#"{"sid":""#);
         out.put_slice(sid.as_bytes());
+        if let Some(pid) = pid {
+            out.put_slice(br#"","pid":""#);
+            out.put_slice(pid.as_bytes());
+        }
         out.put_slice(br#""}"#);
         Encoded::new(out, Arc::from([]))
+    }
+
+    /// This event with `offset` as its last argument, as socket.io marks the broadcasts a
+    /// recovering client can ask for again; `None` for anything else (an ack wanted, not
+    /// an event). `offset` is plain ASCII without quotes.
+    pub fn with_offset(&self, offset: &str) -> Option<Encoded> {
+        let text = &self.text[..];
+        if !matches!(text.first(), Some(b'2' | b'5')) || text.last() != Some(&b']') {
+            return None;
+        }
+        // Header: kind, `<n>-` when binary, `/nsp,` when not the main namespace, then an
+        // ack id's digits, if any, right before the data array.
+        let mut i = 1;
+        if text[0] == b'5' {
+            i += text[i..].iter().position(|&b| b == b'-')? + 1;
+        }
+        if text.get(i) == Some(&b'/') {
+            i += text[i..].iter().position(|&b| b == b',')? + 1;
+        }
+        if text.get(i) != Some(&b'[') {
+            return None;
+        }
+        let mut out = BytesMut::with_capacity(text.len() + offset.len() + 3);
+        out.put_slice(&text[..text.len() - 1]);
+        out.put_slice(b",\"");
+        out.put_slice(offset.as_bytes());
+        out.put_slice(b"\"]");
+        Some(Encoded::new(out, self.attachments.clone()))
     }
 
     /// `CONNECT_ERROR {"message":…[,"data":…]}`.
@@ -527,10 +559,56 @@ mod tests {
     }
 
     #[test]
-    fn encodes_every_server_packet() {
-        assert_eq!(Encoded::connect("/", "abc").text, r#"0{"sid":"abc"}"#);
+    fn an_offset_marks_events_without_an_ack_only() {
+        let none: Arc<[Bytes]> = Arc::from([]);
+        let one: Arc<[Bytes]> = Arc::from([Bytes::from_static(b"x")]);
+        let marked = |e: Encoded| e.with_offset("o1").map(|m| m.text);
         assert_eq!(
-            Encoded::connect("/chat", "abc").text,
+            marked(Encoded::event(
+                "/",
+                "m",
+                Args::Raw(b"1"),
+                none.clone(),
+                None
+            )),
+            Some(Bytes::from_static(br#"2["m",1,"o1"]"#))
+        );
+        assert_eq!(
+            marked(Encoded::event(
+                "/a",
+                "m",
+                Args::Raw(b""),
+                none.clone(),
+                None
+            )),
+            Some(Bytes::from_static(br#"2/a,["m","o1"]"#))
+        );
+        let binary = Encoded::event_data("/a", br#"["m",{"_placeholder":true,"num":0}]"#, one);
+        let with = binary.with_offset("o2").unwrap();
+        assert_eq!(
+            with.text,
+            Bytes::from_static(br#"51-/a,["m",{"_placeholder":true,"num":0},"o2"]"#)
+        );
+        assert_eq!(with.attachments.len(), 1);
+        for unmarked in [
+            Encoded::event("/", "m", Args::Raw(b""), none.clone(), Some(4)),
+            Encoded::event("/a", "m", Args::Raw(b""), none.clone(), Some(12)),
+            Encoded::ack("/", 3, Args::Raw(b""), none),
+            Encoded::disconnect("/"),
+        ] {
+            assert_eq!(unmarked.with_offset("o"), None, "{:?}", unmarked.text);
+        }
+    }
+
+    #[test]
+    fn encodes_every_server_packet() {
+        assert_eq!(Encoded::connect("/", "abc", None).text, r#"0{"sid":"abc"}"#);
+        assert_eq!(
+            Encoded::connect("/", "abc", Some("p1")).text,
+            r#"0{"sid":"abc","pid":"p1"}"#
+        );
+        assert_eq!(
+            Encoded::connect("/chat", "abc", None).text,
             r#"0/chat,{"sid":"abc"}"#
         );
         assert_eq!(

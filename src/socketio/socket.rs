@@ -59,6 +59,22 @@ impl DisconnectReason {
     }
 }
 
+impl DisconnectReason {
+    /// Whether a socket that left for this reason may be recovered (socket.io's
+    /// `RECOVERABLE_DISCONNECT_REASONS`): not when either side meant it to leave.
+    pub fn is_recoverable(self) -> bool {
+        matches!(
+            self,
+            DisconnectReason::TransportError
+                | DisconnectReason::TransportClose
+                | DisconnectReason::ForcedClose
+                | DisconnectReason::PingTimeout
+                | DisconnectReason::ServerShuttingDown
+                | DisconnectReason::ForcedServerClose
+        )
+    }
+}
+
 impl From<CloseReason> for DisconnectReason {
     fn from(reason: CloseReason) -> Self {
         match reason {
@@ -168,6 +184,10 @@ pub struct Socket {
     handshake_value: std::sync::OnceLock<serde_json::Value>,
     limits: SocketLimits,
     rate: Mutex<Option<EventRate>>,
+    /// Its private session id, under connection state recovery.
+    pid: Option<Arc<str>>,
+    /// Whether it is a recovered socket.
+    recovered: bool,
 }
 
 impl fmt::Debug for Socket {
@@ -223,7 +243,42 @@ impl Socket {
             rooms_to_join: Mutex::new(admission.rooms),
             left: tokio_util::sync::CancellationToken::new(),
             handshake_value: std::sync::OnceLock::new(),
+            pid: None,
+            recovered: false,
         }
+    }
+
+    /// Under connection state recovery: a new socket gets a private session id; a
+    /// recovered one its old id, private session id and `socket.data` (what its admission
+    /// set is merged over it).
+    pub(crate) fn with_recovery(mut self, restored: Option<&super::Restored>) -> Socket {
+        match restored {
+            Some(r) => {
+                self.id = r.sid;
+                self.pid = Some(Arc::from(r.pid.as_str()));
+                self.recovered = true;
+                let data = self.data.get_mut().expect("data lock");
+                let mut merged = r.data.clone();
+                if let (serde_json::Value::Object(into), serde_json::Value::Object(from)) =
+                    (&mut merged, std::mem::take(data))
+                {
+                    into.extend(from);
+                }
+                *data = merged;
+            }
+            None => self.pid = Some(Arc::from(Sid::random().to_string())),
+        }
+        self
+    }
+
+    /// Its private session id, under connection state recovery.
+    pub fn pid(&self) -> Option<&str> {
+        self.pid.as_deref()
+    }
+
+    /// Whether it was recovered (socket.io's `socket.recovered`).
+    pub fn recovered(&self) -> bool {
+        self.recovered
     }
 
     /// The socket id (also the name of its own room).

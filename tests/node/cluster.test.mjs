@@ -350,6 +350,37 @@ describe("cluster over Redis", { skip: target === "reference" && "switchboard on
     b.close();
   });
 
+  it("recovery is per node: back on its node, a client gets what it missed from every node", async () => {
+    const recovering = `[cluster]\nadapter = "redis"\nurl = "${redis.url}"\nkey = "recovery"\n\n[server.recovery]\n\n[namespaces."/".events]\nall = "io"\n`;
+    const [r1, r2] = [await startServer({ routes: recovering }), await startServer({ routes: recovering })];
+    try {
+      const a = connect(r1.url, { transports: ["websocket"], forceNew: true, reconnectionDelay: 50, reconnectionDelayMax: 100 });
+      clients.push(a);
+      await waitConnected(a);
+      const b = await client(r2.url);
+      const first = waitFor(a, "all");
+      b.emit("all", "m0");
+      assert.equal(await first, "m0");
+      const got = [];
+      a.on("all", (text) => got.push(text));
+      const dropped = waitFor(a, "disconnect");
+      a.io.engine.close();
+      await dropped;
+      const back = waitFor(a, "connect");
+      b.emit("all", "m1");
+      b.emit("all", "m2");
+      await back;
+      assert.equal(a.recovered, true);
+      await eventually(async () => got.length >= 2, { label: "the missed messages" });
+      assert.deepEqual(got, ["m1", "m2"]);
+      a.close();
+      b.close();
+    } finally {
+      await r1.stop();
+      await r2.stop();
+    }
+  });
+
   it("Redis going away: local delivery continues, then the cluster resumes", async () => {
     const [a, b, n] = await Promise.all([client(sb1.url), client(sb2.url), client(nodeUrl)]);
     await redis.stop();

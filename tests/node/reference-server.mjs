@@ -18,6 +18,12 @@
 //   "chat message" = "io"                # target only; a client ack gets an empty answer
 //   echo = { ack = "{args}" }            # ack only, answered with the client's own args
 //   other = { to = "broadcast", ack = "{args}" }
+//   enter = { join = "{0}", ack = "{args}" }        # join the room named by the first argument
+//   said = { to = "room", room = "{0}" }              # to that room, the sender aside
+//
+//   [server.recovery]                    # connectionStateRecovery
+//   max_disconnection = "2m"
+//   skip_auth = false
 //
 // Targets: "emit" (sender), "broadcast" (namespace minus sender), "io" (whole
 // namespace). Namespaces that are not declared refuse with "Invalid namespace".
@@ -150,7 +156,7 @@ function bytes(v) {
   return Number(m[1]) * { b: 1, kb: 1e3, mb: 1e6, kib: 1024, mib: 1024 * 1024 }[unit];
 }
 
-const TARGETS = new Set(["emit", "broadcast", "io"]);
+const TARGETS = new Set(["emit", "broadcast", "io", "room"]);
 
 function route(event, spec) {
   if (typeof spec === "string") spec = { to: spec };
@@ -160,7 +166,12 @@ function route(event, spec) {
   if (spec.ack !== undefined && spec.ack !== "{args}") {
     throw new Error(`reference server only implements ack = "{args}" (event ${event})`);
   }
-  return { to: spec.to, ackArgs: spec.ack === "{args}" };
+  for (const key of ["room", "join"]) {
+    if (spec[key] !== undefined && spec[key] !== "{0}") {
+      throw new Error(`reference server only implements ${key} = "{0}" (event ${event})`);
+    }
+  }
+  return { to: spec.to, ackArgs: spec.ack === "{args}", join: spec.join !== undefined };
 }
 
 function arg(name) {
@@ -185,6 +196,14 @@ const opts = {
   maxHttpBufferSize: bytes(serverCfg.max_payload ?? 1_000_000),
 };
 
+const recovery = serverCfg.recovery;
+if (recovery) {
+  opts.connectionStateRecovery = {
+    maxDisconnectionDuration: duration(recovery.max_disconnection ?? "2m", "max_disconnection"),
+    skipMiddlewares: recovery.skip_auth ?? false,
+  };
+}
+
 const http = createServer();
 const io = new Server(http, opts);
 
@@ -200,9 +219,11 @@ for (const [name, nsCfg] of Object.entries(namespaces)) {
     for (const [event, r] of routes) {
       socket.on(event, (...args) => {
         const ack = typeof args.at(-1) === "function" ? args.pop() : null;
+        if (r.join) socket.join(String(args[0]));
         if (r.to === "emit") socket.emit(event, ...args);
         else if (r.to === "broadcast") socket.broadcast.emit(event, ...args);
         else if (r.to === "io") nsp.emit(event, ...args);
+        else if (r.to === "room") socket.to(String(args[0])).emit(event, ...args);
         if (ack) {
           if (r.ackArgs) ack(...args);
           else ack();

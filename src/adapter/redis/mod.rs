@@ -31,7 +31,9 @@ use serde_json::{Value as Json, json};
 use tokio::sync::{Semaphore, mpsc};
 use tokio_util::sync::CancellationToken;
 
-use super::{Adapter, BroadcastOptions, Delivery, LocalAdapter, RoomObserver};
+use super::{
+    Adapter, BroadcastOptions, Delivery, LocalAdapter, RecoveryWindow, RoomObserver, SavedSocket,
+};
 use crate::engineio::{CloseReason, Sid};
 use crate::socketio::{Encoded, Socket};
 use codec::request;
@@ -343,6 +345,24 @@ impl Adapter for RedisAdapter {
 
     fn all_rooms(&self) -> Vec<String> {
         self.local.all_rooms()
+    }
+
+    // Recovery is this node's: a client back on the same node gets what it missed there,
+    // broadcasts from other nodes included; on another node it starts afresh.
+    fn set_recovery(&self, window: Option<RecoveryWindow>) {
+        self.local.set_recovery(window);
+    }
+
+    fn save_socket(&self, saved: SavedSocket) {
+        self.local.save_socket(saved);
+    }
+
+    fn take_socket(&self, pid: &str, offset: &str) -> Option<SavedSocket> {
+        self.local.take_socket(pid, offset)
+    }
+
+    fn recover(&self, socket: Arc<Socket>, rooms: &[String], offset: &str) {
+        self.local.recover(socket, rooms, offset);
     }
 
     fn remote_join(&self, opts: &BroadcastOptions, rooms: &[String]) {

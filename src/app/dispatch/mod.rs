@@ -25,12 +25,12 @@ use super::metrics::Metrics;
 use super::scope::EventScope;
 use super::snapshot::Snapshot;
 use super::webhooks::Webhooks;
-use crate::adapter::Adapter;
+use crate::adapter::{Adapter, SavedSocket};
 use crate::engineio::{Handshake, Pending};
 use crate::limits::{Hits, Throttle};
 use crate::routing::{Action, Route};
 use crate::scripting::ScriptPool;
-use crate::socketio::{Authorization, DisconnectReason, Event, Socket, SocketHandler};
+use crate::socketio::{Authorization, DisconnectReason, Event, Restored, Socket, SocketHandler};
 use run::Run;
 use script::{Attempted, Deferred};
 
@@ -160,6 +160,21 @@ impl Core {
             "Socket disconnected"
         );
         let adapter = snapshot.adapters.get(socket.nsp())?;
+        if let Some(pid) = socket.pid()
+            && reason.is_recoverable()
+        {
+            let own = socket.id();
+            adapter.save_socket(SavedSocket {
+                sid: own,
+                pid: pid.to_owned(),
+                rooms: adapter
+                    .rooms_of(own)
+                    .into_iter()
+                    .filter(|r| r != own.as_str())
+                    .collect(),
+                data: socket.data(),
+            });
+        }
         adapter.remove(socket.id());
         self.webhooks.disconnected(socket, reason);
         let route = snapshot
@@ -265,5 +280,25 @@ impl SocketHandler for Dispatcher {
 
     fn on_disconnect(&self, socket: &Arc<Socket>, reason: DisconnectReason) -> Option<Pending> {
         self.core.disconnected(socket, reason)
+    }
+
+    fn restore(&self, nsp: &str, pid: &str, offset: &str) -> Option<Restored> {
+        let snapshot = self.core.snapshot.load();
+        let saved = snapshot.adapters.get(nsp)?.take_socket(pid, offset)?;
+        Some(Restored {
+            sid: saved.sid,
+            pid: saved.pid,
+            rooms: saved.rooms,
+            data: saved.data,
+            offset: offset.to_owned(),
+        })
+    }
+
+    fn on_recover(&self, socket: &Arc<Socket>, restored: &Restored) {
+        let snapshot = self.core.snapshot.load();
+        if let Some(adapter) = snapshot.adapters.get(socket.nsp()) {
+            adapter.recover(socket.clone(), &restored.rooms, &restored.offset);
+            tracing::info!(ns = socket.nsp(), sid = %socket.id(), "Socket recovered");
+        }
     }
 }

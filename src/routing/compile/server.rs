@@ -1,9 +1,9 @@
-//! `[server]`: listen address, Engine.IO settings, CORS, cookie.
+//! `[server]`: listen address, Engine.IO settings, CORS, cookie, connection state recovery.
 
 use toml::de::{DeTable, DeValue};
 
 use super::super::file::{Node, Reader, get};
-use super::super::table::{CookieSettings, CorsSettings, ServerSettings};
+use super::super::table::{CookieSettings, CorsSettings, RecoverySettings, ServerSettings};
 
 const SERVER_KEYS: &[&str] = &[
     "listen",
@@ -17,6 +17,7 @@ const SERVER_KEYS: &[&str] = &[
     "cors",
     "admin_listen",
     "cookie",
+    "recovery",
 ];
 
 pub(super) fn compile_server(t: &DeTable<'_>, r: &mut Reader) -> ServerSettings {
@@ -129,7 +130,37 @@ pub(super) fn compile_server(t: &DeTable<'_>, r: &mut Reader) -> ServerSettings 
     if let Some(n) = get(t, "cookie") {
         s.cookie = compile_cookie(n, r);
     }
+    if let Some(n) = get(t, "recovery")
+        && let Some(t) = r.table(n, "recovery")
+    {
+        s.recovery = compile_recovery(t, r);
+    }
     s
+}
+
+/// `[server.recovery]`: socket.io's connection state recovery.
+fn compile_recovery(t: &DeTable<'_>, r: &mut Reader) -> Option<RecoverySettings> {
+    r.known_keys(
+        t,
+        &["max_disconnection", "skip_auth", "buffer"],
+        "[server.recovery]",
+    );
+    let defaults = RecoverySettings::default();
+    // Each key is read (and its error reported) before any failure counts.
+    let max_disconnection = get(t, "max_disconnection")
+        .map_or(Some(defaults.max_disconnection), |n| {
+            super::limits::timeout(n, "max_disconnection", r)
+        });
+    let skip_auth =
+        get(t, "skip_auth").map_or(Some(defaults.skip_auth), |n| r.boolean(n, "skip_auth"));
+    let buffer = get(t, "buffer").map_or(Some(defaults.buffer), |n| {
+        super::limits::size(n, "buffer", r)
+    });
+    Some(RecoverySettings {
+        max_disconnection: max_disconnection?,
+        skip_auth: skip_auth?,
+        buffer: buffer?,
+    })
 }
 
 /// `cookie = "io"`, `cookie = true`, or a table `{name, path, httpOnly, sameSite}` as

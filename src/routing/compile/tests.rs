@@ -162,7 +162,7 @@ f = {}
     assert_eq!(
         errs,
         vec![
-            "routes.toml:2:1 unknown key `pingInterval` in [server]; expected one of: listen, path, serve_client, transports, ping_interval, ping_timeout, max_payload, connect_timeout, cors, admin_listen, cookie",
+            "routes.toml:2:1 unknown key `pingInterval` in [server]; expected one of: listen, path, serve_client, transports, ping_interval, ping_timeout, max_payload, connect_timeout, cors, admin_listen, cookie, recovery",
             "routes.toml:3:16 `ping_timeout` is an integer, expected a string",
             "routes.toml:4:15 unknown transport `carrier-pigeon`; expected \"polling\" or \"websocket\"",
             "routes.toml:6:13 namespace `nochat` must start with `/`, like \"/chat\"",
@@ -582,6 +582,37 @@ events = ["leave"]
         "environment variable `NOPE` is not set",
         "colour",
         "a [[webhooks]] table for `http://a/` comes earlier",
+    ] {
+        assert!(all.contains(expected), "{expected:?} in:\n{all}");
+    }
+}
+
+#[test]
+fn server_recovery_defaults_and_errors() {
+    use crate::routing::RecoverySettings;
+    use std::time::Duration;
+    assert_eq!(compile_str("").unwrap().server.recovery, None);
+    let on = compile_str("[server.recovery]\n").unwrap();
+    assert_eq!(on.server.recovery, Some(RecoverySettings::default()));
+    let set = compile_str(
+        "[server.recovery]\nmax_disconnection = \"30s\"\nskip_auth = true\nbuffer = \"1MB\"\n",
+    )
+    .unwrap();
+    assert_eq!(
+        set.server.recovery,
+        Some(RecoverySettings {
+            max_disconnection: Duration::from_secs(30),
+            skip_auth: true,
+            buffer: 1_000_000,
+        })
+    );
+    let all =
+        errors("[server.recovery]\nmax_disconnection = \"0s\"\nskip_auth = \"yes\"\nwindow = 1\n")
+            .join("\n");
+    for expected in [
+        "`max_disconnection` must be longer than zero",
+        "unknown key `window` in [server.recovery]",
+        "skip_auth",
     ] {
         assert!(all.contains(expected), "{expected:?} in:\n{all}");
     }

@@ -348,8 +348,12 @@ fn put_chat_text(out: &mut Vec<u8>, sender: usize, seq: u64, ts_us: u64) {
     put_digits(&mut out[start + 14..start + 28], ts_us);
 }
 
+/// A chat message as sent (`…"]`), or with a recovery offset after it (`…","<offset>"]`).
 fn parse_chat(text: &[u8]) -> Option<(usize, u64, u64)> {
-    if text.len() != CHAT_LEN || !text.starts_with(CHAT_PREFIX) {
+    if text.len() < CHAT_LEN || !text.starts_with(CHAT_PREFIX) {
+        return None;
+    }
+    if text.len() > CHAT_LEN && text.get(CHAT_LEN - 1) != Some(&b',') {
         return None;
     }
     let m = &text[CHAT_PREFIX.len()..];

@@ -1,0 +1,53 @@
+#!/usr/bin/env bash
+# What connection state recovery costs a broadcast: examples/loadgen/ --scenario
+# broadcast-max (1,000 clients, 10 senders, `chat message` routed `io`) with bench/routes.toml
+# as it is (off) and with `[server.recovery]` added (on: every broadcast gets an offset and is
+# kept, and a namespace's broadcasts are fanned out one at a time), alternating, each on a
+# fresh server pinned to CPU 0 with the load generator on CPU 1.
+#
+#   bench/recovery.sh [--rounds N] [--no-build]
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+ROUNDS=3
+BUILD=1
+while [ $# -gt 0 ]; do
+  case "$1" in
+    --rounds) ROUNDS="$2"; shift ;;
+    --no-build) BUILD=0 ;;
+    -h|--help) sed -n '2,8p' "$0"; exit 0 ;;
+    *) echo "recovery.sh: unknown option $1" >&2; exit 2 ;;
+  esac
+  shift
+done
+if [ "$BUILD" = 1 ]; then
+  cargo build --release --locked --bin switchboard --example loadgen >&2
+fi
+ulimit -n 65536 2>/dev/null || true
+
+DIR=$(mktemp -d "${TMPDIR:-/tmp}/switchboard-recovery.XXXXXX")
+trap 'kill ${SERVER:-} 2>/dev/null || true; rm -rf "$DIR"' EXIT
+cp bench/routes.toml "$DIR/off.toml"
+{ cat bench/routes.toml; printf '\n[server.recovery]\n'; } >"$DIR/on.toml"
+
+run() {
+  local mode=$1
+  taskset -c 0 target/release/switchboard --config "$DIR/$mode.toml" --listen 127.0.0.1:0 \
+    >"$DIR/out" 2>"$DIR/err" &
+  SERVER=$!
+  for _ in $(seq 100); do grep -q "listening on" "$DIR/out" 2>/dev/null && break; sleep 0.05; done
+  local addr
+  addr=$(sed -n 's|switchboard listening on http://||p' "$DIR/out")
+  [ -n "$addr" ] || { cat "$DIR/err" >&2; exit 1; }
+  taskset -c 1 target/release/examples/loadgen --addr "$addr" --scenario broadcast-max \
+    --server-pid "$SERVER" --label "$mode" --timeout 60 |
+    node -e 'let s="";process.stdin.on("data",d=>s+=d).on("end",()=>{const r=JSON.parse(s);
+      if (r.error) { console.log(`${r.server.padEnd(4)} error: ${r.error}`); return; }
+      console.log(`${r.server.padEnd(4)} ${r.deliveries_per_s} deliveries/s  server cpu ${r.server_cpu_us_per_delivery ?? "?"} us per delivery  ratio ${r.delivery_ratio}  seq errors ${r.seq_errors}`)})'
+  kill "$SERVER"; wait "$SERVER" 2>/dev/null || true; SERVER=
+}
+
+for round in $(seq "$ROUNDS"); do
+  run off
+  run on
+done

@@ -218,6 +218,14 @@ impl Adapter for LocalAdapter {
         inner.sockets.get(&sid).map_or(0, |(_, rooms)| rooms.len())
     }
 
+    fn is_in(&self, sid: Sid, room: &str) -> bool {
+        let inner = self.inner.read().expect("adapter lock");
+        inner
+            .sockets
+            .get(&sid)
+            .is_some_and(|(_, rooms)| rooms.contains(room))
+    }
+
     fn rooms_of(&self, sid: Sid) -> Vec<String> {
         let inner = self.inner.read().expect("adapter lock");
         let mut rooms: Vec<String> = inner

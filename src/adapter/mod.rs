@@ -109,6 +109,11 @@ pub trait Adapter: Send + Sync + std::fmt::Debug {
     /// How many rooms `sid` is in (its own included).
     fn room_count(&self, sid: Sid) -> usize;
 
+    /// Whether `sid` is in `room`.
+    fn is_in(&self, sid: Sid, room: &str) -> bool {
+        self.rooms_of(sid).iter().any(|r| r == room)
+    }
+
     /// The sockets `opts` selects.
     fn sockets(&self, opts: &BroadcastOptions) -> Vec<Arc<Socket>>;
 

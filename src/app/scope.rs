@@ -5,12 +5,15 @@ use std::cell::OnceCell;
 
 use serde_json::Value;
 
+use crate::adapter::Adapter;
 use crate::routing::Scope;
 use crate::socketio::Socket;
 
 /// Template values for one event of one socket.
 pub(crate) struct EventScope<'a> {
     socket: &'a Socket,
+    /// Its namespace's rooms, for `when = { in_room = … }`.
+    adapter: &'a dyn Adapter,
     sid: crate::engineio::Sid,
     raw_args: Option<&'a [u8]>,
     args: OnceCell<Option<Vec<Value>>>,
@@ -20,11 +23,16 @@ pub(crate) struct EventScope<'a> {
 }
 
 impl<'a> EventScope<'a> {
-    /// A scope for `socket`; `raw_args` are the event's arguments as received (`None` for
-    /// connect and disconnect routes).
-    pub(crate) fn new(socket: &'a Socket, raw_args: Option<&'a [u8]>) -> Self {
+    /// A scope for `socket` of the namespace `adapter` holds; `raw_args` are the event's
+    /// arguments as received (`None` for connect and disconnect routes).
+    pub(crate) fn new(
+        socket: &'a Socket,
+        adapter: &'a dyn Adapter,
+        raw_args: Option<&'a [u8]>,
+    ) -> Self {
         EventScope {
             socket,
+            adapter,
             sid: socket.id(),
             raw_args,
             args: OnceCell::new(),
@@ -73,5 +81,9 @@ impl Scope for EventScope<'_> {
 
     fn jwt(&self) -> Option<&Value> {
         self.claims.get_or_init(|| self.socket.claims()).as_deref()
+    }
+
+    fn in_room(&self, room: &str) -> bool {
+        self.adapter.is_in(self.sid, room)
     }
 }

@@ -45,6 +45,8 @@ pub struct Deliver {
     pub data: DataSpec,
     /// socket.io's `volatile`: dropped for a recipient that is behind rather than queued.
     pub volatile: bool,
+    /// Another namespace of the server it goes to (`io` or `room` there).
+    pub namespace: Option<String>,
 }
 
 /// One table of a route: what it joins, leaves, delivers and answers.
@@ -62,6 +64,8 @@ pub struct Step {
     pub script: Option<ScriptRef>,
     /// The app's backend decides (an HTTP route step).
     pub http: Option<HttpCall>,
+    /// The step runs only when these hold.
+    pub when: Option<super::when::When>,
 }
 
 /// An HTTP route step: the event is POSTed to `url`, whose answer is a route.
@@ -107,6 +111,13 @@ pub enum Recipients {
         room: String,
         /// Whether the sender is included.
         include_sender: bool,
+    },
+    /// Another namespace of the server: all of it, or one of its rooms.
+    Elsewhere {
+        /// The namespace.
+        namespace: String,
+        /// The room there, if only that room.
+        room: Option<String>,
     },
 }
 

@@ -13,6 +13,7 @@ mod table;
 pub mod template;
 mod units;
 pub mod webhooks;
+pub mod when;
 
 pub use action::{Action, Args, HttpCall, Recipients, Route, ScriptRef};
 pub use compile::{Env, compile};

@@ -267,9 +267,14 @@ impl Route {
 
     /// The actions for `event`. The first step with an `ack` answers the ack.
     pub fn resolve(&self, event: &str, scope: &dyn Scope) -> Resolved {
+        let named = super::template::Named { scope, event };
+        let scope: &dyn Scope = &named;
         let mut out = Resolved::default();
         let mut acked = false;
         for step in &self.steps {
+            if step.when.as_ref().is_some_and(|w| !w.holds(scope)) {
+                continue;
+            }
             let Some(mut actions) = resolve_step(step, event, scope) else {
                 out.skipped += 1;
                 continue;
@@ -304,20 +309,30 @@ fn resolve_step(step: &super::action::Step, event: &str, scope: &dyn Scope) -> O
         actions.push(Action::Leave(leave.resolve_text(scope)?));
     }
     if let Some(deliver) = &step.deliver {
-        let to = match &deliver.target {
-            Target::Emit => Recipients::Sender,
-            Target::Broadcast => Recipients::Namespace {
-                include_sender: false,
+        let to = match (&deliver.namespace, &deliver.target) {
+            (Some(namespace), Target::Room { room, .. }) => Recipients::Elsewhere {
+                namespace: namespace.clone(),
+                room: Some(room.resolve_text(scope)?),
             },
-            Target::Io => Recipients::Namespace {
-                include_sender: true,
+            (Some(namespace), _) => Recipients::Elsewhere {
+                namespace: namespace.clone(),
+                room: None,
             },
-            Target::Room {
-                room,
-                include_sender,
-            } => Recipients::Room {
-                room: room.resolve_text(scope)?,
-                include_sender: *include_sender,
+            (None, target) => match target {
+                Target::Emit => Recipients::Sender,
+                Target::Broadcast => Recipients::Namespace {
+                    include_sender: false,
+                },
+                Target::Io => Recipients::Namespace {
+                    include_sender: true,
+                },
+                Target::Room {
+                    room,
+                    include_sender,
+                } => Recipients::Room {
+                    room: room.resolve_text(scope)?,
+                    include_sender: *include_sender,
+                },
             },
         };
         actions.push(Action::Deliver {

@@ -1,5 +1,5 @@
-//! Templates in route strings: `{0}`, `{0.room}`, `{args}`, `{socket.id}`, `{socket.data.KEY}`,
-//! `{handshake.auth.KEY}`, `{handshake.query.KEY}`, `{jwt.CLAIM}`. A string that is exactly one template
+//! Templates in route strings: `{0}`, `{0.room}`, `{args}`, `{event}`, `{socket.id}`,
+//! `{socket.data.KEY}`, `{handshake.auth.KEY}`, `{handshake.query.KEY}`, `{jwt.CLAIM}`. A string that is exactly one template
 //! yields the value itself; inside a longer string it yields its text. `{{` and `}}` are
 //! literal braces. Pure: values come from a [`Scope`] the caller provides.
 
@@ -17,6 +17,8 @@ pub enum Expr {
     },
     /// `{args}`: every argument.
     Args,
+    /// `{event}`: the incoming event's name.
+    Event,
     /// `{socket.id}`.
     SocketId,
     /// `{socket.data}` / `{socket.data.KEY}`.
@@ -42,14 +44,16 @@ impl Expr {
         }
         match (head, rest.first().map(String::as_str)) {
             ("args", None) => Ok(Expr::Args),
+            ("event", None) => Ok(Expr::Event),
             ("socket", Some("id")) if rest.len() == 1 => Ok(Expr::SocketId),
             ("socket", Some("data")) => Ok(Expr::SocketData(rest[1..].to_vec())),
             ("handshake", Some("auth")) => Ok(Expr::Auth(rest[1..].to_vec())),
             ("handshake", Some("query")) if rest.len() == 2 => Ok(Expr::Query(rest[1].clone())),
             ("jwt", _) => Ok(Expr::Jwt(rest)),
             _ => Err(format!(
-                "unknown template `{{{text}}}`; expected {{N}}, {{N.field}}, {{args}}, {{socket.id}}, \
-                 {{socket.data.KEY}}, {{handshake.auth.KEY}}, {{handshake.query.KEY}} or {{jwt.CLAIM}}"
+                "unknown template `{{{text}}}`; expected {{N}}, {{N.field}}, {{args}}, {{event}}, \
+                 {{socket.id}}, {{socket.data.KEY}}, {{handshake.auth.KEY}}, {{handshake.query.KEY}} \
+                 or {{jwt.CLAIM}}"
             )),
         }
     }
@@ -58,6 +62,7 @@ impl Expr {
         match self {
             Expr::Arg { index, path } => lookup(scope.args()?.get(*index)?, path).cloned(),
             Expr::Args => Some(Value::Array(scope.args()?.to_vec())),
+            Expr::Event => scope.event().map(|e| Value::String(e.to_owned())),
             Expr::SocketId => Some(Value::String(scope.socket_id().to_owned())),
             Expr::SocketData(path) => lookup(scope.socket_data()?, path).cloned(),
             Expr::Auth(path) => lookup(scope.auth()?, path).cloned(),
@@ -98,6 +103,49 @@ pub trait Scope {
     /// The claims of the socket's verified token, if it has one.
     fn jwt(&self) -> Option<&Value> {
         None
+    }
+    /// The incoming event's name.
+    fn event(&self) -> Option<&str> {
+        None
+    }
+    /// Whether the socket is in `room` (as it was when the event arrived).
+    fn in_room(&self, _room: &str) -> bool {
+        false
+    }
+}
+
+/// A scope that also knows the event's name (`{event}`).
+pub(crate) struct Named<'a> {
+    /// What it adds the name to.
+    pub scope: &'a dyn Scope,
+    /// The event's name.
+    pub event: &'a str,
+}
+
+impl Scope for Named<'_> {
+    fn args(&self) -> Option<&[Value]> {
+        self.scope.args()
+    }
+    fn socket_id(&self) -> &str {
+        self.scope.socket_id()
+    }
+    fn socket_data(&self) -> Option<&Value> {
+        self.scope.socket_data()
+    }
+    fn auth(&self) -> Option<&Value> {
+        self.scope.auth()
+    }
+    fn query(&self, key: &str) -> Option<&str> {
+        self.scope.query(key)
+    }
+    fn jwt(&self) -> Option<&Value> {
+        self.scope.jwt()
+    }
+    fn event(&self) -> Option<&str> {
+        Some(self.event)
+    }
+    fn in_room(&self, room: &str) -> bool {
+        self.scope.in_room(room)
     }
 }
 

@@ -347,6 +347,10 @@ impl Adapter for RedisAdapter {
         self.local.all_rooms()
     }
 
+    fn is_in(&self, sid: Sid, room: &str) -> bool {
+        self.local.is_in(sid, room)
+    }
+
     // Recovery is this node's: a client back on the same node gets what it missed there,
     // broadcasts from other nodes included; on another node it starts afresh.
     fn set_recovery(&self, window: Option<RecoveryWindow>) {

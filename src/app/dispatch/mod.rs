@@ -90,7 +90,7 @@ impl Core {
         name: &str,
         event: Option<&Event>,
     ) -> Option<Pending> {
-        let scope = EventScope::new(socket, event.map(|e| &e.args[..]));
+        let scope = EventScope::new(socket, adapter.as_ref(), event.map(|e| &e.args[..]));
         let resolved = route.resolve(name, &scope);
         if resolved.skipped > 0 {
             tracing::debug!(

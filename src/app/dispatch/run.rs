@@ -98,6 +98,21 @@ impl<'a> Run<'a> {
                 args,
                 volatile,
             } => {
+                if let Recipients::Elsewhere { namespace, room } = &to {
+                    // Into another namespace: everyone there, or one of its rooms.
+                    let snapshot = self.core.snapshot.load();
+                    let Some(adapter) = snapshot.adapters.get(namespace) else {
+                        return;
+                    };
+                    let packet = encode_event(namespace, &out_name, &args, self.name, event);
+                    let opts = BroadcastOptions {
+                        rooms: room.iter().cloned().collect(),
+                        except: Vec::new(),
+                        volatile,
+                    };
+                    count(&self.core.metrics, adapter.broadcast(&packet, &opts));
+                    return;
+                }
                 let packet = encode_event(socket.nsp(), &out_name, &args, self.name, event);
                 deliver(
                     self.adapter,
@@ -324,14 +339,11 @@ fn deliver(
             },
             volatile,
         },
+        // Performed by the caller, with the other namespace's adapter.
+        Recipients::Elsewhere { .. } => return,
     };
     let delivery = adapter.broadcast(packet, &opts);
-    metrics.delivered((
-        delivery.queued,
-        delivery.full,
-        delivery.dropped - delivery.full - delivery.behind,
-        delivery.behind,
-    ));
+    count(metrics, delivery);
     if delivery.dropped > delivery.behind {
         tracing::debug!(
             ns = socket.nsp(),
@@ -339,4 +351,14 @@ fn deliver(
             "Broadcast not queued for some sockets"
         );
     }
+}
+
+/// Count what a broadcast did.
+fn count(metrics: &Metrics, delivery: crate::adapter::Delivery) {
+    metrics.delivered((
+        delivery.queued,
+        delivery.full,
+        delivery.dropped - delivery.full - delivery.behind,
+        delivery.behind,
+    ));
 }

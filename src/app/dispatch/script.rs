@@ -144,7 +144,7 @@ impl Core {
         event: Option<&Event>,
         script: &ScriptRef,
     ) -> Attempted {
-        let scope = EventScope::new(socket, event.map(|e| &e.args[..]));
+        let scope = EventScope::new(socket, adapter.as_ref(), event.map(|e| &e.args[..]));
         let args = match scope.args() {
             Some(args) => args.to_vec(),
             None if event.is_some_and(|e| !e.args.is_empty()) => {

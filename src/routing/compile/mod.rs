@@ -13,6 +13,7 @@ mod statics;
 #[cfg(test)]
 mod tests;
 mod webhooks;
+mod when;
 
 use std::path::Path;
 

@@ -1,6 +1,6 @@
 //! `[namespaces."NAME"]`: auth rules and routes.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 
 use toml::de::{DeTable, DeValue};
 
@@ -24,6 +24,8 @@ const ROUTE_KEYS: &[&str] = &[
     "function",
     "http",
     "timeout",
+    "when",
+    "namespace",
 ];
 const TARGETS: &str = "\"emit\", \"broadcast\", \"room\" or \"io\"";
 
@@ -33,6 +35,7 @@ pub(super) fn compile_namespaces(
     r: &mut Reader,
 ) -> BTreeMap<String, NamespaceRoutes> {
     let mut out = BTreeMap::new();
+    let declared: BTreeSet<String> = t.iter().map(|(k, _)| k.get_ref().to_string()).collect();
     for (name, node) in t.iter() {
         let name_str = name.get_ref().to_string();
         if !name_str.starts_with('/') {
@@ -59,7 +62,7 @@ pub(super) fn compile_namespaces(
             for (event, node) in events.iter() {
                 let event = event.get_ref().to_string();
                 let lifecycle = event == "connect" || event == "disconnect";
-                let Some(route) = compile_route(node, &event, lifecycle, env, r) else {
+                let Some(route) = compile_route(node, &event, lifecycle, &declared, env, r) else {
                     continue;
                 };
                 match event.as_str() {
@@ -97,6 +100,7 @@ fn compile_route(
     node: &Node<'_>,
     event: &str,
     lifecycle: bool,
+    declared: &BTreeSet<String>,
     env: &Env<'_>,
     r: &mut Reader,
 ) -> Option<Route> {
@@ -111,14 +115,14 @@ fn compile_route(
                     );
                     continue;
                 }
-                if let Some(step) = compile_step(item, event, lifecycle, env, r) {
+                if let Some(step) = compile_step(item, event, lifecycle, declared, env, r) {
                     route.steps.push(step);
                 }
             }
         }
         _ => route
             .steps
-            .push(compile_step(node, event, lifecycle, env, r)?),
+            .push(compile_step(node, event, lifecycle, declared, env, r)?),
     }
     Some(route)
 }
@@ -127,6 +131,7 @@ fn compile_step(
     node: &Node<'_>,
     event: &str,
     lifecycle: bool,
+    declared: &BTreeSet<String>,
     env: &Env<'_>,
     r: &mut Reader,
 ) -> Option<Step> {
@@ -155,11 +160,20 @@ fn compile_step(
                     event: None,
                     data: DataSpec::Forward,
                     volatile: false,
+                    namespace: None,
                 }),
                 ..Step::default()
             })
         }
-        DeValue::Table(t) => compile_table_step(t, span, event, lifecycle, env, r),
+        DeValue::Table(t) => {
+            let when = get(t, "when").map(|n| super::when::compile_when(n, lifecycle, event, r));
+            let mut step = compile_table_step(t, span, event, lifecycle, declared, env, r)?;
+            step.when = match when {
+                None => None,
+                Some(compiled) => Some(compiled?),
+            };
+            Some(step)
+        }
         other => {
             r.error(span, format!("route of `{event}` is {}, expected a target ({TARGETS}), a table or a list of routes", type_name(other)));
             None
@@ -172,6 +186,7 @@ fn compile_table_step(
     span: std::ops::Range<usize>,
     event: &str,
     lifecycle: bool,
+    declared: &BTreeSet<String>,
     env: &Env<'_>,
     r: &mut Reader,
 ) -> Option<Step> {
@@ -238,7 +253,7 @@ fn compile_table_step(
             .and_then(|f| r.string(f, "function"))
             .unwrap_or_else(|| "on_event".to_owned());
         for (key, other) in t.iter() {
-            if !matches!(key.get_ref().as_ref(), "script" | "function") {
+            if !matches!(key.get_ref().as_ref(), "script" | "function" | "when") {
                 r.error(
                     key.span(),
                     format!(
@@ -259,7 +274,7 @@ fn compile_table_step(
     }
     if let Some(n) = get(t, "http") {
         for (key, _) in t.iter() {
-            if !matches!(key.get_ref().as_ref(), "http" | "timeout") {
+            if !matches!(key.get_ref().as_ref(), "http" | "timeout" | "when") {
                 r.error(
                     key.span(),
                     format!(
@@ -338,6 +353,24 @@ fn compile_table_step(
             );
         }
     }
+    let namespace = get(t, "namespace").and_then(|n| {
+        let name = r.string(n, "namespace")?;
+        if !declared.contains(&name) {
+            r.error(
+                n.span(),
+                format!("`namespace` `{name}` is not declared in [namespaces]"),
+            );
+            return None;
+        }
+        if !matches!(target, Some(Target::Io | Target::Room { .. })) {
+            r.error(
+                n.span(),
+                "`namespace` applies with `to = \"io\"` or `to = \"room\"` (in that namespace)",
+            );
+            return None;
+        }
+        Some(name)
+    });
     let event_name = get(t, "event").and_then(|n| r.string(n, "event"));
     let payload = data(r, "data", true);
     let volatile = get(t, "volatile")
@@ -350,6 +383,7 @@ fn compile_table_step(
                 event: event_name,
                 data: payload.unwrap_or(DataSpec::Forward),
                 volatile,
+                namespace,
             });
         }
         None if to.is_none() => {

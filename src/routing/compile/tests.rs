@@ -168,8 +168,8 @@ f = {}
             "routes.toml:6:13 namespace `nochat` must start with `/`, like \"/chat\"",
             "routes.toml:10:5 route of `a`: unknown target `everyone`; expected \"emit\", \"broadcast\", \"room\" or \"io\"",
             "routes.toml:11:12 route of `b`: `to = \"room\"` needs `room`, the room name or a template like \"{0.room}\"",
-            "routes.toml:12:20 unknown key `colour` in the route of `c`; expected one of: to, room, include_sender, volatile, event, data, join, leave, ack, script, function, http, timeout",
-            "routes.toml:13:14 unknown template `{nope}`; expected {N}, {N.field}, {args}, {socket.id}, {socket.data.KEY}, {handshake.auth.KEY}, {handshake.query.KEY} or {jwt.CLAIM}",
+            "routes.toml:12:20 unknown key `colour` in the route of `c`; expected one of: to, room, include_sender, volatile, event, data, join, leave, ack, script, function, http, timeout, when, namespace",
+            "routes.toml:13:14 unknown template `{nope}`; expected {N}, {N.field}, {args}, {event}, {socket.id}, {socket.data.KEY}, {handshake.auth.KEY}, {handshake.query.KEY} or {jwt.CLAIM}",
             "routes.toml:14:5 route of `e`: a `room` target needs a room: write { to = \"room\", room = \"NAME\" }",
             "routes.toml:15:5 route of `f` does nothing; expected at least one of to, join, leave, ack",
         ]
@@ -613,6 +613,58 @@ fn server_recovery_defaults_and_errors() {
         "`max_disconnection` must be longer than zero",
         "unknown key `window` in [server.recovery]",
         "skip_auth",
+    ] {
+        assert!(all.contains(expected), "{expected:?} in:\n{all}");
+    }
+}
+
+#[test]
+fn when_namespace_and_event_are_checked() {
+    let table = compile_str(
+        r#"
+[namespaces."/".events]
+a = { to = "io", namespace = "/poll", when = { in_room = "{0}", equals = ["{0}", 1], exists = "{jwt.sub}" } }
+b = { http = "http://backend/b", when = { exists = "{socket.data.user}" } }
+"*" = { to = "emit", data = "{event}" }
+[namespaces."/poll".events]
+"#,
+    )
+    .unwrap();
+    let ns = table.namespace("/").unwrap();
+    let a = &ns.events["a"].steps[0];
+    assert!(
+        a.when
+            .as_ref()
+            .is_some_and(|w| w.in_room.is_some() && w.equals.is_some() && w.exists.is_some())
+    );
+    assert_eq!(
+        a.deliver.as_ref().unwrap().namespace.as_deref(),
+        Some("/poll")
+    );
+    assert!(ns.events["b"].steps[0].when.is_some());
+
+    let all = errors(
+        r#"
+[namespaces."/".events]
+a = { to = "io", namespace = "/nope" }
+b = { to = "emit", namespace = "/poll" }
+c = { to = "io", when = { colour = "red" } }
+d = { to = "io", when = {} }
+e = { to = "io", when = { equals = ["{0}"] } }
+connect = { to = "io", when = { in_room = "{0}" } }
+f = { to = "io", data = "{evnt}" }
+[namespaces."/poll".events]
+"#,
+    )
+    .join("\n");
+    for expected in [
+        "`namespace` `/nope` is not declared in [namespaces]",
+        "`namespace` applies with `to = \"io\"` or `to = \"room\"`",
+        "unknown key `colour` in `when`",
+        "`when` needs at least one of in_room, equals, exists",
+        "`equals` is a pair of values",
+        "`{0}` reads event arguments, which a `connect` route never has",
+        "unknown template `{evnt}`",
     ] {
         assert!(all.contains(expected), "{expected:?} in:\n{all}");
     }

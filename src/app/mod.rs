@@ -4,6 +4,7 @@
 
 mod api;
 mod dispatch;
+mod history;
 mod metrics;
 mod reload;
 mod scope;

@@ -47,6 +47,17 @@ pub struct Deliver {
     pub volatile: bool,
     /// Another namespace of the server it goes to (`io` or `room` there).
     pub namespace: Option<String>,
+    /// With a room target: the room keeps its last messages.
+    pub history: Option<HistorySpec>,
+}
+
+/// `history = { size, ttl }`: how many messages a room keeps, and how long.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct HistorySpec {
+    /// Most messages kept. Defaults to 50.
+    pub size: usize,
+    /// Longest a message is kept. Defaults to 1 hour.
+    pub ttl: std::time::Duration,
 }
 
 /// One table of a route: what it joins, leaves, delivers and answers.
@@ -66,6 +77,8 @@ pub struct Step {
     pub http: Option<HttpCall>,
     /// The step runs only when these hold.
     pub when: Option<super::when::When>,
+    /// With `join`: the room's history is sent to the socket once it has joined.
+    pub replay: bool,
 }
 
 /// An HTTP route step: the event is POSTed to `url`, whose answer is a route.
@@ -159,4 +172,13 @@ pub enum Action {
     Http(HttpCall),
     /// Remove the sender from the namespace (a server-side disconnect).
     Disconnect,
+    /// The room keeps the message just delivered to it.
+    Remember {
+        /// The room.
+        room: String,
+        /// How much it keeps.
+        spec: HistorySpec,
+    },
+    /// Send the sender what the room keeps (it has just joined).
+    Replay(String),
 }

@@ -303,7 +303,11 @@ fn resolve_step(step: &super::action::Step, event: &str, scope: &dyn Scope) -> O
     }
     let mut actions = Vec::new();
     if let Some(join) = &step.join {
-        actions.push(Action::Join(join.resolve_text(scope)?));
+        let room = join.resolve_text(scope)?;
+        actions.push(Action::Join(room.clone()));
+        if step.replay {
+            actions.push(Action::Replay(room));
+        }
     }
     if let Some(leave) = &step.leave {
         actions.push(Action::Leave(leave.resolve_text(scope)?));
@@ -335,12 +339,20 @@ fn resolve_step(step: &super::action::Step, event: &str, scope: &dyn Scope) -> O
                 },
             },
         };
+        let remember = match (&to, deliver.history) {
+            (Recipients::Room { room, .. }, Some(spec)) => Some(Action::Remember {
+                room: room.clone(),
+                spec,
+            }),
+            _ => None,
+        };
         actions.push(Action::Deliver {
             to,
             event: deliver.event.clone().unwrap_or_else(|| event.to_owned()),
             args: resolve_data(&deliver.data, scope)?,
             volatile: deliver.volatile,
         });
+        actions.extend(remember);
     }
     Some(actions)
 }

@@ -45,6 +45,8 @@ pub(crate) struct Core {
     hits: Arc<Hits>,
     pool: Arc<ScriptPool>,
     webhooks: Arc<Webhooks>,
+    /// What rooms with a `history` keep.
+    history: super::history::History,
     /// One warning per script file and interval.
     failures: Throttle<String>,
 }
@@ -72,6 +74,7 @@ impl Dispatcher {
                 hits,
                 pool,
                 webhooks,
+                history: super::history::History::default(),
                 failures: Throttle::new(FAILURE_LOG_INTERVAL),
             }),
         }

@@ -26,6 +26,8 @@ pub(super) struct Run<'a> {
     event: Option<&'a Event>,
     acked: bool,
     disconnect: bool,
+    /// The last packet delivered to a room, for a `history` to keep.
+    delivered: Option<Encoded>,
 }
 
 /// Why a join or leave was refused; the event's ack says so.
@@ -64,6 +66,7 @@ impl<'a> Run<'a> {
             event,
             acked: false,
             disconnect: false,
+            delivered: None,
         }
     }
 
@@ -122,6 +125,22 @@ impl<'a> Run<'a> {
                     volatile,
                     &self.core.metrics,
                 );
+                self.delivered = Some(packet);
+            }
+            Action::Remember { room, spec } => {
+                if let Some(packet) = self.delivered.take() {
+                    self.core
+                        .history
+                        .remember(socket.nsp(), &room, spec, &packet);
+                }
+            }
+            Action::Replay(room) => {
+                // Only into a room it is in (the join may have been refused).
+                if self.adapter.is_in(socket.id(), &room) {
+                    for packet in self.core.history.replay(socket.nsp(), &room, None) {
+                        let _ = socket.send(&packet);
+                    }
+                }
             }
             Action::Ack(args) => {
                 let (raw, attachments) = raw_args(&args, event);

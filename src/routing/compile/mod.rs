@@ -6,6 +6,7 @@ mod api;
 mod auth;
 mod backend;
 mod cluster;
+mod history;
 mod limits;
 mod namespaces;
 mod server;

@@ -26,6 +26,8 @@ const ROUTE_KEYS: &[&str] = &[
     "timeout",
     "when",
     "namespace",
+    "history",
+    "replay",
 ];
 const TARGETS: &str = "\"emit\", \"broadcast\", \"room\" or \"io\"";
 
@@ -161,6 +163,7 @@ fn compile_step(
                     data: DataSpec::Forward,
                     volatile: false,
                     namespace: None,
+                    history: None,
                 }),
                 ..Step::default()
             })
@@ -371,6 +374,28 @@ fn compile_table_step(
         }
         Some(name)
     });
+    let history = get(t, "history").and_then(|n| {
+        let spec = super::history::compile_history(n, r)?;
+        if !matches!(target, Some(Target::Room { .. })) || namespace.is_some() {
+            r.error(
+                n.span(),
+                "`history` applies with `to = \"room\"` in this namespace: the room keeps what it gets",
+            );
+            return None;
+        }
+        Some(spec)
+    });
+    if let Some(n) = get(t, "replay")
+        && let Some(replay) = r.boolean(n, "replay")
+    {
+        if step.join.is_none() {
+            r.error(
+                n.span(),
+                "`replay` applies with `join`: the joined room's history is sent",
+            );
+        }
+        step.replay = replay;
+    }
     let event_name = get(t, "event").and_then(|n| r.string(n, "event"));
     let payload = data(r, "data", true);
     let volatile = get(t, "volatile")
@@ -384,6 +409,7 @@ fn compile_table_step(
                 data: payload.unwrap_or(DataSpec::Forward),
                 volatile,
                 namespace,
+                history,
             });
         }
         None if to.is_none() => {

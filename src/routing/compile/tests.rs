@@ -168,7 +168,7 @@ f = {}
             "routes.toml:6:13 namespace `nochat` must start with `/`, like \"/chat\"",
             "routes.toml:10:5 route of `a`: unknown target `everyone`; expected \"emit\", \"broadcast\", \"room\" or \"io\"",
             "routes.toml:11:12 route of `b`: `to = \"room\"` needs `room`, the room name or a template like \"{0.room}\"",
-            "routes.toml:12:20 unknown key `colour` in the route of `c`; expected one of: to, room, include_sender, volatile, event, data, join, leave, ack, script, function, http, timeout, when, namespace",
+            "routes.toml:12:20 unknown key `colour` in the route of `c`; expected one of: to, room, include_sender, volatile, event, data, join, leave, ack, script, function, http, timeout, when, namespace, history, replay",
             "routes.toml:13:14 unknown template `{nope}`; expected {N}, {N.field}, {args}, {event}, {socket.id}, {socket.data.KEY}, {handshake.auth.KEY}, {handshake.query.KEY} or {jwt.CLAIM}",
             "routes.toml:14:5 route of `e`: a `room` target needs a room: write { to = \"room\", room = \"NAME\" }",
             "routes.toml:15:5 route of `f` does nothing; expected at least one of to, join, leave, ack",
@@ -665,6 +665,48 @@ f = { to = "io", data = "{evnt}" }
         "`equals` is a pair of values",
         "`{0}` reads event arguments, which a `connect` route never has",
         "unknown template `{evnt}`",
+    ] {
+        assert!(all.contains(expected), "{expected:?} in:\n{all}");
+    }
+}
+
+#[test]
+fn history_and_replay_are_checked() {
+    let table = compile_str(
+        r#"
+[namespaces."/".events]
+say = { to = "room", room = "{0}", history = {} }
+enter = { join = "{0}", replay = true }
+"#,
+    )
+    .unwrap();
+    let ns = table.namespace("/").unwrap();
+    let history = ns.events["say"].steps[0]
+        .deliver
+        .as_ref()
+        .unwrap()
+        .history
+        .unwrap();
+    assert_eq!(
+        (history.size, history.ttl),
+        (50, std::time::Duration::from_secs(3600))
+    );
+    assert!(ns.events["enter"].steps[0].replay);
+    let all = errors(
+        r#"
+[namespaces."/".events]
+a = { to = "io", history = { size = 5 } }
+b = { to = "room", room = "r", history = { size = 0, ttl = "2d" } }
+c = { to = "io", replay = true }
+d = { to = "room", room = "r", history = { depth = 1 } }
+"#,
+    )
+    .join("\n");
+    for expected in [
+        "`history` applies with `to = \"room\"`",
+        "`size` must be a whole number from 1 to 1000",
+        "`replay` applies with `join`",
+        "unknown key `depth` in `history`",
     ] {
         assert!(all.contains(expected), "{expected:?} in:\n{all}");
     }

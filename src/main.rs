@@ -301,19 +301,23 @@ async fn serve(cli: &Cli) -> anyhow::Result<()> {
         tracing::info!(addr = %admin.local_addr()?, "Serving /metrics, /healthz and /readyz");
         server.serve_admin(admin);
     }
+    // The handlers are in place before anyone is told the server listens: a signal sent
+    // right after is a graceful shutdown, never the default exit.
+    let shutdown = shutdown_signal();
     tracing::info!(addr = %addr, config = %cli.config.display(), "Listening");
     println!("switchboard listening on http://{addr}");
-    server.serve(listener, shutdown_signal()).await;
+    server.serve(listener, shutdown).await;
     Ok(())
 }
 
-/// Resolves at the first SIGTERM or SIGINT; a second one exits the process at once.
-async fn shutdown_signal() {
-    #[cfg(unix)]
-    {
-        use tokio::signal::unix::{SignalKind, signal};
-        let mut term = signal(SignalKind::terminate()).expect("SIGTERM handler installs");
-        let mut int = signal(SignalKind::interrupt()).expect("SIGINT handler installs");
+/// Install the SIGTERM and SIGINT handlers now; the future resolves at the first signal, and
+/// a second one exits the process at once.
+#[cfg(unix)]
+fn shutdown_signal() -> impl std::future::Future<Output = ()> {
+    use tokio::signal::unix::{SignalKind, signal};
+    let mut term = signal(SignalKind::terminate()).expect("SIGTERM handler installs");
+    let mut int = signal(SignalKind::interrupt()).expect("SIGINT handler installs");
+    async move {
         tokio::select! {
             _ = term.recv() => {}
             _ = int.recv() => {}
@@ -328,8 +332,14 @@ async fn shutdown_signal() {
             std::process::exit(130);
         });
     }
-    #[cfg(not(unix))]
-    let _ = tokio::signal::ctrl_c().await;
+}
+
+/// Resolves at Ctrl-C.
+#[cfg(not(unix))]
+fn shutdown_signal() -> impl std::future::Future<Output = ()> {
+    async {
+        let _ = tokio::signal::ctrl_c().await;
+    }
 }
 
 /// A listener with a backlog of 1024 (tokio's default, 128, drops SYNs under a burst of

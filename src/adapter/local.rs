@@ -18,19 +18,19 @@ struct Inner {
 }
 
 impl Inner {
-    /// `sid` joins `room`: `Some(first)` when it was not in it (`first`: the room was empty).
-    fn join(&mut self, sid: Sid, room: &str) -> Option<bool> {
+    /// `sid` joins `room`: `Some(members)` — the room's size now — when it was not in it.
+    fn join(&mut self, sid: Sid, room: &str) -> Option<usize> {
         let (_, rooms) = self.sockets.get_mut(&sid)?;
         if !rooms.insert(room.to_owned()) {
             return None;
         }
         let members = self.rooms.entry(room.to_owned()).or_default();
         members.insert(sid);
-        Some(members.len() == 1)
+        Some(members.len())
     }
 
-    /// `sid` leaves `room`: `Some(last)` when it was in it (`last`: the room is now empty).
-    fn leave(&mut self, sid: Sid, room: &str) -> Option<bool> {
+    /// `sid` leaves `room`: `Some(members)` — how many are left — when it was in it.
+    fn leave(&mut self, sid: Sid, room: &str) -> Option<usize> {
         if let Some((_, rooms)) = self.sockets.get_mut(&sid) {
             rooms.remove(room);
         }
@@ -38,11 +38,11 @@ impl Inner {
         if !members.remove(&sid) {
             return None;
         }
-        let last = members.is_empty();
-        if last {
+        let left = members.len();
+        if left == 0 {
             self.rooms.remove(room);
         }
-        Some(last)
+        Some(left)
     }
 
     /// Calls `f` once for each selected socket.
@@ -161,51 +161,67 @@ impl Adapter for LocalAdapter {
     fn remove(&self, sid: Sid) {
         let mut left = Vec::new();
         let mut inner = self.inner.write().expect("adapter lock");
-        if let Some((_, rooms)) = inner.sockets.remove(&sid) {
+        let removed = inner.sockets.remove(&sid);
+        if let Some((_, rooms)) = &removed {
             for room in rooms {
-                if let Some(members) = inner.rooms.get_mut(&room) {
+                if let Some(members) = inner.rooms.get_mut(room) {
                     members.remove(&sid);
-                    let last = members.is_empty();
-                    if last {
-                        inner.rooms.remove(&room);
+                    let size = members.len();
+                    if size == 0 {
+                        inner.rooms.remove(room);
                     }
-                    left.push((room, last));
+                    left.push(Change {
+                        room: room.clone(),
+                        joined: false,
+                        size,
+                    });
                 }
             }
         }
         drop(inner);
-        if let Some((nsp, observer)) = self.listening() {
-            left.sort();
-            for (room, last) in left {
-                if room != sid.as_str() {
-                    observer.member_changed(nsp, sid, &room, false);
-                    if last {
-                        observer.room_changed(nsp, &room, false);
-                    }
-                }
-            }
+        if let Some((socket, _)) = removed {
+            left.sort_by(|a, b| a.room.cmp(&b.room));
+            self.tell(&socket, left);
         }
     }
 
     fn join(&self, sid: Sid, room: &str) {
-        let joined = self.inner.write().expect("adapter lock").join(sid, room);
-        if let (Some(first), Some((nsp, observer))) = (joined, self.listening()) {
-            observer.member_changed(nsp, sid, room, true);
-            if first {
-                observer.room_changed(nsp, room, true);
-            }
+        let mut inner = self.inner.write().expect("adapter lock");
+        let Some(size) = inner.join(sid, room) else {
+            return;
+        };
+        let socket = inner.sockets.get(&sid).map(|(s, _)| s.clone());
+        drop(inner);
+        if let Some(socket) = socket {
+            let room = room.to_owned();
+            self.tell(
+                &socket,
+                vec![Change {
+                    room,
+                    joined: true,
+                    size,
+                }],
+            );
         }
     }
 
     fn leave(&self, sid: Sid, room: &str) {
-        let left = self.inner.write().expect("adapter lock").leave(sid, room);
-        if let (Some(last), Some((nsp, observer))) = (left, self.listening())
-            && room != sid.as_str()
-        {
-            observer.member_changed(nsp, sid, room, false);
-            if last {
-                observer.room_changed(nsp, room, false);
-            }
+        let mut inner = self.inner.write().expect("adapter lock");
+        let Some(size) = inner.leave(sid, room) else {
+            return;
+        };
+        let socket = inner.sockets.get(&sid).map(|(s, _)| s.clone());
+        drop(inner);
+        if let Some(socket) = socket {
+            let room = room.to_owned();
+            self.tell(
+                &socket,
+                vec![Change {
+                    room,
+                    joined: false,
+                    size,
+                }],
+            );
         }
     }
 
@@ -285,14 +301,54 @@ impl Adapter for LocalAdapter {
         let log = recovery.as_ref().map(|r| r.log());
         let sid = socket.id();
         self.add(socket.clone());
-        for room in rooms {
-            self.join(sid, room);
+        let mut joined = Vec::new();
+        {
+            let mut inner = self.inner.write().expect("adapter lock");
+            for room in rooms {
+                if let Some(size) = inner.join(sid, room) {
+                    joined.push(Change {
+                        room: room.clone(),
+                        joined: true,
+                        size,
+                    });
+                }
+            }
         }
         if let Some(log) = log {
             let mut all = rooms.to_vec();
             all.push(sid.to_string());
             for packet in log.after(offset, &all) {
                 let _ = socket.send(&packet);
+            }
+        }
+        // Told once the log is free: what is told may broadcast.
+        self.tell(&socket, joined);
+    }
+}
+
+/// One room change of one socket, told to the observer.
+struct Change {
+    room: String,
+    joined: bool,
+    /// The room's size after it.
+    size: usize,
+}
+
+impl LocalAdapter {
+    /// Tell the observer of `socket`'s room changes (its own room aside), outside the locks.
+    fn tell(&self, socket: &Arc<Socket>, changes: Vec<Change>) {
+        let Some((nsp, observer)) = self.listening() else {
+            return;
+        };
+        for c in changes {
+            if c.room == socket.id().as_str() {
+                continue;
+            }
+            observer.member_changed(nsp, socket, &c.room, c.joined, c.size);
+            if c.joined && c.size == 1 {
+                observer.room_changed(nsp, &c.room, true);
+            } else if !c.joined && c.size == 0 {
+                observer.room_changed(nsp, &c.room, false);
             }
         }
     }

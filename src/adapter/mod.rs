@@ -78,8 +78,16 @@ pub trait RoomObserver: Send + Sync + std::fmt::Debug {
     /// Whether anyone listens now; when not, changes are not reported.
     fn listening(&self) -> bool;
 
-    /// `sid` of namespace `nsp` joined (`joined`) or left `room` (never its own room).
-    fn member_changed(&self, nsp: &str, sid: Sid, room: &str, joined: bool);
+    /// `socket` of namespace `nsp` joined (`joined`) or left `room` (never its own room),
+    /// which now has `size` members on this node.
+    fn member_changed(
+        &self,
+        nsp: &str,
+        socket: &Arc<Socket>,
+        room: &str,
+        joined: bool,
+        size: usize,
+    );
 
     /// `room` of `nsp` got its first member (`occupied`) or lost its last — on this node;
     /// under `[cluster]`, on every node.

@@ -6,6 +6,7 @@ mod api;
 mod dispatch;
 mod history;
 mod metrics;
+mod presence;
 mod reload;
 mod scope;
 mod snapshot;
@@ -140,6 +141,8 @@ pub struct App {
     dispatcher: Dispatcher,
     /// `[[webhooks]]` in force.
     webhooks: Arc<Webhooks>,
+    /// What adapters tell of room changes: webhooks and presence.
+    observers: Arc<presence::Observers>,
     engine: Arc<SwitchboardEngine>,
     metrics: Arc<Metrics>,
     hits: Arc<Hits>,
@@ -187,13 +190,15 @@ impl App {
         let hits = Arc::new(Hits::default());
         let webhooks = Webhooks::new();
         webhooks.configure(&routes.webhooks);
+        let observers = presence::Observers::new(webhooks.clone());
         let snapshot = Arc::new(ArcSwap::from_pointee(Snapshot::new(
             routes,
             scripts,
             None,
             &metrics.cluster,
-            &(webhooks.clone() as Arc<dyn crate::adapter::RoomObserver>),
+            &(observers.clone() as Arc<dyn crate::adapter::RoomObserver>),
         )));
+        observers.watch(&snapshot);
         let pool = Arc::new(ScriptPool::per_core());
         let dispatcher = Dispatcher::new(
             snapshot.clone(),
@@ -211,6 +216,7 @@ impl App {
             snapshot,
             dispatcher,
             webhooks,
+            observers,
             engine,
             metrics,
             hits,

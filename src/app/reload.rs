@@ -131,7 +131,7 @@ impl App {
             scripts,
             Some(&old),
             &self.metrics.cluster,
-            &(self.webhooks.clone() as Arc<dyn RoomObserver>),
+            &(self.observers.clone() as Arc<dyn RoomObserver>),
         ));
         self.snapshot.store(new.clone());
 

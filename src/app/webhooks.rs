@@ -12,7 +12,6 @@ use arc_swap::ArcSwap;
 use bytes::Bytes;
 use serde_json::{Value, json};
 
-use crate::adapter::RoomObserver;
 use crate::backend::Webhook;
 use crate::engineio::Sid;
 use crate::routing::webhooks::{HookEvent, WebhookSettings};
@@ -165,12 +164,22 @@ impl Webhooks {
     }
 }
 
-impl RoomObserver for Webhooks {
-    fn listening(&self) -> bool {
+impl Webhooks {
+    /// Whether any webhook wants room changes.
+    pub fn listening(&self) -> bool {
         self.rooms.load(Ordering::Relaxed)
     }
 
-    fn member_changed(&self, nsp: &str, sid: Sid, room: &str, joined: bool) {
+    /// `socket` joined or left `room`.
+    pub fn member_changed(
+        &self,
+        nsp: &str,
+        socket: &Arc<Socket>,
+        room: &str,
+        joined: bool,
+        _size: usize,
+    ) {
+        let sid = socket.id();
         let (name, kind) = if joined {
             ("join", HookEvent::Join)
         } else {
@@ -183,7 +192,8 @@ impl RoomObserver for Webhooks {
         );
     }
 
-    fn room_changed(&self, nsp: &str, room: &str, occupied: bool) {
+    /// `room` got its first member or lost its last.
+    pub fn room_changed(&self, nsp: &str, room: &str, occupied: bool) {
         let (name, kind) = if occupied {
             ("room_occupied", HookEvent::RoomOccupied)
         } else {

@@ -20,8 +20,8 @@ pub use compile::{Env, compile};
 pub use diag::{Diagnostic, Report};
 pub use limits::LimitSettings;
 pub use table::{
-    AuthRule, ClusterSettings, CookieSettings, CorsSettings, NamespaceRoutes, RecoverySettings,
-    Resolved, RouteTable, ServerSettings, StaticMount,
+    AuthRule, ClusterSettings, CookieSettings, CorsSettings, NamespaceRoutes, PresenceSettings,
+    RecoverySettings, Resolved, RouteTable, ServerSettings, StaticMount,
 };
 pub use template::Scope;
 pub use units::{parse_duration, parse_size};

@@ -156,6 +156,18 @@ pub struct NamespaceRoutes {
     pub on_connect: Option<Route>,
     /// Run when a socket leaves.
     pub on_disconnect: Option<Route>,
+    /// `presence = { event, data }`: joins and leaves announced to the room.
+    pub presence: Option<PresenceSettings>,
+}
+
+/// `presence = { event = "presence", data = ["name"] }` on a namespace: each room is told
+/// who joins and leaves it, and its size.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PresenceSettings {
+    /// The event the room receives.
+    pub event: String,
+    /// Keys of `socket.data` sent along.
+    pub data: Vec<String>,
 }
 
 impl NamespaceRoutes {

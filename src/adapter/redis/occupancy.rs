@@ -15,7 +15,7 @@ use tokio_util::sync::CancellationToken;
 
 use super::Shared;
 use crate::adapter::RoomObserver;
-use crate::engineio::Sid;
+use crate::socketio::Socket;
 
 /// Adds this node; answers 1 when it is now the only one.
 const OCCUPY: &str = "if redis.call('SADD', KEYS[1], ARGV[1]) == 1 and redis.call('SCARD', KEYS[1]) == 1 then return 1 end return 0";
@@ -56,8 +56,15 @@ impl RoomObserver for Occupancy {
         self.inner.listening()
     }
 
-    fn member_changed(&self, nsp: &str, sid: Sid, room: &str, joined: bool) {
-        self.inner.member_changed(nsp, sid, room, joined);
+    fn member_changed(
+        &self,
+        nsp: &str,
+        socket: &Arc<Socket>,
+        room: &str,
+        joined: bool,
+        size: usize,
+    ) {
+        self.inner.member_changed(nsp, socket, room, joined, size);
     }
 
     fn room_changed(&self, _nsp: &str, room: &str, occupied: bool) {

@@ -6,7 +6,7 @@ use toml::de::{DeTable, DeValue};
 
 use super::super::action::{DataSpec, Deliver, Route, ScriptRef, Step, Target};
 use super::super::file::{Node, Reader, get, type_name};
-use super::super::table::NamespaceRoutes;
+use super::super::table::{NamespaceRoutes, PresenceSettings};
 use super::super::template::{Template, ValueTemplate};
 use super::Env;
 
@@ -51,12 +51,15 @@ pub(super) fn compile_namespaces(
             continue;
         };
         let what = format!("[namespaces.\"{name_str}\"]");
-        r.known_keys(ns, &["auth", "events"], &what);
+        r.known_keys(ns, &["auth", "events", "presence"], &what);
         let mut routes = NamespaceRoutes::default();
         if let Some(n) = get(ns, "auth")
             && let Some(a) = r.table(n, "auth")
         {
             routes.auth = super::auth::compile_auth(a, n, env, &name_str, r);
+        }
+        if let Some(n) = get(ns, "presence") {
+            routes.presence = compile_presence(n, r);
         }
         if let Some(n) = get(ns, "events")
             && let Some(events) = r.table(n, "events")
@@ -471,4 +474,30 @@ fn reads_args(d: &DataSpec) -> bool {
         DataSpec::List(t) => t.reads_args(),
         DataSpec::Values(vs) => vs.iter().any(ValueTemplate::reads_args),
     }
+}
+
+/// `presence = { event = "presence", data = ["name"] }`.
+fn compile_presence(n: &Node<'_>, r: &mut Reader) -> Option<PresenceSettings> {
+    let t = r.table(n, "presence")?;
+    r.known_keys(t, &["event", "data"], "`presence`");
+    let event = match get(t, "event") {
+        None => "presence".to_owned(),
+        Some(e) => {
+            let name = r.string(e, "event")?;
+            if name.is_empty() {
+                r.error(e.span(), "`event` names the event the room receives");
+                return None;
+            }
+            name
+        }
+    };
+    let data = match get(t, "data") {
+        None => Vec::new(),
+        Some(d) => r
+            .strings(d, "data")?
+            .into_iter()
+            .map(|s| s.into_inner())
+            .collect(),
+    };
+    Some(PresenceSettings { event, data })
 }

@@ -711,3 +711,33 @@ d = { to = "room", room = "r", history = { depth = 1 } }
         assert!(all.contains(expected), "{expected:?} in:\n{all}");
     }
 }
+
+#[test]
+fn presence_defaults_and_errors() {
+    use crate::routing::PresenceSettings;
+    let table = compile_str(
+        "[namespaces.\"/\"]\npresence = {}\n[namespaces.\"/b\"]\npresence = { event = \"here\", data = [\"name\"] }\n",
+    )
+    .unwrap();
+    assert_eq!(
+        table.namespace("/").unwrap().presence,
+        Some(PresenceSettings {
+            event: "presence".to_owned(),
+            data: vec![]
+        })
+    );
+    assert_eq!(
+        table.namespace("/b").unwrap().presence,
+        Some(PresenceSettings {
+            event: "here".to_owned(),
+            data: vec!["name".to_owned()]
+        })
+    );
+    let all = errors("[namespaces.\"/\"]\npresence = { event = \"\", colour = 1 }\n").join("\n");
+    for expected in [
+        "unknown key `colour` in `presence`",
+        "`event` names the event",
+    ] {
+        assert!(all.contains(expected), "{expected:?} in:\n{all}");
+    }
+}

@@ -86,4 +86,20 @@ impl Scope for EventScope<'_> {
     fn in_room(&self, room: &str) -> bool {
         self.adapter.is_in(self.sid, room)
     }
+
+    fn room_members(&self, room: &str) -> Option<Vec<String>> {
+        let opts = crate::adapter::BroadcastOptions {
+            rooms: vec![room.to_owned()],
+            except: Vec::new(),
+            volatile: false,
+        };
+        let mut ids: Vec<String> = self
+            .adapter
+            .sockets(&opts)
+            .iter()
+            .map(|s| s.id().to_string())
+            .collect();
+        ids.sort();
+        Some(ids)
+    }
 }

@@ -79,6 +79,8 @@ pub struct Step {
     pub when: Option<super::when::When>,
     /// With `join`: the room's history is sent to the socket once it has joined.
     pub replay: bool,
+    /// Its `data` or `ack` reads `{room.size}` / `{room.members}`.
+    pub reads_room: bool,
 }
 
 /// An HTTP route step: the event is POSTed to `url`, whose answer is a route.

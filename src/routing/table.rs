@@ -279,14 +279,25 @@ impl Route {
 
     /// The actions for `event`. The first step with an `ack` answers the ack.
     pub fn resolve(&self, event: &str, scope: &dyn Scope) -> Resolved {
-        let named = super::template::Named { scope, event };
-        let scope: &dyn Scope = &named;
+        let named = super::template::Named {
+            scope,
+            event,
+            room: None,
+        };
+        let base: &dyn Scope = &named;
         let mut out = Resolved::default();
         let mut acked = false;
         for step in &self.steps {
-            if step.when.as_ref().is_some_and(|w| !w.holds(scope)) {
+            if step.when.as_ref().is_some_and(|w| !w.holds(base)) {
                 continue;
             }
+            // `{room.*}` reads the room the step names.
+            let with_room = step.reads_room.then(|| super::template::Named {
+                scope,
+                event,
+                room: step_room(step, base),
+            });
+            let scope: &dyn Scope = with_room.as_ref().map_or(base, |s| s as &dyn Scope);
             let Some(mut actions) = resolve_step(step, event, scope) else {
                 out.skipped += 1;
                 continue;
@@ -304,6 +315,22 @@ impl Route {
         }
         out
     }
+}
+
+/// The room `step` names — its target room, else the room it joins, else the one it leaves.
+fn step_room(step: &super::action::Step, scope: &dyn Scope) -> Option<super::template::StepRoom> {
+    let joined = step.join.as_ref().and_then(|t| t.resolve_text(scope));
+    let left = step.leave.as_ref().and_then(|t| t.resolve_text(scope));
+    let target = match step.deliver.as_ref().map(|d| &d.target) {
+        Some(Target::Room { room, .. }) => room.resolve_text(scope),
+        _ => None,
+    };
+    let name = target.or_else(|| joined.clone()).or_else(|| left.clone())?;
+    Some(super::template::StepRoom {
+        joins: joined.as_deref() == Some(name.as_str()),
+        leaves: left.as_deref() == Some(name.as_str()),
+        name,
+    })
 }
 
 fn resolve_step(step: &super::action::Step, event: &str, scope: &dyn Scope) -> Option<Vec<Action>> {

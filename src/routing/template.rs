@@ -1,5 +1,6 @@
 //! Templates in route strings: `{0}`, `{0.room}`, `{args}`, `{event}`, `{socket.id}`,
-//! `{socket.data.KEY}`, `{handshake.auth.KEY}`, `{handshake.query.KEY}`, `{jwt.CLAIM}`. A string that is exactly one template
+//! `{socket.data.KEY}`, `{handshake.auth.KEY}`, `{handshake.query.KEY}`, `{jwt.CLAIM}`,
+//! `{room.size}`, `{room.members}`. A string that is exactly one template
 //! yields the value itself; inside a longer string it yields its text. `{{` and `}}` are
 //! literal braces. Pure: values come from a [`Scope`] the caller provides.
 
@@ -19,6 +20,10 @@ pub enum Expr {
     Args,
     /// `{event}`: the incoming event's name.
     Event,
+    /// `{room.size}`: how many are in the step's room once the step's join or leave is done.
+    RoomSize,
+    /// `{room.members}`: their socket ids, sorted (at most [`MAX_MEMBERS`]).
+    RoomMembers,
     /// `{socket.id}`.
     SocketId,
     /// `{socket.data}` / `{socket.data.KEY}`.
@@ -45,6 +50,8 @@ impl Expr {
         match (head, rest.first().map(String::as_str)) {
             ("args", None) => Ok(Expr::Args),
             ("event", None) => Ok(Expr::Event),
+            ("room", Some("size")) if rest.len() == 1 => Ok(Expr::RoomSize),
+            ("room", Some("members")) if rest.len() == 1 => Ok(Expr::RoomMembers),
             ("socket", Some("id")) if rest.len() == 1 => Ok(Expr::SocketId),
             ("socket", Some("data")) => Ok(Expr::SocketData(rest[1..].to_vec())),
             ("handshake", Some("auth")) => Ok(Expr::Auth(rest[1..].to_vec())),
@@ -52,8 +59,8 @@ impl Expr {
             ("jwt", _) => Ok(Expr::Jwt(rest)),
             _ => Err(format!(
                 "unknown template `{{{text}}}`; expected {{N}}, {{N.field}}, {{args}}, {{event}}, \
-                 {{socket.id}}, {{socket.data.KEY}}, {{handshake.auth.KEY}}, {{handshake.query.KEY}} \
-                 or {{jwt.CLAIM}}"
+                 {{socket.id}}, {{socket.data.KEY}}, {{handshake.auth.KEY}}, {{handshake.query.KEY}}, \
+                 {{jwt.CLAIM}}, {{room.size}} or {{room.members}}"
             )),
         }
     }
@@ -63,6 +70,11 @@ impl Expr {
             Expr::Arg { index, path } => lookup(scope.args()?.get(*index)?, path).cloned(),
             Expr::Args => Some(Value::Array(scope.args()?.to_vec())),
             Expr::Event => scope.event().map(|e| Value::String(e.to_owned())),
+            Expr::RoomSize => scope.step_room_members().map(|m| Value::from(m.len())),
+            Expr::RoomMembers => scope.step_room_members().map(|mut m| {
+                m.truncate(MAX_MEMBERS);
+                Value::Array(m.into_iter().map(Value::String).collect())
+            }),
             Expr::SocketId => Some(Value::String(scope.socket_id().to_owned())),
             Expr::SocketData(path) => lookup(scope.socket_data()?, path).cloned(),
             Expr::Auth(path) => lookup(scope.auth()?, path).cloned(),
@@ -75,7 +87,15 @@ impl Expr {
     fn reads_args(&self) -> bool {
         matches!(self, Expr::Arg { .. } | Expr::Args)
     }
+
+    /// Whether it reads the step's room (`{room.size}`, `{room.members}`).
+    fn reads_room(&self) -> bool {
+        matches!(self, Expr::RoomSize | Expr::RoomMembers)
+    }
 }
+
+/// Most socket ids `{room.members}` lists.
+pub const MAX_MEMBERS: usize = 1000;
 
 fn lookup<'v>(mut value: &'v Value, path: &[String]) -> Option<&'v Value> {
     for key in path {
@@ -112,14 +132,34 @@ pub trait Scope {
     fn in_room(&self, _room: &str) -> bool {
         false
     }
+    /// The socket ids in `room`, sorted (as the event found them).
+    fn room_members(&self, _room: &str) -> Option<Vec<String>> {
+        None
+    }
+    /// The members of the step's room once the step's join or leave is done.
+    fn step_room_members(&self) -> Option<Vec<String>> {
+        None
+    }
 }
 
-/// A scope that also knows the event's name (`{event}`).
+/// The room a step names, and whether the step has the socket join or leave it.
+pub(crate) struct StepRoom {
+    /// Its name.
+    pub name: String,
+    /// The step joins it.
+    pub joins: bool,
+    /// The step leaves it.
+    pub leaves: bool,
+}
+
+/// A scope that also knows the event's name (`{event}`) and the step's room (`{room.*}`).
 pub(crate) struct Named<'a> {
-    /// What it adds the name to.
+    /// What it adds to.
     pub scope: &'a dyn Scope,
     /// The event's name.
     pub event: &'a str,
+    /// The step's room, once known.
+    pub room: Option<StepRoom>,
 }
 
 impl Scope for Named<'_> {
@@ -146,6 +186,26 @@ impl Scope for Named<'_> {
     }
     fn in_room(&self, room: &str) -> bool {
         self.scope.in_room(room)
+    }
+    fn room_members(&self, room: &str) -> Option<Vec<String>> {
+        self.scope.room_members(room)
+    }
+    fn step_room_members(&self) -> Option<Vec<String>> {
+        let room = self.room.as_ref()?;
+        let mut members = self.scope.room_members(&room.name)?;
+        let me = self.scope.socket_id();
+        let present = members.iter().position(|m| m == me);
+        match present {
+            None if room.joins => {
+                members.push(me.to_owned());
+                members.sort();
+            }
+            Some(i) if room.leaves => {
+                members.remove(i);
+            }
+            _ => {}
+        }
+        Some(members)
     }
 }
 
@@ -229,6 +289,13 @@ impl Template {
         self.parts
             .iter()
             .any(|p| matches!(p, Part::Expr(e) if e.reads_args()))
+    }
+
+    /// Whether it reads the step's room.
+    pub fn reads_room(&self) -> bool {
+        self.parts
+            .iter()
+            .any(|p| matches!(p, Part::Expr(e) if e.reads_room()))
     }
 
     /// The value: the expression's own value for a single template, else the text.
@@ -328,11 +395,20 @@ impl ValueTemplate {
 
     /// Whether resolving needs the event's arguments.
     pub fn reads_args(&self) -> bool {
+        self.any_text(&Template::reads_args)
+    }
+
+    /// Whether it reads the step's room.
+    pub fn reads_room(&self) -> bool {
+        self.any_text(&Template::reads_room)
+    }
+
+    fn any_text(&self, pred: &dyn Fn(&Template) -> bool) -> bool {
         match self {
             ValueTemplate::Literal(_) => false,
-            ValueTemplate::Text(t) => t.reads_args(),
-            ValueTemplate::Array(items) => items.iter().any(ValueTemplate::reads_args),
-            ValueTemplate::Object(fields) => fields.iter().any(|(_, v)| v.reads_args()),
+            ValueTemplate::Text(t) => pred(t),
+            ValueTemplate::Array(items) => items.iter().any(|i| i.any_text(pred)),
+            ValueTemplate::Object(fields) => fields.iter().any(|(_, v)| v.any_text(pred)),
         }
     }
 

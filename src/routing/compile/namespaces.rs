@@ -427,6 +427,23 @@ fn compile_table_step(
         }
         None => {}
     }
+    step.reads_room = step
+        .deliver
+        .as_ref()
+        .is_some_and(|d| data_reads_room(&d.data))
+        || step.ack.as_ref().is_some_and(data_reads_room);
+    let names_room = step.join.is_some()
+        || step.leave.is_some()
+        || matches!(
+            step.deliver.as_ref().map(|d| &d.target),
+            Some(Target::Room { .. })
+        );
+    if step.reads_room && !names_room {
+        r.error(
+            span.clone(),
+            format!("route of `{event}`: `{{room.size}}` and `{{room.members}}` need a step that names a room (`join`, `leave` or `to = \"room\"`)"),
+        );
+    }
     if r.diagnostics.len() == before
         && step.deliver.is_none()
         && step.join.is_none()
@@ -466,6 +483,14 @@ pub(super) fn script_ref(
         name: path,
         function: function.to_owned(),
     })
+}
+
+fn data_reads_room(d: &DataSpec) -> bool {
+    match d {
+        DataSpec::Forward => false,
+        DataSpec::List(v) => v.reads_room(),
+        DataSpec::Values(vs) => vs.iter().any(ValueTemplate::reads_room),
+    }
 }
 
 fn reads_args(d: &DataSpec) -> bool {

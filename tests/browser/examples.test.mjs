@@ -13,6 +13,7 @@ import {
   statusOf,
   systemMessages,
   useBrowser,
+  RECONNECT_MS,
   waitForMessage,
   waitForState,
 } from "./browser.mjs";
@@ -107,6 +108,30 @@ describe("examples", () => {
     });
     await waitForState(brief, "error");
     assert.equal(await statusOf(brief).textContent(), "Disconnected by the server");
+  });
+
+  browserTest("poll: votes reach every page, the count of who is here follows, a drop is recovered", async (s) => {
+    await s.server({ config: "examples/poll/routes.toml" });
+    const [a, b] = await s.openAll([
+      ["/", "A"],
+      ["/", "B, who drops off for a moment"],
+    ]);
+    await Promise.all([a, b].map((p) => waitForState(p, "connected")));
+    const notice = (p) => p.locator("#notice");
+    await Promise.all([a, b].map((p) => notice(p).getByText("2 here", { exact: true }).waitFor()));
+    await chat(a, "tea", [a, b]);
+
+    // B's connection drops (its transport closes under it); A votes meanwhile.
+    const dropped = waitForState(b, "reconnecting");
+    await b.evaluate(() => window.pollSocket.io.engine.close());
+    await dropped;
+    await notice(a).getByText("1 here", { exact: true }).waitFor();
+    await sendMessage(a, "coffee");
+    await waitForMessage(b, "Back: the votes cast meanwhile are above", { system: true, timeout: RECONNECT_MS });
+    await waitForState(b, "connected");
+    assert.deepEqual(await chatMessages(b), ["tea", "coffee"], "the missed vote arrived, once");
+    assert.deepEqual(await chatMessages(a), ["tea", "coffee"]);
+    await Promise.all([a, b].map((p) => notice(p).getByText("2 here", { exact: true }).waitFor()));
   });
 
   const pages = [

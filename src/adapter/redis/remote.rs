@@ -1,0 +1,225 @@
+//! What other nodes ask of this one (`@socket.io/redis-adapter` requests): fetchSockets,
+//! allRooms, socketsJoin/Leave, disconnectSockets, serverSideEmit and broadcasts with acks —
+//! the walks over sockets on the blocking pool, a few at a time.
+
+use super::*;
+
+pub(super) fn on_request(s: &Shared, nsp: &str, payload: &[u8]) {
+    let Some((req, attachments)) = codec::decode_request(payload) else {
+        tracing::debug!("Undecodable request from Redis ignored");
+        return;
+    };
+    if req.get("uid").and_then(Json::as_str) == Some(s.uid.as_str()) {
+        return;
+    }
+    let Some(local) = s.local(nsp) else { return };
+    let request_id = req.get("requestId").cloned();
+    let respond = |body: Json| {
+        s.publish(
+            s.response_channel(nsp),
+            serde_json::to_vec(&body).expect("JSON values serialize"),
+        );
+    };
+    let kind = req.get("type").and_then(Json::as_u64).unwrap_or(0);
+    add(&s.metrics.requests, 1);
+    match kind {
+        request::ALL_ROOMS => {
+            let Some(id) = request_id else { return };
+            respond(json!({ "requestId": id, "rooms": local.all_rooms() }));
+        }
+        request::REMOTE_JOIN | request::REMOTE_LEAVE => {
+            let join = kind == request::REMOTE_JOIN;
+            if let (Some(id), Some(sid)) = (&request_id, req.get("sid").and_then(Json::as_str)) {
+                // The legacy per-socket form: answer only if the socket is here.
+                let Some(room) = req.get("room").and_then(Json::as_str) else {
+                    return;
+                };
+                let Some(socket) = local
+                    .sockets(&BroadcastOptions::all())
+                    .into_iter()
+                    .find(|so| so.id().as_str() == sid)
+                else {
+                    return;
+                };
+                if join {
+                    local.join(socket.id(), room);
+                } else {
+                    local.leave(socket.id(), room);
+                }
+                respond(json!({ "requestId": id }));
+                return;
+            }
+            let opts = codec::json_opts(req.get("opts"));
+            let rooms: Vec<String> =
+                codec::json_opts(Some(&json!({ "rooms": req.get("rooms") }))).rooms;
+            for socket in local.sockets(&opts) {
+                for room in &rooms {
+                    if join {
+                        local.join(socket.id(), room);
+                    } else {
+                        local.leave(socket.id(), room);
+                    }
+                }
+            }
+        }
+        request::REMOTE_DISCONNECT => {
+            let opts = codec::json_opts(req.get("opts"));
+            let close = req.get("close").and_then(Json::as_bool).unwrap_or(false);
+            for socket in local.sockets(&opts) {
+                if close {
+                    // The whole connection goes; the Socket.IO layer reports it.
+                    socket.session().close(CloseReason::ForcedClose);
+                } else if socket.disconnect() {
+                    local.remove(socket.id());
+                }
+            }
+        }
+        request::REMOTE_FETCH => {
+            let Some(id) = request_id else { return };
+            let opts = codec::json_opts(req.get("opts"));
+            let sockets: Vec<Json> = local
+                .sockets(&opts)
+                .iter()
+                .map(|socket| {
+                    json!({
+                        "id": socket.id().to_string(),
+                        "handshake": node_handshake(socket),
+                        "rooms": local.rooms_of(socket.id()),
+                        "data": socket.data(),
+                    })
+                })
+                .collect();
+            respond(json!({ "requestId": id, "sockets": sockets }));
+        }
+        request::SERVER_SIDE_EMIT => {
+            // switchboard runs no server-side handlers: an acked emit gets `null` from this
+            // node, so the requester does not wait for its timeout.
+            tracing::debug!(ns = nsp, data = %req.get("data").unwrap_or(&Json::Null), "serverSideEmit received");
+            if let Some(id) = request_id {
+                respond(
+                    json!({ "type": request::SERVER_SIDE_EMIT, "requestId": id, "data": null }),
+                );
+            }
+        }
+        request::BROADCAST => {
+            let Some(id) = request_id else { return };
+            broadcast_with_ack(s, nsp, &local, &req, &id, attachments);
+        }
+        _ => {}
+    }
+}
+
+/// A broadcast whose every recipient acks: the client count first, then each ack.
+fn broadcast_with_ack(
+    s: &Shared,
+    nsp: &str,
+    local: &LocalAdapter,
+    req: &Json,
+    id: &Json,
+    attachments: Vec<bytes::Bytes>,
+) {
+    let opts = codec::json_opts(req.get("opts"));
+    let data = req
+        .get("packet")
+        .and_then(|p| p.get("data"))
+        .and_then(Json::as_array);
+    let (name, args) = match data.map(Vec::as_slice) {
+        Some([first, rest @ ..]) => {
+            let name = match first {
+                Json::String(s) => s.clone(),
+                other => other.to_string(),
+            };
+            let args: Vec<String> = rest.iter().map(Json::to_string).collect();
+            (name, args.join(","))
+        }
+        _ => return,
+    };
+    // The requester's timeout, but never longer than this node's own.
+    let timeout = req
+        .get("opts")
+        .and_then(|o| o.get("flags"))
+        .and_then(|f| f.get("timeout"))
+        .and_then(Json::as_u64)
+        .map_or(s.config.request_timeout, Duration::from_millis)
+        .min(s.config.request_timeout);
+    let attachments: Arc<[bytes::Bytes]> = Arc::from(attachments);
+    let mut waiting = FuturesUnordered::new();
+    for socket in local.sockets(&opts) {
+        if let Ok(wait) = socket.emit_with_ack(&name, args.as_bytes(), attachments.clone()) {
+            waiting.push(wait);
+        }
+    }
+    let channel = s.response_channel(nsp);
+    s.publish(
+        channel.clone(),
+        serde_json::to_vec(&json!({
+            "type": request::BROADCAST_CLIENT_COUNT,
+            "requestId": id,
+            "clientCount": waiting.len(),
+        }))
+        .expect("JSON values serialize"),
+    );
+    if waiting.is_empty() {
+        return;
+    }
+    let (outbound, bytes, metrics, id) = (
+        s.outbound.clone(),
+        s.outbound_bytes.clone(),
+        s.metrics.clone(),
+        id.clone(),
+    );
+    // One task collects every answer; at the deadline the rest are given up (and their
+    // ack ids forgotten by the sockets).
+    tokio::spawn(async move {
+        let collect = async {
+            while let Some(answer) = waiting.next().await {
+                let Some(answer) = answer else { continue };
+                let payload = codec::encode_broadcast_ack(&id, &answer.args, &answer.attachments);
+                enqueue(
+                    &outbound,
+                    &bytes,
+                    &metrics,
+                    Outbound {
+                        channel: channel.clone(),
+                        payload,
+                    },
+                );
+            }
+        };
+        let _ = tokio::time::timeout(timeout, collect).await;
+    });
+}
+
+/// The handshake as a Node peer's `RemoteSocket` expects it.
+fn node_handshake(socket: &Socket) -> Json {
+    let h = socket.handshake();
+    let headers: serde_json::Map<String, Json> = h
+        .headers
+        .iter()
+        .filter_map(|(k, v)| Some((k.as_str().to_owned(), Json::from(v.to_str().ok()?))))
+        .collect();
+    let query: serde_json::Map<String, Json> = h
+        .query
+        .iter()
+        .map(|(k, v)| (k.clone(), Json::from(v.as_str())))
+        .collect();
+    let auth = socket
+        .auth()
+        .and_then(|a| serde_json::from_str(a.get()).ok())
+        .unwrap_or_else(|| json!({}));
+    let issued = h
+        .issued
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| d.as_millis() as u64);
+    json!({
+        "headers": headers,
+        "time": httpdate::fmt_http_date(h.issued),
+        "address": h.remote_addr.ip().to_string(),
+        "xdomain": h.headers.contains_key(http::header::ORIGIN),
+        "secure": false,
+        "issued": issued,
+        "url": h.url,
+        "query": query,
+        "auth": auth,
+    })
+}

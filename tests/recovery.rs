@@ -93,6 +93,26 @@ async fn a_dropped_socket_comes_back_with_what_it_missed_before_its_connect_answ
 }
 
 #[tokio::test]
+async fn routes_tell_a_recovered_socket_from_a_new_one() {
+    let server = start(&ROUTES.replace(
+        "[namespaces.\"/\".events]\n",
+        "[namespaces.\"/\".events]\nconnect = { to = \"emit\", event = \"hello\", data = \"{socket.recovered}\" }\n",
+    ))
+    .await;
+    let (mut ann, _, answer) = join(&server, "").await;
+    let (_, pid) = ids(&answer);
+    assert_eq!(ann.recv_text().await, r#"42["hello",false]"#);
+    let (mut bob, _) = Ws::socket(server.addr).await;
+    assert_eq!(bob.recv_text().await, r#"42["hello",false]"#);
+    bob.send(r#"42["news","n0"]"#).await;
+    let seen = offset(&ann.recv_text().await);
+    drop(ann);
+    until("ann's socket gone", || sockets(&server) == 1).await;
+    let (mut again, _, _) = join(&server, &format!(r#"{{"pid":"{pid}","offset":"{seen}"}}"#)).await;
+    assert_eq!(again.recv_text().await, r#"42["hello",true]"#);
+}
+
+#[tokio::test]
 async fn a_socket_that_left_on_purpose_is_not_recovered() {
     let server = start(ROUTES).await;
     let (mut ann, _, answer) = join(&server, "").await;

@@ -83,6 +83,10 @@ impl Scope for EventScope<'_> {
         self.claims.get_or_init(|| self.socket.claims()).as_deref()
     }
 
+    fn recovered(&self) -> bool {
+        self.socket.recovered()
+    }
+
     fn in_room(&self, room: &str) -> bool {
         self.adapter.is_in(self.sid, room)
     }

@@ -26,6 +26,8 @@ pub enum Expr {
     RoomMembers,
     /// `{socket.id}`.
     SocketId,
+    /// `{socket.recovered}`: whether the socket came back by connection state recovery.
+    SocketRecovered,
     /// `{socket.data}` / `{socket.data.KEY}`.
     SocketData(Vec<String>),
     /// `{handshake.auth}` / `{handshake.auth.KEY}`.
@@ -53,13 +55,14 @@ impl Expr {
             ("room", Some("size")) if rest.len() == 1 => Ok(Expr::RoomSize),
             ("room", Some("members")) if rest.len() == 1 => Ok(Expr::RoomMembers),
             ("socket", Some("id")) if rest.len() == 1 => Ok(Expr::SocketId),
+            ("socket", Some("recovered")) if rest.len() == 1 => Ok(Expr::SocketRecovered),
             ("socket", Some("data")) => Ok(Expr::SocketData(rest[1..].to_vec())),
             ("handshake", Some("auth")) => Ok(Expr::Auth(rest[1..].to_vec())),
             ("handshake", Some("query")) if rest.len() == 2 => Ok(Expr::Query(rest[1].clone())),
             ("jwt", _) => Ok(Expr::Jwt(rest)),
             _ => Err(format!(
                 "unknown template `{{{text}}}`; expected {{N}}, {{N.field}}, {{args}}, {{event}}, \
-                 {{socket.id}}, {{socket.data.KEY}}, {{handshake.auth.KEY}}, {{handshake.query.KEY}}, \
+                 {{socket.id}}, {{socket.recovered}}, {{socket.data.KEY}}, {{handshake.auth.KEY}}, {{handshake.query.KEY}}, \
                  {{jwt.CLAIM}}, {{room.size}} or {{room.members}}"
             )),
         }
@@ -76,6 +79,7 @@ impl Expr {
                 Value::Array(m.into_iter().map(Value::String).collect())
             }),
             Expr::SocketId => Some(Value::String(scope.socket_id().to_owned())),
+            Expr::SocketRecovered => Some(Value::Bool(scope.recovered())),
             Expr::SocketData(path) => lookup(scope.socket_data()?, path).cloned(),
             Expr::Auth(path) => lookup(scope.auth()?, path).cloned(),
             Expr::Query(key) => scope.query(key).map(|v| Value::String(v.to_owned())),
@@ -127,6 +131,10 @@ pub trait Scope {
     /// The incoming event's name.
     fn event(&self) -> Option<&str> {
         None
+    }
+    /// Whether the socket came back by connection state recovery.
+    fn recovered(&self) -> bool {
+        false
     }
     /// Whether the socket is in `room` (as it was when the event arrived).
     fn in_room(&self, _room: &str) -> bool {
@@ -183,6 +191,9 @@ impl Scope for Named<'_> {
     }
     fn event(&self) -> Option<&str> {
         Some(self.event)
+    }
+    fn recovered(&self) -> bool {
+        self.scope.recovered()
     }
     fn in_room(&self, room: &str) -> bool {
         self.scope.in_room(room)

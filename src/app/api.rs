@@ -13,16 +13,6 @@ use crate::adapter::{Adapter, BroadcastOptions};
 use crate::routing::Args;
 use crate::socketio::Encoded;
 
-/// Event names socket.io keeps for itself; an emit of one is refused.
-const RESERVED_EVENTS: &[&str] = &[
-    "connect",
-    "connect_error",
-    "disconnect",
-    "disconnecting",
-    "newListener",
-    "removeListener",
-];
-
 /// Which sockets a call is about.
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -85,7 +75,8 @@ impl App {
         event: &str,
         args: Vec<Value>,
     ) -> Result<usize, ApiError> {
-        if event.is_empty() || RESERVED_EVENTS.contains(&event) {
+        // socket.io keeps these names for itself, on either side.
+        if event.is_empty() || crate::socketio::packet::RESERVED_EVENTS.contains(&event) {
             return Err(ApiError::Invalid(format!(
                 "`{event}` is not an event a server may emit"
             )));

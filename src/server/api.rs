@@ -12,7 +12,8 @@ use http::{HeaderValue, Method, Request, Response, StatusCode, header};
 use http_body_util::{BodyExt, Full, Limited};
 use hyper::body::Incoming;
 use serde::Deserialize;
-use serde_json::{Value, json};
+use serde::de::DeserializeOwned;
+use serde_json::{Map, Value, json};
 use subtle::ConstantTimeEq;
 
 use crate::app::{ApiError, App, Selector};
@@ -204,33 +205,34 @@ async fn read_body(req: Request<Incoming>, max: usize) -> Result<Bytes, Answer> 
     }
 }
 
-fn parse<'a, T: Deserialize<'a>>(body: &'a [u8]) -> Result<T, ApiError> {
-    serde_json::from_slice(body).map_err(|e| ApiError::Invalid(format!("invalid JSON body: {e}")))
+fn invalid(e: serde_json::Error) -> ApiError {
+    ApiError::Invalid(format!("invalid JSON body: {e}"))
+}
+
+/// A call's body: who it is about (the [`Selector`]'s keys) and the endpoint's own keys, `T`;
+/// any other key is refused.
+fn parse<T: DeserializeOwned>(body: &[u8]) -> Result<(Selector, T), ApiError> {
+    let mut own: Map<String, Value> = serde_json::from_slice(body).map_err(invalid)?;
+    let who: Map<String, Value> = ["namespace", "rooms", "except", "socket_id"]
+        .into_iter()
+        .filter_map(|key| Some((key.to_owned(), own.remove(key)?)))
+        .collect();
+    Ok((
+        serde_json::from_value(Value::Object(who)).map_err(invalid)?,
+        serde_json::from_value(Value::Object(own)).map_err(invalid)?,
+    ))
 }
 
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
 struct Emit {
-    namespace: String,
-    #[serde(default)]
-    rooms: Vec<String>,
-    #[serde(default)]
-    except: Vec<String>,
-    #[serde(default)]
-    socket_id: Option<String>,
     event: String,
     #[serde(default)]
     args: Vec<Value>,
 }
 
 fn emit(app: &App, body: &[u8]) -> Result<Value, ApiError> {
-    let e: Emit = parse(body)?;
-    let to = Selector {
-        namespace: e.namespace,
-        rooms: e.rooms,
-        except: e.except,
-        socket_id: e.socket_id,
-    };
+    let (to, e): (Selector, Emit) = parse(body)?;
     let delivered = app.api_emit(&to, &e.event, e.args)?;
     Ok(json!({ "delivered": delivered }))
 }
@@ -246,24 +248,11 @@ enum Rooms {
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
 struct RoomsChange {
-    namespace: String,
-    #[serde(default)]
-    rooms: Vec<String>,
-    #[serde(default)]
-    except: Vec<String>,
-    #[serde(default)]
-    socket_id: Option<String>,
     room: Rooms,
 }
 
 fn rooms_change(app: &App, body: &[u8], join: bool) -> Result<Value, ApiError> {
-    let c: RoomsChange = parse(body)?;
-    let who = Selector {
-        namespace: c.namespace,
-        rooms: c.rooms,
-        except: c.except,
-        socket_id: c.socket_id,
-    };
+    let (who, c): (Selector, RoomsChange) = parse(body)?;
     let rooms = match c.room {
         Rooms::One(r) => vec![r],
         Rooms::Many(rs) => rs,
@@ -275,25 +264,12 @@ fn rooms_change(app: &App, body: &[u8], join: bool) -> Result<Value, ApiError> {
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
 struct Disconnect {
-    namespace: String,
-    #[serde(default)]
-    rooms: Vec<String>,
-    #[serde(default)]
-    except: Vec<String>,
-    #[serde(default)]
-    socket_id: Option<String>,
     #[serde(default)]
     close: bool,
 }
 
 fn disconnect(app: &App, body: &[u8]) -> Result<Value, ApiError> {
-    let d: Disconnect = parse(body)?;
-    let who = Selector {
-        namespace: d.namespace,
-        rooms: d.rooms,
-        except: d.except,
-        socket_id: d.socket_id,
-    };
+    let (who, d): (Selector, Disconnect) = parse(body)?;
     let sockets = app.api_disconnect(&who, d.close)?;
     Ok(json!({ "sockets": sockets }))
 }

@@ -186,43 +186,11 @@ impl Adapter for LocalAdapter {
     }
 
     fn join(&self, sid: Sid, room: &str) {
-        let mut inner = self.inner.write().expect("adapter lock");
-        let Some(size) = inner.join(sid, room) else {
-            return;
-        };
-        let socket = inner.sockets.get(&sid).map(|(s, _)| s.clone());
-        drop(inner);
-        if let Some(socket) = socket {
-            let room = room.to_owned();
-            self.tell(
-                &socket,
-                vec![Change {
-                    room,
-                    joined: true,
-                    size,
-                }],
-            );
-        }
+        self.change(sid, room, true);
     }
 
     fn leave(&self, sid: Sid, room: &str) {
-        let mut inner = self.inner.write().expect("adapter lock");
-        let Some(size) = inner.leave(sid, room) else {
-            return;
-        };
-        let socket = inner.sockets.get(&sid).map(|(s, _)| s.clone());
-        drop(inner);
-        if let Some(socket) = socket {
-            let room = room.to_owned();
-            self.tell(
-                &socket,
-                vec![Change {
-                    room,
-                    joined: false,
-                    size,
-                }],
-            );
-        }
+        self.change(sid, room, false);
     }
 
     fn socket_count(&self) -> usize {
@@ -335,6 +303,30 @@ struct Change {
 }
 
 impl LocalAdapter {
+    /// `sid` joins (or leaves) `room`; the observer, if one listens, is told.
+    fn change(&self, sid: Sid, room: &str, joined: bool) {
+        let listening = self.listening().is_some();
+        let mut inner = self.inner.write().expect("adapter lock");
+        let size = if joined {
+            inner.join(sid, room)
+        } else {
+            inner.leave(sid, room)
+        };
+        let Some(size) = size else {
+            return;
+        };
+        // Nothing more to do (no clone, no allocation) when nobody listens.
+        if !listening {
+            return;
+        }
+        let socket = inner.sockets.get(&sid).map(|(s, _)| s.clone());
+        drop(inner);
+        if let Some(socket) = socket {
+            let room = room.to_owned();
+            self.tell(&socket, vec![Change { room, joined, size }]);
+        }
+    }
+
     /// Tell the observer of `socket`'s room changes (its own room aside), outside the locks.
     fn tell(&self, socket: &Arc<Socket>, changes: Vec<Change>) {
         let Some((nsp, observer)) = self.listening() else {

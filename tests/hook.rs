@@ -86,14 +86,7 @@ async fn the_backend_is_asked_and_its_answer_becomes_data_and_rooms() {
         })
     );
     // Signed: t=<seconds>,v1=<HMAC-SHA256 of "<t>.<body>">.
-    let signature = received[0].headers["x-switchboard-signature"]
-        .to_str()
-        .unwrap();
-    let t: u64 = signature[2..signature.find(',').unwrap()].parse().unwrap();
-    assert_eq!(
-        signature,
-        switchboard::backend::signature(SECRET.as_bytes(), t, &received[0].body)
-    );
+    let t = received[0].assert_signed(SECRET);
     let now = SystemTime::now()
         .duration_since(UNIX_EPOCH)
         .unwrap()

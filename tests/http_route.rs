@@ -58,14 +58,7 @@ async fn the_event_goes_out_signed_and_the_answer_is_performed() {
     assert_eq!(body["socket"]["rooms"], json!([ann_id]));
     assert_eq!(body["socket"]["data"], json!({}));
     assert_eq!(body["socket"]["handshake"]["address"], "127.0.0.1");
-    let signature = received[0].headers["x-switchboard-signature"]
-        .to_str()
-        .unwrap();
-    let t: u64 = signature[2..signature.find(',').unwrap()].parse().unwrap();
-    assert_eq!(
-        signature,
-        switchboard::backend::signature(SECRET.as_bytes(), t, &received[0].body)
-    );
+    received[0].assert_signed(SECRET);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

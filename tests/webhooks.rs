@@ -158,12 +158,7 @@ batch = { max = 100, interval = "20ms" }"#,
     assert_eq!(ids.len(), events.len(), "every event has its own id");
 
     for r in backend.received() {
-        let signature = r.headers["x-switchboard-signature"].to_str().unwrap();
-        let t: u64 = signature[2..signature.find(',').unwrap()].parse().unwrap();
-        assert_eq!(
-            signature,
-            switchboard::backend::signature(SECRET.as_bytes(), t, &r.body)
-        );
+        r.assert_signed(SECRET);
         assert_eq!(r.headers["content-type"], "application/json");
     }
 }

@@ -21,6 +21,20 @@ pub struct Received {
     pub body: Bytes,
 }
 
+impl Received {
+    /// Check that it carries `X-Switchboard-Signature: t=<t>,v1=<HMAC-SHA256 of "<t>.<body>">`
+    /// made with `secret`; its timestamp `t`.
+    pub fn assert_signed(&self, secret: &str) -> u64 {
+        let signature = self.headers["x-switchboard-signature"].to_str().unwrap();
+        let t: u64 = signature[2..signature.find(',').unwrap()].parse().unwrap();
+        assert_eq!(
+            signature,
+            switchboard::backend::signature(secret.as_bytes(), t, &self.body)
+        );
+        t
+    }
+}
+
 #[derive(Debug)]
 struct Answer {
     status: u16,

@@ -194,24 +194,15 @@ batch = { max = 3, interval = "60s" }"#,
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_failed_batch_is_retried_until_taken_and_the_outage_shows() {
-    let backend = Backend::start("").await;
-    backend.set_status(503);
-    let server = server(
-        &backend,
-        r#"events = ["connect"]
-batch = { max = 10, interval = "10ms" }"#,
-    )
-    .await;
-    let (_a, a_id) = Ws::socket(server.addr).await;
-    until("a failed try", || backend.fetches() >= 1).await;
+    let (backend, server, _a, a_id) = failing_after_a_connect().await;
     let metrics = || async { get(server.addr, "/metrics").await.text().to_owned() };
     let url = backend.url("/hooks");
     let up = format!("switchboard_webhook_up{{url=\"{url}\"}}");
     until_async(|| async { metrics().await.contains(&format!("{up} 0")) }).await;
-    let health: Value = serde_json::from_slice(&get(server.addr, "/healthz").await.body).unwrap();
-    assert_eq!(health["webhooks"][0]["up"], false);
-    assert_eq!(health["webhooks"][0]["last_error"], "delivery failing");
-    assert_eq!(health["webhooks"][0]["queued"], 1);
+    let healthz = health(&server).await;
+    assert_eq!(healthz["webhooks"][0]["up"], false);
+    assert_eq!(healthz["webhooks"][0]["last_error"], "delivery failing");
+    assert_eq!(healthz["webhooks"][0]["queued"], 1);
 
     backend.set_status(200);
     until_async(|| async { metrics().await.contains(&format!("{up} 1")) }).await;
@@ -235,9 +226,9 @@ batch = { max = 10, interval = "10ms" }"#,
         "switchboard_webhook_failures_total{{url=\"{url}\"}} {}",
         tries.len() - 1
     )));
-    let health: Value = serde_json::from_slice(&get(server.addr, "/healthz").await.body).unwrap();
-    assert_eq!(health["webhooks"][0]["up"], true);
-    assert_eq!(health["webhooks"][0]["queued"], 0);
+    let healthz = health(&server).await;
+    assert_eq!(healthz["webhooks"][0]["up"], true);
+    assert_eq!(healthz["webhooks"][0]["queued"], 0);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -305,16 +296,7 @@ queue = "2KB""#,
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_reload_keeps_the_queue_of_a_url_that_stays() {
-    let backend = Backend::start("").await;
-    backend.set_status(503);
-    let server = server(
-        &backend,
-        r#"events = ["connect"]
-batch = { max = 10, interval = "10ms" }"#,
-    )
-    .await;
-    let (_a, a_id) = Ws::socket(server.addr).await;
-    until("a failed try", || backend.fetches() >= 1).await;
+    let (backend, server, _a, a_id) = failing_after_a_connect().await;
     let reload = |hook: &str| {
         let table = if hook.is_empty() {
             String::new()
@@ -361,8 +343,29 @@ batch = { max = 10, interval = "10ms" }"#,
     );
     // Removed: it stops, and /healthz no longer lists it.
     reload("");
-    let health: Value = serde_json::from_slice(&get(server.addr, "/healthz").await.body).unwrap();
-    assert!(health.get("webhooks").is_none(), "{health}");
+    let healthz = health(&server).await;
+    assert!(healthz.get("webhooks").is_none(), "{healthz}");
+}
+
+/// A backend answering 503, a server telling it of connects, one socket connected: its
+/// connect has failed once.
+async fn failing_after_a_connect() -> (Backend, TestServer, Ws, String) {
+    let backend = Backend::start("").await;
+    backend.set_status(503);
+    let server = server(
+        &backend,
+        r#"events = ["connect"]
+batch = { max = 10, interval = "10ms" }"#,
+    )
+    .await;
+    let (a, a_id) = Ws::socket(server.addr).await;
+    until("a failed try", || backend.fetches() >= 1).await;
+    (backend, server, a, a_id)
+}
+
+/// `/healthz`, parsed.
+async fn health(server: &TestServer) -> Value {
+    serde_json::from_slice(&get(server.addr, "/healthz").await.body).unwrap()
 }
 
 /// Wait for an async condition (a request), as [`until`] does for a plain one.

@@ -13,6 +13,7 @@
 #   bench/backend.sh [--rounds N] [--clients N] [--no-build]
 set -euo pipefail
 cd "$(dirname "$0")/.."
+. bench/lib.sh
 
 ROUNDS=3
 CLIENTS=1000
@@ -40,20 +41,16 @@ PIDS=()
 trap 'kill "${PIDS[@]}" 2>/dev/null || true; rm -rf "$DIR"' EXIT
 KEY="a-benchmark-api-key-0123456789"
 
-# Start what "$@" runs on CPU $1, logging to $DIR/$2; waits for "listening on <URL>" and
-# sets URL and PID.
+# Start what "$@" runs on CPU $1, logging to $DIR/$2.*; sets URL and PID.
 start() {
   local cpu=$1 name=$2
   shift 2
-  taskset -c "$cpu" "$@" >"$DIR/$name.out" 2>"$DIR/$name.err" &
-  PID=$!
+  start_pinned "$cpu" "$DIR/$name" "$@"
   PIDS+=("$PID")
-  for _ in $(seq 200); do grep -q "listening on" "$DIR/$name.out" 2>/dev/null && break; sleep 0.05; done
-  URL=$(grep -o 'listening on http://[^ ]*' "$DIR/$name.out" | head -1 | sed 's/listening on //')
-  [ -n "$URL" ] || { cat "$DIR/$name.err" >&2; exit 1; }
+  URL="http://$ADDR"
 }
 
-stop() { kill "$1" 2>/dev/null || true; wait "$1" 2>/dev/null || true; }
+stop() { stop_pid "$1"; }
 
 start 1 backend node bench/trivial-backend.mjs
 BACKEND_URL=$URL

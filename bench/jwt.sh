@@ -7,6 +7,7 @@
 #   bench/jwt.sh [--rounds N] [--clients N] [--no-build]
 set -euo pipefail
 cd "$(dirname "$0")/.."
+. bench/lib.sh
 
 ROUNDS=3
 CLIENTS=5000
@@ -54,23 +55,19 @@ OFFSET=0
 run() {
   local auth=$1 token=$2
   routes "$auth" >"$DIR/routes.toml"
-  BENCH_JWT_SECRET="$SECRET" taskset -c 0 target/release/switchboard --config "$DIR/routes.toml" \
-    --listen 127.0.0.1:0 >"$DIR/out" 2>"$DIR/err" &
-  SERVER=$!
-  for _ in $(seq 100); do grep -q "listening on" "$DIR/out" 2>/dev/null && break; sleep 0.05; done
-  local addr
-  addr=$(sed -n 's|switchboard listening on http://||p' "$DIR/out")
-  [ -n "$addr" ] || { cat "$DIR/err" >&2; exit 1; }
+  BENCH_JWT_SECRET="$SECRET" start_pinned 0 "$DIR/server" target/release/switchboard \
+    --config "$DIR/routes.toml" --listen 127.0.0.1:0
+  SERVER=$PID
   local extra=()
   [ -n "$token" ] && extra=(--auth "{\"token\":\"$token\"}")
-  taskset -c 1 target/release/examples/loadgen --addr "$addr" --scenario connect \
+  taskset -c 1 target/release/examples/loadgen --addr "$ADDR" --scenario connect \
     --clients "$CLIENTS" --server-pid "$SERVER" --label "$auth" --hold 0.5 --timeout 120 \
     --source-offset "$OFFSET" "${extra[@]}" |
     node -e 'let s="";process.stdin.on("data",d=>s+=d).on("end",()=>{const r=JSON.parse(s);
       if (r.error) { console.log(`${r.server.padEnd(6)} error: ${r.error}`); return; }
       console.log(`${r.server.padEnd(6)} ${r.conns_per_s} connections/s  server cpu ${r.server_cpu_us_per_conn} us per connection  (${r.connections} connected)`)})'
   OFFSET=$((OFFSET + CLIENTS / 10000 + 1))
-  kill "$SERVER"; wait "$SERVER" 2>/dev/null || true; SERVER=
+  stop_pid "$SERVER"; SERVER=
 }
 
 for round in $(seq "$ROUNDS"); do

@@ -8,6 +8,7 @@
 #   bench/recovery.sh [--rounds N] [--no-build]
 set -euo pipefail
 cd "$(dirname "$0")/.."
+. bench/lib.sh
 
 ROUNDS=3
 BUILD=1
@@ -32,19 +33,14 @@ cp bench/routes.toml "$DIR/off.toml"
 
 run() {
   local mode=$1
-  taskset -c 0 target/release/switchboard --config "$DIR/$mode.toml" --listen 127.0.0.1:0 \
-    >"$DIR/out" 2>"$DIR/err" &
-  SERVER=$!
-  for _ in $(seq 100); do grep -q "listening on" "$DIR/out" 2>/dev/null && break; sleep 0.05; done
-  local addr
-  addr=$(sed -n 's|switchboard listening on http://||p' "$DIR/out")
-  [ -n "$addr" ] || { cat "$DIR/err" >&2; exit 1; }
-  taskset -c 1 target/release/examples/loadgen --addr "$addr" --scenario broadcast-max \
+  start_pinned 0 "$DIR/server" target/release/switchboard --config "$DIR/$mode.toml" --listen 127.0.0.1:0
+  SERVER=$PID
+  taskset -c 1 target/release/examples/loadgen --addr "$ADDR" --scenario broadcast-max \
     --server-pid "$SERVER" --label "$mode" --timeout 60 |
     node -e 'let s="";process.stdin.on("data",d=>s+=d).on("end",()=>{const r=JSON.parse(s);
       if (r.error) { console.log(`${r.server.padEnd(4)} error: ${r.error}`); return; }
       console.log(`${r.server.padEnd(4)} ${r.deliveries_per_s} deliveries/s  server cpu ${r.server_cpu_us_per_delivery ?? "?"} us per delivery  ratio ${r.delivery_ratio}  seq errors ${r.seq_errors}`)})'
-  kill "$SERVER"; wait "$SERVER" 2>/dev/null || true; SERVER=
+  stop_pid "$SERVER"; SERVER=
 }
 
 for round in $(seq "$ROUNDS"); do

@@ -1,0 +1,22 @@
+# Sourced by the bench scripts: start a process pinned to one CPU and wait for it to listen.
+#
+#   start_pinned CPU LOG command...
+#
+# runs `command...` on CPU (taskset) with stdout in LOG.out and stderr in LOG.err, waits up
+# to 10 s for its "listening on http://HOST:PORT" line, and sets PID and ADDR (HOST:PORT);
+# fails the script with the process's stderr if the line never comes.
+start_pinned() {
+  local cpu=$1 log=$2
+  shift 2
+  taskset -c "$cpu" "$@" >"$log.out" 2>"$log.err" &
+  PID=$!
+  for _ in $(seq 200); do grep -q "listening on" "$log.out" 2>/dev/null && break; sleep 0.05; done
+  ADDR=$(grep -o 'listening on http://[^ ]*' "$log.out" | head -1 | sed 's|listening on http://||')
+  [ -n "$ADDR" ] || { cat "$log.err" >&2; exit 1; }
+}
+
+# Stop process $1 and wait for it.
+stop_pid() {
+  kill "$1" 2>/dev/null || true
+  wait "$1" 2>/dev/null || true
+}

@@ -43,7 +43,8 @@ pub struct SavedSocket {
 
 #[derive(Debug)]
 struct Kept {
-    offset: String,
+    /// Its offset, as a number.
+    n: u64,
     at: Instant,
     rooms: Vec<String>,
     except: Vec<String>,
@@ -71,8 +72,8 @@ impl Log {
         if opts.volatile {
             return None;
         }
-        let offset = format!("{:x}", self.next);
-        let marked = packet.with_offset(&offset)?;
+        let n = self.next;
+        let marked = packet.with_offset(&format!("{n:x}"))?;
         self.next += 1;
         let bytes = marked.text.len()
             + marked.attachments.iter().map(|a| a.len()).sum::<usize>()
@@ -93,7 +94,7 @@ impl Log {
         }
         self.bytes += bytes;
         self.kept.push_back(Kept {
-            offset,
+            n,
             at: now,
             rooms: opts.rooms.clone(),
             except: opts.except.clone(),
@@ -103,14 +104,22 @@ impl Log {
         Some(marked)
     }
 
+    /// Where `offset` is in the log, if still kept. Offsets are the log's own counter in
+    /// hex, in order: a binary search, so a made-up offset costs nobody a walk of the log.
+    fn position(&self, offset: &str) -> Option<usize> {
+        let n = u64::from_str_radix(offset, 16).ok()?;
+        let i = self.kept.partition_point(|k| k.n < n);
+        (self.kept.get(i)?.n == n).then_some(i)
+    }
+
     /// Whether `offset` is still kept.
     fn has(&self, offset: &str) -> bool {
-        self.kept.iter().any(|k| k.offset == offset)
+        self.position(offset).is_some()
     }
 
     /// What was kept after `offset` for a socket in `rooms` (its own included), in order.
     pub(super) fn after(&self, offset: &str, rooms: &[String]) -> Vec<Encoded> {
-        let Some(i) = self.kept.iter().position(|k| k.offset == offset) else {
+        let Some(i) = self.position(offset) else {
             return Vec::new();
         };
         self.kept
@@ -180,12 +189,13 @@ impl Recovery {
     /// The socket saved under `pid`, taken, if it left within the window and `offset` is
     /// still kept.
     pub fn take(&self, pid: &str, offset: &str) -> Option<SavedSocket> {
-        if !self.log().has(offset) {
-            return None;
-        }
         let now = Instant::now();
         let mut saved = self.saved.lock().expect("saved sockets lock");
         saved.expire(now, self.window.max_disconnection);
+        // The private session id first: without one, the log is not even looked at.
+        if !saved.by_pid.contains_key(pid) || !self.log().has(offset) {
+            return None;
+        }
         saved.by_pid.remove(pid).map(|(_, s)| s)
     }
 }

@@ -159,6 +159,7 @@ impl Adapter for LocalAdapter {
     }
 
     fn remove(&self, sid: Sid) {
+        let listening = self.listening().is_some();
         let mut left = Vec::new();
         let mut inner = self.inner.write().expect("adapter lock");
         let removed = inner.sockets.remove(&sid);
@@ -170,16 +171,20 @@ impl Adapter for LocalAdapter {
                     if size == 0 {
                         inner.rooms.remove(room);
                     }
-                    left.push(Change {
-                        room: room.clone(),
-                        joined: false,
-                        size,
-                    });
+                    if listening {
+                        left.push(Change {
+                            room: room.clone(),
+                            joined: false,
+                            size,
+                        });
+                    }
                 }
             }
         }
         drop(inner);
-        if let Some((socket, _)) = removed {
+        if let Some((socket, _)) = removed
+            && listening
+        {
             left.sort_by(|a, b| a.room.cmp(&b.room));
             self.tell(&socket, left);
         }

@@ -6,13 +6,12 @@
 use std::collections::HashMap;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
-use std::time::{SystemTime, UNIX_EPOCH};
 
 use arc_swap::ArcSwap;
 use bytes::Bytes;
 use serde_json::{Value, json};
 
-use crate::backend::Webhook;
+use crate::backend::{Webhook, now_ms};
 use crate::engineio::Sid;
 use crate::routing::webhooks::{HookEvent, WebhookSettings};
 use crate::socketio::{DisconnectReason, Event, Socket};
@@ -205,10 +204,4 @@ impl Webhooks {
             || json!({ "namespace": nsp, "room": room }),
         );
     }
-}
-
-fn now_ms() -> u64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map_or(0, |d| d.as_millis() as u64)
 }

@@ -12,4 +12,4 @@ pub use call::{CallError, Caller};
 pub use http::{body, client};
 pub use reply::{Reply, args as args_from_json, parse as parse_reply, with_binary};
 pub use sign::{SIGNATURE_HEADER, signature, signature_now};
-pub use webhook::{Webhook, WebhookStats};
+pub use webhook::{Webhook, WebhookStats, now_ms};

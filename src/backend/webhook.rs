@@ -224,11 +224,16 @@ async fn deliver(h: Arc<Webhook>) {
     }
 }
 
+/// Milliseconds since the Unix epoch: the `time_ms` of batches and of their events.
+pub fn now_ms() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| d.as_millis() as u64)
+}
+
 /// `{"time_ms": …, "events": [ … ]}`, the events' bytes as they are.
 fn body(batch: &[Bytes]) -> Vec<u8> {
-    let time_ms = SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map_or(0, |d| d.as_millis());
+    let time_ms = now_ms();
     let mut out = Vec::with_capacity(batch.iter().map(Bytes::len).sum::<usize>() + 48);
     out.extend_from_slice(format!("{{\"time_ms\":{time_ms},\"events\":[").as_bytes());
     for (i, event) in batch.iter().enumerate() {

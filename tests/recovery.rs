@@ -191,3 +191,26 @@ news = "io"
         }
     }
 }
+
+#[tokio::test]
+async fn a_made_up_pid_or_offset_gets_a_fresh_socket_and_costs_nobody_else() {
+    let server = start(ROUTES).await;
+    let (mut ann, _, _) = join(&server, "").await;
+    for auth in [
+        r#"{"pid":"not-a-pid","offset":"0"}"#,
+        r#"{"pid":"not-a-pid","offset":"not hex"}"#,
+        r#"{"pid":7,"offset":[]}"#,
+    ] {
+        let (_, missed, answer) = join(&server, auth).await;
+        assert!(missed.is_empty());
+        assert!(answer.starts_with("40{"), "{answer}");
+    }
+    // The others' broadcasts go on.
+    let (mut bob, _) = Ws::socket(server.addr).await;
+    bob.send(r#"42["news","still here"]"#).await;
+    assert!(
+        ann.recv_text()
+            .await
+            .starts_with(r#"42["news","still here","#)
+    );
+}

@@ -6,7 +6,8 @@ use std::sync::{Arc, RwLock};
 use arc_swap::ArcSwapOption;
 
 use super::{
-    Adapter, BroadcastOptions, Delivery, Recovery, RecoveryWindow, RoomObserver, SavedSocket,
+    Adapter, BroadcastOptions, Delivery, Recovery, RecoveryWindow, Remote, RoomObserver,
+    SavedSocket,
 };
 use crate::engineio::Sid;
 use crate::socketio::{Encoded, Socket};
@@ -264,11 +265,16 @@ impl Adapter for LocalAdapter {
         }
     }
 
-    fn take_socket(&self, pid: &str, offset: &str) -> Option<SavedSocket> {
-        self.recovery.load().as_ref()?.take(pid, offset)
+    fn take_socket<'a>(&'a self, pid: &'a str, offset: &'a str) -> Remote<'a, Option<SavedSocket>> {
+        let taken = self
+            .recovery
+            .load()
+            .as_ref()
+            .and_then(|r| r.take(pid, offset));
+        Box::pin(std::future::ready(taken))
     }
 
-    fn recover(&self, socket: Arc<Socket>, rooms: &[String], offset: &str) {
+    fn recover(&self, socket: Arc<Socket>, rooms: &[String], offset: &str, missed: &[Encoded]) {
         let recovery = self.recovery.load_full();
         // No broadcast between the rooms joined and the missed ones queued.
         let log = recovery.as_ref().map(|r| r.log());
@@ -293,6 +299,9 @@ impl Adapter for LocalAdapter {
             for packet in log.after(offset, &all) {
                 let _ = socket.send(&packet);
             }
+        }
+        for packet in missed {
+            let _ = socket.send(packet);
         }
         // Told once the log is free: what is told may broadcast.
         self.tell(&socket, joined);

@@ -137,12 +137,14 @@ pub trait Adapter: Send + Sync + std::fmt::Debug {
     /// Save a socket that left for a reason it may come back from (recovery on).
     fn save_socket(&self, saved: SavedSocket);
 
-    /// The socket saved under `pid`, taken, if it can be recovered from `offset`.
-    fn take_socket(&self, pid: &str, offset: &str) -> Option<SavedSocket>;
+    /// The socket saved under `pid`, taken, if it can be recovered from `offset` (under
+    /// `redis-streams`, read from Redis within the cluster's request timeout).
+    fn take_socket<'a>(&'a self, pid: &'a str, offset: &'a str) -> Remote<'a, Option<SavedSocket>>;
 
     /// A recovered socket comes back: added, put in `rooms`, and queued every broadcast for
-    /// it after `offset` — before any newer one.
-    fn recover(&self, socket: Arc<Socket>, rooms: &[String], offset: &str);
+    /// it after `offset` (or, when read with it from a shared log, `missed`) — before any
+    /// newer one.
+    fn recover(&self, socket: Arc<Socket>, rooms: &[String], offset: &str, missed: &[Encoded]);
 
     /// On the other nodes of a cluster, the sockets `opts` selects join `rooms` (socket.io's
     /// `socketsJoin`, the local part being the caller's). Nothing without a cluster.

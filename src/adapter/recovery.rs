@@ -39,6 +39,9 @@ pub struct SavedSocket {
     pub rooms: Vec<String>,
     /// Its `socket.data`.
     pub data: Value,
+    /// The broadcasts it missed, when they were read with it from a shared log
+    /// (`redis-streams`); empty when the adapter replays them from its own.
+    pub missed: Vec<Encoded>,
 }
 
 #[derive(Debug)]
@@ -280,6 +283,7 @@ mod tests {
             pid: "p".to_owned(),
             rooms: vec!["r".to_owned()],
             data: serde_json::json!({"n": 1}),
+            missed: Vec::new(),
         };
         recovery.save(saved.clone());
         assert_eq!(recovery.take("p", "nope"), None);

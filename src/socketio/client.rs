@@ -241,49 +241,66 @@ impl<H: SocketHandler> SocketIo<H> {
             .data
             .as_ref()
             .and_then(|d| serde_json::from_slice::<Box<RawValue>>(d).ok());
-        let restored = config
-            .recovery
-            .and_then(|_| self.restore(&nsp, auth.as_deref()));
-        if restored.is_some() && config.recovery.is_some_and(|r| r.skip_auth) {
-            return join(
-                &*self.handler,
-                conn,
-                &nsp,
-                auth,
-                Ok(Admission::default()),
-                restored,
-            );
-        }
-        match self
-            .handler
-            .authorize(&nsp, auth.as_deref(), session.handshake())
-        {
-            Authorization::Ready(decision) => {
-                join(&*self.handler, conn, &nsp, auth, decision, restored)
+        let skip_auth = config.recovery.is_some_and(|r| r.skip_auth);
+        let Some((pid, offset)) = config.recovery.and_then(|_| resume(auth.as_deref())) else {
+            return admit(&self.handler, conn, nsp, auth, None, skip_auth);
+        };
+        // Looking the socket up may wait on Redis (bounded by the cluster's request timeout);
+        // the session's next packet waits for it, as for an auth hook.
+        let restoring = self.handler.restore(nsp.clone(), pid, offset);
+        let (handler, conn) = (self.handler.clone(), conn.clone());
+        Some(Box::pin(async move {
+            let restored = restoring.await;
+            if let Some(more) = admit(&handler, &conn, nsp, auth, restored, skip_auth) {
+                more.await;
             }
-            Authorization::Pending(decision) => {
-                let (handler, conn) = (self.handler.clone(), conn.clone());
-                Some(Box::pin(async move {
-                    let decision = decision.await;
-                    if let Some(more) = join(&*handler, &conn, &nsp, auth, decision, restored) {
-                        more.await;
-                    }
-                }))
-            }
-        }
+        }))
     }
+}
 
-    /// The socket a CONNECT's `{pid, offset}` asks to recover, if it can be.
-    fn restore(&self, nsp: &str, auth: Option<&RawValue>) -> Option<Restored> {
-        #[derive(serde::Deserialize)]
-        struct Resume<'a> {
-            #[serde(borrow)]
-            pid: Option<std::borrow::Cow<'a, str>>,
-            #[serde(borrow)]
-            offset: Option<std::borrow::Cow<'a, str>>,
+/// The `{pid, offset}` of a CONNECT asking to recover a socket.
+fn resume(auth: Option<&RawValue>) -> Option<(String, String)> {
+    #[derive(serde::Deserialize)]
+    struct Resume<'a> {
+        #[serde(borrow)]
+        pid: Option<std::borrow::Cow<'a, str>>,
+        #[serde(borrow)]
+        offset: Option<std::borrow::Cow<'a, str>>,
+    }
+    let resume: Resume<'_> = serde_json::from_str(auth?.get()).ok()?;
+    Some((resume.pid?.into_owned(), resume.offset?.into_owned()))
+}
+
+/// Authorize a CONNECT (unless it recovers a socket and `skip_auth`), then join.
+fn admit<H: SocketHandler>(
+    handler: &Arc<H>,
+    conn: &Arc<Conn<ClientState>>,
+    nsp: String,
+    auth: Option<Box<RawValue>>,
+    restored: Option<Restored>,
+    skip_auth: bool,
+) -> Option<Pending> {
+    if restored.is_some() && skip_auth {
+        return join(
+            &**handler,
+            conn,
+            &nsp,
+            auth,
+            Ok(Admission::default()),
+            restored,
+        );
+    }
+    match handler.authorize(&nsp, auth.as_deref(), conn.session.handshake()) {
+        Authorization::Ready(decision) => join(&**handler, conn, &nsp, auth, decision, restored),
+        Authorization::Pending(decision) => {
+            let (handler, conn) = (handler.clone(), conn.clone());
+            Some(Box::pin(async move {
+                let decision = decision.await;
+                if let Some(more) = join(&*handler, &conn, &nsp, auth, decision, restored) {
+                    more.await;
+                }
+            }))
         }
-        let resume: Resume<'_> = serde_json::from_str(auth?.get()).ok()?;
-        self.handler.restore(nsp, &resume.pid?, &resume.offset?)
     }
 }
 

@@ -60,7 +60,12 @@ pub struct Restored {
     pub data: serde_json::Value,
     /// The last broadcast it got: what came after is replayed.
     pub offset: String,
+    /// What it missed, when read from a shared log with it (else the adapter replays).
+    pub missed: Vec<Encoded>,
 }
+
+/// A [`Restored`] socket being looked up (in Redis under `redis-streams`).
+pub type Restoring = Pin<Box<dyn Future<Output = Option<Restored>> + Send>>;
 
 impl Default for SocketIoConfig {
     fn default() -> Self {
@@ -174,8 +179,8 @@ pub trait SocketHandler: Send + Sync + 'static {
 
     /// Connection state recovery: the saved socket of private session id `pid`, if it can
     /// be recovered from the broadcast `offset` (taken: it is recovered at most once).
-    fn restore(&self, _nsp: &str, _pid: &str, _offset: &str) -> Option<Restored> {
-        None
+    fn restore(&self, _nsp: String, _pid: String, _offset: String) -> Restoring {
+        Box::pin(std::future::ready(None))
     }
 
     /// A recovered socket, before its CONNECT answer: put it back in its rooms and queue

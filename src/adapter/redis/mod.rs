@@ -334,12 +334,16 @@ impl Adapter for RedisAdapter {
         self.local.save_socket(saved);
     }
 
-    fn take_socket(&self, pid: &str, offset: &str) -> Option<SavedSocket> {
+    fn take_socket<'a>(
+        &'a self,
+        pid: &'a str,
+        offset: &'a str,
+    ) -> super::Remote<'a, Option<SavedSocket>> {
         self.local.take_socket(pid, offset)
     }
 
-    fn recover(&self, socket: Arc<Socket>, rooms: &[String], offset: &str) {
-        self.local.recover(socket, rooms, offset);
+    fn recover(&self, socket: Arc<Socket>, rooms: &[String], offset: &str, missed: &[Encoded]) {
+        self.local.recover(socket, rooms, offset, missed);
     }
 
     fn remote_join(&self, opts: &BroadcastOptions, rooms: &[String]) {

@@ -30,7 +30,9 @@ use crate::engineio::{Handshake, Pending};
 use crate::limits::{Hits, Throttle};
 use crate::routing::{Action, Route};
 use crate::scripting::ScriptPool;
-use crate::socketio::{Authorization, DisconnectReason, Event, Restored, Socket, SocketHandler};
+use crate::socketio::{
+    Authorization, DisconnectReason, Event, Restored, Restoring, Socket, SocketHandler,
+};
 use run::Run;
 use script::{Attempted, Deferred};
 
@@ -176,6 +178,7 @@ impl Core {
                     .filter(|r| r != own.as_str())
                     .collect(),
                 data: socket.data(),
+                missed: Vec::new(),
             });
         }
         adapter.remove(socket.id());
@@ -285,22 +288,30 @@ impl SocketHandler for Dispatcher {
         self.core.disconnected(socket, reason)
     }
 
-    fn restore(&self, nsp: &str, pid: &str, offset: &str) -> Option<Restored> {
-        let snapshot = self.core.snapshot.load();
-        let saved = snapshot.adapters.get(nsp)?.take_socket(pid, offset)?;
-        Some(Restored {
-            sid: saved.sid,
-            pid: saved.pid,
-            rooms: saved.rooms,
-            data: saved.data,
-            offset: offset.to_owned(),
+    fn restore(&self, nsp: String, pid: String, offset: String) -> Restoring {
+        let adapter = self.core.snapshot.load().adapters.get(&nsp).cloned();
+        Box::pin(async move {
+            let saved = adapter?.take_socket(&pid, &offset).await?;
+            Some(Restored {
+                sid: saved.sid,
+                pid: saved.pid,
+                rooms: saved.rooms,
+                data: saved.data,
+                offset,
+                missed: saved.missed,
+            })
         })
     }
 
     fn on_recover(&self, socket: &Arc<Socket>, restored: &Restored) {
         let snapshot = self.core.snapshot.load();
         if let Some(adapter) = snapshot.adapters.get(socket.nsp()) {
-            adapter.recover(socket.clone(), &restored.rooms, &restored.offset);
+            adapter.recover(
+                socket.clone(),
+                &restored.rooms,
+                &restored.offset,
+                &restored.missed,
+            );
             tracing::info!(ns = socket.nsp(), sid = %socket.id(), "Socket recovered");
         }
     }

@@ -13,7 +13,7 @@ use crate::socketio::{Encoded, Socket};
 
 pub use local::LocalAdapter;
 pub use recovery::{Recovery, RecoveryWindow, SavedSocket};
-pub use redis::{ClusterConfig, ClusterMetrics, RedisAdapter, RedisCluster, codec};
+pub use redis::{ClusterConfig, ClusterMetrics, RedisAdapter, RedisCluster, StreamConfig, codec};
 
 /// Who a broadcast reaches, as socket.io's `to` / `except`.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]

@@ -6,7 +6,7 @@ use std::sync::Arc;
 
 use crate::adapter::{
     Adapter, ClusterConfig, ClusterMetrics, LocalAdapter, RecoveryWindow, RedisCluster,
-    RoomObserver,
+    RoomObserver, StreamConfig,
 };
 use crate::auth::{Hook, Jwks, Verifier};
 use crate::backend::Caller;
@@ -131,6 +131,10 @@ fn start_cluster(
         url: settings.url.clone(),
         key: settings.key.clone(),
         request_timeout: settings.request_timeout,
+        stream: settings.streams.as_ref().map(|s| StreamConfig {
+            name: s.name.clone(),
+            max_len: s.max_len,
+        }),
     };
     match RedisCluster::start(config, metrics.clone()) {
         Ok(cluster) => Some(Arc::new(cluster)),

@@ -115,6 +115,18 @@ pub struct ClusterSettings {
     pub key: String,
     /// How long a request to the other nodes may take. Defaults to 5 s.
     pub request_timeout: Duration,
+    /// `adapter = "redis-streams"`: the stream shared with `@socket.io/redis-streams-adapter`;
+    /// `None` for the classic `redis` adapter.
+    pub streams: Option<StreamSettings>,
+}
+
+/// The Redis stream of `adapter = "redis-streams"`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StreamSettings {
+    /// The stream's key (`stream`, default `socket.io`, as the Node adapter's `streamName`).
+    pub name: String,
+    /// About how many entries it keeps (`max_len`, default 10,000: `XADD … MAXLEN ~`).
+    pub max_len: u64,
 }
 
 /// One `[[static]]` mount.

@@ -339,6 +339,11 @@ pub(crate) fn render(app: &App) -> Response<Full<Bytes>> {
             &c.remote_deliveries,
         );
         out.counter(
+            "switchboard_cluster_offset_deliveries_total",
+            "Packets of this node's own broadcasts queued once Redis gave their offset (redis-streams with recovery).",
+            &c.offset_deliveries,
+        );
+        out.counter(
             "switchboard_cluster_requests_total",
             "Requests of other nodes (fetchSockets, socketsJoin, …) served.",
             &c.requests,

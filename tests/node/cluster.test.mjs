@@ -5,7 +5,6 @@
 
 import assert from "node:assert/strict";
 import { createServer } from "node:http";
-import { createServer as createNetServer } from "node:net";
 import { after, before, describe, it } from "node:test";
 
 import { createAdapter } from "@socket.io/redis-adapter";
@@ -16,18 +15,8 @@ import { io as connect } from "socket.io-client";
 
 import { startServer, target } from "./harness.mjs";
 import { waitConnected, waitFor } from "./helpers.mjs";
+import { barrier, collectUntil, eventually, freePort, metric } from "./cluster-helpers.mjs";
 import { startRedis } from "./redis.mjs";
-
-function freePort() {
-  return new Promise((resolve, reject) => {
-    const srv = createNetServer();
-    srv.once("error", reject);
-    srv.listen(0, "127.0.0.1", () => {
-      const { port } = srv.address();
-      srv.close(() => resolve(port));
-    });
-  });
-}
 
 const API_KEY = "cluster-test-api-key-0123456789";
 
@@ -51,54 +40,6 @@ enter = [ { join = "{0}" }, { ack = "ok" } ]
 exit = [ { leave = "{0}" }, { ack = "ok" } ]
 inroom = { to = "room", room = "{0}", include_sender = true }
 `;
-
-/**
- * Resolves with every `event` the socket receives before the barrier: an "all" event carrying
- * `token`, sent after what is checked, by the same sender on the same path (one publisher
- * connection to Redis, one subscriber per node, FIFO per socket). Whatever was sent before the
- * barrier has arrived when the barrier does, so "nobody else got it" is a fact, not a wait.
- */
-function collectUntil(socket, event, token, { timeout = 10_000 } = {}) {
-  const got = [];
-  const record = (...args) => got.push(args);
-  socket.on(event, record);
-  return new Promise((resolve, reject) => {
-    const done = () => {
-      clearTimeout(timer);
-      socket.off(event, record);
-      socket.off("all", barrier);
-    };
-    const barrier = (arg) => {
-      if (arg !== token) return;
-      done();
-      resolve(got);
-    };
-    const timer = setTimeout(() => {
-      done();
-      reject(new Error(`timed out after ${timeout} ms waiting for the barrier ${token}`));
-    }, timeout);
-    socket.on("all", barrier);
-  });
-}
-
-let barriers = 0;
-/** A fresh barrier token. */
-const barrier = () => `barrier-${++barriers}`;
-
-async function metric(server, name) {
-  const text = await (await fetch(`${server.url}/metrics`)).text();
-  const m = new RegExp(`^${name} (\\d+)`, "m").exec(text);
-  return m ? Number(m[1]) : undefined;
-}
-
-async function eventually(check, { timeout = 10_000, label = "condition" } = {}) {
-  const until = Date.now() + timeout;
-  for (;;) {
-    if (await check()) return;
-    if (Date.now() > until) throw new Error(`timed out waiting for ${label}`);
-    await new Promise((r) => setTimeout(r, 100));
-  }
-}
 
 describe("cluster over Redis", { skip: target === "reference" && "switchboard only" }, () => {
   let redis, redisPort, sb1, sb2, nodeIo, nodeHttp, nodeUrl, pub, sub, emitterClient, hooks;

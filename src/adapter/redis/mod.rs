@@ -1,6 +1,7 @@
-//! The Redis adapter: this node as a first-class member of a cluster of socket.io servers
+//! The Redis adapters: this node as a first-class member of a cluster of socket.io servers
 //! using the classic `@socket.io/redis-adapter` 8.x (and of `@socket.io/redis-emitter`
-//! publishers).
+//! publishers) — or, with a [`StreamConfig`], `@socket.io/redis-streams-adapter` 0.3
+//! ([`streams`]), whose shared log lets connection state recovery work across nodes.
 //!
 //! Delivery to this node's sockets stays in the wrapped [`LocalAdapter`] and never waits on
 //! Redis: a broadcast is queued locally, encoded for the wire and pushed into a bounded
@@ -18,18 +19,19 @@
 //! By job: this file holds the link and the adapter; `publisher` the outbound queue and its
 //! task; `subscriber` the inbound connection; `remote` what other nodes ask of this one;
 //! `requests` what this node asks of the others; `occupancy` rooms occupied cluster-wide;
-//! `codec` the wire format.
+//! `codec` the wire format; `streams` what differs on the streams wire.
 
 pub mod codec;
 mod occupancy;
 mod publisher;
 mod remote;
 mod requests;
+pub mod streams;
 mod subscriber;
 
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
-use std::sync::{Arc, RwLock};
+use std::sync::{Arc, Mutex, RwLock};
 use std::time::{Duration, Instant, UNIX_EPOCH};
 
 use futures_util::StreamExt;
@@ -46,6 +48,7 @@ use crate::engineio::{CloseReason, Sid};
 use crate::socketio::{Encoded, Socket};
 use codec::request;
 use publisher::{Outbound, Publishing, enqueue, publisher};
+pub use streams::StreamConfig;
 use subscriber::subscriber;
 
 /// How many messages may wait for the publisher before new ones are dropped.
@@ -62,6 +65,8 @@ pub struct ClusterConfig {
     pub key: String,
     /// How long a client has to answer a broadcast-with-ack from another node.
     pub request_timeout: Duration,
+    /// The stream of `@socket.io/redis-streams-adapter`; `None`: the classic adapter.
+    pub stream: Option<StreamConfig>,
 }
 
 /// Counters of the cluster link, read by `/metrics`.
@@ -79,6 +84,9 @@ pub struct ClusterMetrics {
     pub received: AtomicU64,
     /// Packets queued for this node's sockets by those broadcasts.
     pub remote_deliveries: AtomicU64,
+    /// Packets of this node's own broadcasts queued once Redis gave their offset
+    /// (`redis-streams` with recovery on).
+    pub offset_deliveries: AtomicU64,
     /// Requests of other nodes answered or applied.
     pub requests: AtomicU64,
     /// Requests of other nodes dropped because enough were being handled already.
@@ -107,17 +115,19 @@ struct Shared {
     client: redis::Client,
     command: tokio::sync::Mutex<Option<redis::aio::MultiplexedConnection>>,
     /// This node's requests waiting for answers, by request id.
-    pending: std::sync::Mutex<HashMap<String, mpsc::Sender<Json>>>,
+    pending: Mutex<HashMap<String, mpsc::Sender<Json>>>,
+    /// Connection state recovery (`redis-streams` only: the classic adapter's is each
+    /// namespace's own, in its local adapter).
+    recovery: Mutex<Option<RecoveryWindow>>,
 }
 
 impl Shared {
     fn publish(&self, channel: String, payload: Vec<u8>) {
-        enqueue(
-            &self.outbound,
-            &self.outbound_bytes,
-            &self.metrics,
-            Outbound { channel, payload },
-        );
+        self.send(Outbound::publish(channel, payload));
+    }
+
+    fn send(&self, command: Outbound) {
+        enqueue(&self.outbound, &self.outbound_bytes, &self.metrics, command);
     }
 
     fn broadcast_channel(&self, nsp: &str) -> String {
@@ -196,7 +206,8 @@ impl RedisCluster {
             subscribe,
             client: client.clone(),
             command: tokio::sync::Mutex::new(None),
-            pending: std::sync::Mutex::new(HashMap::new()),
+            pending: Mutex::new(HashMap::new()),
+            recovery: Mutex::new(None),
         });
         let cancel = CancellationToken::new();
         runtime.spawn(publisher(
@@ -210,11 +221,18 @@ impl RedisCluster {
             cancel.clone(),
         ));
         runtime.spawn(subscriber(
-            client,
+            client.clone(),
             Arc::downgrade(&shared),
             subscribe_rx,
             cancel.clone(),
         ));
+        if shared.config.stream.is_some() {
+            runtime.spawn(streams::reader(
+                client,
+                Arc::downgrade(&shared),
+                cancel.clone(),
+            ));
+        }
         tracing::info!(uid = %shared.uid, key = %shared.config.key, "Cluster link to Redis started");
         Ok(RedisCluster { shared, cancel })
     }
@@ -304,6 +322,9 @@ impl Adapter for RedisAdapter {
     }
 
     fn broadcast(&self, packet: &Encoded, opts: &BroadcastOptions) -> Delivery {
+        if let Some(stream) = &self.shared.config.stream {
+            return self.stream_broadcast(stream, packet, opts);
+        }
         let delivery = self.local.broadcast(packet, opts);
         if let Some(payload) = codec::encode_broadcast(&self.shared.uid, packet, opts) {
             let mut channel = self.shared.broadcast_channel(&self.nsp);
@@ -324,14 +345,23 @@ impl Adapter for RedisAdapter {
         self.local.is_in(sid, room)
     }
 
-    // Recovery is this node's: a client back on the same node gets what it missed there,
-    // broadcasts from other nodes included; on another node it starts afresh.
+    // With the classic adapter recovery is this node's: a client back on the same node gets
+    // what it missed there, broadcasts from other nodes included; on another node it starts
+    // afresh. On the streams wire it is the cluster's (see `streams`).
     fn set_recovery(&self, window: Option<RecoveryWindow>) {
-        self.local.set_recovery(window);
+        if self.shared.config.stream.is_some() {
+            *self.shared.recovery.lock().expect("recovery lock") = window;
+        } else {
+            self.local.set_recovery(window);
+        }
     }
 
     fn save_socket(&self, saved: SavedSocket) {
-        self.local.save_socket(saved);
+        if self.shared.config.stream.is_some() {
+            self.save_to_redis(&saved);
+        } else {
+            self.local.save_socket(saved);
+        }
     }
 
     fn take_socket<'a>(
@@ -339,6 +369,9 @@ impl Adapter for RedisAdapter {
         pid: &'a str,
         offset: &'a str,
     ) -> super::Remote<'a, Option<SavedSocket>> {
+        if self.shared.config.stream.is_some() {
+            return Box::pin(self.take_from_redis(pid, offset));
+        }
         self.local.take_socket(pid, offset)
     }
 

@@ -1,5 +1,7 @@
 //! The publisher: what this node sends the cluster waits in a queue bounded in messages and
-//! bytes (full: dropped and counted), and one task PUBLISHes it, pipelined, with a deadline.
+//! bytes (full: dropped and counted), and one task sends it — PUBLISH, or XADD to the
+//! `redis-streams` stream — pipelined, with a deadline. A command may want its reply (an
+//! XADD's entry id): it is handed over in order, or `None` when the command failed.
 
 use super::*;
 
@@ -8,16 +10,55 @@ const OUTBOUND_BYTES: usize = 16 * 1024 * 1024;
 /// Most PUBLISHes sent in one pipeline.
 const BATCH: usize = 512;
 
-/// One message for Redis.
-#[derive(Debug)]
+/// What is done with a command's reply: its entry id, or `None` when it failed.
+pub(super) type Then = Box<dyn FnOnce(Option<String>) + Send>;
+
+/// One command for Redis.
 pub(super) struct Outbound {
-    pub(super) channel: String,
-    pub(super) payload: Vec<u8>,
+    command: redis::Cmd,
+    size: usize,
+    then: Option<Then>,
+}
+
+impl std::fmt::Debug for Outbound {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Outbound")
+            .field("size", &self.size)
+            .finish()
+    }
 }
 
 impl Outbound {
+    /// `PUBLISH channel payload`.
+    pub(super) fn publish(channel: String, payload: Vec<u8>) -> Outbound {
+        let size = channel.len() + payload.len();
+        let mut command = redis::cmd("PUBLISH");
+        command.arg(channel).arg(payload);
+        Outbound {
+            command,
+            size,
+            then: None,
+        }
+    }
+
+    /// Any other command of about `size` bytes; `then` is given its reply.
+    pub(super) fn command(command: redis::Cmd, size: usize, then: Option<Then>) -> Outbound {
+        Outbound {
+            command,
+            size,
+            then,
+        }
+    }
+
     fn size(&self) -> usize {
-        self.channel.len() + self.payload.len()
+        self.size
+    }
+
+    /// Give up on it: whoever waits for the reply gets `None`.
+    fn fail(self) {
+        if let Some(then) = self.then {
+            then(None);
+        }
     }
 }
 
@@ -33,11 +74,15 @@ pub(super) fn enqueue(
     if bytes.fetch_add(size, Ordering::AcqRel) + size > OUTBOUND_BYTES {
         bytes.fetch_sub(size, Ordering::AcqRel);
         add(&metrics.publish_dropped, 1);
+        message.fail();
         return;
     }
-    if outbound.try_send(message).is_err() {
+    if let Err(e) = outbound.try_send(message) {
         bytes.fetch_sub(size, Ordering::AcqRel);
         add(&metrics.publish_dropped, 1);
+        match e {
+            mpsc::error::TrySendError::Full(m) | mpsc::error::TrySendError::Closed(m) => m.fail(),
+        }
     }
 }
 
@@ -51,7 +96,7 @@ pub(super) struct Publishing {
     pub(super) deadline: Duration,
 }
 
-/// Drains the outbound queue into Redis, a pipeline of PUBLISHes at a time. While Redis is
+/// Drains the outbound queue into Redis, a pipeline of commands at a time. While Redis is
 /// unreachable messages are dropped (and counted), never queued without bound.
 pub(super) async fn publisher(
     client: redis::Client,
@@ -77,18 +122,16 @@ pub(super) async fn publisher(
         bytes.fetch_sub(taken, Ordering::AcqRel);
         if conn.is_none() && failed_at.is_some_and(|t| t.elapsed() < Duration::from_millis(250)) {
             add(&metrics.publish_dropped, batch.len() as u64);
+            batch.drain(..).for_each(Outbound::fail);
             continue;
         }
         let mut pipe = redis::pipe();
         for m in &batch {
-            pipe.cmd("PUBLISH")
-                .arg(&m.channel)
-                .arg(&m.payload[..])
-                .ignore();
+            pipe.add_command(m.command.clone());
         }
         // A connection found broken (Redis restarted) is replaced once, at once, so the
         // first messages after an outage are not lost.
-        let mut result: Result<(), Option<String>> = Err(None);
+        let mut result: Result<Vec<redis::Value>, Option<String>> = Err(None);
         for _ in 0..2 {
             if conn.is_none() {
                 match tokio::time::timeout(deadline, client.get_multiplexed_async_connection())
@@ -106,9 +149,9 @@ pub(super) async fn publisher(
                 }
             }
             let c = conn.as_mut().expect("connected above");
-            match tokio::time::timeout(deadline, pipe.query_async::<()>(c)).await {
-                Ok(Ok(())) => {
-                    result = Ok(());
+            match tokio::time::timeout(deadline, pipe.query_async::<Vec<redis::Value>>(c)).await {
+                Ok(Ok(replies)) => {
+                    result = Ok(replies);
                     break;
                 }
                 Ok(Err(e)) => {
@@ -122,11 +165,16 @@ pub(super) async fn publisher(
             }
         }
         match result {
-            Ok(()) => {
+            Ok(replies) => {
                 if failed_at.take().is_some() {
                     tracing::info!("Publishing to Redis again");
                 }
                 add(&metrics.published, batch.len() as u64);
+                for (m, reply) in batch.drain(..).zip(replies) {
+                    if let Some(then) = m.then {
+                        then(redis::from_redis_value::<String>(reply).ok());
+                    }
+                }
             }
             Err(e) => {
                 if failed_at.is_none()
@@ -138,6 +186,7 @@ pub(super) async fn publisher(
                 }
                 failed_at = Some(Instant::now());
                 add(&metrics.publish_dropped, batch.len() as u64);
+                batch.drain(..).for_each(Outbound::fail);
             }
         }
     }
@@ -152,10 +201,7 @@ mod tests {
         let (tx, mut rx) = mpsc::channel(OUTBOUND_CAPACITY);
         let bytes = AtomicUsize::new(0);
         let metrics = ClusterMetrics::default();
-        let message = |n: usize| Outbound {
-            channel: "c".to_owned(),
-            payload: vec![0; n],
-        };
+        let message = |n: usize| Outbound::publish("c".to_owned(), vec![0; n]);
         let big = OUTBOUND_BYTES / 4;
         for _ in 0..3 {
             enqueue(&tx, &bytes, &metrics, message(big));

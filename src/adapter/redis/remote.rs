@@ -1,26 +1,92 @@
-//! What other nodes ask of this one (`@socket.io/redis-adapter` requests): fetchSockets,
-//! allRooms, socketsJoin/Leave, disconnectSockets, serverSideEmit and broadcasts with acks —
-//! the walks over sockets on the blocking pool, a few at a time.
+//! What other nodes ask of this one: fetchSockets, allRooms, socketsJoin/Leave,
+//! disconnectSockets, serverSideEmit and broadcasts with acks — the walks over sockets on
+//! the blocking pool, a few at a time. Requests come in the classic adapter's shape (the
+//! `redis-streams` wire's are mapped to it); answers go back in the requester's wire.
+
+use bytes::Bytes;
 
 use super::*;
 
-pub(super) fn on_request(s: &Shared, nsp: &str, payload: &[u8]) {
+/// How an answer goes back to the requesting node.
+#[derive(Debug, Clone)]
+pub(super) enum Reply {
+    /// On the response channel, as `@socket.io/redis-adapter`.
+    Classic,
+    /// On the requester's own channel, as `@socket.io/redis-streams-adapter`.
+    Streams {
+        /// The requester's uid.
+        requester: String,
+    },
+}
+
+impl Reply {
+    /// The answer of `kind` (a classic request type: what it answers) with `body`
+    /// (`requestId` and the rest), encoded for the requester's wire.
+    fn encode(&self, s: &Shared, nsp: &str, kind: u64, mut body: Json, bin: &[Bytes]) -> Outbound {
+        use super::streams::codec::{kind as streams, published};
+        match self {
+            Reply::Classic => {
+                if matches!(
+                    kind,
+                    request::SERVER_SIDE_EMIT
+                        | request::BROADCAST_CLIENT_COUNT
+                        | request::BROADCAST_ACK
+                ) {
+                    body["type"] = json!(kind);
+                }
+                if kind == request::SERVER_SIDE_EMIT {
+                    body["data"] = Json::Null;
+                }
+                let payload = if kind == request::BROADCAST_ACK {
+                    codec::to_bytes(&codec::json_to_mp(&body, bin))
+                } else {
+                    serde_json::to_vec(&body).expect("JSON values serialize")
+                };
+                Outbound::publish(s.response_channel(nsp), payload)
+            }
+            Reply::Streams { requester } => {
+                let kind = match kind {
+                    request::REMOTE_FETCH => streams::FETCH_SOCKETS_RESPONSE,
+                    request::SERVER_SIDE_EMIT => {
+                        body["packet"] = Json::Null;
+                        streams::SERVER_SIDE_EMIT_RESPONSE
+                    }
+                    request::BROADCAST_CLIENT_COUNT => streams::BROADCAST_CLIENT_COUNT,
+                    _ => streams::BROADCAST_ACK,
+                };
+                let payload = published(&s.uid, nsp, kind, codec::json_to_mp(&body, bin));
+                Outbound::publish(s.private_channel(nsp, requester), payload)
+            }
+        }
+    }
+}
+
+/// A request of the classic adapter's wire, from its request channel.
+pub(super) fn on_request(s: &Arc<Shared>, nsp: &str, payload: &[u8]) {
     let Some((req, attachments)) = codec::decode_request(payload) else {
         tracing::debug!("Undecodable request from Redis ignored");
         return;
     };
+    serve(s, nsp, &req, attachments, &Reply::Classic);
+}
+
+/// Serve a request `req` (the classic adapter's shape) of another node.
+pub(super) fn serve(
+    s: &Arc<Shared>,
+    nsp: &str,
+    req: &Json,
+    attachments: Vec<Bytes>,
+    reply: &Reply,
+) {
     if req.get("uid").and_then(Json::as_str) == Some(s.uid.as_str()) {
         return;
     }
     let Some(local) = s.local(nsp) else { return };
     let request_id = req.get("requestId").cloned();
-    let respond = |body: Json| {
-        s.publish(
-            s.response_channel(nsp),
-            serde_json::to_vec(&body).expect("JSON values serialize"),
-        );
-    };
     let kind = req.get("type").and_then(Json::as_u64).unwrap_or(0);
+    let respond = |body: Json| {
+        s.send(reply.encode(s, nsp, kind, body, &[]));
+    };
     add(&s.metrics.requests, 1);
     match kind {
         request::ALL_ROOMS => {
@@ -96,14 +162,12 @@ pub(super) fn on_request(s: &Shared, nsp: &str, payload: &[u8]) {
             // node, so the requester does not wait for its timeout.
             tracing::debug!(ns = nsp, data = %req.get("data").unwrap_or(&Json::Null), "serverSideEmit received");
             if let Some(id) = request_id {
-                respond(
-                    json!({ "type": request::SERVER_SIDE_EMIT, "requestId": id, "data": null }),
-                );
+                respond(json!({ "requestId": id }));
             }
         }
         request::BROADCAST => {
             let Some(id) = request_id else { return };
-            broadcast_with_ack(s, nsp, &local, &req, &id, attachments);
+            broadcast_with_ack(s, nsp, &local, req, &id, attachments, reply);
         }
         _ => {}
     }
@@ -111,12 +175,13 @@ pub(super) fn on_request(s: &Shared, nsp: &str, payload: &[u8]) {
 
 /// A broadcast whose every recipient acks: the client count first, then each ack.
 fn broadcast_with_ack(
-    s: &Shared,
+    s: &Arc<Shared>,
     nsp: &str,
     local: &LocalAdapter,
     req: &Json,
     id: &Json,
-    attachments: Vec<bytes::Bytes>,
+    attachments: Vec<Bytes>,
+    reply: &Reply,
 ) {
     let opts = codec::json_opts(req.get("opts"));
     let data = req
@@ -142,48 +207,33 @@ fn broadcast_with_ack(
         .and_then(Json::as_u64)
         .map_or(s.config.request_timeout, Duration::from_millis)
         .min(s.config.request_timeout);
-    let attachments: Arc<[bytes::Bytes]> = Arc::from(attachments);
+    let attachments: Arc<[Bytes]> = Arc::from(attachments);
     let mut waiting = FuturesUnordered::new();
     for socket in local.sockets(&opts) {
         if let Ok(wait) = socket.emit_with_ack(&name, args.as_bytes(), attachments.clone()) {
             waiting.push(wait);
         }
     }
-    let channel = s.response_channel(nsp);
-    s.publish(
-        channel.clone(),
-        serde_json::to_vec(&json!({
-            "type": request::BROADCAST_CLIENT_COUNT,
-            "requestId": id,
-            "clientCount": waiting.len(),
-        }))
-        .expect("JSON values serialize"),
-    );
+    s.send(reply.encode(
+        s,
+        nsp,
+        request::BROADCAST_CLIENT_COUNT,
+        json!({ "requestId": id, "clientCount": waiting.len() }),
+        &[],
+    ));
     if waiting.is_empty() {
         return;
     }
-    let (outbound, bytes, metrics, id) = (
-        s.outbound.clone(),
-        s.outbound_bytes.clone(),
-        s.metrics.clone(),
-        id.clone(),
-    );
+    let (s, nsp, id, reply) = (s.clone(), nsp.to_owned(), id.clone(), reply.clone());
     // One task collects every answer; at the deadline the rest are given up (and their
     // ack ids forgotten by the sockets).
     tokio::spawn(async move {
         let collect = async {
             while let Some(answer) = waiting.next().await {
                 let Some(answer) = answer else { continue };
-                let payload = codec::encode_broadcast_ack(&id, &answer.args, &answer.attachments);
-                enqueue(
-                    &outbound,
-                    &bytes,
-                    &metrics,
-                    Outbound {
-                        channel: channel.clone(),
-                        payload,
-                    },
-                );
+                let first = codec::first_arg(&answer.args);
+                let body = json!({ "requestId": id, "packet": first });
+                s.send(reply.encode(&s, &nsp, request::BROADCAST_ACK, body, &answer.attachments));
             }
         };
         let _ = tokio::time::timeout(timeout, collect).await;

@@ -12,7 +12,7 @@ use serde_json::{Value as Json, json};
 use tokio::sync::mpsc;
 
 use super::codec::request;
-use super::{RedisAdapter, Shared};
+use super::{RedisAdapter, Shared, streams};
 use crate::adapter::{BroadcastOptions, Remote};
 
 /// Most answers kept for one request: a node per answer, and no cluster is that big.
@@ -31,6 +31,15 @@ impl RedisAdapter {
     }
 
     pub(super) fn remote_rooms_change(&self, kind: u64, opts: &BroadcastOptions, rooms: &[String]) {
+        if let Some(stream) = &self.shared.config.stream {
+            let kind = if kind == request::REMOTE_JOIN {
+                streams::codec::kind::SOCKETS_JOIN
+            } else {
+                streams::codec::kind::SOCKETS_LEAVE
+            };
+            let data = json!({ "opts": streams::codec::opts_json(opts), "rooms": rooms });
+            return self.stream_request(stream, kind, data);
+        }
         self.publish_request(&json!({
             "uid": self.shared.uid,
             "type": kind,
@@ -40,6 +49,10 @@ impl RedisAdapter {
     }
 
     pub(super) fn remote_close(&self, opts: &BroadcastOptions, close: bool) {
+        if let Some(stream) = &self.shared.config.stream {
+            let data = json!({ "opts": streams::codec::opts_json(opts), "close": close });
+            return self.stream_request(stream, streams::codec::kind::DISCONNECT_SOCKETS, data);
+        }
         self.publish_request(&json!({
             "uid": self.shared.uid,
             "type": request::REMOTE_DISCONNECT,
@@ -62,12 +75,24 @@ impl RedisAdapter {
     pub(super) fn rooms(&self) -> Remote<'_, Vec<String>> {
         Box::pin(async move {
             let answers = ask(&self.shared, &self.nsp, request::ALL_ROOMS, None).await;
-            answers
+            // The streams wire answers with sockets: their rooms, once each.
+            let from_sockets = answers
+                .iter()
+                .filter_map(|a| a.get("sockets").and_then(Json::as_array))
+                .flatten()
+                .filter_map(|so| so.get("rooms").and_then(Json::as_array));
+            let mut rooms: Vec<String> = answers
                 .iter()
                 .filter_map(|a| a.get("rooms").and_then(Json::as_array))
+                .chain(from_sockets)
                 .flatten()
                 .filter_map(|r| r.as_str().map(str::to_owned))
-                .collect()
+                .collect();
+            if self.shared.config.stream.is_some() {
+                rooms.sort_unstable();
+                rooms.dedup();
+            }
+            rooms
         })
     }
 }
@@ -100,10 +125,22 @@ async fn ask(s: &Arc<Shared>, nsp: &str, kind: u64, opts: Option<&BroadcastOptio
     if expected == 0 {
         return answers;
     }
-    s.publish(
-        s.request_channel(nsp),
-        serde_json::to_vec(&body).expect("JSON values serialize"),
-    );
+    if s.config.stream.is_some() {
+        // The streams wire has fetchSockets only; allRooms is read from its answers.
+        let data = json!({ "requestId": id, "opts": body.get("opts").cloned().unwrap_or_else(|| opts_json(&BroadcastOptions::all())) });
+        let payload = streams::codec::published(
+            &s.uid,
+            nsp,
+            streams::codec::kind::FETCH_SOCKETS,
+            super::codec::json_to_mp(&data, &[]),
+        );
+        s.publish(s.broadcast_channel(nsp), payload);
+    } else {
+        s.publish(
+            s.request_channel(nsp),
+            serde_json::to_vec(&body).expect("JSON values serialize"),
+        );
+    }
     while answers.len() < expected.min(MAX_ANSWERS) {
         match tokio::time::timeout_at(deadline, rx.recv()).await {
             Ok(Some(answer)) => answers.push(answer),
@@ -113,10 +150,15 @@ async fn ask(s: &Arc<Shared>, nsp: &str, kind: u64, opts: Option<&BroadcastOptio
     answers
 }
 
-/// How many other nodes listen on the request channel of `nsp`.
+/// How many other nodes listen on the request channel of `nsp` (the public channel, on the
+/// streams wire).
 async fn others(s: &Shared, nsp: &str) -> Option<usize> {
     let mut conn = s.command().await?;
-    let channel = s.request_channel(nsp);
+    let channel = if s.config.stream.is_some() {
+        s.broadcast_channel(nsp)
+    } else {
+        s.request_channel(nsp)
+    };
     let mut cmd = redis::cmd("PUBSUB");
     cmd.arg("NUMSUB").arg(&channel);
     let query = cmd.query_async::<Vec<(String, usize)>>(&mut conn);
@@ -139,9 +181,13 @@ impl Drop for Unregister<'_> {
 
 /// An answer from the response channel: handed to the request waiting for it, if any.
 pub(super) fn on_response(s: &Shared, payload: &[u8]) {
-    let Ok(answer) = serde_json::from_slice::<Json>(payload) else {
-        return;
-    };
+    if let Ok(answer) = serde_json::from_slice::<Json>(payload) {
+        answered(s, answer);
+    }
+}
+
+/// An answer (`{requestId, …}`), handed to the request waiting for it, if any.
+pub(super) fn answered(s: &Shared, answer: Json) {
     let Some(id) = answer.get("requestId").and_then(Json::as_str) else {
         return;
     };

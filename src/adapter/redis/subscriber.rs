@@ -103,6 +103,12 @@ async fn subscribe(
 ) -> redis::RedisResult<()> {
     let deadline = s.config.request_timeout;
     let timed_out = || redis::RedisError::from((redis::ErrorKind::Io, "subscribing timed out"));
+    if s.config.stream.is_some() {
+        let channels = [s.broadcast_channel(nsp), s.private_channel(nsp, &s.uid)];
+        return tokio::time::timeout(deadline, sink.subscribe(&channels[..]))
+            .await
+            .map_err(|_| timed_out())?;
+    }
     tokio::time::timeout(
         deadline,
         sink.psubscribe(format!("{}*", s.broadcast_channel(nsp))),
@@ -120,6 +126,13 @@ async fn subscribe(
 /// One message from Redis. Broadcasts are applied here; requests go to the blocking pool.
 fn handle(s: &Arc<Shared>, msg: &redis::Msg) {
     let payload = msg.get_payload_bytes();
+    if s.config.stream.is_some() {
+        match streams::codec::decode_published(payload) {
+            Some(message) => streams::on_message(s, message, None),
+            None => tracing::debug!("Undecodable message from Redis ignored"),
+        }
+        return;
+    }
     if msg.from_pattern() {
         on_broadcast(s, payload);
     } else if msg
@@ -132,22 +145,33 @@ fn handle(s: &Arc<Shared>, msg: &redis::Msg) {
         .strip_prefix(&format!("{}-request#", s.config.key))
         .and_then(|rest| rest.strip_suffix('#'))
     {
-        let Ok(permit) = s.requests.clone().try_acquire_owned() else {
-            add(&s.metrics.requests_dropped, 1);
-            tracing::debug!(
-                ns = nsp,
-                "Request from another node dropped: enough are being handled"
-            );
-            return;
-        };
-        let (s, nsp, payload) = (s.clone(), nsp.to_owned(), payload.to_vec());
-        let runtime = tokio::runtime::Handle::current();
-        tokio::task::spawn_blocking(move || {
-            let _permit = permit;
-            let _entered = runtime.enter();
-            on_request(&s, &nsp, &payload);
-        });
+        let payload = payload.to_vec();
+        on_blocking_pool(s, nsp, move |s, nsp| on_request(s, nsp, &payload));
     }
+}
+
+/// Serve a request of another node on the blocking pool — or drop it (counted) when enough
+/// are being served already.
+pub(super) fn on_blocking_pool(
+    s: &Arc<Shared>,
+    nsp: &str,
+    serve: impl FnOnce(&Arc<Shared>, &str) + Send + 'static,
+) {
+    let Ok(permit) = s.requests.clone().try_acquire_owned() else {
+        add(&s.metrics.requests_dropped, 1);
+        tracing::debug!(
+            ns = nsp,
+            "Request from another node dropped: enough are being handled"
+        );
+        return;
+    };
+    let (s, nsp) = (s.clone(), nsp.to_owned());
+    let runtime = tokio::runtime::Handle::current();
+    tokio::task::spawn_blocking(move || {
+        let _permit = permit;
+        let _entered = runtime.enter();
+        serve(&s, &nsp);
+    });
 }
 
 fn on_broadcast(s: &Shared, payload: &[u8]) {

@@ -3,10 +3,20 @@
 use toml::de::DeTable;
 
 use super::super::file::{Node, Reader, get};
-use super::super::table::ClusterSettings;
+use super::super::table::{ClusterSettings, StreamSettings};
 use super::Env;
 
-const CLUSTER_KEYS: &[&str] = &["adapter", "url", "url_env", "key", "request_timeout"];
+const CLUSTER_KEYS: &[&str] = &[
+    "adapter",
+    "url",
+    "url_env",
+    "key",
+    "request_timeout",
+    "stream",
+    "max_len",
+];
+/// The adapters `[cluster]` knows.
+const ADAPTERS: &str = "\"redis\" or \"redis-streams\"";
 
 pub(super) fn compile_cluster(
     node: &Node<'_>,
@@ -16,23 +26,30 @@ pub(super) fn compile_cluster(
 ) -> Option<ClusterSettings> {
     r.known_keys(t, CLUSTER_KEYS, "[cluster]");
     let mut ok = true;
+    let mut streams = false;
     match get(t, "adapter") {
         None => {
-            r.error(node.span(), "[cluster] needs `adapter`; expected \"redis\"");
+            r.error(
+                node.span(),
+                format!("[cluster] needs `adapter`; expected {ADAPTERS}"),
+            );
             ok = false;
         }
         Some(n) => match r.string(n, "adapter").as_deref() {
             Some("redis") => {}
+            Some("redis-streams") => streams = true,
             Some(other) => {
                 r.error(
                     n.span(),
-                    format!("unknown adapter `{other}`; expected \"redis\""),
+                    format!("unknown adapter `{other}`; expected {ADAPTERS}"),
                 );
                 ok = false;
             }
             None => ok = false,
         },
     }
+    let stream = compile_stream(t, streams, r);
+    ok &= stream.is_some() || !streams;
     let mut url = get(t, "url").and_then(|n| r.string(n, "url"));
     if let Some(n) = get(t, "url_env")
         && let Some(name) = r.string(n, "url_env")
@@ -91,5 +108,46 @@ pub(super) fn compile_cluster(
         url,
         key,
         request_timeout,
+        streams: stream,
     })
+}
+
+/// `stream` and `max_len`, which only `redis-streams` has.
+fn compile_stream(t: &DeTable<'_>, streams: bool, r: &mut Reader) -> Option<StreamSettings> {
+    let mut settings = StreamSettings {
+        name: "socket.io".to_owned(),
+        max_len: 10_000,
+    };
+    let mut ok = true;
+    for key in ["stream", "max_len"] {
+        if let Some(n) = get(t, key)
+            && !streams
+        {
+            r.error(
+                n.span(),
+                format!("`{key}` needs `adapter = \"redis-streams\"`"),
+            );
+            ok = false;
+        }
+    }
+    if let Some(n) = get(t, "stream") {
+        match r.string(n, "stream") {
+            Some(name) if !name.is_empty() => settings.name = name,
+            Some(_) => {
+                r.error(
+                    n.span(),
+                    "`stream` names no stream; expected a key like \"socket.io\"",
+                );
+                ok = false;
+            }
+            None => ok = false,
+        }
+    }
+    if let Some(n) = get(t, "max_len") {
+        match super::limits::count(n, "max_len", 100_000_000, false, r) {
+            Some(Some(len)) => settings.max_len = len as u64,
+            _ => ok = false,
+        }
+    }
+    (ok && streams).then_some(settings)
 }

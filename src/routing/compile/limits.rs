@@ -134,7 +134,7 @@ pub(super) fn compile_limits(t: &DeTable<'_>, r: &mut Reader) -> LimitSettings {
 }
 
 /// A positive whole number up to `max`; with `off_allowed`, `"off"` gives `Some(None)`.
-fn count(
+pub(super) fn count(
     n: &Node<'_>,
     key: &str,
     max: usize,

@@ -84,18 +84,51 @@ fn cluster_defaults_url_env_and_errors() {
             "[cluster]\nadapter = \"kafka\"\nurl = \"http://x\"\nkey = \"a*\"\nurl_env = \"NOPE\"\nretries = 3\n"
         ),
         vec![
-            "routes.toml:2:11 unknown adapter `kafka`; expected \"redis\"",
+            "routes.toml:2:11 unknown adapter `kafka`; expected \"redis\" or \"redis-streams\"",
             "routes.toml:3:7 the Redis URL must start with `redis://`, `rediss://` or `unix://`",
             "routes.toml:4:7 `a*` is not a channel prefix; expected text without `*?[]`, like \"socket.io\"",
-            "routes.toml:6:1 unknown key `retries` in [cluster]; expected one of: adapter, url, url_env, key, request_timeout",
+            "routes.toml:6:1 unknown key `retries` in [cluster]; expected one of: adapter, url, url_env, key, request_timeout, stream, max_len",
         ]
     );
     assert_eq!(
         errors("[cluster]\nurl_env = \"NOPE\"\n"),
         vec![
-            "routes.toml:1:1 [cluster] needs `adapter`; expected \"redis\"",
+            "routes.toml:1:1 [cluster] needs `adapter`; expected \"redis\" or \"redis-streams\"",
             "routes.toml:2:11 environment variable `NOPE` is not set",
         ]
+    );
+}
+
+#[test]
+fn cluster_redis_streams_has_a_stream_with_defaults() {
+    use super::super::table::StreamSettings;
+    let streams = |text: &str| compile_str(text).unwrap().cluster.unwrap().streams;
+    assert_eq!(streams("[cluster]\nadapter = \"redis\"\n"), None);
+    assert_eq!(
+        streams("[cluster]\nadapter = \"redis-streams\"\n"),
+        Some(StreamSettings {
+            name: "socket.io".to_owned(),
+            max_len: 10_000
+        })
+    );
+    assert_eq!(
+        streams("[cluster]\nadapter = \"redis-streams\"\nstream = \"app\"\nmax_len = 500\n"),
+        Some(StreamSettings {
+            name: "app".to_owned(),
+            max_len: 500
+        })
+    );
+    assert_eq!(
+        errors("[cluster]\nadapter = \"redis\"\nstream = \"app\"\nmax_len = 0\n"),
+        vec![
+            "routes.toml:3:10 `stream` needs `adapter = \"redis-streams\"`",
+            "routes.toml:4:11 `max_len` needs `adapter = \"redis-streams\"`",
+            "routes.toml:4:11 `max_len` must be between 1 and 100000000",
+        ]
+    );
+    assert_eq!(
+        errors("[cluster]\nadapter = \"redis-streams\"\nstream = \"\"\n"),
+        vec!["routes.toml:3:10 `stream` names no stream; expected a key like \"socket.io\""]
     );
 }
 

@@ -13,6 +13,7 @@ use crate::socketio::{Encoded, Socket};
 
 pub use local::LocalAdapter;
 pub use recovery::{Recovery, RecoveryWindow, SavedSocket};
+pub use redis::streams::codec as streams_codec;
 pub use redis::{ClusterConfig, ClusterMetrics, RedisAdapter, RedisCluster, StreamConfig, codec};
 
 /// Who a broadcast reaches, as socket.io's `to` / `except`.

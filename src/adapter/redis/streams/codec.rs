@@ -178,8 +178,10 @@ pub fn broadcast_of(message: &Message) -> Option<(Encoded, BroadcastOptions, boo
         .get("nsp")
         .and_then(Json::as_str)
         .unwrap_or(&message.nsp);
-    let text = serde_json::to_vec(packet.get("data")?).ok()?;
-    let encoded = Encoded::event_data(nsp, &text, Arc::from(message.attachments.clone()));
+    let mut data = packet.get("data")?.clone();
+    let attachments = referenced(&mut data, &message.attachments);
+    let text = serde_json::to_vec(&data).ok()?;
+    let encoded = Encoded::event_data(nsp, &text, Arc::from(attachments));
     let opts = message.data.get("opts");
     let flag = |name: &str| {
         opts.and_then(|o| o.get("flags"))
@@ -190,6 +192,34 @@ pub fn broadcast_of(message: &Message) -> Option<(Encoded, BroadcastOptions, boo
     let mut options = super::super::codec::json_opts(opts);
     options.volatile = flag("volatile");
     Some((encoded, options, flag("local")))
+}
+
+/// The attachments `data`'s placeholders point at, in their order, the placeholders
+/// renumbered to match: binary elsewhere in a message (its options) is not the packet's.
+fn referenced(data: &mut Json, attachments: &[Bytes]) -> Vec<Bytes> {
+    fn walk(value: &mut Json, attachments: &[Bytes], out: &mut Vec<Bytes>) {
+        match value {
+            Json::Array(items) => items.iter_mut().for_each(|v| walk(v, attachments, out)),
+            Json::Object(map) => {
+                let bin = (map.get("_placeholder") == Some(&Json::Bool(true)))
+                    .then(|| map.get("num").and_then(Json::as_u64))
+                    .flatten()
+                    .and_then(|n| attachments.get(usize::try_from(n).ok()?));
+                if let Some(bin) = bin {
+                    map.insert("num".to_owned(), json!(out.len()));
+                    out.push(bin.clone());
+                } else {
+                    map.values_mut().for_each(|v| walk(v, attachments, out));
+                }
+            }
+            _ => {}
+        }
+    }
+    let mut out = Vec::new();
+    if !attachments.is_empty() {
+        walk(data, attachments, &mut out);
+    }
+    out
 }
 
 /// A saved socket as the adapter stores it: base64 of msgpack `{sid, pid, rooms, data}`.
@@ -301,6 +331,27 @@ mod tests {
         let (back, _, _) = broadcast_of(&message).unwrap();
         assert_eq!(back.text, packet.text);
         assert_eq!(&back.attachments[..], &[bin][..]);
+    }
+
+    #[test]
+    fn only_the_binary_of_the_packet_is_its_attachments() {
+        // Found by fuzzing: a bin in the options is no attachment of the packet.
+        let message = Message {
+            uid: "u".to_owned(),
+            nsp: "/".to_owned(),
+            kind: kind::BROADCAST,
+            data: json!({
+                "packet": { "type": 2, "data": ["e", {"_placeholder": true, "num": 1}], "nsp": "/" },
+                "opts": { "rooms": [{"_placeholder": true, "num": 0}], "except": [] }
+            }),
+            attachments: vec![Bytes::from_static(b"opts"), Bytes::from_static(b"data")],
+        };
+        let (packet, _, _) = broadcast_of(&message).unwrap();
+        assert_eq!(
+            &packet.text[..],
+            br#"51-["e",{"_placeholder":true,"num":0}]"#
+        );
+        assert_eq!(&packet.attachments[..], &[Bytes::from_static(b"data")][..]);
     }
 
     #[test]

@@ -208,6 +208,11 @@ impl Adapter for LocalAdapter {
         inner.sockets.get(&sid).map_or(0, |(_, rooms)| rooms.len())
     }
 
+    fn room_size(&self, room: &str) -> usize {
+        let inner = self.inner.read().expect("adapter lock");
+        inner.rooms.get(room).map_or(0, HashSet::len)
+    }
+
     fn is_in(&self, sid: Sid, room: &str) -> bool {
         let inner = self.inner.read().expect("adapter lock");
         inner
@@ -448,14 +453,19 @@ mod tests {
         let a = socket();
         adapter.add(a.clone());
         assert_eq!(adapter.rooms_of(a.id()), vec![a.id().to_string()]);
+        assert_eq!(adapter.room_size(a.id().as_str()), 1);
         adapter.join(a.id(), "lobby");
         assert_eq!(adapter.rooms_of(a.id()).len(), 2);
+        assert_eq!(adapter.room_size("lobby"), 1);
         adapter.leave(a.id(), "lobby");
         assert_eq!(adapter.rooms_of(a.id()), vec![a.id().to_string()]);
+        assert_eq!(adapter.room_size("lobby"), 0);
         adapter.join(a.id(), "lobby");
         adapter.remove(a.id());
         assert!(adapter.is_empty());
         assert!(adapter.rooms_of(a.id()).is_empty());
+        assert_eq!(adapter.room_size("lobby"), 0);
+        assert_eq!(adapter.room_size(a.id().as_str()), 0);
         let lobby = BroadcastOptions {
             rooms: vec!["lobby".into()],
             ..BroadcastOptions::default()

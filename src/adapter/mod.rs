@@ -118,6 +118,9 @@ pub trait Adapter: Send + Sync + std::fmt::Debug {
     /// How many rooms `sid` is in (its own included).
     fn room_count(&self, sid: Sid) -> usize;
 
+    /// How many sockets are in `room` on this node (a socket id names its own room).
+    fn room_size(&self, room: &str) -> usize;
+
     /// Whether `sid` is in `room`.
     fn is_in(&self, sid: Sid, room: &str) -> bool {
         self.rooms_of(sid).iter().any(|r| r == room)

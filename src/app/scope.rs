@@ -5,7 +5,8 @@ use std::cell::OnceCell;
 
 use serde_json::Value;
 
-use crate::adapter::Adapter;
+use crate::adapter::{Adapter, BroadcastOptions};
+use crate::engineio::Sid;
 use crate::routing::Scope;
 use crate::socketio::Socket;
 
@@ -92,18 +93,22 @@ impl Scope for EventScope<'_> {
     }
 
     fn room_members(&self, room: &str) -> Option<Vec<String>> {
-        let opts = crate::adapter::BroadcastOptions {
-            rooms: vec![room.to_owned()],
-            except: Vec::new(),
-            volatile: false,
-        };
-        let mut ids: Vec<String> = self
-            .adapter
-            .sockets(&opts)
-            .iter()
-            .map(|s| s.id().to_string())
-            .collect();
-        ids.sort();
-        Some(ids)
+        Some(room_members(self.adapter, room, usize::MAX))
     }
+}
+
+/// The first `max` socket ids in `room` of `adapter`'s namespace, sorted (the rest are not).
+pub(crate) fn room_members(adapter: &dyn Adapter, room: &str, max: usize) -> Vec<String> {
+    let opts = BroadcastOptions {
+        rooms: vec![room.to_owned()],
+        ..BroadcastOptions::default()
+    };
+    let mut ids: Vec<Sid> = adapter.sockets(&opts).iter().map(|s| s.id()).collect();
+    if ids.len() > max {
+        ids.select_nth_unstable(max);
+        ids.truncate(max);
+    }
+    // A Sid's bytes are its text: they sort as the ids do.
+    ids.sort_unstable();
+    ids.iter().map(Sid::to_string).collect()
 }

@@ -1,5 +1,6 @@
 //! What scripts see: `ctx` (the socket, the handshake, the event) and its functions. Every
-//! function records an action; nothing is sent until the handler has returned.
+//! function that acts records an action; nothing is sent until the handler has returned.
+//! The room lookups read the namespace's rooms when called, through a [`RoomLookup`].
 //!
 //! ```text
 //! ctx.socket.id   ctx.socket.data (a map kept for the socket's life)   ctx.socket.rooms
@@ -7,17 +8,37 @@
 //! ctx.emit(event, data…)   ctx.broadcast(event, data…)   ctx.io(event, data…)
 //! ctx.to(room).emit(event, data…)   ctx.join(room)   ctx.leave(room)
 //! ctx.ack(value…)   ctx.disconnect()
+//! ctx.room_size(room)   ctx.room_members(room)
 //! ```
 //! `data…` is zero to eight values. `now_ms()` is the wall clock in milliseconds since the
-//! Unix epoch (for throttling).
+//! Unix epoch (for throttling). `ctx.room_size(room)` is how many sockets are in `room` of
+//! the socket's namespace right now, on this node; `ctx.room_members(room)` their ids,
+//! sorted, at most [`MAX_MEMBERS`] (as `{room.size}` and `{room.members}`, a socket id names
+//! that socket's own room). One call makes at most [`MAX_ROOM_LOOKUPS`] of them.
 
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 
 use bytes::Bytes;
-use rhai::{Array, Dynamic, Engine, EvalAltResult, ImmutableString, Position};
+use rhai::{Array, Dynamic, Engine, EvalAltResult, INT, ImmutableString, Position};
 
 use super::convert::{Budget, from_dynamic};
+use crate::routing::template::MAX_MEMBERS;
 use crate::routing::{Action, Args, Recipients};
+
+/// Room lookups (`ctx.room_size`, `ctx.room_members`) one call may make; the next fails the
+/// call. Each reads the namespace's rooms under their lock, and a member list walks its whole
+/// room: work that Rhai's operation count does not see, so a loop of lookups is cut short here.
+pub const MAX_ROOM_LOOKUPS: usize = 64;
+
+/// The rooms of the socket's namespace, read when a script asks — on whichever thread it runs.
+pub trait RoomLookup: Send + Sync + std::fmt::Debug {
+    /// How many sockets are in `room` (a socket id names that socket's own room).
+    fn size(&self, room: &str) -> usize;
+
+    /// The first `max` socket ids in `room`, sorted.
+    fn members(&self, room: &str, max: usize) -> Vec<String>;
+}
 
 /// What a `ctx` function returns: an error stops the handler.
 type Done = Result<(), Box<EvalAltResult>>;
@@ -34,9 +55,24 @@ pub(crate) struct Shared {
     pub(crate) event: ImmutableString,
     /// What the call may still send or keep, in bytes.
     pub(crate) budget: Mutex<Budget>,
+    /// The namespace's rooms, for `ctx.room_size` and `ctx.room_members`.
+    pub(crate) namespace_rooms: Arc<dyn RoomLookup>,
+    /// Room lookups the call has made (or tried).
+    pub(crate) room_lookups: AtomicUsize,
 }
 
 impl Shared {
+    /// The namespace's rooms for one more lookup; an error past [`MAX_ROOM_LOOKUPS`].
+    fn lookup(&self) -> Result<&dyn RoomLookup, Box<EvalAltResult>> {
+        if self.room_lookups.fetch_add(1, Ordering::Relaxed) >= MAX_ROOM_LOOKUPS {
+            return Err(Box::new(EvalAltResult::ErrorRuntime(
+                format!("too many room lookups (at most {MAX_ROOM_LOOKUPS} per call)").into(),
+                Position::NONE,
+            )));
+        }
+        Ok(self.namespace_rooms.as_ref())
+    }
+
     fn push(&self, action: Action) {
         self.actions.lock().expect("actions lock").push(action);
     }
@@ -119,6 +155,16 @@ fn room_emit(view: &mut RoomView, event: ImmutableString, data: &[Dynamic]) -> D
         include_sender: false,
     };
     deliver(&view.0, to, &event, data)
+}
+
+fn room_size(ctx: &mut Ctx, room: ImmutableString) -> Result<INT, Box<EvalAltResult>> {
+    let size = ctx.0.lookup()?.size(&room);
+    Ok(INT::try_from(size).unwrap_or(INT::MAX))
+}
+
+fn room_members(ctx: &mut Ctx, room: ImmutableString) -> Result<Array, Box<EvalAltResult>> {
+    let members = ctx.0.lookup()?.members(&room, MAX_MEMBERS);
+    Ok(members.into_iter().map(Dynamic::from).collect())
 }
 
 fn ack(ctx: &mut Ctx, data: &[Dynamic]) -> Done {
@@ -217,6 +263,8 @@ pub(crate) fn register(engine: &mut Engine) {
             ctx.0.push(Action::Leave(room.to_string()));
         })
         .register_fn("disconnect", |ctx: &mut Ctx| ctx.0.push(Action::Disconnect))
+        .register_fn("room_size", room_size)
+        .register_fn("room_members", room_members)
         .register_fn("now_ms", || {
             std::time::SystemTime::now()
                 .duration_since(std::time::UNIX_EPOCH)

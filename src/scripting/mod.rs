@@ -8,6 +8,7 @@ pub mod engine;
 mod pool;
 mod scripts;
 
+pub use api::{MAX_ROOM_LOOKUPS, RoomLookup};
 pub use pool::{Busy, ScriptPool};
 pub use scripts::{
     AuthDecision, CompileError, EventInput, EventOutput, ScriptError, ScriptLimits, ScriptSet,

@@ -4,13 +4,14 @@
 use std::collections::HashMap;
 use std::fmt;
 use std::path::{Path, PathBuf};
+use std::sync::atomic::AtomicUsize;
 use std::sync::{Arc, Mutex};
 
 use bytes::Bytes;
 use rhai::{AST, Array, CallFnOptions, Dynamic, Engine, EvalAltResult, Position, Scope};
 use serde_json::Value;
 
-use super::api::{self, Ctx, Shared};
+use super::api::{self, Ctx, RoomLookup, Shared};
 use super::convert::{Budget, from_dynamic, to_dynamic};
 use super::engine::sandboxed;
 use crate::routing::{Action, ScriptRef};
@@ -117,6 +118,8 @@ pub struct EventInput<'a> {
     pub handshake: &'a Value,
     /// The claims of the socket's verified token; `null` when it has none.
     pub jwt: &'a Value,
+    /// The rooms of the socket's namespace (`ctx.room_size`, `ctx.room_members`).
+    pub namespace_rooms: &'a Arc<dyn RoomLookup>,
 }
 
 /// What a handler decided.
@@ -236,6 +239,8 @@ impl ScriptSet {
             budget: Mutex::new(Budget {
                 bytes: self.limits.output_bytes,
             }),
+            namespace_rooms: input.namespace_rooms.clone(),
+            room_lookups: AtomicUsize::new(0),
         });
         let args: Array = input
             .args
@@ -441,8 +446,11 @@ fn runtime_error(script: &ScriptRef, compiled: &Compiled, e: &EvalAltResult) -> 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::routing::template::MAX_MEMBERS;
     use crate::routing::{Args, Recipients};
+    use crate::scripting::MAX_ROOM_LOOKUPS;
     use serde_json::json;
+    use std::sync::atomic::Ordering;
 
     /// A folder of its own for each script of each test, even when tests run in parallel.
     fn unique_dir(tag: &str) -> PathBuf {
@@ -470,8 +478,63 @@ mod tests {
         )
     }
 
+    /// A namespace's rooms, counting the lookups made.
+    #[derive(Debug)]
+    struct Rooms {
+        rooms: HashMap<String, Vec<String>>,
+        lookups: AtomicUsize,
+    }
+
+    impl Rooms {
+        fn with(rooms: &[(&str, &[&str])]) -> Arc<Rooms> {
+            let rooms = rooms
+                .iter()
+                .map(|(room, ids)| {
+                    (
+                        room.to_string(),
+                        ids.iter().map(|s| s.to_string()).collect(),
+                    )
+                })
+                .collect();
+            Arc::new(Rooms {
+                rooms,
+                lookups: AtomicUsize::new(0),
+            })
+        }
+
+        fn lookups(&self) -> usize {
+            self.lookups.load(Ordering::Relaxed)
+        }
+    }
+
+    impl RoomLookup for Rooms {
+        fn size(&self, room: &str) -> usize {
+            self.lookups.fetch_add(1, Ordering::Relaxed);
+            self.rooms.get(room).map_or(0, Vec::len)
+        }
+
+        fn members(&self, room: &str, max: usize) -> Vec<String> {
+            self.lookups.fetch_add(1, Ordering::Relaxed);
+            let mut ids = self.rooms.get(room).cloned().unwrap_or_default();
+            ids.sort();
+            ids.truncate(max);
+            ids
+        }
+    }
+
     /// Run `script`'s handler on `args`, with a socket S1 in room S1 and empty data.
     fn run(set: &ScriptSet, r: &ScriptRef, args: Vec<Value>) -> Result<EventOutput, ScriptError> {
+        run_among(set, r, args, Rooms::with(&[("S1", &["S1"])]))
+    }
+
+    /// [`run`] in a namespace of `rooms`.
+    fn run_among(
+        set: &ScriptSet,
+        r: &ScriptRef,
+        args: Vec<Value>,
+        rooms: Arc<Rooms>,
+    ) -> Result<EventOutput, ScriptError> {
+        let namespace_rooms: Arc<dyn RoomLookup> = rooms;
         set.run(
             r,
             &EventInput {
@@ -483,6 +546,7 @@ mod tests {
                 data: &json!({}),
                 handshake: &json!({"auth": {}}),
                 jwt: &Value::Null,
+                namespace_rooms: &namespace_rooms,
             },
         )
     }
@@ -509,6 +573,75 @@ mod tests {
             ]
         );
         assert_eq!(out.data, json!({"seen": true}));
+    }
+
+    #[test]
+    fn room_lookups_read_sizes_and_sorted_members() {
+        let (set, r) = script(
+            "fn on_event(ctx, args) { for room in args { ctx.emit(room, ctx.room_size(room), ctx.room_members(room)); } }",
+            "on_event",
+        );
+        let rooms = Rooms::with(&[("lobby", &["S3", "S1", "S2"]), ("S1", &["S1"])]);
+        let args = vec![json!("lobby"), json!("S1"), json!("nowhere")];
+        let out = run_among(&set, &r, args, rooms.clone()).unwrap();
+        let told = |room: &str, size: usize, members: Value| Action::Deliver {
+            to: Recipients::Sender,
+            event: room.into(),
+            args: Args::Values(vec![json!(size), members]),
+            volatile: false,
+        };
+        assert_eq!(
+            out.actions,
+            vec![
+                told("lobby", 3, json!(["S1", "S2", "S3"])),
+                told("S1", 1, json!(["S1"])),
+                told("nowhere", 0, json!([])),
+            ]
+        );
+        assert_eq!(rooms.lookups(), 6, "every call reads the rooms");
+    }
+
+    #[test]
+    fn room_members_lists_at_most_max_members() {
+        let (set, r) = script(
+            "fn on_event(ctx, args) { let m = ctx.room_members(\"big\"); ctx.ack(ctx.room_size(\"big\"), m.len(), m[0]); }",
+            "on_event",
+        );
+        let ids: Vec<String> = (0..MAX_MEMBERS + 500).map(|n| format!("S{n:05}")).collect();
+        let ids: Vec<&str> = ids.iter().map(String::as_str).rev().collect();
+        let out = run_among(&set, &r, vec![], Rooms::with(&[("big", &ids)])).unwrap();
+        assert_eq!(
+            out.actions,
+            vec![Action::Ack(Args::Values(vec![
+                json!(MAX_MEMBERS + 500),
+                json!(MAX_MEMBERS),
+                json!("S00000"),
+            ]))]
+        );
+    }
+
+    #[test]
+    fn room_lookups_past_the_cap_fail_the_call() {
+        let source = "fn on_event(ctx, args) {\n  for i in 0..args[0] { ctx.room_size(\"lobby\"); }\n  ctx.room_members(\"lobby\");\n  ctx.ack();\n}";
+        let (set, r) = script(source, "on_event");
+        let rooms = Rooms::with(&[("lobby", &["S1"])]);
+        let within = run_among(&set, &r, vec![json!(MAX_ROOM_LOOKUPS - 1)], rooms.clone());
+        assert_eq!(
+            within.unwrap().actions,
+            vec![Action::Ack(Args::Values(vec![]))]
+        );
+        assert_eq!(rooms.lookups(), MAX_ROOM_LOOKUPS);
+
+        let rooms = Rooms::with(&[("lobby", &["S1"])]);
+        let e = run_among(&set, &r, vec![json!(MAX_ROOM_LOOKUPS)], rooms.clone()).unwrap_err();
+        let why = format!("too many room lookups (at most {MAX_ROOM_LOOKUPS} per call)");
+        assert!(e.message.contains(&why), "{}", e.message);
+        assert_eq!(e.line, 3, "at the lookup one too many");
+        assert_eq!(
+            rooms.lookups(),
+            MAX_ROOM_LOOKUPS,
+            "the one too many reads nothing"
+        );
     }
 
     #[test]

@@ -317,6 +317,10 @@ impl Adapter for RedisAdapter {
         self.local.room_count(sid)
     }
 
+    fn room_size(&self, room: &str) -> usize {
+        self.local.room_size(room)
+    }
+
     fn sockets(&self, opts: &BroadcastOptions) -> Vec<Arc<Socket>> {
         self.local.sockets(opts)
     }

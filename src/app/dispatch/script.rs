@@ -10,13 +10,13 @@ use super::Core;
 use super::run::Run;
 use crate::adapter::Adapter;
 use crate::app::metrics::add;
-use crate::app::scope::EventScope;
+use crate::app::scope::{EventScope, room_members};
 use crate::app::snapshot::Snapshot;
 use crate::engineio::Pending;
 use crate::limits::Limit;
 use crate::routing::template::Scope;
 use crate::routing::{Action, HttpCall, ScriptRef};
-use crate::scripting::{EventInput, EventOutput, ScriptError};
+use crate::scripting::{EventInput, EventOutput, RoomLookup, ScriptError};
 
 /// Operations a handler may take on the connection's thread before it is moved to a script
 /// thread: a few microseconds, so even a stream of runaway events costs the threads serving
@@ -174,6 +174,7 @@ impl Core {
             jwt: socket
                 .claims()
                 .map_or(serde_json::Value::Null, |c| (*c).clone()),
+            namespace_rooms: Arc::new(NamespaceRooms(adapter.clone())),
         };
         let began = Instant::now();
         match snapshot
@@ -282,6 +283,7 @@ pub(super) struct Input {
     data: serde_json::Value,
     handshake: serde_json::Value,
     jwt: serde_json::Value,
+    namespace_rooms: Arc<dyn RoomLookup>,
 }
 
 impl Input {
@@ -295,6 +297,22 @@ impl Input {
             data: &self.data,
             handshake: &self.handshake,
             jwt: &self.jwt,
+            namespace_rooms: &self.namespace_rooms,
         }
+    }
+}
+
+/// A namespace's rooms as scripts read them: the adapter's view on this node, as
+/// `{room.size}` and `{room.members}` read it.
+#[derive(Debug)]
+struct NamespaceRooms(Arc<dyn Adapter>);
+
+impl RoomLookup for NamespaceRooms {
+    fn size(&self, room: &str) -> usize {
+        self.0.room_size(room)
+    }
+
+    fn members(&self, room: &str, max: usize) -> Vec<String> {
+        room_members(self.0.as_ref(), room, max)
     }
 }

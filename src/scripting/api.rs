@@ -77,6 +77,22 @@ impl Shared {
         self.actions.lock().expect("actions lock").push(action);
     }
 
+    /// A room name kept for an action (`join`, `leave`, `to`): its bytes are charged to the
+    /// call's budget, as what it sends is — a loop of joins cannot pile up copies.
+    fn room(&self, room: &str) -> Result<String, Box<EvalAltResult>> {
+        self.budget
+            .lock()
+            .expect("budget lock")
+            .take(room.len())
+            .map_err(|e| {
+                Box::new(EvalAltResult::ErrorRuntime(
+                    e.to_string().into(),
+                    Position::NONE,
+                ))
+            })?;
+        Ok(room.to_owned())
+    }
+
     /// Arguments for an action: JSON values, with blobs as attachments; an error when the
     /// call has sent too much or a value is nested too deeply.
     fn args(&self, values: &[Dynamic]) -> Result<Args, Box<EvalAltResult>> {
@@ -253,14 +269,21 @@ pub(crate) fn register(engine: &mut Engine) {
         .register_set("data", |s: &mut SocketView, value: Dynamic| {
             *s.0.data.lock().expect("data lock") = value;
         })
-        .register_fn("to", |ctx: &mut Ctx, room: ImmutableString| {
-            RoomView(ctx.0.clone(), room.to_string())
+        .register_fn(
+            "to",
+            |ctx: &mut Ctx, room: ImmutableString| -> Result<RoomView, Box<EvalAltResult>> {
+                Ok(RoomView(ctx.0.clone(), ctx.0.room(&room)?))
+            },
+        )
+        .register_fn("join", |ctx: &mut Ctx, room: ImmutableString| -> Done {
+            let room = ctx.0.room(&room)?;
+            ctx.0.push(Action::Join(room));
+            Ok(())
         })
-        .register_fn("join", |ctx: &mut Ctx, room: ImmutableString| {
-            ctx.0.push(Action::Join(room.to_string()));
-        })
-        .register_fn("leave", |ctx: &mut Ctx, room: ImmutableString| {
-            ctx.0.push(Action::Leave(room.to_string()));
+        .register_fn("leave", |ctx: &mut Ctx, room: ImmutableString| -> Done {
+            let room = ctx.0.room(&room)?;
+            ctx.0.push(Action::Leave(room));
+            Ok(())
         })
         .register_fn("disconnect", |ctx: &mut Ctx| ctx.0.push(Action::Disconnect))
         .register_fn("room_size", room_size)

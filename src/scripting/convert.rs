@@ -63,7 +63,7 @@ pub(crate) enum Overflow {
 }
 
 impl Budget {
-    fn take(&mut self, n: usize) -> Result<(), Overflow> {
+    pub(crate) fn take(&mut self, n: usize) -> Result<(), Overflow> {
         self.bytes = self.bytes.checked_sub(n).ok_or(Overflow::Bytes)?;
         Ok(())
     }

@@ -645,6 +645,24 @@ mod tests {
     }
 
     #[test]
+    fn room_names_kept_for_actions_count_against_the_output_budget() {
+        let (set, r) = script(
+            "fn on_event(ctx, args) {\n  for i in 0..args[1] { ctx.join(args[0]); ctx.to(args[0]); }\n  ctx.ack();\n}",
+            "on_event",
+        );
+        let big = "r".repeat(100_000);
+        let within = run(&set, &r, vec![json!(big), json!(5)]).unwrap();
+        assert_eq!(within.actions.len(), 6, "5 joins and the ack");
+        let e = run(&set, &r, vec![json!(big), json!(1_000)]).unwrap_err();
+        assert!(
+            e.message.contains("more than script_output_bytes"),
+            "{}",
+            e.message
+        );
+        assert_eq!(e.line, 2);
+    }
+
+    #[test]
     fn runtime_errors_name_the_file_and_line() {
         let (set, r) = script("fn on_event(ctx, args) {\n  throw \"no\";\n}", "on_event");
         let e = run(&set, &r, vec![]).unwrap_err();

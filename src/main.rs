@@ -82,7 +82,12 @@ fn main() -> ExitCode {
         None => match serve(&cli) {
             Ok(()) => ExitCode::SUCCESS,
             Err(e) => {
-                eprintln!("switchboard: {e:#}");
+                if cli.log_format == "json" {
+                    // Every line the server writes is JSON: the fatal one too.
+                    tracing::error!("switchboard: {e:#}");
+                } else {
+                    eprintln!("switchboard: {e:#}");
+                }
                 ExitCode::from(match e.downcast_ref::<LoadError>() {
                     Some(_) => 2,
                     None => 1,
@@ -94,7 +99,8 @@ fn main() -> ExitCode {
 
 /// Logs to stderr, filtered by `RUST_LOG`. In text, every field and message has its control
 /// characters escaped, so what a client sent (an event name, a script's `print` of it)
-/// can never forge a log line; colours only on a terminal. JSON escapes by itself.
+/// can never forge a log line; colours only on a terminal, and never with `NO_COLOR` set
+/// (<https://no-color.org>). JSON escapes by itself.
 fn init_logs(format: &str) {
     use std::io::IsTerminal;
     use tracing_subscriber::field::MakeExt;
@@ -117,9 +123,9 @@ fn init_logs(format: &str) {
         }
     })
     .delimited(" ");
-    logs.with_ansi(std::io::stderr().is_terminal())
-        .fmt_fields(fields)
-        .init();
+    let colour = std::io::stderr().is_terminal()
+        && std::env::var_os("NO_COLOR").is_none_or(|v| v.is_empty());
+    logs.with_ansi(colour).fmt_fields(fields).init();
 }
 
 /// `text` with control characters (newlines, escapes) written as escapes.
@@ -305,7 +311,16 @@ async fn serve(cli: &Cli) -> anyhow::Result<()> {
     // right after is a graceful shutdown, never the default exit.
     let shutdown = shutdown_signal();
     tracing::info!(addr = %addr, config = %cli.config.display(), "Listening");
-    println!("switchboard listening on http://{addr}");
+    if cli.log_format == "json" {
+        let url = format!("http://{addr}");
+        let message = format!("switchboard listening on {url}");
+        println!(
+            "{}",
+            serde_json::json!({ "message": message, "listening": url })
+        );
+    } else {
+        println!("switchboard listening on http://{addr}");
+    }
     server.serve(listener, shutdown).await;
     Ok(())
 }

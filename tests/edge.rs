@@ -395,6 +395,15 @@ async fn client_bundle_is_served_with_the_package_version_as_etag() {
         (map.status.as_u16(), map.header("content-type")),
         (200, Some("application/json; charset=utf-8"))
     );
+
+    // The msgpack bundle speaks a parser this server does not: not served, and said why.
+    let msgpack = get(server.addr, "/socket.io/socket.io.msgpack.min.js").await;
+    assert_eq!(msgpack.status, 404);
+    assert!(
+        msgpack.text().contains("default parser"),
+        "{}",
+        msgpack.text()
+    );
 }
 
 #[tokio::test]
@@ -426,6 +435,21 @@ async fn client_bundle_can_be_found_from_its_dist_folder() {
     assert_eq!(bundle.version(), "9.9.9");
     let missing = ClientBundle::find(&[package.path().join("missing")]).unwrap_err();
     assert!(missing.to_string().contains("not found"), "{missing}");
+}
+
+#[tokio::test]
+async fn a_missing_client_bundle_answers_404_saying_to_run_npm_ci() {
+    let server = start_with(compile("", Path::new(".")), None).await;
+    let reply = get(server.addr, "/socket.io/socket.io.min.js").await;
+    assert_eq!(reply.status, 404);
+    assert_eq!(
+        reply.headers[http::header::CONTENT_TYPE],
+        "text/plain; charset=utf-8"
+    );
+    let text = String::from_utf8_lossy(&reply.body);
+    assert!(text.contains("Run `npm ci`"), "{text}");
+    // The engine still answers its own requests.
+    Polling::open(server.addr).await;
 }
 
 #[tokio::test]

@@ -143,6 +143,37 @@ fn first_line(config: &Path, args: &[&str], env: &[(&str, &str)]) -> Result<Stri
 }
 
 #[test]
+fn with_json_logs_every_line_the_server_writes_is_json() {
+    let dir = TempDir::new("json-logs");
+    let file = dir.write(
+        "routes.toml",
+        "[server]\nlisten = \"192.0.2.1:9\"\nserve_client = false\n",
+    );
+    let json = |line: &str| -> serde_json::Value {
+        serde_json::from_str(line).unwrap_or_else(|e| panic!("not JSON ({e}): {line}"))
+    };
+    let up = first_line(
+        &file,
+        &["--log-format", "json", "--listen", "127.0.0.1:0"],
+        &[],
+    )
+    .unwrap();
+    let up = json(&up);
+    assert!(
+        up["listening"]
+            .as_str()
+            .unwrap()
+            .starts_with("http://127.0.0.1:"),
+        "{up}"
+    );
+    let failed = first_line(&file, &["--log-format", "json"], &[]).unwrap_err();
+    assert!(failed.contains("cannot listen on 192.0.2.1:9"), "{failed}");
+    for line in failed.lines() {
+        json(line);
+    }
+}
+
+#[test]
 fn listen_flag_and_env_override_the_file() {
     let dir = TempDir::new("listen");
     // An address of no interface here: binding it fails unless overridden.

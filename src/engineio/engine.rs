@@ -391,7 +391,7 @@ impl<H: EngineHandler> Engine<H> {
             .write()
             .expect("sessions lock")
             .insert(sid, conn.clone());
-        tracing::debug!(sid = %sid, transport = transport.as_str(), "Session opened");
+        tracing::debug!(session = %sid, transport = transport.as_str(), "Session opened");
         self.tasks.spawn(self.clone().run_heartbeat(conn.clone()));
         conn
     }
@@ -421,7 +421,7 @@ impl<H: EngineHandler> Engine<H> {
                     _ = tokio::time::sleep_until(next_ping) => break,
                     _ = tokio::time::sleep_until(unclaimed().unwrap_or_else(far)), if unclaimed().is_some() => {
                         if !session.is_claimed() {
-                            tracing::debug!(sid = %session.sid(), "Not claimed within the connect timeout");
+                            tracing::debug!(session = %session.sid(), "Not claimed within the connect timeout");
                             session.close(CloseReason::ForcedClose);
                         }
                     }
@@ -456,7 +456,7 @@ impl<H: EngineHandler> Engine<H> {
                 &"outbound queue over queue_bytes; session closed as too slow",
             );
         }
-        tracing::debug!(sid = %session.sid(), reason = reason.as_str(), "Session closed");
+        tracing::debug!(session = %session.sid(), reason = reason.as_str(), "Session closed");
         if let Some(pending) = self.handler.on_close(&conn, reason) {
             pending.await;
         }

@@ -20,7 +20,7 @@ use crate::limits::Limit;
 /// them as one payload. A second GET while one is pending closes the session.
 pub(crate) async fn poll(session: &Session, stats: &Stats) -> Result<Response<Full<Bytes>>, Error> {
     let Ok(_reading) = session.reader.try_lock() else {
-        tracing::debug!(sid = %session.sid(), "Overlapping long-poll GET");
+        tracing::debug!(session = %session.sid(), "Overlapping long-poll GET");
         session.close(CloseReason::TransportError);
         return Err(Error::PollOverlap);
     };
@@ -30,7 +30,7 @@ pub(crate) async fn poll(session: &Session, stats: &Stats) -> Result<Response<Fu
 
     let mut body = BytesMut::new();
     if !session.is_probed() && !session.is_closed() {
-        tracing::trace!(sid = %session.sid(), "Long-poll waiting");
+        tracing::trace!(session = %session.sid(), "Long-poll waiting");
         let waiting = Waiting::new(session, stats);
         tokio::select! {
             biased;
@@ -96,7 +96,7 @@ impl Drop for Waiting<'_> {
     fn drop(&mut self) {
         self.stats.polls_waiting.fetch_sub(1, Ordering::Relaxed);
         if !self.done {
-            tracing::debug!(sid = %self.session.sid(), "Poll connection closed prematurely");
+            tracing::debug!(session = %self.session.sid(), "Poll connection closed prematurely");
             self.session.close(CloseReason::TransportError);
         }
     }
@@ -114,7 +114,7 @@ pub(crate) async fn post<H: EngineHandler>(
         session.close(CloseReason::TransportError);
         return Err(Error::PostOverlap);
     }
-    tracing::trace!(sid = %session.sid(), "Reading a POST body");
+    tracing::trace!(session = %session.sid(), "Reading a POST body");
     let read = Limited::new(body, session.config().max_payload).collect();
     let result = tokio::time::timeout(session.config().body_timeout, read).await;
     session.posting.store(false, Ordering::Release);
@@ -128,7 +128,7 @@ pub(crate) async fn post<H: EngineHandler>(
             bytes
         }
         Ok(Err(e)) if e.is::<http_body_util::LengthLimitError>() => {
-            tracing::debug!(sid = %session.sid(), "POST body over max_payload");
+            tracing::debug!(session = %session.sid(), "POST body over max_payload");
             engine.hits().hit(
                 Limit::MaxPayload,
                 &session.handshake().client_ip,
@@ -154,7 +154,7 @@ pub(crate) async fn post<H: EngineHandler>(
     let packets = match payload::decode(body) {
         Ok(packets) => packets,
         Err(e) => {
-            tracing::debug!(sid = %session.sid(), error = %e, "Malformed polling payload");
+            tracing::debug!(session = %session.sid(), error = %e, "Malformed polling payload");
             session.close(CloseReason::ParseError);
             return Err(Error::BadRequest);
         }

@@ -257,7 +257,7 @@ impl Session {
             Err(Refused::Behind) => Err(SendError::Behind),
             Err(Refused::Closed) => Err(SendError::Closed),
             Err(Refused::Full) => {
-                tracing::debug!(sid = %self.sid, "Outbound queue full; closing the slow session");
+                tracing::debug!(session = %self.sid, "Outbound queue full; closing the slow session");
                 self.close(CloseReason::SlowClient);
                 Err(SendError::Full)
             }

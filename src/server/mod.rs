@@ -38,6 +38,27 @@ use peer::{Counts, PeerStream};
 pub use body::Body;
 pub use client_bundle::{BundleError, ClientBundle, FILES as CLIENT_FILES};
 
+/// The answer for the msgpack client bundle: it speaks a parser this server does not.
+const MSGPACK_BUNDLE: &str = "switchboard: socket.io.msgpack.min.js speaks the msgpack parser; \
+this server speaks socket.io's default parser. Load socket.io.min.js instead.\n";
+
+/// 404 with `why` as a text body.
+fn not_found(why: &'static str) -> Response<Body> {
+    body::whole(
+        Response::builder()
+            .status(StatusCode::NOT_FOUND)
+            .header(http::header::CONTENT_TYPE, "text/plain; charset=utf-8")
+            .body(http_body_util::Full::new(bytes::Bytes::from_static(
+                why.as_bytes(),
+            )))
+            .expect("a valid response"),
+    )
+}
+
+/// The answer for a client bundle file when the npm package `socket.io-client` was not found.
+const MISSING_BUNDLE: &str = "switchboard: the socket.io client bundle is not installed. \
+Run `npm ci` in the folder of package.json (or start switchboard with --client-dir).\n";
+
 /// 404 on the API's own listener for anything but `/api/…`.
 fn api_not_here() -> Response<http_body_util::Full<bytes::Bytes>> {
     let mut r = Response::new(http_body_util::Full::new(bytes::Bytes::from_static(
@@ -406,11 +427,19 @@ impl Server {
         }
         if let Some(rest) = engine_path {
             let name = rest.trim_start_matches('/');
-            if let Some(bundle) = &self.client
-                && self.app.snapshot().routes.server.serve_client
-                && let Some(resp) = bundle.respond(name, req.headers())
-            {
-                return body::whole(resp);
+            if self.app.snapshot().routes.server.serve_client && CLIENT_FILES.contains(&name) {
+                // A bundle that cannot work, or none: say why, to whoever opens it (the
+                // browser's console shows the body).
+                if name.starts_with("socket.io.msgpack") {
+                    return not_found(MSGPACK_BUNDLE);
+                }
+                return match &self.client {
+                    Some(bundle) => match bundle.respond(name, req.headers()) {
+                        Some(resp) => body::whole(resp),
+                        None => body::status(StatusCode::NOT_FOUND),
+                    },
+                    None => not_found(MISSING_BUNDLE),
+                };
             }
             return body::whole(self.app.engine().handle(req, remote).await);
         }

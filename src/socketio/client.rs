@@ -93,7 +93,7 @@ impl<H: SocketHandler> SocketIo<H> {
     }
 
     fn parse_error(&self, session: &Session, why: &dyn std::fmt::Display) {
-        tracing::debug!(sid = %session.sid(), error = %why, "Malformed Socket.IO packet");
+        tracing::debug!(session = %session.sid(), error = %why, "Malformed Socket.IO packet");
         session.close(CloseReason::ParseError);
     }
 
@@ -117,7 +117,7 @@ impl<H: SocketHandler> SocketIo<H> {
             }
             PacketKind::Event | PacketKind::BinaryEvent => {
                 let Some(socket) = state.socket(&packet.nsp) else {
-                    tracing::debug!(sid = %conn.session.sid(), nsp = packet.nsp_str(), "Event for a namespace not joined");
+                    tracing::debug!(session = %conn.session.sid(), nsp = packet.nsp_str(), "Event for a namespace not joined");
                     return None;
                 };
                 if let Err(dropped) = self.within_rate(&socket, packet.id) {
@@ -190,7 +190,7 @@ impl<H: SocketHandler> SocketIo<H> {
         let nsp = packet.nsp_str().to_owned();
         let session = &conn.session;
         if conn.data.socket(&packet.nsp).is_some() {
-            tracing::debug!(sid = %session.sid(), nsp, "CONNECT for a namespace already joined");
+            tracing::debug!(session = %session.sid(), nsp, "CONNECT for a namespace already joined");
             return None;
         }
         let config = &conn.data.config;
@@ -305,7 +305,7 @@ fn admit<H: SocketHandler>(
 }
 
 fn refuse(session: &Session, nsp: &str, refusal: &ConnectRefusal) {
-    tracing::debug!(sid = %session.sid(), nsp, message = %refusal.message, "Connection refused");
+    tracing::debug!(session = %session.sid(), nsp, message = %refusal.message, "Connection refused");
     let _ = session.send(crate::engineio::Packet::Message(
         Encoded::connect_error(nsp, &refusal.message, refusal.data.as_ref()).text,
     ));

@@ -56,7 +56,7 @@ impl Core {
         let _ = socket.emit(&event, told.as_bytes(), Arc::from([]));
         if socket.disconnect() {
             add(&self.metrics.jwt_expired, 1);
-            tracing::info!(ns = socket.nsp(), sid = %socket.id(), "Token expired; socket disconnected");
+            tracing::info!(ns = socket.nsp(), socket = %socket.id(), "Token expired; socket disconnected");
             if let Some(pending) =
                 self.disconnected(&socket, DisconnectReason::ServerNamespaceDisconnect)
             {

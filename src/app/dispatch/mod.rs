@@ -159,7 +159,7 @@ impl Core {
         super::metrics::add(&self.metrics.disconnections, 1);
         tracing::info!(
             ns = socket.nsp(),
-            sid = %socket.id(),
+            socket = %socket.id(),
             remote_addr = %socket.handshake().remote_addr,
             reason = reason.as_str(),
             "Socket disconnected"
@@ -226,7 +226,7 @@ impl SocketHandler for Dispatcher {
         super::metrics::add(&self.core.metrics.connections, 1);
         tracing::info!(
             ns = socket.nsp(),
-            sid = %socket.id(),
+            socket = %socket.id(),
             remote_addr = %socket.handshake().remote_addr,
             "Socket connected"
         );
@@ -312,7 +312,7 @@ impl SocketHandler for Dispatcher {
                 &restored.offset,
                 &restored.missed,
             );
-            tracing::info!(ns = socket.nsp(), sid = %socket.id(), "Socket recovered");
+            tracing::info!(ns = socket.nsp(), socket = %socket.id(), "Socket recovered");
         }
     }
 }

@@ -49,7 +49,7 @@ pub(crate) fn upgrade<H: EngineHandler>(
         let ws = match fut.await {
             Ok(ws) => ws,
             Err(e) => {
-                tracing::debug!(sid = %conn.session.sid(), error = %e, "WebSocket upgrade failed");
+                tracing::debug!(session = %conn.session.sid(), error = %e, "WebSocket upgrade failed");
                 if is_upgrade {
                     conn.session.abort_upgrade();
                 } else {
@@ -98,7 +98,7 @@ async fn run<H: EngineHandler>(
         match probe(&mut read, &mut write, session).await {
             Ok(()) => {
                 session.finish_upgrade();
-                tracing::debug!(sid = %session.sid(), "Upgraded to WebSocket");
+                tracing::debug!(session = %session.sid(), "Upgraded to WebSocket");
             }
             Err(()) => {
                 session.abort_upgrade();
@@ -144,7 +144,7 @@ async fn read_loop<H: EngineHandler>(
                 match Packet::parse_text(text) {
                     Ok(packet) => packet,
                     Err(e) => {
-                        tracing::debug!(sid = %session.sid(), error = %e, "Malformed WebSocket packet");
+                        tracing::debug!(session = %session.sid(), error = %e, "Malformed WebSocket packet");
                         session.close(CloseReason::ParseError);
                         return;
                     }
@@ -165,7 +165,7 @@ async fn read_loop<H: EngineHandler>(
                 return;
             }
             Err(ReadError::Violation(code)) => {
-                tracing::debug!(sid = %session.sid(), code, "WebSocket protocol violation");
+                tracing::debug!(session = %session.sid(), code, "WebSocket protocol violation");
                 if code == frame::close_code::TOO_BIG {
                     engine.hits().hit(
                         crate::limits::Limit::MaxPayload,

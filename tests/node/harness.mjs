@@ -15,8 +15,9 @@
 //     always the switchboard binary, whatever SWITCHBOARD_TEST_TARGET says.
 //
 // Target selection (environment):
-//   default                            -> the switchboard binary at
-//                                         $SWITCHBOARD_BIN or <repo>/target/debug/switchboard
+//   default                            -> the switchboard binary: $SWITCHBOARD_BIN, else
+//                                         debug/switchboard in cargo's target directory
+//                                         ($CARGO_TARGET_DIR, or as `cargo metadata` says)
 //   SWITCHBOARD_TEST_TARGET=reference  -> tests/node/reference-server.mjs, a small
 //                                         server built on the real `socket.io` package that
 //                                         reads the same routes.toml and speaks the same CLI.
@@ -25,7 +26,7 @@
 //   <cmd> --config <tmp>/routes.toml --listen 127.0.0.1:<port|0>
 // and must print `... listening on http://HOST:PORT` on stdout once bound.
 
-import { spawn } from "node:child_process";
+import { spawn, spawnSync } from "node:child_process";
 import { existsSync } from "node:fs";
 import { mkdtemp, rm, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
@@ -66,15 +67,44 @@ function command() {
   return switchboardCommand();
 }
 
-function switchboardCommand() {
-  const bin = process.env.SWITCHBOARD_BIN ?? join(repoRoot, "target", "debug", "switchboard");
-  if (!existsSync(bin)) {
-    throw new Error(
+/** Cargo's target directory: $CARGO_TARGET_DIR, or as `cargo metadata` reports it. */
+function cargoTargetDir() {
+  if (process.env.CARGO_TARGET_DIR) return resolve(repoRoot, process.env.CARGO_TARGET_DIR);
+  const meta = spawnSync("cargo", ["metadata", "--format-version", "1", "--no-deps", "--offline"], {
+    cwd: repoRoot,
+    encoding: "utf8",
+  });
+  if (meta.status === 0) {
+    try {
+      return JSON.parse(meta.stdout).target_directory;
+    } catch {
+      // fall through to the default
+    }
+  }
+  return join(repoRoot, "target");
+}
+
+let binary;
+/**
+ * The switchboard binary the suite runs, or an Error saying how to get it: $SWITCHBOARD_BIN,
+ * else `debug/switchboard` in cargo's target directory. Found once per process.
+ */
+export function switchboardBinary() {
+  binary ??= (() => {
+    const bin = process.env.SWITCHBOARD_BIN || join(cargoTargetDir(), "debug", "switchboard");
+    if (existsSync(bin)) return bin;
+    return new Error(
       `switchboard binary not found at ${bin}: build it first (cargo build) or point ` +
         `SWITCHBOARD_BIN at it; SWITCHBOARD_TEST_TARGET=reference runs the suite against ` +
         `the Node reference server instead`,
     );
-  }
+  })();
+  return binary;
+}
+
+function switchboardCommand() {
+  const bin = switchboardBinary();
+  if (bin instanceof Error) throw bin;
   return { cmd: bin, pre: [] };
 }
 

@@ -1,21 +1,42 @@
 // Debian's redis-server for the cluster tests: started on a given port in a temp dir, without
-// persistence. A missing redis-server is an error, never a skip (.ci/run installs it).
+// persistence — or, with `tls`, on a TLS port only, its certificate signed by a CA made here
+// with `openssl` (`ca` is that CA's file, for SSL_CERT_FILE). A missing redis-server or
+// openssl is an error, never a skip (.ci/run installs them).
 
-import { spawn, spawnSync } from "node:child_process";
+import { execFileSync, spawn, spawnSync } from "node:child_process";
+import { writeFileSync } from "node:fs";
 import { mkdtemp, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 
-/** Debian's redis-server on `port`, in a temp dir, without persistence. */
-export async function startRedis(port) {
-  const which = spawnSync("sh", ["-c", "command -v redis-server"]);
-  if (which.status !== 0) {
-    throw new Error("redis-server is not installed: apt-get install -y redis-server (.ci/run does)");
+/** A CA and a certificate for 127.0.0.1 signed by it, made in `dir` with openssl. */
+function makeCertificates(dir) {
+  const openssl = (...args) => execFileSync("openssl", args, { cwd: dir, stdio: "pipe" });
+  openssl("req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "1", "-subj", "/CN=switchboard test CA",
+    "-keyout", "ca.key", "-out", "ca.pem");
+  openssl("req", "-newkey", "rsa:2048", "-nodes", "-subj", "/CN=127.0.0.1", "-keyout", "redis.key", "-out", "redis.csr");
+  writeFileSync(join(dir, "san.ext"), "subjectAltName=IP:127.0.0.1\n");
+  openssl("x509", "-req", "-in", "redis.csr", "-CA", "ca.pem", "-CAkey", "ca.key", "-CAcreateserial",
+    "-days", "1", "-extfile", "san.ext", "-out", "redis.pem");
+  return { ca: join(dir, "ca.pem"), cert: join(dir, "redis.pem"), key: join(dir, "redis.key") };
+}
+
+/** Debian's redis-server on `port`, in a temp dir, without persistence; `tls`: TLS only. */
+export async function startRedis(port, { tls = false } = {}) {
+  for (const [tool, pkg] of [["redis-server", "redis-server"], ...(tls ? [["openssl", "openssl"]] : [])]) {
+    if (spawnSync("sh", ["-c", `command -v ${tool}`]).status !== 0) {
+      throw new Error(`${tool} is not installed: apt-get install -y ${pkg} (.ci/run does)`);
+    }
   }
   const dir = await mkdtemp(join(tmpdir(), "switchboard-redis-"));
+  const certs = tls ? makeCertificates(dir) : undefined;
+  const listen = tls
+    ? ["--port", "0", "--tls-port", String(port), "--tls-cert-file", certs.cert, "--tls-key-file", certs.key,
+        "--tls-ca-cert-file", certs.ca, "--tls-auth-clients", "no"]
+    : ["--port", String(port)];
   const child = spawn(
     "redis-server",
-    ["--port", String(port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no", "--dir", dir],
+    [...listen, "--bind", "127.0.0.1", "--save", "", "--appendonly", "no", "--dir", dir],
     { stdio: ["ignore", "pipe", "pipe"] },
   );
   let out = "";
@@ -38,7 +59,8 @@ export async function startRedis(port) {
   child.stderr.resume();
   process.once("exit", () => child.kill("SIGKILL"));
   return {
-    url: `redis://127.0.0.1:${port}`,
+    url: `${tls ? "rediss" : "redis"}://127.0.0.1:${port}`,
+    ca: certs?.ca,
     async stop() {
       if (child.exitCode === null && child.signalCode === null) {
         child.kill("SIGKILL");

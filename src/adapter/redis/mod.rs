@@ -188,6 +188,8 @@ impl RedisCluster {
     /// Start the link: the publisher and subscriber tasks run on the current tokio runtime
     /// and connect (and reconnect) on their own. Errs on an invalid URL or outside a runtime.
     pub fn start(config: ClusterConfig, metrics: Arc<ClusterMetrics>) -> Result<Self, String> {
+        // `rediss://`: rustls with the system's CA roots (`SSL_CERT_FILE` names others).
+        let _ = rustls::crypto::ring::default_provider().install_default();
         let client = redis::Client::open(config.url.as_str())
             .map_err(|e| format!("invalid Redis URL: {e}"))?;
         let runtime = tokio::runtime::Handle::try_current()

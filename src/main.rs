@@ -298,6 +298,7 @@ async fn serve(cli: &Cli) -> anyhow::Result<()> {
         ),
         None => None,
     };
+    let app_tls = app.snapshot().routes.server.tls.is_some();
     let server = Server::with_shutdown_timeout(app, client, cli.shutdown_timeout);
     if let Some(api) = api {
         tracing::info!(addr = %api.local_addr()?, "Serving the server API");
@@ -311,15 +312,16 @@ async fn serve(cli: &Cli) -> anyhow::Result<()> {
     // right after is a graceful shutdown, never the default exit.
     let shutdown = shutdown_signal();
     tracing::info!(addr = %addr, config = %cli.config.display(), "Listening");
+    let scheme = if app_tls { "https" } else { "http" };
     if cli.log_format == "json" {
-        let url = format!("http://{addr}");
+        let url = format!("{scheme}://{addr}");
         let message = format!("switchboard listening on {url}");
         println!(
             "{}",
             serde_json::json!({ "message": message, "listening": url })
         );
     } else {
-        println!("switchboard listening on http://{addr}");
+        println!("switchboard listening on {scheme}://{addr}");
     }
     server.serve(listener, shutdown).await;
     Ok(())

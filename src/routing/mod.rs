@@ -11,6 +11,7 @@ pub mod jwt;
 mod limits;
 mod table;
 pub mod template;
+pub mod tls;
 mod units;
 pub mod webhooks;
 pub mod when;

@@ -60,6 +60,8 @@ pub struct ServerSettings {
     pub admin_listen: Option<String>,
     /// `[server.recovery]`: connection state recovery, when on.
     pub recovery: Option<RecoverySettings>,
+    /// `tls = { cert, key }`: HTTPS and WSS on `listen`. Defaults to none (plain HTTP).
+    pub tls: Option<super::tls::TlsSettings>,
 }
 
 /// `[server.recovery]`: a client back within `max_disconnection` gets its socket back — id,
@@ -102,6 +104,7 @@ impl Default for ServerSettings {
             cookie: None,
             admin_listen: None,
             recovery: None,
+            tls: None,
         }
     }
 }
@@ -216,14 +219,18 @@ impl RouteTable {
         self.namespaces.get(name)
     }
 
-    /// Every file the routes read besides routes.toml — scripts and public keys — each
-    /// once: a change to one is a change of the configuration.
+    /// Every file the routes read besides routes.toml — scripts, public keys, the TLS
+    /// certificate and key — each once: a change to one is a change of the configuration.
     pub fn files(&self) -> Vec<&std::path::Path> {
         let mut out: Vec<&std::path::Path> = self
             .scripts()
             .into_iter()
             .map(|s| s.path.as_path())
             .collect();
+        if let Some(tls) = &self.server.tls {
+            out.push(&tls.cert_path);
+            out.push(&tls.key_path);
+        }
         for ns in self.namespaces.values() {
             if let Some(super::jwt::JwtKey::PublicKey { path, .. }) = ns
                 .auth

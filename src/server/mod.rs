@@ -304,7 +304,8 @@ impl Server {
         }
     }
 
-    /// Serve one connection until it ends (or, at shutdown, finishes its request).
+    /// Serve one connection until it ends (or, at shutdown, finishes its request) — over
+    /// TLS when `[server] tls` is set and it came to the public listener.
     async fn connection(
         self: Arc<Self>,
         stream: TcpStream,
@@ -316,6 +317,34 @@ impl Server {
         let limits = &snapshot.routes.limits;
         let handle = PeerHandle::new();
         let io = PeerStream::new(stream, handle.clone(), slot, limits.write_timeout);
+        let tls = match role {
+            Role::Public | Role::Refusing => snapshot.routes.server.tls.as_ref(),
+            Role::Admin | Role::Api => None,
+        };
+        let Some(tls) = tls else {
+            drop(snapshot);
+            return self.http(io, handle, remote, role).await;
+        };
+        // The handshake is a wait on the peer: as long as a request head may take.
+        let acceptor = tokio_rustls::TlsAcceptor::from(tls.config.clone());
+        let deadline = limits.header_timeout;
+        drop(snapshot);
+        match tokio::time::timeout(deadline, acceptor.accept(io)).await {
+            Ok(Ok(io)) => self.http(io, handle, remote, role).await,
+            Ok(Err(e)) => {
+                tracing::debug!(error = %e, remote_addr = %remote, "TLS handshake failed");
+            }
+            Err(_) => tracing::debug!(remote_addr = %remote, "TLS handshake timed out"),
+        }
+    }
+
+    /// HTTP/1.1 on `io` until the connection ends.
+    async fn http<I>(self: Arc<Self>, io: I, handle: PeerHandle, remote: SocketAddr, role: Role)
+    where
+        I: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send + 'static,
+    {
+        let snapshot = self.app.snapshot();
+        let limits = &snapshot.routes.limits;
         let server = self.clone();
         let service = service_fn(move |mut req: Request<Incoming>| {
             req.extensions_mut().insert(handle.clone());

@@ -36,7 +36,7 @@ import { fileURLToPath } from "node:url";
 const here = dirname(fileURLToPath(import.meta.url));
 export const repoRoot = resolve(here, "..", "..");
 
-const LISTEN_RE = /listening on http:\/\/([\d.]+):(\d+)/;
+const LISTEN_RE = /listening on (https?):\/\/([\d.]+):(\d+)/;
 const START_TIMEOUT_MS = Number(process.env.SWITCHBOARD_START_TIMEOUT_MS ?? 10_000);
 const STOP_GRACE_MS = 3_000;
 const MAX_LOG_CHARS = 64 * 1024;
@@ -163,7 +163,7 @@ function spawnServer({ cmd, pre, cwd, env }, configPath, listen, log) {
         stdoutBuf = stdoutBuf.slice(nl + 1);
         const m = LISTEN_RE.exec(line);
         if (m) {
-          settle(resolvePromise, { child, host: m[1], port: Number(m[2]) });
+          settle(resolvePromise, { child, scheme: m[1], host: m[2], port: Number(m[3]) });
           return;
         }
       }
@@ -235,13 +235,12 @@ async function launch(how, configPath, cleanup) {
     await cleanup();
     throw err;
   }
-  const host = proc.host;
-  const port = proc.port;
+  const { scheme, host, port } = proc;
   let child = proc.child;
   let stopped = false;
 
   return {
-    url: `http://${host}:${port}`,
+    url: `${scheme}://${host}:${port}`,
     port,
     output: () => log.text(),
     /** Kill the server abruptly and start it again on the same port. */

@@ -3,23 +3,12 @@
 // with `openssl` (`ca` is that CA's file, for SSL_CERT_FILE). A missing redis-server or
 // openssl is an error, never a skip (.ci/run installs them).
 
-import { execFileSync, spawn, spawnSync } from "node:child_process";
-import { writeFileSync } from "node:fs";
+import { spawn, spawnSync } from "node:child_process";
 import { mkdtemp, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 
-/** A CA and a certificate for 127.0.0.1 signed by it, made in `dir` with openssl. */
-function makeCertificates(dir) {
-  const openssl = (...args) => execFileSync("openssl", args, { cwd: dir, stdio: "pipe" });
-  openssl("req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "1", "-subj", "/CN=switchboard test CA",
-    "-keyout", "ca.key", "-out", "ca.pem");
-  openssl("req", "-newkey", "rsa:2048", "-nodes", "-subj", "/CN=127.0.0.1", "-keyout", "redis.key", "-out", "redis.csr");
-  writeFileSync(join(dir, "san.ext"), "subjectAltName=IP:127.0.0.1\n");
-  openssl("x509", "-req", "-in", "redis.csr", "-CA", "ca.pem", "-CAkey", "ca.key", "-CAcreateserial",
-    "-days", "1", "-extfile", "san.ext", "-out", "redis.pem");
-  return { ca: join(dir, "ca.pem"), cert: join(dir, "redis.pem"), key: join(dir, "redis.key") };
-}
+import { makeCertificates } from "./certs.mjs";
 
 /** Debian's redis-server on `port`, in a temp dir, without persistence; `tls`: TLS only. */
 export async function startRedis(port, { tls = false } = {}) {

@@ -86,7 +86,7 @@ fn compile_doc(doc: &DeTable<'_>, env: &Env<'_>, r: &mut Reader) -> RouteTable {
     if let Some(node) = get(doc, "server")
         && let Some(server) = r.table(node, "server")
     {
-        table.server = server::compile_server(server, r);
+        table.server = server::compile_server(server, env, r);
     }
     if let Some(node) = get(doc, "static") {
         table.statics = statics::compile_statics(node, env, r);

@@ -4,6 +4,7 @@ use toml::de::{DeTable, DeValue};
 
 use super::super::file::{Node, Reader, get};
 use super::super::table::{CookieSettings, CorsSettings, RecoverySettings, ServerSettings};
+use super::super::tls::TlsSettings;
 
 const SERVER_KEYS: &[&str] = &[
     "listen",
@@ -18,9 +19,14 @@ const SERVER_KEYS: &[&str] = &[
     "admin_listen",
     "cookie",
     "recovery",
+    "tls",
 ];
 
-pub(super) fn compile_server(t: &DeTable<'_>, r: &mut Reader) -> ServerSettings {
+pub(super) fn compile_server(
+    t: &DeTable<'_>,
+    env: &super::Env<'_>,
+    r: &mut Reader,
+) -> ServerSettings {
     r.known_keys(t, SERVER_KEYS, "[server]");
     let mut s = ServerSettings::default();
     if let Some(n) = get(t, "listen")
@@ -135,6 +141,11 @@ pub(super) fn compile_server(t: &DeTable<'_>, r: &mut Reader) -> ServerSettings 
     {
         s.recovery = compile_recovery(t, r);
     }
+    if let Some(n) = get(t, "tls")
+        && let Some(table) = r.table(n, "tls")
+    {
+        s.tls = compile_tls(n, table, env, r);
+    }
     s
 }
 
@@ -239,4 +250,44 @@ fn compile_cookie(n: &Node<'_>, r: &mut Reader) -> Option<CookieSettings> {
         }
     }
     Some(c)
+}
+
+/// `tls = { cert = "cert.pem", key = "key.pem" }`, paths relative to the routes file.
+fn compile_tls(
+    node: &Node<'_>,
+    t: &DeTable<'_>,
+    env: &super::Env<'_>,
+    r: &mut Reader,
+) -> Option<TlsSettings> {
+    r.known_keys(t, &["cert", "key"], "tls");
+    let mut read = |key: &str| {
+        let Some(n) = get(t, key) else {
+            r.error(
+                node.span(),
+                format!("`tls` needs `{key}`, a PEM file like \"{key}.pem\""),
+            );
+            return None;
+        };
+        let name = r.string(n, key)?;
+        let path = env.base_dir.join(&name);
+        match std::fs::read(&path) {
+            Ok(pem) => Some((path, pem, n.span())),
+            Err(e) => {
+                r.error(
+                    n.span(),
+                    format!("cannot read `{name}`: {e} (paths are relative to the routes file)"),
+                );
+                None
+            }
+        }
+    };
+    let (cert, key) = (read("cert"), read("key"));
+    let ((cert_path, cert_pem, _), (key_path, key_pem, _)) = (cert?, key?);
+    match TlsSettings::new(cert_path, cert_pem, key_path, key_pem) {
+        Ok(tls) => Some(tls),
+        Err(e) => {
+            r.error(node.span(), e);
+            None
+        }
+    }
 }

@@ -195,7 +195,7 @@ f = {}
     assert_eq!(
         errs,
         vec![
-            "routes.toml:2:1 unknown key `pingInterval` in [server]; expected one of: listen, path, serve_client, transports, ping_interval, ping_timeout, max_payload, connect_timeout, cors, admin_listen, cookie, recovery",
+            "routes.toml:2:1 unknown key `pingInterval` in [server]; expected one of: listen, path, serve_client, transports, ping_interval, ping_timeout, max_payload, connect_timeout, cors, admin_listen, cookie, recovery, tls",
             "routes.toml:3:16 `ping_timeout` is an integer, expected a string",
             "routes.toml:4:15 unknown transport `carrier-pigeon`; expected \"polling\" or \"websocket\"",
             "routes.toml:6:13 namespace `nochat` must start with `/`, like \"/chat\"",
@@ -786,5 +786,22 @@ fn room_templates_need_a_step_that_names_a_room() {
     assert!(
         all.contains("`{room.size}` and `{room.members}` need a step that names a room"),
         "{all}"
+    );
+}
+
+#[test]
+fn server_tls_needs_readable_pem_files() {
+    assert_eq!(compile_str("").unwrap().server.tls, None);
+    assert_eq!(
+        errors("[server]\ntls = { cert = \"Cargo.toml\", key = \"Cargo.toml\" }\n"),
+        vec!["routes.toml:2:7 `cert` holds no certificate (expected PEM `CERTIFICATE` blocks)"]
+    );
+    assert_eq!(
+        errors("[server]\ntls = { cert = \"no-such.pem\", chain = 1 }\n"),
+        vec![
+            "routes.toml:2:7 `tls` needs `key`, a PEM file like \"key.pem\"",
+            "routes.toml:2:16 cannot read `no-such.pem`: No such file or directory (os error 2) (paths are relative to the routes file)",
+            "routes.toml:2:31 unknown key `chain` in tls; expected one of: cert, key",
+        ]
     );
 }

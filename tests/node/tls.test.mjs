@@ -1,0 +1,91 @@
+// `[server] tls`: the stock client over HTTPS and WSS — long-polling, the upgrade, WebSocket
+// only — with a certificate from a CA made at test time; a renewed certificate is served to
+// new connections without a restart; plain HTTP to the TLS port gets no answer.
+
+import assert from "node:assert/strict";
+import { mkdtempSync, readFileSync, rmSync } from "node:fs";
+import { request } from "node:http";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { connect as tlsConnect } from "node:tls";
+import { after, before, describe, it } from "node:test";
+
+import { io as connect } from "socket.io-client";
+
+import { makeCertificates } from "./certs.mjs";
+import { eventually } from "./cluster-helpers.mjs";
+import { startServer, target } from "./harness.mjs";
+import { waitConnected, waitFor } from "./helpers.mjs";
+
+describe("TLS", { skip: target === "reference" && "switchboard only" }, () => {
+  let dir, certs, server;
+  const clients = [];
+
+  before(async () => {
+    dir = mkdtempSync(join(tmpdir(), "switchboard-tls-"));
+    certs = makeCertificates(dir, { name: "server", cn: "first" });
+    server = await startServer({
+      routes: `[server]\ntls = { cert = "${certs.cert}", key = "${certs.key}" }\n\n[namespaces."/".events]\n"chat message" = "io"\n`,
+    });
+    assert.match(server.url, /^https:\/\//);
+  });
+
+  after(async () => {
+    for (const c of clients) c.close();
+    await server?.stop();
+    rmSync(dir, { recursive: true, force: true });
+  });
+
+  const client = (transports) => {
+    const socket = connect(server.url, {
+      transports,
+      forceNew: true,
+      reconnection: false,
+      ca: readFileSync(certs.ca),
+    });
+    clients.push(socket);
+    return waitConnected(socket);
+  };
+
+  for (const transports of [["polling", "websocket"], ["polling"], ["websocket"]]) {
+    it(`chat over ${transports.join(" then ")}`, async () => {
+      const [a, b] = await Promise.all([client(transports), client(transports)]);
+      const got = waitFor(b, "chat message");
+      a.emit("chat message", "over tls");
+      assert.equal(await got, "over tls");
+      if (transports.length === 2) {
+        await eventually(async () => a.io.engine.transport.name === "websocket", { label: "the upgrade" });
+        const again = waitFor(a, "chat message");
+        b.emit("chat message", "after the upgrade");
+        assert.equal(await again, "after the upgrade");
+      }
+      a.close();
+      b.close();
+    });
+  }
+
+  it("plain HTTP on the TLS port gets no HTTP answer", async () => {
+    const status = await new Promise((resolve) => {
+      const req = request(`http://127.0.0.1:${server.port}/socket.io/?EIO=4&transport=polling`, (res) =>
+        resolve(res.statusCode),
+      );
+      req.on("error", () => resolve("error"));
+      req.end();
+    });
+    assert.equal(status, "error");
+  });
+
+  it("a renewed certificate is served to new connections, without a restart", async () => {
+    const subject = () =>
+      new Promise((resolve, reject) => {
+        const s = tlsConnect({ host: "127.0.0.1", port: server.port, ca: readFileSync(certs.ca) }, () => {
+          resolve(s.getPeerCertificate().subject.CN);
+          s.end();
+        });
+        s.on("error", reject);
+      });
+    assert.equal(await subject(), "first");
+    makeCertificates(dir, { name: "server", cn: "renewed" });
+    await eventually(async () => (await subject()) === "renewed", { label: "the renewed certificate" });
+  });
+});

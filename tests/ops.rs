@@ -138,7 +138,7 @@ async fn stalled_post(
         session.target()
     );
     slow.write_all(head.as_bytes()).await.unwrap();
-    process.log_line(&format!("Reading a POST body sid={}", session.sid));
+    process.log_line(&format!("Reading a POST body session={}", session.sid));
     slow
 }
 
@@ -176,7 +176,7 @@ async fn sigterm_closes_polling_and_websocket_clients_and_exits_zero() {
 
     let sid = p.sid.clone();
     let pending = tokio::spawn(async move { p.get().await });
-    process.log_line(&format!("Long-poll waiting sid={sid}"));
+    process.log_line(&format!("Long-poll waiting session={sid}"));
     let mut slow = stalled_post(addr, &busy, &process).await;
 
     process.signal("TERM");

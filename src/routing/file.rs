@@ -50,12 +50,15 @@ impl Reader {
     /// Report every key of `table` not in `allowed`.
     pub fn known_keys(&mut self, table: &DeTable<'_>, allowed: &[&str], what: &str) {
         for (key, _) in table.iter() {
-            if !allowed.contains(&key.get_ref().as_ref()) {
+            let key_str: &str = key.get_ref().as_ref();
+            if !allowed.contains(&key_str) {
+                let hint = did_you_mean(key_str, allowed.iter().copied())
+                    .map(|k| format!("did you mean `{k}`? "))
+                    .unwrap_or_default();
                 self.error(
                     key.span(),
                     format!(
-                        "unknown key `{}` in {what}; expected one of: {}",
-                        key.get_ref(),
+                        "unknown key `{key_str}` in {what}; {hint}expected one of: {}",
                         allowed.join(", ")
                     ),
                 );
@@ -151,4 +154,23 @@ pub fn get<'a, 'i>(table: &'a DeTable<'i>, key: &str) -> Option<&'a Node<'i>> {
         .iter()
         .find(|(k, _)| k.get_ref().as_ref() == key)
         .map(|(_, v)| v)
+}
+
+/// The one of `known` that `typed` most likely meant — a close spelling (or the same word in
+/// another case) — if any.
+pub fn did_you_mean<'a>(typed: &str, known: impl IntoIterator<Item = &'a str>) -> Option<&'a str> {
+    let typed_lower = typed.to_lowercase();
+    known
+        .into_iter()
+        .map(|k| {
+            let score = if k.to_lowercase() == typed_lower {
+                1.0
+            } else {
+                strsim::jaro_winkler(&typed_lower, &k.to_lowercase())
+            };
+            (score, k)
+        })
+        .filter(|(score, _)| *score >= 0.85)
+        .max_by(|a, b| a.0.total_cmp(&b.0))
+        .map(|(_, k)| k)
 }

@@ -48,8 +48,12 @@ pub fn parse_size(text: &str) -> Result<usize, String> {
         "MiB" => 1 << 20,
         "GiB" => 1 << 30,
         other => {
+            const UNITS: [&str; 7] = ["B", "KB", "MB", "GB", "KiB", "MiB", "GiB"];
+            let hint = super::file::did_you_mean(other, UNITS)
+                .map(|u| format!("did you mean `{number}{u}`? "))
+                .unwrap_or_default();
             return Err(format!(
-                "unknown unit `{other}` in `{text}`; expected B, KB, MB, GB, KiB, MiB or GiB"
+                "unknown unit `{other}` in `{text}`; {hint}expected B, KB, MB, GB, KiB, MiB or GiB"
             ));
         }
     };
@@ -89,6 +93,12 @@ mod tests {
         assert_eq!(parse_size("1MiB"), Ok(1_048_576));
         assert_eq!(parse_size("1000"), Ok(1000));
         assert!(parse_size("1TB").unwrap_err().contains("unknown unit"));
+        assert!(
+            parse_size("64kb")
+                .unwrap_err()
+                .contains("did you mean `64KB`?"),
+            "a unit in the wrong case is named"
+        );
         assert!(parse_size("MB").is_err());
         assert!(
             parse_size("18446744073709551615GB")

@@ -41,11 +41,11 @@ pub(super) fn compile_namespaces(
     for (name, node) in t.iter() {
         let name_str = name.get_ref().to_string();
         if !name_str.starts_with('/') {
+            // Reported, and what it holds is still checked: every problem at once.
             r.error(
                 name.span(),
                 format!("namespace `{name_str}` must start with `/`, like \"/chat\""),
             );
-            continue;
         }
         let Some(ns) = r.table(node, &name_str) else {
             continue;
@@ -154,7 +154,10 @@ fn compile_step(
                 other => {
                     r.error(
                         span,
-                        format!("route of `{event}`: unknown target `{other}`; expected {TARGETS}"),
+                        format!(
+                            "route of `{event}`: unknown target `{other}`; {}expected {TARGETS}",
+                            target_hint(other)
+                        ),
                     );
                     return None;
                 }
@@ -342,7 +345,10 @@ fn compile_table_step(
         Some((n, other)) => {
             r.error(
                 n.span(),
-                format!("route of `{event}`: unknown target `{other}`; expected {TARGETS}"),
+                format!(
+                    "route of `{event}`: unknown target `{other}`; {}expected {TARGETS}",
+                    target_hint(&other)
+                ),
             );
             None
         }
@@ -525,4 +531,11 @@ fn compile_presence(n: &Node<'_>, r: &mut Reader) -> Option<PresenceSettings> {
             .collect(),
     };
     Some(PresenceSettings { event, data })
+}
+
+/// "did you mean `room`? " for a target spelt close to one, else nothing.
+fn target_hint(typed: &str) -> String {
+    super::super::file::did_you_mean(typed, ["emit", "broadcast", "room", "io"])
+        .map(|t| format!("did you mean `{t}`? "))
+        .unwrap_or_default()
 }

@@ -195,7 +195,7 @@ f = {}
     assert_eq!(
         errs,
         vec![
-            "routes.toml:2:1 unknown key `pingInterval` in [server]; expected one of: listen, path, serve_client, transports, ping_interval, ping_timeout, max_payload, connect_timeout, cors, admin_listen, cookie, recovery, tls",
+            "routes.toml:2:1 unknown key `pingInterval` in [server]; did you mean `ping_interval`? expected one of: listen, path, serve_client, transports, ping_interval, ping_timeout, max_payload, connect_timeout, cors, admin_listen, cookie, recovery, tls",
             "routes.toml:3:16 `ping_timeout` is an integer, expected a string",
             "routes.toml:4:15 unknown transport `carrier-pigeon`; expected \"polling\" or \"websocket\"",
             "routes.toml:6:13 namespace `nochat` must start with `/`, like \"/chat\"",
@@ -207,6 +207,20 @@ f = {}
             "routes.toml:15:5 route of `f` does nothing; expected at least one of to, join, leave, ack",
         ]
     );
+}
+
+#[test]
+fn a_namespace_with_a_bad_name_still_has_its_routes_checked_and_near_misses_are_named() {
+    assert_eq!(
+        errors("[namespaces.poll.events]\nvote = { to = \"rooom\", too = \"x\" }\n"),
+        vec![
+            "routes.toml:1:13 namespace `poll` must start with `/`, like \"/chat\"",
+            "routes.toml:2:15 route of `vote`: unknown target `rooom`; did you mean `room`? expected \"emit\", \"broadcast\", \"room\" or \"io\"",
+            "routes.toml:2:24 unknown key `too` in the route of `vote`; did you mean `to`? expected one of: to, room, include_sender, volatile, event, data, join, leave, ack, script, function, http, timeout, when, namespace, history, replay",
+        ]
+    );
+    // Nothing close: no guess.
+    assert!(errors("[server]\nzzz = 1\n")[0].contains("`zzz` in [server]; expected one of"));
 }
 
 #[test]

@@ -347,7 +347,7 @@ fn compile_table_step(
                 n.span(),
                 format!(
                     "route of `{event}`: unknown target `{other}`; {}expected {TARGETS}",
-                    target_hint(&other)
+                    target_hint(other)
                 ),
             );
             None

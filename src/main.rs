@@ -67,17 +67,33 @@ enum Command {
         /// Write expected.txt from what happens instead of comparing (also UPDATE_GOLDEN=1).
         #[arg(long)]
         update: bool,
+        /// Show the server's logs (by default only warnings and errors).
+        #[arg(long, short)]
+        verbose: bool,
+        /// Also write a JUnit XML report of the cases to FILE, for CI systems.
+        #[arg(long, value_name = "FILE")]
+        junit: Option<PathBuf>,
     },
 }
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
-    init_logs(&cli.log_format);
+    // `test` is quiet unless asked: its servers' INFO lines are not what a test run reports.
+    let level = match cli.command {
+        Some(Command::Test { verbose: false, .. }) => "warn",
+        _ => "info",
+    };
+    init_logs(&cli.log_format, level);
     match cli.command {
         Some(Command::Check { ref path }) => check(path.as_deref().unwrap_or(&cli.config)),
-        Some(Command::Test { ref dir, update }) => {
+        Some(Command::Test {
+            ref dir,
+            update,
+            junit: ref report,
+            ..
+        }) => {
             let update = update || std::env::var_os("UPDATE_GOLDEN").is_some_and(|v| v != "0");
-            golden(dir, &cli.config, update)
+            golden(dir, &cli.config, update, report.as_deref())
         }
         None => match serve(&cli) {
             Ok(()) => ExitCode::SUCCESS,
@@ -101,11 +117,11 @@ fn main() -> ExitCode {
 /// characters escaped, so what a client sent (an event name, a script's `print` of it)
 /// can never forge a log line; colours only on a terminal, and never with `NO_COLOR` set
 /// (<https://no-color.org>). JSON escapes by itself.
-fn init_logs(format: &str) {
+fn init_logs(format: &str, level: &str) {
     use std::io::IsTerminal;
     use tracing_subscriber::field::MakeExt;
     let filter = tracing_subscriber::EnvFilter::try_from_default_env()
-        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(level));
     let logs = tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_writer(std::io::stderr);
@@ -168,7 +184,7 @@ fn check(path: &Path) -> ExitCode {
 }
 
 #[tokio::main]
-async fn golden(dir: &Path, config: &Path, update: bool) -> ExitCode {
+async fn golden(dir: &Path, config: &Path, update: bool, junit: Option<&Path>) -> ExitCode {
     let fallback = config.is_file().then_some(config);
     let results = match switchboard::golden::run_all(dir, fallback, update).await {
         Ok(results) => results,
@@ -193,6 +209,15 @@ async fn golden(dir: &Path, config: &Path, update: bool) -> ExitCode {
         }
     }
     println!("{} passed, {failed} failed", results.len() - failed);
+    if failed > 0 {
+        println!("(`switchboard test -v` shows the server's logs)");
+    }
+    if let Some(path) = junit
+        && let Err(e) = std::fs::write(path, switchboard::golden::junit(&results))
+    {
+        eprintln!("switchboard: cannot write {}: {e}", path.display());
+        return ExitCode::from(1);
+    }
     if failed == 0 && !results.is_empty() {
         ExitCode::SUCCESS
     } else {

@@ -83,3 +83,73 @@ fn cases_over_long_polling_read_exactly_as_over_websocket() {
         }
     }
 }
+
+/// `switchboard test` as a user runs it on a case folder: stdout, stderr, exit code.
+fn switchboard_test(dir: &Path, args: &[&str]) -> (String, String, i32) {
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_switchboard"))
+        .arg("test")
+        .arg(dir)
+        .args(args)
+        .env_remove("RUST_LOG")
+        .env_remove("UPDATE_GOLDEN")
+        .env("NO_COLOR", "1")
+        .output()
+        .unwrap();
+    (
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+        out.status.code().unwrap_or(-1),
+    )
+}
+
+#[test]
+fn the_test_command_is_quiet_updates_only_what_changed_and_writes_junit() {
+    let dir = crate::support::TempDir::new("test-command");
+    let case = dir.path().join("chat");
+    std::fs::create_dir_all(&case).unwrap();
+    std::fs::write(
+        case.join("routes.toml"),
+        "[namespaces.\"/\".events]\nhi = \"io\"\n",
+    )
+    .unwrap();
+    std::fs::write(
+        case.join("steps.txt"),
+        "c1 connect /\nc1 emit / [\"hi\",1]\n",
+    )
+    .unwrap();
+
+    let (out, _, code) = switchboard_test(dir.path(), &["--update"]);
+    assert_eq!(
+        (out.lines().next(), code),
+        (Some("UPDATED chat"), 0),
+        "{out}"
+    );
+    let (out, _, _) = switchboard_test(dir.path(), &["--update"]);
+    assert!(
+        out.starts_with("PASS chat"),
+        "an unchanged case is no update: {out}"
+    );
+
+    let report = dir.path().join("report.xml");
+    let (out, err, code) = switchboard_test(dir.path(), &["--junit", report.to_str().unwrap()]);
+    assert_eq!(code, 0, "{out}{err}");
+    assert!(!err.contains("INFO"), "quiet by default: {err}");
+    let xml = std::fs::read_to_string(&report).unwrap();
+    assert!(
+        xml.contains(r#"tests="1" failures="0" errors="0""#),
+        "{xml}"
+    );
+
+    let (_, err, _) = switchboard_test(dir.path(), &["-v"]);
+    assert!(err.contains("INFO"), "-v shows the server's logs: {err}");
+
+    std::fs::write(case.join("expected.txt"), "> c1 connect /\n").unwrap();
+    let (out, _, code) = switchboard_test(dir.path(), &["--junit", report.to_str().unwrap()]);
+    assert_eq!(code, 1);
+    assert!(out.starts_with("FAIL chat"), "{out}");
+    let xml = std::fs::read_to_string(&report).unwrap();
+    assert!(
+        xml.contains(r#"failures="1""#) && xml.contains("<failure "),
+        "{xml}"
+    );
+}

@@ -4,8 +4,10 @@
 //! routes.toml. The project's own suite and `switchboard test` use the same runner.
 
 mod client;
+mod junit;
 mod link;
 mod runner;
 pub mod steps;
 
+pub use junit::junit;
 pub use runner::{CaseResult, EXPECTED, Outcome, ROUTES, STEPS, find_cases, run_all, run_case};

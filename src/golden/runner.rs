@@ -23,7 +23,7 @@ pub const EXPECTED: &str = "expected.txt";
 pub enum Outcome {
     /// The transcript matched.
     Pass,
-    /// The expected file was (re)written.
+    /// The expected file was written: it was missing or its transcript changed.
     Updated,
     /// The transcript differed; a unified diff, expected → actual.
     Fail(String),
@@ -81,6 +81,10 @@ pub async fn run_case(case: &Path, default_routes: Option<&Path>, update: bool) 
     };
     let expected_path = case.join(EXPECTED);
     if update {
+        // Unchanged is a pass: UPDATED names only the cases whose transcript moved.
+        if std::fs::read_to_string(&expected_path).is_ok_and(|old| old == actual) {
+            return Outcome::Pass;
+        }
         return match std::fs::write(&expected_path, &actual) {
             Ok(()) => Outcome::Updated,
             Err(e) => Outcome::Error(format!("cannot write {}: {e}", expected_path.display())),

@@ -4,7 +4,7 @@
 use std::path::PathBuf;
 use std::sync::Arc;
 
-use switchboard::app::{App, Watcher, watch};
+use switchboard::app::{App, ReloadOutcome, Watcher, watch};
 use tokio::sync::watch::Receiver;
 
 use crate::support::{TempDir, TestServer, Ws, get, start_app, within};
@@ -509,4 +509,23 @@ async fn an_edited_script_is_picked_up() {
     live.reloaded().await;
     ws.send(r#"421["hello"]"#).await;
     assert_eq!(ws.recv_text().await, r#"431["second"]"#);
+}
+
+#[test]
+fn a_reload_says_which_named_file_changed() {
+    let dir = TempDir::new("reload-says-file");
+    let script = dir.write(
+        "scripts/hello.rhai",
+        "fn on_event(ctx, args) { ctx.ack(\"first\"); }\n",
+    );
+    let file = dir.write(
+        "routes.toml",
+        "[namespaces.\"/\".events]\nhello = { script = \"scripts/hello.rhai\" }\n",
+    );
+    let app = App::load(&file, Some("127.0.0.1:0".to_owned())).unwrap();
+    std::fs::write(&script, "fn on_event(ctx, args) { ctx.ack(\"second\"); }\n").unwrap();
+    let ReloadOutcome::Applied(changes) = app.reload() else {
+        panic!("the script change is a reload");
+    };
+    assert_eq!(changes, vec![format!("`{}` changed", script.display())]);
 }

@@ -63,8 +63,11 @@ pub struct Loaded {
     pub routes: RouteTable,
     /// The scripts they name, compiled.
     pub scripts: ScriptSet,
-    /// SHA-256 of the file's bytes and of every script it names, in hex.
+    /// SHA-256 of the file's bytes and of every file it names (scripts, keys, TLS), in hex.
     pub hash: String,
+    /// Each file it names, with the SHA-256 of its bytes: what a reload compares to say
+    /// which of them changed.
+    pub files: Vec<(PathBuf, String)>,
 }
 
 /// Compile the scripts `routes` names, with the limits of its `[limits]`.
@@ -106,13 +109,17 @@ pub fn load_with_env(
     let scripts = compile_scripts(&routes)?;
     // A script or key change is a config change: the hash covers every file in force.
     let mut bytes = source.into_bytes();
+    let mut files = Vec::new();
     for file in routes.files() {
-        bytes.extend_from_slice(&std::fs::read(file).unwrap_or_default());
+        let content = std::fs::read(file).unwrap_or_default();
+        files.push((file.to_owned(), content_hash(&content)));
+        bytes.extend_from_slice(&content);
     }
     Ok(Loaded {
         routes,
         scripts,
         hash: content_hash(&bytes),
+        files,
     })
 }
 
@@ -171,6 +178,7 @@ impl App {
             mut routes,
             scripts,
             hash,
+            files,
         } = load(path)?;
         let file_listen = routes.server.listen.clone();
         if let Some(listen) = listen {
@@ -180,7 +188,9 @@ impl App {
             path: path.to_owned(),
             file_listen,
         };
-        Ok(App::build(routes, scripts, Some(source), hash))
+        let app = App::build(routes, scripts, Some(source), hash);
+        app.status.lock().expect("status lock").files = files;
+        Ok(app)
     }
 
     fn build(routes: RouteTable, scripts: ScriptSet, source: Option<Source>, hash: String) -> App {

@@ -5,6 +5,7 @@
 //! arrive after the swap use the new routes; one in flight finishes on the old.
 
 use std::collections::BTreeSet;
+use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -39,6 +40,9 @@ pub struct ReloadStatus {
     pub last_error: Option<String>,
     /// How long the last applied reload took, in microseconds.
     pub last_reload_micros: Option<u64>,
+    /// The files the routes in force name, with their hashes (not shown).
+    #[serde(skip)]
+    pub(super) files: Vec<(PathBuf, String)>,
 }
 
 impl ReloadStatus {
@@ -49,6 +53,7 @@ impl ReloadStatus {
             reload_failures: 0,
             last_error: None,
             last_reload_micros: None,
+            files: Vec::new(),
         }
     }
 }
@@ -84,7 +89,13 @@ impl App {
                 "`listen` changed; it applies at the next restart"
             );
         }
-        self.apply_since(loaded.routes, loaded.scripts, loaded.hash, began)
+        let files = file_changes(
+            &self.status.lock().expect("status lock").files,
+            &loaded.files,
+        );
+        let outcome = self.apply_since(loaded.routes, loaded.scripts, loaded.hash, began, files);
+        self.status.lock().expect("status lock").files = loaded.files;
+        outcome
     }
 
     fn refuse(&self, error: LoadError) -> ReloadOutcome {
@@ -107,22 +118,25 @@ impl App {
     /// Its scripts are compiled first; any that fails refuses the whole change.
     pub fn apply(&self, routes: RouteTable, hash: String) -> ReloadOutcome {
         match compile_scripts(&routes) {
-            Ok(scripts) => self.apply_since(routes, scripts, hash, Instant::now()),
+            Ok(scripts) => self.apply_since(routes, scripts, hash, Instant::now(), Vec::new()),
             Err(e) => self.refuse(e),
         }
     }
 
-    /// `apply`, timing the reload from `began` (when the file was read).
+    /// `apply`, timing the reload from `began` (when the file was read); `files` says which
+    /// of the files the routes name changed.
     fn apply_since(
         &self,
         routes: RouteTable,
         scripts: ScriptSet,
         hash: String,
         began: Instant,
+        files: Vec<String>,
     ) -> ReloadOutcome {
         let old = self.snapshot.load_full();
         let routes = with_pinned_settings(routes, &old);
-        let changes = describe_changes(&old.routes, &routes);
+        let mut changes = describe_changes(&old.routes, &routes);
+        changes.extend(files);
         self.engine.set_config(engine_config(&routes));
         self.engine.handler().set_config(socketio_config(&routes));
         self.webhooks.configure(&routes.webhooks);
@@ -163,6 +177,14 @@ impl App {
         self.attempts.send_modify(|n| *n += 1);
         ReloadOutcome::Applied(changes)
     }
+}
+
+/// "`s.rhai` changed" for each file named before and now whose content differs.
+fn file_changes(old: &[(PathBuf, String)], new: &[(PathBuf, String)]) -> Vec<String> {
+    new.iter()
+        .filter(|(path, hash)| old.iter().any(|(p, h)| p == path && h != hash))
+        .map(|(path, _)| format!("`{}` changed", path.display()))
+        .collect()
 }
 
 /// `listen` and `path` need a restart: keep the ones in force.

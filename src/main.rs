@@ -57,6 +57,13 @@ enum Command {
     Check {
         /// The routes file; defaults to --config.
         path: Option<PathBuf>,
+        /// Fail (exit 1) on warnings too.
+        #[arg(long)]
+        strict: bool,
+        /// `text` for people, `json` (one object: problems and warnings, located) for editors
+        /// and CI.
+        #[arg(long, default_value = "text", value_parser = ["text", "json"])]
+        format: String,
     },
     /// Run golden cases: each folder's steps against its routes.toml (or --config), compared
     /// with its expected.txt.
@@ -85,7 +92,15 @@ fn main() -> ExitCode {
     };
     init_logs(&cli.log_format, level);
     match cli.command {
-        Some(Command::Check { ref path }) => check(path.as_deref().unwrap_or(&cli.config)),
+        Some(Command::Check {
+            ref path,
+            strict,
+            ref format,
+        }) => check(
+            path.as_deref().unwrap_or(&cli.config),
+            strict,
+            format == "json",
+        ),
         Some(Command::Test {
             ref dir,
             update,
@@ -161,11 +176,26 @@ fn escape_controls(text: &str) -> std::borrow::Cow<'_, str> {
         .into()
 }
 
-fn check(path: &Path) -> ExitCode {
-    match load_routes(path) {
+fn check(path: &Path, strict: bool, json: bool) -> ExitCode {
+    let loaded = load_routes(path);
+    if json {
+        return check_json(path, &loaded, strict);
+    }
+    match loaded {
         Ok(table) => {
+            let warnings = table.warnings.as_ref().map_or(0, |w| w.diagnostics.len());
+            if let Some(report) = &table.warnings {
+                for d in &report.diagnostics {
+                    eprintln!("warning: {}: {}", report.location(d), d.message);
+                }
+                eprintln!("{warnings} warning(s) in {}", path.display());
+            }
             print!("{}", summary(path, &table));
-            ExitCode::SUCCESS
+            if strict && warnings > 0 {
+                ExitCode::from(1)
+            } else {
+                ExitCode::SUCCESS
+            }
         }
         Err(LoadError::Invalid(report)) => {
             eprint!("{report}");
@@ -180,6 +210,45 @@ fn check(path: &Path) -> ExitCode {
             eprintln!("switchboard: {e}");
             ExitCode::from(1)
         }
+    }
+}
+
+/// `check --format json`: `{"file", "ok", "problems": [..], "warnings": [..]}`, each entry
+/// `{"line", "column", "message"}`.
+fn check_json(path: &Path, loaded: &Result<RouteTable, LoadError>, strict: bool) -> ExitCode {
+    let entries = |report: Option<&switchboard::routing::Report>| -> Vec<serde_json::Value> {
+        report.map_or_else(Vec::new, |r| {
+            r.diagnostics
+                .iter()
+                .map(|d| {
+                    let (line, column) = r.line_col(d.span.start);
+                    serde_json::json!({ "line": line, "column": column, "message": d.message })
+                })
+                .collect()
+        })
+    };
+    let (problems, warnings) = match loaded {
+        Ok(table) => (Vec::new(), entries(table.warnings.as_ref())),
+        Err(LoadError::Invalid(report)) => (entries(Some(report)), Vec::new()),
+        Err(e) => (
+            vec![serde_json::json!({ "line": null, "column": null, "message": e.to_string() })],
+            Vec::new(),
+        ),
+    };
+    let ok = problems.is_empty() && !(strict && !warnings.is_empty());
+    println!(
+        "{}",
+        serde_json::json!({
+            "file": path.display().to_string(),
+            "ok": ok,
+            "problems": problems,
+            "warnings": warnings,
+        })
+    );
+    if ok {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::from(1)
     }
 }
 

@@ -64,9 +64,14 @@ fn the_demo_routes_relay_chat_in_two_namespaces() {
 }
 
 fn check(path: &Path) -> (i32, String, String) {
+    check_with(path, &[])
+}
+
+fn check_with(path: &Path, args: &[&str]) -> (i32, String, String) {
     let out = Command::new(env!("CARGO_BIN_EXE_switchboard"))
         .arg("check")
         .arg(path)
+        .args(args)
         .output()
         .unwrap();
     (
@@ -74,6 +79,52 @@ fn check(path: &Path) -> (i32, String, String) {
         String::from_utf8(out.stdout).unwrap(),
         String::from_utf8(out.stderr).unwrap(),
     )
+}
+
+#[test]
+fn check_warns_of_a_file_that_refuses_everyone_and_strict_fails_on_it() {
+    let dir = TempDir::new("check-warn");
+    let file = dir.write("routes.toml", "[server]\nserve_client = false\n");
+    let (code, _, stderr) = check(&file);
+    assert_eq!(code, 0, "a warning alone passes");
+    assert!(
+        stderr.contains("warning: ")
+            && stderr.contains("routes.toml:1:1: no namespace is declared"),
+        "{stderr}"
+    );
+    let (code, _, _) = check_with(&file, &["--strict"]);
+    assert_eq!(code, 1);
+    let (code, stdout, _) = check_with(&file, &["--format", "json"]);
+    assert_eq!(code, 0);
+    let report: serde_json::Value = serde_json::from_str(&stdout).unwrap();
+    assert_eq!(report["ok"], true);
+    assert_eq!(report["warnings"][0]["line"], 1);
+    assert!(report["problems"].as_array().unwrap().is_empty());
+}
+
+#[test]
+fn check_as_json_locates_every_problem() {
+    let dir = TempDir::new("check-json");
+    let file = dir.write(
+        "routes.toml",
+        "[namespaces.\"/\".events]\nhello = \"everyone\"\nbye = { to = \"rooom\" }\n",
+    );
+    let (code, stdout, _) = check_with(&file, &["--format", "json"]);
+    assert_eq!(code, 1);
+    let report: serde_json::Value = serde_json::from_str(&stdout).unwrap();
+    assert_eq!(report["ok"], false);
+    let problems = report["problems"].as_array().unwrap();
+    assert_eq!(problems.len(), 2, "{report}");
+    assert_eq!(
+        (problems[1]["line"].as_u64(), problems[1]["column"].as_u64()),
+        (Some(3), Some(14))
+    );
+    assert!(
+        problems[1]["message"]
+            .as_str()
+            .unwrap()
+            .contains("did you mean `room`?")
+    );
 }
 
 #[test]

@@ -180,6 +180,11 @@ impl App {
             hash,
             files,
         } = load(path)?;
+        if let Some(report) = &routes.warnings {
+            for d in &report.diagnostics {
+                tracing::warn!("{}: {}", report.location(d), d.message);
+            }
+        }
         let file_listen = routes.server.listen.clone();
         if let Some(listen) = listen {
             routes.server.listen = listen;

@@ -16,6 +16,8 @@ pub type Node<'i> = Spanned<DeValue<'i>>;
 pub struct Reader {
     /// Everything found so far.
     pub diagnostics: Vec<Diagnostic>,
+    /// What is valid but likely a mistake.
+    pub warnings: Vec<Diagnostic>,
 }
 
 /// A TOML type's name for messages.

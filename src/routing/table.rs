@@ -211,6 +211,8 @@ pub struct RouteTable {
     pub api: Option<super::api::ApiSettings>,
     /// `[[webhooks]]`, in file order.
     pub webhooks: Vec<super::webhooks::WebhookSettings>,
+    /// What is valid but likely a mistake (`check` prints them), located, in file order.
+    pub warnings: Option<super::diag::Report>,
 }
 
 impl RouteTable {

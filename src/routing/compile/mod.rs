@@ -71,12 +71,27 @@ pub fn compile(source: &str, file: &str, env: &Env<'_>) -> Result<RouteTable, Re
         ));
     }
     let mut r = Reader::default();
-    let table = compile_doc(doc.get_ref(), env, &mut r);
+    let mut table = compile_doc(doc.get_ref(), env, &mut r);
     if r.diagnostics.is_empty() {
+        warn_of(&table, &mut r);
+        if !r.warnings.is_empty() {
+            r.warnings.sort_by_key(|d| d.span.start);
+            table.warnings = Some(report(r.warnings));
+        }
         Ok(table)
     } else {
         r.diagnostics.sort_by_key(|d| d.span.start);
         Err(report(r.diagnostics))
+    }
+}
+
+/// What is valid but likely a mistake.
+fn warn_of(table: &RouteTable, r: &mut Reader) {
+    if table.namespaces.is_empty() {
+        r.warnings.push(Diagnostic::new(
+            0..0,
+            "no namespace is declared: every connection will be refused (add [namespaces.\"/\"])",
+        ));
     }
 }
 

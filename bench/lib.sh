@@ -20,3 +20,24 @@ stop_pid() {
   kill "$1" 2>/dev/null || true
   wait "$1" 2>/dev/null || true
 }
+
+# The options of the A/B benches (bench/recovery.sh, bench/presence.sh): `--rounds N`
+# (ROUNDS, default 3) and `--no-build`; `-h` prints lines 2..8 of the script. Then builds the
+# release server and load generator (unless --no-build) and raises the file limit.
+ab_options() {
+  ROUNDS=3
+  local build=1
+  while [ $# -gt 0 ]; do
+    case "$1" in
+      --rounds) ROUNDS="$2"; shift ;;
+      --no-build) build=0 ;;
+      -h|--help) sed -n '2,8p' "$0"; exit 0 ;;
+      *) echo "$(basename "$0"): unknown option $1" >&2; exit 2 ;;
+    esac
+    shift
+  done
+  if [ "$build" = 1 ]; then
+    cargo build --release --locked --bin switchboard --example loadgen >&2
+  fi
+  ulimit -n 65536 2>/dev/null || true
+}

@@ -10,21 +10,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 . bench/lib.sh
 
-ROUNDS=3
-BUILD=1
-while [ $# -gt 0 ]; do
-  case "$1" in
-    --rounds) ROUNDS="$2"; shift ;;
-    --no-build) BUILD=0 ;;
-    -h|--help) sed -n '2,8p' "$0"; exit 0 ;;
-    *) echo "recovery.sh: unknown option $1" >&2; exit 2 ;;
-  esac
-  shift
-done
-if [ "$BUILD" = 1 ]; then
-  cargo build --release --locked --bin switchboard --example loadgen >&2
-fi
-ulimit -n 65536 2>/dev/null || true
+ab_options "$@"
 
 DIR=$(mktemp -d "${TMPDIR:-/tmp}/switchboard-recovery.XXXXXX")
 trap 'kill ${SERVER:-} 2>/dev/null || true; rm -rf "$DIR"' EXIT

@@ -488,9 +488,8 @@ async fn a_rotated_public_key_file_is_picked_up() {
     );
 }
 
-#[tokio::test]
-async fn an_edited_script_is_picked_up() {
-    let dir = TempDir::new("reload-script");
+/// routes.toml routing `hello` to scripts/hello.rhai, which acks "first": (script, routes).
+fn hello_script(dir: &TempDir) -> (PathBuf, PathBuf) {
     let script = dir.write(
         "scripts/hello.rhai",
         "fn on_event(ctx, args) { ctx.ack(\"first\"); }\n",
@@ -499,6 +498,13 @@ async fn an_edited_script_is_picked_up() {
         "routes.toml",
         "[namespaces.\"/\".events]\nhello = { script = \"scripts/hello.rhai\" }\n",
     );
+    (script, file)
+}
+
+#[tokio::test]
+async fn an_edited_script_is_picked_up() {
+    let dir = TempDir::new("reload-script");
+    let (script, file) = hello_script(&dir);
     let mut live = Live::start_file(dir, file).await;
     let (mut ws, _) = Ws::socket(live.server.addr).await;
     ws.send(r#"420["hello"]"#).await;
@@ -514,14 +520,7 @@ async fn an_edited_script_is_picked_up() {
 #[test]
 fn a_reload_says_which_named_file_changed() {
     let dir = TempDir::new("reload-says-file");
-    let script = dir.write(
-        "scripts/hello.rhai",
-        "fn on_event(ctx, args) { ctx.ack(\"first\"); }\n",
-    );
-    let file = dir.write(
-        "routes.toml",
-        "[namespaces.\"/\".events]\nhello = { script = \"scripts/hello.rhai\" }\n",
-    );
+    let (script, file) = hello_script(&dir);
     let app = App::load(&file, Some("127.0.0.1:0".to_owned())).unwrap();
     std::fs::write(&script, "fn on_event(ctx, args) { ctx.ack(\"second\"); }\n").unwrap();
     let ReloadOutcome::Applied(changes) = app.reload() else {

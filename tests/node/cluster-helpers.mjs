@@ -1,7 +1,10 @@
 // What the cluster tests share: a free port, barriers that make "nobody else got it" a fact,
 // polling of state that has no event, and /metrics readings.
 
+import { createServer } from "node:http";
 import { createServer as createNetServer } from "node:net";
+
+import { Server } from "socket.io";
 
 /** A TCP port free on 127.0.0.1 right now. */
 export function freePort() {
@@ -61,4 +64,25 @@ export async function eventually(check, { timeout = 10_000, label = "condition" 
     if (Date.now() > until) throw new Error(`timed out waiting for ${label}`);
     await new Promise((r) => setTimeout(r, 100));
   }
+}
+
+/**
+ * A Node socket.io server on a free port with `options` (its adapter), serving the same four
+ * events as the switchboard nodes' routes: `all` (io), `others` (broadcast), `enter` (join,
+ * acked "ok") and `inroom` (to a room, sender included). Resolves with `{ io, http, url }`.
+ */
+export async function startNodePeer(options) {
+  const http = createServer();
+  const io = new Server(http, options);
+  io.on("connection", (socket) => {
+    socket.on("all", (...args) => io.emit("all", ...args));
+    socket.on("others", (...args) => socket.broadcast.emit("others", ...args));
+    socket.on("enter", (room, ack) => {
+      socket.join(room);
+      ack?.("ok");
+    });
+    socket.on("inroom", (room, ...args) => io.to(room).emit("inroom", room, ...args));
+  });
+  await new Promise((resolve) => http.listen(0, "127.0.0.1", resolve));
+  return { io, http, url: `http://127.0.0.1:${http.address().port}` };
 }

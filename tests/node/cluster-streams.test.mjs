@@ -6,15 +6,13 @@
 // missing redis-server fails these tests (.ci/run installs it).
 
 import assert from "node:assert/strict";
-import { createServer } from "node:http";
 import { after, before, describe, it } from "node:test";
 
 import { createAdapter } from "@socket.io/redis-streams-adapter";
 import { createClient } from "redis";
-import { Server } from "socket.io";
 import { io as connect } from "socket.io-client";
 
-import { barrier, collectUntil, eventually, freePort } from "./cluster-helpers.mjs";
+import { barrier, collectUntil, eventually, freePort, startNodePeer } from "./cluster-helpers.mjs";
 import { startServer, target } from "./harness.mjs";
 import { waitConnected, waitFor } from "./helpers.mjs";
 import { startRedis } from "./redis.mjs";
@@ -40,7 +38,7 @@ inroom = { to = "room", room = "{0}", include_sender = true }
 `;
 
 describe("cluster over Redis streams", { skip: target === "reference" && "switchboard only" }, () => {
-  let redis, sb1, sb2, nodeIo, nodeHttp, nodeUrl, nodeClient;
+  let redis, sb1, sb2, nodeIo, nodeUrl, nodeClient;
   const clients = [];
 
   async function client(url) {
@@ -74,22 +72,10 @@ describe("cluster over Redis streams", { skip: target === "reference" && "switch
     nodeClient = createClient({ url: redis.url });
     nodeClient.on("error", () => {});
     await nodeClient.connect();
-    nodeHttp = createServer();
-    nodeIo = new Server(nodeHttp, {
+    ({ io: nodeIo, url: nodeUrl } = await startNodePeer({
       adapter: createAdapter(nodeClient),
       connectionStateRecovery: { maxDisconnectionDuration: 120_000 },
-    });
-    nodeIo.on("connection", (socket) => {
-      socket.on("all", (...args) => nodeIo.emit("all", ...args));
-      socket.on("others", (...args) => socket.broadcast.emit("others", ...args));
-      socket.on("enter", (room, ack) => {
-        socket.join(room);
-        ack?.("ok");
-      });
-      socket.on("inroom", (room, ...args) => nodeIo.to(room).emit("inroom", room, ...args));
-    });
-    await new Promise((resolve) => nodeHttp.listen(0, "127.0.0.1", resolve));
-    nodeUrl = `http://127.0.0.1:${nodeHttp.address().port}`;
+    }));
     // Every node listens on the namespace's public channel: 2 switchboards + 1 Node server.
     await eventually(
       async () => (await nodeClient.pubSubNumSub("socket.io#/#"))["socket.io#/#"] === 3,

@@ -10,12 +10,18 @@ import { after, before, describe, it } from "node:test";
 import { createAdapter } from "@socket.io/redis-adapter";
 import { Emitter } from "@socket.io/redis-emitter";
 import { createClient } from "redis";
-import { Server } from "socket.io";
 import { io as connect } from "socket.io-client";
 
 import { startServer, target } from "./harness.mjs";
 import { waitConnected, waitFor } from "./helpers.mjs";
-import { barrier, collectUntil, eventually, freePort, metric } from "./cluster-helpers.mjs";
+import {
+  barrier,
+  collectUntil,
+  eventually,
+  freePort,
+  metric,
+  startNodePeer,
+} from "./cluster-helpers.mjs";
 import { startRedis } from "./redis.mjs";
 
 const API_KEY = "cluster-test-api-key-0123456789";
@@ -42,7 +48,7 @@ inroom = { to = "room", room = "{0}", include_sender = true }
 `;
 
 describe("cluster over Redis", { skip: target === "reference" && "switchboard only" }, () => {
-  let redis, redisPort, sb1, sb2, nodeIo, nodeHttp, nodeUrl, pub, sub, emitterClient, hooks;
+  let redis, redisPort, sb1, sb2, nodeIo, nodeUrl, pub, sub, emitterClient, hooks;
   /** What the two switchboards told their webhook. */
   const hookEvents = [];
   const clients = [];
@@ -74,19 +80,9 @@ describe("cluster over Redis", { skip: target === "reference" && "switchboard on
     sub = pub.duplicate();
     for (const c of [pub, sub]) c.on("error", () => {});
     await Promise.all([pub.connect(), sub.connect()]);
-    nodeHttp = createServer();
-    nodeIo = new Server(nodeHttp, { adapter: createAdapter(pub, sub, { requestsTimeout: 2000 }) });
-    nodeIo.on("connection", (socket) => {
-      socket.on("all", (...args) => nodeIo.emit("all", ...args));
-      socket.on("others", (...args) => socket.broadcast.emit("others", ...args));
-      socket.on("enter", (room, ack) => {
-        socket.join(room);
-        ack?.("ok");
-      });
-      socket.on("inroom", (room, ...args) => nodeIo.to(room).emit("inroom", room, ...args));
-    });
-    await new Promise((resolve) => nodeHttp.listen(0, "127.0.0.1", resolve));
-    nodeUrl = `http://127.0.0.1:${nodeHttp.address().port}`;
+    ({ io: nodeIo, url: nodeUrl } = await startNodePeer({
+      adapter: createAdapter(pub, sub, { requestsTimeout: 2000 }),
+    }));
     emitterClient = createClient({ url: redis.url });
     emitterClient.on("error", () => {});
     await emitterClient.connect();

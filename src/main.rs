@@ -65,6 +65,23 @@ enum Command {
         #[arg(long, default_value = "text", value_parser = ["text", "json"])]
         format: String,
     },
+    /// Explain what the routes (--config) do with one event: the route that matches, each
+    /// step with its templates expanded or why it is skipped, who receives what, the ack.
+    Explain {
+        /// The namespace, like "/".
+        namespace: String,
+        /// The event's name.
+        event: String,
+        /// Its arguments, a JSON array like '["hi", {"room": "r1"}]'.
+        #[arg(default_value = "[]")]
+        args: String,
+        /// The sender's socket.data, as JSON.
+        #[arg(long, default_value = "null")]
+        socket_data: String,
+        /// The rooms the sender is in, comma-separated.
+        #[arg(long, value_delimiter = ',')]
+        rooms: Vec<String>,
+    },
     /// Run golden cases: each folder's steps against its routes.toml (or --config), compared
     /// with its expected.txt.
     Test {
@@ -110,6 +127,24 @@ fn main() -> ExitCode {
             let update = update || std::env::var_os("UPDATE_GOLDEN").is_some_and(|v| v != "0");
             golden(dir, &cli.config, update, report.as_deref())
         }
+        Some(Command::Explain {
+            ref namespace,
+            ref event,
+            ref args,
+            ref socket_data,
+            ref rooms,
+        }) => explain(
+            &cli.config,
+            switchboard::routing::explain::Question {
+                namespace: namespace.clone(),
+                event: event.clone(),
+                args: Vec::new(),
+                socket_data: serde_json::Value::Null,
+                rooms: rooms.clone(),
+            },
+            args,
+            socket_data,
+        ),
         None => match serve(&cli) {
             Ok(()) => ExitCode::SUCCESS,
             Err(e) => {
@@ -249,6 +284,48 @@ fn check_json(path: &Path, loaded: &Result<RouteTable, LoadError>, strict: bool)
         ExitCode::SUCCESS
     } else {
         ExitCode::from(1)
+    }
+}
+
+fn explain(
+    config: &Path,
+    mut question: switchboard::routing::explain::Question,
+    args: &str,
+    socket_data: &str,
+) -> ExitCode {
+    match serde_json::from_str::<Vec<serde_json::Value>>(args) {
+        Ok(args) => question.args = args,
+        Err(e) => {
+            eprintln!("switchboard: the arguments must be a JSON array, like '[\"hi\"]': {e}");
+            return ExitCode::from(2);
+        }
+    }
+    match serde_json::from_str(socket_data) {
+        Ok(data) => question.socket_data = data,
+        Err(e) => {
+            eprintln!("switchboard: --socket-data must be JSON: {e}");
+            return ExitCode::from(2);
+        }
+    }
+    let table = match load_routes(config) {
+        Ok(table) => table,
+        Err(e) => {
+            eprintln!(
+                "switchboard: {e} (switchboard check {} says more)",
+                config.display()
+            );
+            return ExitCode::from(1);
+        }
+    };
+    match switchboard::routing::explain::explain(&table, &question) {
+        Ok(text) => {
+            print!("{text}");
+            ExitCode::SUCCESS
+        }
+        Err(e) => {
+            eprintln!("switchboard: {e}");
+            ExitCode::from(1)
+        }
     }
 }
 

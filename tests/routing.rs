@@ -253,3 +253,46 @@ fn listen_flag_and_env_override_the_file() {
         "{flag}"
     );
 }
+
+#[test]
+fn explain_says_what_the_routes_do_with_one_event() {
+    let dir = TempDir::new("explain");
+    let file = dir.write(
+        "routes.toml",
+        "[namespaces.\"/\".events]\nsay = [ { to = \"room\", room = \"{0.room}\", data = [\"{0.text}\"] }, { ack = \"ok\", when = { in_room = \"{0.room}\" } } ]\n",
+    );
+    let run = |args: &[&str]| {
+        let out = Command::new(env!("CARGO_BIN_EXE_switchboard"))
+            .arg("--config")
+            .arg(&file)
+            .arg("explain")
+            .args(args)
+            .output()
+            .unwrap();
+        (
+            out.status.code().unwrap(),
+            String::from_utf8(out.stdout).unwrap(),
+            String::from_utf8(out.stderr).unwrap(),
+        )
+    };
+    let (code, out, _) = run(&[
+        "/",
+        "say",
+        r#"[{"room":"r1","text":"hi"}]"#,
+        "--rooms",
+        "r1",
+    ]);
+    assert_eq!(code, 0);
+    assert!(
+        out.contains("step 1: `say` with [\"hi\"] to room `r1` of / but the sender\nstep 2: ack with [\"ok\"]"),
+        "{out}"
+    );
+    let (_, out, _) = run(&["/", "say", r#"[{"room":"r1","text":"hi"}]"#]);
+    assert!(
+        out.contains("step 2: skipped, its `when` does not hold"),
+        "{out}"
+    );
+    let (code, _, err) = run(&["/", "say", "not json"]);
+    assert_eq!(code, 2);
+    assert!(err.contains("JSON array"), "{err}");
+}

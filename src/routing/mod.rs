@@ -6,6 +6,7 @@ pub mod api;
 pub mod backend;
 mod compile;
 pub mod diag;
+pub mod explain;
 mod file;
 pub mod jwt;
 mod limits;
@@ -22,7 +23,7 @@ pub use diag::{Diagnostic, Report};
 pub use limits::LimitSettings;
 pub use table::{
     AuthRule, ClusterSettings, CookieSettings, CorsSettings, NamespaceRoutes, PresenceSettings,
-    RecoverySettings, Resolved, RouteTable, ServerSettings, StaticMount,
+    RecoverySettings, Resolved, RouteTable, ServerSettings, StaticMount, StepOutcome,
 };
 pub use template::Scope;
 pub use units::{parse_duration, parse_size};

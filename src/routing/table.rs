@@ -300,16 +300,37 @@ impl Route {
 
     /// The actions for `event`. The first step with an `ack` answers the ack.
     pub fn resolve(&self, event: &str, scope: &dyn Scope) -> Resolved {
+        let mut out = Resolved::default();
+        for step in self.trace(event, scope) {
+            match step {
+                StepOutcome::WhenFalse => {}
+                StepOutcome::Unresolved => out.skipped += 1,
+                StepOutcome::Ran {
+                    actions,
+                    ack_unresolved,
+                } => {
+                    out.skipped += usize::from(ack_unresolved);
+                    out.actions.extend(actions);
+                }
+            }
+        }
+        out
+    }
+
+    /// What each step does for `event`, in order (`switchboard explain` shows it; `resolve`
+    /// is its sum). The first step with an `ack` answers the ack.
+    pub fn trace(&self, event: &str, scope: &dyn Scope) -> Vec<StepOutcome> {
         let named = super::template::Named {
             scope,
             event,
             room: None,
         };
         let base: &dyn Scope = &named;
-        let mut out = Resolved::default();
         let mut acked = false;
+        let mut out = Vec::with_capacity(self.steps.len());
         for step in &self.steps {
             if step.when.as_ref().is_some_and(|w| !w.holds(base)) {
+                out.push(StepOutcome::WhenFalse);
                 continue;
             }
             // `{room.*}` reads the room the step names.
@@ -320,22 +341,42 @@ impl Route {
             });
             let scope: &dyn Scope = with_room.as_ref().map_or(base, |s| s as &dyn Scope);
             let Some(mut actions) = resolve_step(step, event, scope) else {
-                out.skipped += 1;
+                out.push(StepOutcome::Unresolved);
                 continue;
             };
+            let mut ack_unresolved = false;
             if let Some(ack) = &step.ack
                 && !acked
             {
                 acked = true;
                 match resolve_data(ack, scope) {
                     Some(args) => actions.push(Action::Ack(args)),
-                    None => out.skipped += 1,
+                    None => ack_unresolved = true,
                 }
             }
-            out.actions.extend(actions);
+            out.push(StepOutcome::Ran {
+                actions,
+                ack_unresolved,
+            });
         }
         out
     }
+}
+
+/// What one step of a route did.
+#[derive(Debug, Clone, PartialEq)]
+pub enum StepOutcome {
+    /// Its `when` did not hold: skipped.
+    WhenFalse,
+    /// A template it needs resolved to nothing (an argument or field missing): skipped.
+    Unresolved,
+    /// It ran: these actions; `ack_unresolved` when its ack's template resolved to nothing.
+    Ran {
+        /// What it does, in order.
+        actions: Vec<Action>,
+        /// Its ack could not be built.
+        ack_unresolved: bool,
+    },
 }
 
 /// The room `step` names — its target room, else the room it joins, else the one it leaves.

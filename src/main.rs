@@ -65,6 +65,13 @@ enum Command {
         #[arg(long, default_value = "text", value_parser = ["text", "json"])]
         format: String,
     },
+    /// What a reload from the routes in force (--config) to NEW would do: events, routes and
+    /// settings added, removed or changed, namespaces whose sockets would be disconnected,
+    /// what needs a restart, the new config hash. Exit 2 when it disconnects anyone.
+    Plan {
+        /// The new routes file.
+        new: PathBuf,
+    },
     /// Explain what the routes (--config) do with one event: the route that matches, each
     /// step with its templates expanded or why it is skipped, who receives what, the ack.
     Explain {
@@ -127,6 +134,7 @@ fn main() -> ExitCode {
             let update = update || std::env::var_os("UPDATE_GOLDEN").is_some_and(|v| v != "0");
             golden(dir, &cli.config, update, report.as_deref())
         }
+        Some(Command::Plan { ref new }) => plan(&cli.config, new),
         Some(Command::Explain {
             ref namespace,
             ref event,
@@ -284,6 +292,43 @@ fn check_json(path: &Path, loaded: &Result<RouteTable, LoadError>, strict: bool)
         ExitCode::SUCCESS
     } else {
         ExitCode::from(1)
+    }
+}
+
+fn plan(old: &Path, new: &Path) -> ExitCode {
+    let plan = match switchboard::app::plan(old, new) {
+        Ok(plan) => plan,
+        Err(LoadError::Invalid(report)) => {
+            eprint!("{report}");
+            eprintln!(
+                "{} problem(s): a reload would keep the routes in force",
+                report.diagnostics.len()
+            );
+            return ExitCode::from(1);
+        }
+        Err(e) => {
+            eprintln!("switchboard: {e}");
+            return ExitCode::from(1);
+        }
+    };
+    println!("plan: {} -> {}", old.display(), new.display());
+    if plan.changes.is_empty() {
+        println!("no changes");
+    }
+    for change in &plan.changes {
+        println!("  ~ {change}");
+    }
+    for namespace in &plan.disconnects {
+        println!("  ! the sockets of {namespace} are disconnected (the namespace is gone)");
+    }
+    for line in &plan.restart {
+        println!("  - {line}");
+    }
+    println!("config_hash {}", plan.hash);
+    if plan.disconnects.is_empty() {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::from(2)
     }
 }
 

@@ -296,3 +296,50 @@ fn explain_says_what_the_routes_do_with_one_event() {
     assert_eq!(code, 2);
     assert!(err.contains("JSON array"), "{err}");
 }
+
+#[test]
+fn plan_shows_a_reload_before_it_happens_and_exits_2_when_it_disconnects() {
+    let dir = TempDir::new("plan");
+    let old = dir.write(
+        "routes.toml",
+        "[namespaces.\"/\".events]\nhi = \"io\"\n[namespaces.\"/admin\".events]\nx = \"emit\"\n",
+    );
+    let run = |new: &Path| {
+        let out = Command::new(env!("CARGO_BIN_EXE_switchboard"))
+            .arg("--config")
+            .arg(&old)
+            .arg("plan")
+            .arg(new)
+            .output()
+            .unwrap();
+        (
+            out.status.code().unwrap(),
+            String::from_utf8(out.stdout).unwrap(),
+            String::from_utf8(out.stderr).unwrap(),
+        )
+    };
+    let added = dir.write(
+        "added.toml",
+        "[namespaces.\"/\".events]\nhi = \"io\"\nbye = \"io\"\n[namespaces.\"/admin\".events]\nx = \"emit\"\n",
+    );
+    let (code, out, _) = run(&added);
+    assert_eq!(code, 0, "{out}");
+    assert!(out.contains("  ~ / event `bye` added"), "{out}");
+    assert!(out.contains("config_hash "), "{out}");
+
+    let dropped = dir.write("dropped.toml", "[namespaces.\"/\".events]\nhi = \"io\"\n");
+    let (code, out, _) = run(&dropped);
+    assert_eq!(code, 2, "a plan that disconnects anyone fails a CI gate");
+    assert!(
+        out.contains("the sockets of /admin are disconnected"),
+        "{out}"
+    );
+
+    let broken = dir.write(
+        "broken.toml",
+        "[namespaces.\"/\".events]\nhi = \"everyone\"\n",
+    );
+    let (code, _, err) = run(&broken);
+    assert_eq!(code, 1);
+    assert!(err.contains("unknown target `everyone`"), "{err}");
+}

@@ -18,6 +18,8 @@ pub struct Reader {
     pub diagnostics: Vec<Diagnostic>,
     /// What is valid but likely a mistake.
     pub warnings: Vec<Diagnostic>,
+    /// Where each namespace is declared (its name), for warnings about it.
+    pub declared: std::collections::BTreeMap<String, std::ops::Range<usize>>,
 }
 
 /// A TOML type's name for messages.

@@ -13,6 +13,7 @@ mod server;
 mod statics;
 #[cfg(test)]
 mod tests;
+mod warnings;
 mod webhooks;
 mod when;
 
@@ -73,7 +74,8 @@ pub fn compile(source: &str, file: &str, env: &Env<'_>) -> Result<RouteTable, Re
     let mut r = Reader::default();
     let mut table = compile_doc(doc.get_ref(), env, &mut r);
     if r.diagnostics.is_empty() {
-        warn_of(&table, &mut r);
+        let declared = std::mem::take(&mut r.declared);
+        warnings::warn_of(&table, &declared, &mut r);
         if !r.warnings.is_empty() {
             r.warnings.sort_by_key(|d| d.span.start);
             table.warnings = Some(report(r.warnings));
@@ -82,16 +84,6 @@ pub fn compile(source: &str, file: &str, env: &Env<'_>) -> Result<RouteTable, Re
     } else {
         r.diagnostics.sort_by_key(|d| d.span.start);
         Err(report(r.diagnostics))
-    }
-}
-
-/// What is valid but likely a mistake.
-fn warn_of(table: &RouteTable, r: &mut Reader) {
-    if table.namespaces.is_empty() {
-        r.warnings.push(Diagnostic::new(
-            0..0,
-            "no namespace is declared: every connection will be refused (add [namespaces.\"/\"])",
-        ));
     }
 }
 

@@ -40,6 +40,7 @@ pub(super) fn compile_namespaces(
     let declared: BTreeSet<String> = t.iter().map(|(k, _)| k.get_ref().to_string()).collect();
     for (name, node) in t.iter() {
         let name_str = name.get_ref().to_string();
+        r.declared.insert(name_str.clone(), name.span());
         if !name_str.starts_with('/') {
             // Reported, and what it holds is still checked: every problem at once.
             r.error(

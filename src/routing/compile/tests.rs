@@ -819,3 +819,30 @@ fn server_tls_needs_readable_pem_files() {
         ]
     );
 }
+
+#[test]
+fn a_room_sent_to_that_nothing_joins_is_a_warning_at_its_namespace() {
+    let warnings = |src: &str| -> Vec<String> {
+        compile_str(src)
+            .unwrap()
+            .warnings
+            .map(|w| {
+                w.diagnostics
+                    .iter()
+                    .map(|d| format!("{} {}", w.location(d), d.message))
+                    .collect()
+            })
+            .unwrap_or_default()
+    };
+    assert_eq!(
+        warnings(
+            "[namespaces.\"/\".events]\nenter = { join = \"lobby\" }\nsay = { to = \"room\", room = \"lobbby\" }\nhi = { to = \"room\", room = \"lobby\" }\n"
+        ),
+        vec![
+            "routes.toml:1:13 room `lobbby` of / is sent to, but nothing joins it: no one will receive those messages"
+        ]
+    );
+    // A room joined by a template, a script or the server API may be any room: no guess.
+    assert!(warnings("[namespaces.\"/\".events]\nenter = { join = \"{0}\" }\nsay = { to = \"room\", room = \"x\" }\n").is_empty());
+    assert!(warnings("[api]\nkeys_env = \"HOOK_SECRET\"\n[namespaces.\"/\".events]\nsay = { to = \"room\", room = \"x\" }\n").is_empty());
+}

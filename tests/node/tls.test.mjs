@@ -50,14 +50,15 @@ describe("TLS", { skip: target === "reference" && "switchboard only" }, () => {
   for (const transports of [["polling", "websocket"], ["polling"], ["websocket"]]) {
     it(`chat over ${transports.join(" then ")}`, async () => {
       const [a, b] = await Promise.all([client(transports), client(transports)]);
-      const got = waitFor(b, "chat message");
+      // `io`: the sender gets its own copy too.
+      const got = [waitFor(a, "chat message"), waitFor(b, "chat message")];
       a.emit("chat message", "over tls");
-      assert.equal(await got, "over tls");
+      assert.deepEqual(await Promise.all(got), ["over tls", "over tls"]);
       if (transports.length === 2) {
         await eventually(async () => a.io.engine.transport.name === "websocket", { label: "the upgrade" });
-        const again = waitFor(a, "chat message");
+        const again = [waitFor(a, "chat message"), waitFor(b, "chat message")];
         b.emit("chat message", "after the upgrade");
-        assert.equal(await again, "after the upgrade");
+        assert.deepEqual(await Promise.all(again), ["after the upgrade", "after the upgrade"]);
       }
       a.close();
       b.close();

@@ -68,9 +68,14 @@ fn check(path: &Path) -> (i32, String, String) {
 }
 
 fn check_with(path: &Path, args: &[&str]) -> (i32, String, String) {
+    let mut all = vec![std::ffi::OsStr::new("check"), path.as_os_str()];
+    all.extend(args.iter().map(std::ffi::OsStr::new));
+    cli(&all)
+}
+
+/// The binary run with `args` to its end: exit code, stdout, stderr.
+fn cli(args: &[&std::ffi::OsStr]) -> (i32, String, String) {
     let out = Command::new(env!("CARGO_BIN_EXE_switchboard"))
-        .arg("check")
-        .arg(path)
         .args(args)
         .output()
         .unwrap();
@@ -262,18 +267,9 @@ fn explain_says_what_the_routes_do_with_one_event() {
         "[namespaces.\"/\".events]\nsay = [ { to = \"room\", room = \"{0.room}\", data = [\"{0.text}\"] }, { ack = \"ok\", when = { in_room = \"{0.room}\" } } ]\n",
     );
     let run = |args: &[&str]| {
-        let out = Command::new(env!("CARGO_BIN_EXE_switchboard"))
-            .arg("--config")
-            .arg(&file)
-            .arg("explain")
-            .args(args)
-            .output()
-            .unwrap();
-        (
-            out.status.code().unwrap(),
-            String::from_utf8(out.stdout).unwrap(),
-            String::from_utf8(out.stderr).unwrap(),
-        )
+        let mut all = vec!["--config".as_ref(), file.as_os_str(), "explain".as_ref()];
+        all.extend(args.iter().map(std::ffi::OsStr::new));
+        cli(&all)
     };
     let (code, out, _) = run(&[
         "/",
@@ -305,18 +301,12 @@ fn plan_shows_a_reload_before_it_happens_and_exits_2_when_it_disconnects() {
         "[namespaces.\"/\".events]\nhi = \"io\"\n[namespaces.\"/admin\".events]\nx = \"emit\"\n",
     );
     let run = |new: &Path| {
-        let out = Command::new(env!("CARGO_BIN_EXE_switchboard"))
-            .arg("--config")
-            .arg(&old)
-            .arg("plan")
-            .arg(new)
-            .output()
-            .unwrap();
-        (
-            out.status.code().unwrap(),
-            String::from_utf8(out.stdout).unwrap(),
-            String::from_utf8(out.stderr).unwrap(),
-        )
+        cli(&[
+            "--config".as_ref(),
+            old.as_os_str(),
+            "plan".as_ref(),
+            new.as_os_str(),
+        ])
     };
     let added = dir.write(
         "added.toml",

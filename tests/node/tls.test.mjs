@@ -3,7 +3,8 @@
 // new connections without a restart; plain HTTP to the TLS port gets no answer.
 
 import assert from "node:assert/strict";
-import { mkdtempSync, readFileSync, rmSync } from "node:fs";
+import { spawnSync } from "node:child_process";
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { request } from "node:http";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -14,7 +15,7 @@ import { io as connect } from "socket.io-client";
 
 import { makeCertificates } from "./certs.mjs";
 import { eventually } from "./cluster-helpers.mjs";
-import { startServer, target } from "./harness.mjs";
+import { startServer, switchboardBinary, target } from "./harness.mjs";
 import { waitConnected, waitFor } from "./helpers.mjs";
 
 describe("TLS", { skip: target === "reference" && "switchboard only" }, () => {
@@ -74,6 +75,15 @@ describe("TLS", { skip: target === "reference" && "switchboard only" }, () => {
       req.end();
     });
     assert.equal(status, "error");
+  });
+
+  it("check refuses a key that does not go with the certificate", () => {
+    const other = makeCertificates(dir, { name: "other", cn: "other" });
+    const routes = join(dir, "mismatch.toml");
+    writeFileSync(routes, `[server]\ntls = { cert = "${certs.cert}", key = "${other.key}" }\n`);
+    const run = spawnSync(switchboardBinary(), ["check", routes], { encoding: "utf8" });
+    assert.equal(run.status, 1, run.stderr);
+    assert.match(run.stderr, /`key` does not go with `cert`/);
   });
 
   it("a renewed certificate is served to new connections, without a restart", async () => {

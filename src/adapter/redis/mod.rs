@@ -117,8 +117,8 @@ struct Shared {
     /// This node's requests waiting for answers, by request id.
     pending: Mutex<HashMap<String, mpsc::Sender<Json>>>,
     /// Connection state recovery (`redis-streams` only: the classic adapter's is each
-    /// namespace's own, in its local adapter).
-    recovery: Mutex<Option<RecoveryWindow>>,
+    /// namespace's own, in its local adapter). Read by every broadcast: no lock.
+    recovery: arc_swap::ArcSwapOption<RecoveryWindow>,
 }
 
 impl Shared {
@@ -209,7 +209,7 @@ impl RedisCluster {
             client: client.clone(),
             command: tokio::sync::Mutex::new(None),
             pending: Mutex::new(HashMap::new()),
-            recovery: Mutex::new(None),
+            recovery: arc_swap::ArcSwapOption::empty(),
         });
         let cancel = CancellationToken::new();
         runtime.spawn(publisher(
@@ -356,7 +356,7 @@ impl Adapter for RedisAdapter {
     // afresh. On the streams wire it is the cluster's (see `streams`).
     fn set_recovery(&self, window: Option<RecoveryWindow>) {
         if self.shared.config.stream.is_some() {
-            *self.shared.recovery.lock().expect("recovery lock") = window;
+            self.shared.recovery.store(window.map(Arc::new));
         } else {
             self.local.set_recovery(window);
         }

@@ -112,8 +112,10 @@ pub(super) async fn publisher(
     let mut conn: Option<redis::aio::MultiplexedConnection> = None;
     let mut failed_at: Option<Instant> = None;
     let mut batch = Vec::with_capacity(BATCH);
+    let mut thens: Vec<Option<Then>> = Vec::with_capacity(BATCH);
     loop {
         batch.clear();
+        thens.clear();
         tokio::select! {
             _ = cancel.cancelled() => return,
             n = rx.recv_many(&mut batch, BATCH) => if n == 0 { return },
@@ -125,9 +127,13 @@ pub(super) async fn publisher(
             batch.drain(..).for_each(Outbound::fail);
             continue;
         }
+        // The commands move into the pipeline (no copy of their payloads); their replies'
+        // takers stay beside it, in the same order.
+        let sent = batch.len();
         let mut pipe = redis::pipe();
-        for m in &batch {
-            pipe.add_command(m.command.clone());
+        for m in batch.drain(..) {
+            pipe.add_command(m.command);
+            thens.push(m.then);
         }
         // A connection found broken (Redis restarted) is replaced once, at once, so the
         // first messages after an outage are not lost.
@@ -169,9 +175,9 @@ pub(super) async fn publisher(
                 if failed_at.take().is_some() {
                     tracing::info!("Publishing to Redis again");
                 }
-                add(&metrics.published, batch.len() as u64);
-                for (m, reply) in batch.drain(..).zip(replies) {
-                    if let Some(then) = m.then {
+                add(&metrics.published, sent as u64);
+                for (then, reply) in thens.drain(..).zip(replies) {
+                    if let Some(then) = then {
                         then(redis::from_redis_value::<String>(reply).ok());
                     }
                 }
@@ -185,8 +191,8 @@ pub(super) async fn publisher(
                     );
                 }
                 failed_at = Some(Instant::now());
-                add(&metrics.publish_dropped, batch.len() as u64);
-                batch.drain(..).for_each(Outbound::fail);
+                add(&metrics.publish_dropped, sent as u64);
+                thens.drain(..).flatten().for_each(|then| then(None));
             }
         }
     }

@@ -62,7 +62,7 @@ impl Shared {
 
     /// This node's recovery window, when recovery is on.
     fn recovery(&self) -> Option<RecoveryWindow> {
-        *self.recovery.lock().expect("recovery lock")
+        self.recovery.load().as_deref().copied()
     }
 }
 

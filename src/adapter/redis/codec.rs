@@ -157,20 +157,27 @@ fn strings_of(value: Option<&Mp>) -> Vec<String> {
         .unwrap_or_default()
 }
 
-/// The packet object `{type: 2, data: [event, ...args], nsp}` of an encoded event; `None`
-/// for anything but an event.
-pub fn packet_object(packet: &Encoded) -> Option<Mp> {
+/// An encoded event's parts as the adapters publish them: its namespace, ack id and data
+/// array (placeholders for its attachments); `None` for anything but an event.
+pub fn event_parts(packet: &Encoded) -> Option<(String, Option<u64>, Json)> {
     let parsed = Packet::parse(packet.text.clone(), packet.attachments.len()).ok()?;
     if !matches!(parsed.kind, PacketKind::Event | PacketKind::BinaryEvent) {
         return None;
     }
     let data: Json = serde_json::from_slice(parsed.data.as_deref()?).ok()?;
+    Some((parsed.nsp_str().to_owned(), parsed.id, data))
+}
+
+/// The packet object `{type: 2, data: [event, ...args], nsp}` of an encoded event; `None`
+/// for anything but an event.
+pub fn packet_object(packet: &Encoded) -> Option<Mp> {
+    let (nsp, id, data) = event_parts(packet)?;
     let mut fields = vec![
         (Mp::from("type"), Mp::from(EVENT)),
         (Mp::from("data"), json_to_mp(&data, &packet.attachments)),
-        (Mp::from("nsp"), Mp::from(parsed.nsp_str())),
+        (Mp::from("nsp"), Mp::from(nsp)),
     ];
-    if let Some(id) = parsed.id {
+    if let Some(id) = id {
         fields.push((Mp::from("id"), Mp::from(id)));
     }
     Some(Mp::Map(fields))

@@ -22,7 +22,6 @@ use super::super::codec::{field, from_bytes, json_to_mp, mp_to_json, to_bytes};
 use crate::adapter::{BroadcastOptions, SavedSocket};
 use crate::engineio::Sid;
 use crate::socketio::Encoded;
-use crate::socketio::packet::{Packet, PacketKind};
 
 /// socket.io-adapter's `MessageType`s that switchboard sends or serves.
 pub mod kind {
@@ -147,18 +146,13 @@ pub fn broadcast_entry(
     packet: &Encoded,
     opts: &BroadcastOptions,
 ) -> Option<Vec<(&'static str, Vec<u8>)>> {
-    let parsed = Packet::parse(packet.text.clone(), packet.attachments.len()).ok()?;
-    if !matches!(parsed.kind, PacketKind::Event | PacketKind::BinaryEvent) {
-        return None;
-    }
-    let data: Json = serde_json::from_slice(parsed.data.as_deref()?).ok()?;
-    let nsp = parsed.nsp_str();
+    let (nsp, id, data) = super::super::codec::event_parts(packet)?;
     let mut object = json!({ "type": 2, "data": data, "nsp": nsp });
-    if let Some(id) = parsed.id {
+    if let Some(id) = id {
         object["id"] = json!(id);
     }
     let message = json!({ "packet": object, "opts": opts_json(opts) });
-    let mut fields = entry(uid, nsp, kind::BROADCAST, &message);
+    let mut fields = entry(uid, &nsp, kind::BROADCAST, &message);
     if !packet.attachments.is_empty() {
         let packed = to_bytes(&json_to_mp(&message, &packet.attachments));
         fields[3].1 = BASE64.encode(packed).into_bytes();
@@ -178,9 +172,15 @@ pub fn broadcast_of(message: &Message) -> Option<(Encoded, BroadcastOptions, boo
         .get("nsp")
         .and_then(Json::as_str)
         .unwrap_or(&message.nsp);
-    let mut data = packet.get("data")?.clone();
-    let attachments = referenced(&mut data, &message.attachments);
-    let text = serde_json::to_vec(&data).ok()?;
+    let data = packet.get("data")?;
+    // Only a message with binary has placeholders to renumber (and a copy to make).
+    let (text, attachments) = if message.attachments.is_empty() {
+        (serde_json::to_vec(data).ok()?, Vec::new())
+    } else {
+        let mut data = data.clone();
+        let attachments = referenced(&mut data, &message.attachments);
+        (serde_json::to_vec(&data).ok()?, attachments)
+    };
     let encoded = Encoded::event_data(nsp, &text, Arc::from(attachments));
     let opts = message.data.get("opts");
     let flag = |name: &str| {
@@ -216,9 +216,7 @@ fn referenced(data: &mut Json, attachments: &[Bytes]) -> Vec<Bytes> {
         }
     }
     let mut out = Vec::new();
-    if !attachments.is_empty() {
-        walk(data, attachments, &mut out);
-    }
+    walk(data, attachments, &mut out);
     out
 }
 

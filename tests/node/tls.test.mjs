@@ -6,6 +6,7 @@ import assert from "node:assert/strict";
 import { spawnSync } from "node:child_process";
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { request } from "node:http";
+import { connect as tcpConnect } from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { connect as tlsConnect } from "node:tls";
@@ -75,6 +76,41 @@ describe("TLS", { skip: target === "reference" && "switchboard only" }, () => {
       req.end();
     });
     assert.equal(status, "error");
+  });
+
+  it("a peer that never finishes its handshake is closed at header_timeout; others are served", async () => {
+    const slow = await startServer({
+      routes: `[server]\ntls = { cert = "${certs.cert}", key = "${certs.key}" }\n\n[limits]\nheader_timeout = "1s"\n\n[namespaces."/".events]\n"chat message" = "io"\n`,
+    });
+    try {
+      // TCP connected, no ClientHello: the server's deadline closes it.
+      const stalled = tcpConnect(slow.port, "127.0.0.1");
+      const closed = new Promise((resolve, reject) => {
+        const timer = setTimeout(() => reject(new Error("the stalled connection was never closed")), 10_000);
+        stalled.once("close", () => {
+          clearTimeout(timer);
+          resolve();
+        });
+      });
+      stalled.on("error", () => {});
+      // Meanwhile a real client is served.
+      const socket = connect(slow.url, {
+        transports: ["websocket"],
+        forceNew: true,
+        reconnection: false,
+        ca: readFileSync(certs.ca),
+      });
+      clients.push(socket);
+      await waitConnected(socket);
+      const echo = waitFor(socket, "chat message");
+      socket.emit("chat message", "served");
+      assert.equal(await echo, "served");
+      await closed;
+      assert.equal(stalled.bytesRead, 0, "closed without an answer");
+      socket.close();
+    } finally {
+      await slow.stop();
+    }
   });
 
   it("check refuses a key that does not go with the certificate", () => {

@@ -6,8 +6,8 @@ use std::sync::{Arc, RwLock};
 use arc_swap::ArcSwapOption;
 
 use super::{
-    Adapter, BroadcastOptions, Delivery, Recovery, RecoveryWindow, Remote, RoomObserver,
-    SavedSocket,
+    Adapter, BroadcastOptions, Delivery, KeptMessage, Recovery, RecoveryWindow, Remote,
+    RoomObserver, SavedSocket,
 };
 use crate::engineio::Sid;
 use crate::socketio::{Encoded, Socket};
@@ -125,6 +125,28 @@ impl LocalAdapter {
     fn listening(&self) -> Option<(&str, &dyn RoomObserver)> {
         let (nsp, observer) = self.observer.as_ref()?;
         observer.listening().then_some((&**nsp, &**observer))
+    }
+
+    /// A socket `sid` of another node is gone from `room` unannounced; the room now has
+    /// `size` members across the cluster. The observer tells this node's sockets.
+    pub fn vanished(&self, room: &str, sid: &str, size: usize) {
+        if let Some((nsp, observer)) = self.listening() {
+            observer.member_vanished(nsp, room, sid, size, self);
+        }
+    }
+
+    /// Another node kept `message` for a room: the observer keeps it here too.
+    pub fn kept(&self, message: KeptMessage) {
+        if let Some((nsp, observer)) = &self.observer {
+            observer.kept(nsp, message);
+        }
+    }
+
+    /// What the cluster keeps for `room`: the observer replaces this node's with it.
+    pub fn history_read(&self, room: &str, messages: Vec<KeptMessage>) {
+        if let Some((nsp, observer)) = &self.observer {
+            observer.history_read(nsp, room, messages);
+        }
     }
 
     /// How many sockets are in the namespace.

@@ -43,6 +43,21 @@ impl BroadcastOptions {
     }
 }
 
+/// A message a room keeps (a route's `history`), as a cluster shares it.
+#[derive(Debug, Clone)]
+pub struct KeptMessage {
+    /// The room that keeps it.
+    pub room: String,
+    /// The room keeps at most this many messages.
+    pub size: usize,
+    /// Each for at most this long.
+    pub ttl: std::time::Duration,
+    /// How long ago it was delivered.
+    pub age: std::time::Duration,
+    /// The packet as delivered.
+    pub packet: Encoded,
+}
+
 /// What a broadcast did.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct Delivery {
@@ -93,6 +108,26 @@ pub trait RoomObserver: Send + Sync + std::fmt::Debug {
     /// `room` of `nsp` got its first member (`occupied`) or lost its last — on this node;
     /// under `[cluster]`, on every node.
     fn room_changed(&self, nsp: &str, room: &str, occupied: bool);
+
+    /// Another node kept `message` for a room of `nsp`: keep it here too.
+    fn kept(&self, _nsp: &str, _message: KeptMessage) {}
+
+    /// What the cluster keeps for `room` of `nsp`, oldest first: it replaces what this node
+    /// keeps for the room.
+    fn history_read(&self, _nsp: &str, _room: &str, _messages: Vec<KeptMessage>) {}
+
+    /// A socket `sid` of another node is gone from `room` of `nsp` unannounced (its node
+    /// went silent); the room now has `size` members. `local` reaches this node's sockets
+    /// only — every node tells its own.
+    fn member_vanished(
+        &self,
+        _nsp: &str,
+        _room: &str,
+        _sid: &str,
+        _size: usize,
+        _local: &dyn Adapter,
+    ) {
+    }
 }
 
 /// Rooms and broadcasts of one namespace.
@@ -120,6 +155,28 @@ pub trait Adapter: Send + Sync + std::fmt::Debug {
 
     /// How many sockets are in `room` on this node (a socket id names its own room).
     fn room_size(&self, room: &str) -> usize;
+
+    /// How many sockets are in `room` across the cluster: this node's, and those other
+    /// switchboard nodes last told of (without a cluster, [`Adapter::room_size`]).
+    fn presence_size(&self, room: &str) -> usize {
+        self.room_size(room)
+    }
+
+    /// The ids of the sockets in `room` across the cluster, sorted: the first `max`.
+    fn presence_members(&self, room: &str, max: usize) -> Vec<String> {
+        let opts = BroadcastOptions {
+            rooms: vec![room.to_owned()],
+            ..BroadcastOptions::default()
+        };
+        let mut ids: Vec<Sid> = self.sockets(&opts).iter().map(|s| s.id()).collect();
+        if ids.len() > max {
+            ids.select_nth_unstable(max);
+            ids.truncate(max);
+        }
+        // A Sid's bytes are its text: they sort as the ids do.
+        ids.sort_unstable();
+        ids.iter().map(Sid::to_string).collect()
+    }
 
     /// Whether `sid` is in `room`.
     fn is_in(&self, sid: Sid, room: &str) -> bool {
@@ -149,6 +206,10 @@ pub trait Adapter: Send + Sync + std::fmt::Debug {
     /// it after `offset` (or, when read with it from a shared log, `missed`) — before any
     /// newer one.
     fn recover(&self, socket: Arc<Socket>, rooms: &[String], offset: &str, missed: &[Encoded]);
+
+    /// This node kept `message` for one of its rooms: the other nodes of a cluster keep it
+    /// too. Nothing without a cluster.
+    fn share_kept(&self, _message: &KeptMessage) {}
 
     /// On the other nodes of a cluster, the sockets `opts` selects join `rooms` (socket.io's
     /// `socketsJoin`, the local part being the caller's). Nothing without a cluster.

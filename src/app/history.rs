@@ -58,14 +58,42 @@ impl History {
 
     /// Keep `packet`, just delivered to `room` of `nsp`, under `spec`.
     pub fn remember(&self, nsp: &str, room: &str, spec: HistorySpec, packet: &Encoded) {
+        self.remember_aged(nsp, room, spec, packet, Duration::ZERO);
+    }
+
+    /// What `room` of `nsp` keeps becomes `messages` (oldest first, each delivered `age`
+    /// ago) — what the cluster keeps for it.
+    pub fn replace(&self, nsp: &str, room: &str, messages: &[(HistorySpec, Encoded, Duration)]) {
+        {
+            let mut inner = self.inner.lock().expect("history lock");
+            if let Some(old) = inner.rooms.remove(&(nsp.to_owned(), room.to_owned())) {
+                inner.bytes -= old.iter().map(|k| k.bytes).sum::<usize>();
+                inner.live -= old.len();
+            }
+        }
+        for (spec, packet, age) in messages {
+            self.remember_aged(nsp, room, *spec, packet, *age);
+        }
+    }
+
+    /// Keep `packet`, delivered to `room` of `nsp` `age` ago, under `spec`.
+    pub fn remember_aged(
+        &self,
+        nsp: &str,
+        room: &str,
+        spec: HistorySpec,
+        packet: &Encoded,
+        age: Duration,
+    ) {
         let bytes = packet.text.len()
             + packet.attachments.iter().map(|a| a.len()).sum::<usize>()
             + nsp.len()
             + room.len();
-        if bytes > self.budget {
+        if bytes > self.budget || age > spec.ttl {
             return;
         }
         let now = Instant::now();
+        let at = now.checked_sub(age).unwrap_or(now);
         let mut inner = self.inner.lock().expect("history lock");
         let inner = &mut *inner;
         let key = (nsp.to_owned(), room.to_owned());
@@ -74,7 +102,7 @@ impl History {
         let kept = inner.rooms.entry(key.clone()).or_default();
         kept.push_back(Kept {
             seq,
-            at: now,
+            at,
             packet: packet.clone(),
             bytes,
         });

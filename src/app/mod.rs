@@ -207,7 +207,8 @@ impl App {
         let hits = Arc::new(Hits::default());
         let webhooks = Webhooks::new();
         webhooks.configure(&routes.webhooks);
-        let observers = presence::Observers::new(webhooks.clone());
+        let history = Arc::new(history::History::default());
+        let observers = presence::Observers::new(webhooks.clone(), history.clone());
         let snapshot = Arc::new(ArcSwap::from_pointee(Snapshot::new(
             routes,
             scripts,
@@ -223,6 +224,7 @@ impl App {
             hits.clone(),
             pool,
             webhooks.clone(),
+            history,
         );
         let engine = Engine::with_hits(
             SocketIo::new(dispatcher.clone(), socketio_config, hits.clone()),

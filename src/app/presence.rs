@@ -1,30 +1,38 @@
-//! What the adapters' room changes become: webhooks (`[[webhooks]]`) and presence
+//! What the adapters' room changes become: webhooks (`[[webhooks]]`), other nodes' kept
+//! messages in this node's history, and presence
 //! announcements (`presence = { event, data }` on a namespace) — each room told who joined or
-//! left it and its size on this node, as `{room, size, joined|left, data}`.
+//! left it and its size (across the cluster, as this node knows it), as
+//! `{room, size, joined|left, data}`.
 
 use std::sync::{Arc, OnceLock, Weak};
 
 use arc_swap::ArcSwap;
 use serde_json::{Map, Value, json};
 
+use super::history::History;
 use super::snapshot::Snapshot;
 use super::webhooks::Webhooks;
-use crate::adapter::{BroadcastOptions, RoomObserver};
+use crate::adapter::{Adapter, BroadcastOptions, KeptMessage, RoomObserver};
+use crate::routing::{HistorySpec, PresenceSettings};
 use crate::socketio::{Encoded, Socket};
 
 /// The application's room observer.
 #[derive(Debug)]
 pub struct Observers {
     webhooks: Arc<Webhooks>,
+    /// Rooms' histories, to which other nodes' kept messages are added.
+    history: Arc<History>,
     /// The snapshot in force, once there is one (presence reads its namespaces).
     snapshot: OnceLock<Weak<ArcSwap<Snapshot>>>,
 }
 
 impl Observers {
-    /// Observers telling `webhooks`; presence starts once [`Observers::watch`] is called.
-    pub fn new(webhooks: Arc<Webhooks>) -> Arc<Observers> {
+    /// Observers telling `webhooks` and keeping other nodes' kept messages in `history`;
+    /// presence starts once [`Observers::watch`] is called.
+    pub fn new(webhooks: Arc<Webhooks>, history: Arc<History>) -> Arc<Observers> {
         Arc::new(Observers {
             webhooks,
+            history,
             snapshot: OnceLock::new(),
         })
     }
@@ -60,13 +68,9 @@ impl RoomObserver for Observers {
         let Some(snapshot) = self.snapshot() else {
             return;
         };
-        let (Some(settings), Some(adapter)) = (
-            snapshot
-                .routes
-                .namespace(nsp)
-                .and_then(|ns| ns.presence.as_ref()),
-            snapshot.adapters.get(nsp),
-        ) else {
+        let (Some(settings), Some(adapter)) =
+            (presence(&snapshot, nsp), snapshot.adapters.get(nsp))
+        else {
             return;
         };
         let data = socket.data();
@@ -76,31 +80,74 @@ impl RoomObserver for Observers {
             .filter_map(|k| Some((k.clone(), data.get(k)?.clone())))
             .collect();
         let change = if joined { "joined" } else { "left" };
-        let body = json!({
-            "room": room,
-            "size": size,
-            change: socket.id().as_str(),
-            "data": subset,
-        });
-        let raw = serde_json::to_vec(&body).expect("JSON values serialize");
-        let packet = Encoded::event(
+        announce(
+            adapter.as_ref(),
             nsp,
             &settings.event,
-            crate::socketio::packet::Args::Raw(&raw),
-            Arc::from([]),
-            None,
+            json!({ "room": room, "size": size, change: socket.id().as_str(), "data": subset }),
         );
-        adapter.broadcast(
-            &packet,
-            &BroadcastOptions {
-                rooms: vec![room.to_owned()],
-                except: Vec::new(),
-                volatile: false,
-            },
-        );
+    }
+
+    fn member_vanished(&self, nsp: &str, room: &str, sid: &str, size: usize, local: &dyn Adapter) {
+        let Some(snapshot) = self.snapshot() else {
+            return;
+        };
+        if let Some(settings) = presence(&snapshot, nsp) {
+            // Its data went with its node.
+            let body = json!({ "room": room, "size": size, "left": sid, "data": {} });
+            announce(local, nsp, &settings.event, body);
+        }
+    }
+
+    fn kept(&self, nsp: &str, m: KeptMessage) {
+        let spec = HistorySpec {
+            size: m.size,
+            ttl: m.ttl,
+        };
+        self.history
+            .remember_aged(nsp, &m.room, spec, &m.packet, m.age);
+    }
+
+    fn history_read(&self, nsp: &str, room: &str, messages: Vec<KeptMessage>) {
+        let messages: Vec<_> = messages
+            .into_iter()
+            .map(|m| {
+                let spec = HistorySpec {
+                    size: m.size,
+                    ttl: m.ttl,
+                };
+                (spec, m.packet, m.age)
+            })
+            .collect();
+        self.history.replace(nsp, room, &messages);
     }
 
     fn room_changed(&self, nsp: &str, room: &str, occupied: bool) {
         self.webhooks.room_changed(nsp, room, occupied);
     }
+}
+
+fn presence<'a>(snapshot: &'a Snapshot, nsp: &str) -> Option<&'a PresenceSettings> {
+    snapshot.routes.namespace(nsp)?.presence.as_ref()
+}
+
+/// Tell `body` to the sockets of its room, as event `event`.
+fn announce(adapter: &dyn Adapter, nsp: &str, event: &str, body: Value) {
+    let room = body["room"].as_str().unwrap_or_default().to_owned();
+    let raw = serde_json::to_vec(&body).expect("JSON values serialize");
+    let packet = Encoded::event(
+        nsp,
+        event,
+        crate::socketio::packet::Args::Raw(&raw),
+        Arc::from([]),
+        None,
+    );
+    adapter.broadcast(
+        &packet,
+        &BroadcastOptions {
+            rooms: vec![room],
+            except: Vec::new(),
+            volatile: false,
+        },
+    );
 }

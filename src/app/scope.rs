@@ -5,8 +5,7 @@ use std::cell::OnceCell;
 
 use serde_json::Value;
 
-use crate::adapter::{Adapter, BroadcastOptions};
-use crate::engineio::Sid;
+use crate::adapter::Adapter;
 use crate::routing::Scope;
 use crate::socketio::Socket;
 
@@ -93,22 +92,6 @@ impl Scope for EventScope<'_> {
     }
 
     fn room_members(&self, room: &str) -> Option<Vec<String>> {
-        Some(room_members(self.adapter, room, usize::MAX))
+        Some(self.adapter.presence_members(room, usize::MAX))
     }
-}
-
-/// The first `max` socket ids in `room` of `adapter`'s namespace, sorted (the rest are not).
-pub(crate) fn room_members(adapter: &dyn Adapter, room: &str, max: usize) -> Vec<String> {
-    let opts = BroadcastOptions {
-        rooms: vec![room.to_owned()],
-        ..BroadcastOptions::default()
-    };
-    let mut ids: Vec<Sid> = adapter.sockets(&opts).iter().map(|s| s.id()).collect();
-    if ids.len() > max {
-        ids.select_nth_unstable(max);
-        ids.truncate(max);
-    }
-    // A Sid's bytes are its text: they sort as the ids do.
-    ids.sort_unstable();
-    ids.iter().map(Sid::to_string).collect()
 }

@@ -131,6 +131,7 @@ fn start_cluster(
         url: settings.url.clone(),
         key: settings.key.clone(),
         request_timeout: settings.request_timeout,
+        heartbeat: settings.heartbeat,
         stream: settings.streams.as_ref().map(|s| StreamConfig {
             name: s.name.clone(),
             max_len: s.max_len,

@@ -118,6 +118,9 @@ pub struct ClusterSettings {
     pub key: String,
     /// How long a request to the other nodes may take. Defaults to 5 s.
     pub request_timeout: Duration,
+    /// How often this node tells the others it lives (`heartbeat`, default 5 s); one silent
+    /// for three heartbeats is dead and its sockets leave the rooms others count.
+    pub heartbeat: Duration,
     /// `adapter = "redis-streams"`: the stream shared with `@socket.io/redis-streams-adapter`;
     /// `None` for the classic `redis` adapter.
     pub streams: Option<StreamSettings>,

@@ -343,6 +343,41 @@ pub(crate) fn render(app: &App) -> Response<Full<Bytes>> {
             "Packets of this node's own broadcasts queued once Redis gave their offset (redis-streams with recovery).",
             &c.offset_deliveries,
         );
+        out.head(
+            "switchboard_cluster_remote_nodes",
+            "gauge",
+            "Other switchboard nodes heard from within three heartbeats, whose rooms this node knows.",
+        );
+        out.value(
+            "switchboard_cluster_remote_nodes",
+            "",
+            c.remote_nodes.load(Ordering::Relaxed),
+        );
+        out.head(
+            "switchboard_cluster_remote_members",
+            "gauge",
+            "Room memberships of other switchboard nodes' sockets, as last heard.",
+        );
+        out.value(
+            "switchboard_cluster_remote_members",
+            "",
+            c.remote_members.load(Ordering::Relaxed),
+        );
+        out.counter(
+            "switchboard_cluster_remote_members_refused_total",
+            "Other nodes' room joins not kept: the bound on memberships held was reached.",
+            &c.remote_members_refused,
+        );
+        out.counter(
+            "switchboard_cluster_history_heard_total",
+            "Messages other nodes kept for rooms (history), added here as they were published.",
+            &c.history_heard,
+        );
+        out.counter(
+            "switchboard_cluster_history_read_total",
+            "Kept messages read from Redis, at start and after an outage.",
+            &c.history_read,
+        );
         out.counter(
             "switchboard_cluster_requests_total",
             "Requests of other nodes (fetchSockets, socketsJoin, …) served.",

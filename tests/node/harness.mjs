@@ -222,6 +222,7 @@ export async function startRepoServer({ config = "routes.toml", env } = {}) {
  * @property {() => string} output  everything the server printed (last 64 KiB)
  * @property {(opts?: { whileDown?: () => Promise<void> }) => Promise<void>} restart
  *   SIGKILL, run `whileDown` (if given) while no server listens, start again on the same port
+ * @property {() => Promise<void>} kill  SIGKILL, and stay dead
  * @property {() => Promise<void>} stop  SIGTERM (SIGKILL after a grace period)
  */
 
@@ -256,6 +257,11 @@ async function launch(how, configPath, cleanup) {
         throw new Error(`server restarted on port ${next.port}, expected ${port}`);
       }
       child = next.child;
+    },
+    /** Kill the server abruptly and leave it dead (a node dying); `stop()` still cleans up. */
+    async kill() {
+      child.kill("SIGKILL");
+      await exited(child);
     },
     async stop() {
       if (stopped) return;

@@ -19,13 +19,16 @@
 //! By job: this file holds the link and the adapter; `publisher` the outbound queue and its
 //! task; `subscriber` the inbound connection; `remote` what other nodes ask of this one;
 //! `requests` what this node asks of the others; `occupancy` rooms occupied cluster-wide;
-//! `codec` the wire format; `streams` what differs on the streams wire.
+//! `roster` who is in each room on the other nodes; `history` what rooms keep; `codec` the
+//! wire format; `streams` what differs on the streams wire.
 
 pub mod codec;
+mod history;
 mod occupancy;
 mod publisher;
 mod remote;
 mod requests;
+mod roster;
 pub mod streams;
 mod subscriber;
 
@@ -65,6 +68,9 @@ pub struct ClusterConfig {
     pub key: String,
     /// How long a client has to answer a broadcast-with-ack from another node.
     pub request_timeout: Duration,
+    /// How often this node tells the others which sockets are in its rooms; one silent for
+    /// three heartbeats is dead (see [`roster`]).
+    pub heartbeat: Duration,
     /// The stream of `@socket.io/redis-streams-adapter`; `None`: the classic adapter.
     pub stream: Option<StreamConfig>,
 }
@@ -87,6 +93,16 @@ pub struct ClusterMetrics {
     /// Packets of this node's own broadcasts queued once Redis gave their offset
     /// (`redis-streams` with recovery on).
     pub offset_deliveries: AtomicU64,
+    /// Other switchboard nodes heard from, whose rooms this node knows (a gauge).
+    pub remote_nodes: AtomicU64,
+    /// Memberships of other nodes' sockets in rooms, as this node last heard (a gauge).
+    pub remote_members: AtomicU64,
+    /// Other nodes' joins not kept: the bound on memberships held was reached.
+    pub remote_members_refused: AtomicU64,
+    /// Messages other nodes kept for rooms, added to this node's history as heard.
+    pub history_heard: AtomicU64,
+    /// Kept messages read from Redis (at start and after an outage).
+    pub history_read: AtomicU64,
     /// Requests of other nodes answered or applied.
     pub requests: AtomicU64,
     /// Requests of other nodes dropped because enough were being handled already.
@@ -119,6 +135,10 @@ struct Shared {
     /// Connection state recovery (`redis-streams` only: the classic adapter's is each
     /// namespace's own, in its local adapter). Read by every broadcast: no lock.
     recovery: arc_swap::ArcSwapOption<RecoveryWindow>,
+    /// Memberships: this node's as told, the others' as heard.
+    roster: roster::Roster,
+    /// Kept messages heard while the histories are read.
+    history_reading: history::Reading,
 }
 
 impl Shared {
@@ -210,6 +230,8 @@ impl RedisCluster {
             command: tokio::sync::Mutex::new(None),
             pending: Mutex::new(HashMap::new()),
             recovery: arc_swap::ArcSwapOption::empty(),
+            roster: roster::Roster::default(),
+            history_reading: history::Reading::default(),
         });
         let cancel = CancellationToken::new();
         runtime.spawn(publisher(
@@ -228,6 +250,7 @@ impl RedisCluster {
             subscribe_rx,
             cancel.clone(),
         ));
+        runtime.spawn(roster::heartbeats(Arc::downgrade(&shared), cancel.clone()));
         if shared.config.stream.is_some() {
             runtime.spawn(streams::reader(
                 client,
@@ -323,6 +346,18 @@ impl Adapter for RedisAdapter {
         self.local.room_size(room)
     }
 
+    fn presence_size(&self, room: &str) -> usize {
+        self.local.room_size(room) + self.shared.roster.size(&self.nsp, room)
+    }
+
+    fn presence_members(&self, room: &str, max: usize) -> Vec<String> {
+        let mut ids = self.local.presence_members(room, max);
+        ids.extend(self.shared.roster.members(&self.nsp, room, max));
+        ids.sort_unstable();
+        ids.truncate(max);
+        ids
+    }
+
     fn sockets(&self, opts: &BroadcastOptions) -> Vec<Arc<Socket>> {
         self.local.sockets(opts)
     }
@@ -383,6 +418,10 @@ impl Adapter for RedisAdapter {
 
     fn recover(&self, socket: Arc<Socket>, rooms: &[String], offset: &str, missed: &[Encoded]) {
         self.local.recover(socket, rooms, offset, missed);
+    }
+
+    fn share_kept(&self, message: &super::KeptMessage) {
+        self.push_kept(message);
     }
 
     fn remote_join(&self, opts: &BroadcastOptions, rooms: &[String]) {

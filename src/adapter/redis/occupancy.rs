@@ -1,3 +1,6 @@
+//! The observer of a clustered namespace: every membership change goes to the roster (see
+//! `roster`), and the application's observer is told sizes across the cluster.
+//!
 //! Room occupancy across the cluster: a room is occupied while any node has a member. Each
 //! node keeps its uid in the Redis set `{key}#occupancy#{nsp}#{room}` while it has members
 //! there; the node whose add makes the set hold one uid tells "occupied", the one whose
@@ -14,7 +17,8 @@ use tokio::sync::Notify;
 use tokio_util::sync::CancellationToken;
 
 use super::Shared;
-use crate::adapter::RoomObserver;
+use super::roster::Member;
+use crate::adapter::{Adapter, KeptMessage, RoomObserver};
 use crate::socketio::Socket;
 
 /// Adds this node; answers 1 when it is now the only one.
@@ -28,6 +32,8 @@ const RETRY: Duration = Duration::from_secs(1);
 #[derive(Debug)]
 pub(super) struct Occupancy {
     inner: Arc<dyn RoomObserver>,
+    /// The link, whose roster is told of every membership change.
+    shared: Weak<Shared>,
     /// Rooms whose occupancy here changed, not yet settled: `true` occupied.
     pending: Mutex<HashMap<String, bool>>,
     wake: Notify,
@@ -43,6 +49,7 @@ impl Occupancy {
     ) -> Arc<Occupancy> {
         let occupancy = Arc::new(Occupancy {
             inner,
+            shared: shared.clone(),
             pending: Mutex::new(HashMap::new()),
             wake: Notify::new(),
         });
@@ -52,8 +59,9 @@ impl Occupancy {
 }
 
 impl RoomObserver for Occupancy {
+    // The roster is told of every change, whoever else listens.
     fn listening(&self) -> bool {
-        self.inner.listening()
+        true
     }
 
     fn member_changed(
@@ -64,10 +72,36 @@ impl RoomObserver for Occupancy {
         joined: bool,
         size: usize,
     ) {
-        self.inner.member_changed(nsp, socket, room, joined, size);
+        let Some(shared) = self.shared.upgrade() else {
+            return;
+        };
+        let member = Member(nsp.to_owned(), room.to_owned(), socket.id().to_string());
+        shared.roster.tell(&shared, member, joined);
+        if self.inner.listening() {
+            // The size across the cluster, as far as this node knows.
+            let size = size + shared.roster.size(nsp, room);
+            self.inner.member_changed(nsp, socket, room, joined, size);
+        }
+    }
+
+    fn member_vanished(&self, nsp: &str, room: &str, sid: &str, size: usize, local: &dyn Adapter) {
+        if self.inner.listening() {
+            self.inner.member_vanished(nsp, room, sid, size, local);
+        }
+    }
+
+    fn kept(&self, nsp: &str, message: KeptMessage) {
+        self.inner.kept(nsp, message);
+    }
+
+    fn history_read(&self, nsp: &str, room: &str, messages: Vec<KeptMessage>) {
+        self.inner.history_read(nsp, room, messages);
     }
 
     fn room_changed(&self, _nsp: &str, room: &str, occupied: bool) {
+        if !self.inner.listening() {
+            return;
+        }
         self.pending
             .lock()
             .expect("occupancy lock")

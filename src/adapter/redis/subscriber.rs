@@ -4,6 +4,7 @@
 
 use super::remote::on_request;
 use super::*;
+use super::{history, roster};
 
 /// Keeps a subscription per namespace, reconnecting with backoff, and applies what arrives.
 pub(super) async fn subscriber(
@@ -52,8 +53,19 @@ pub(super) async fn subscriber(
             .keys()
             .cloned()
             .collect();
-        let mut ok = true;
-        for nsp in &names {
+        let own = [s.roster_subscription(), s.history_subscription()];
+        let mut ok = match tokio::time::timeout(deadline, sink.subscribe(&own[..])).await {
+            Ok(Ok(())) => true,
+            Ok(Err(e)) => {
+                tracing::warn!("Subscribing to Redis failed: {e}");
+                false
+            }
+            Err(_) => {
+                tracing::warn!("Subscribing to Redis timed out");
+                false
+            }
+        };
+        for nsp in names.iter().filter(|_| ok) {
             if let Err(e) = subscribe(&mut sink, &s, nsp).await {
                 tracing::warn!("Subscribing to Redis failed: {e}");
                 ok = false;
@@ -65,8 +77,15 @@ pub(super) async fn subscriber(
             s.metrics.connected.store(1, Ordering::Relaxed);
             if down {
                 tracing::info!("Redis connection restored; subscriptions renewed");
+                // What this node told meanwhile may be lost: its rooms are written afresh.
+                s.roster.outage();
             }
             down = false;
+            // What the others told before (or while) this node was away.
+            tokio::spawn(roster::read_all(s.clone()));
+            for nsp in names {
+                tokio::spawn(history::read_all(s.clone(), nsp));
+            }
             drop(s);
             loop {
                 tokio::select! {
@@ -82,6 +101,7 @@ pub(super) async fn subscriber(
                             tracing::warn!("Subscribing to Redis failed: {e}");
                             break;
                         }
+                        tokio::spawn(history::read_all(s.clone(), nsp));
                     }
                 }
             }
@@ -126,6 +146,15 @@ async fn subscribe(
 /// One message from Redis. Broadcasts are applied here; requests go to the blocking pool.
 fn handle(s: &Arc<Shared>, msg: &redis::Msg) {
     let payload = msg.get_payload_bytes();
+    if !msg.from_pattern() {
+        let channel = msg.get_channel_name();
+        if s.is_roster_channel(channel) {
+            return roster::on_message(s, payload);
+        }
+        if s.is_history_channel(channel) {
+            return history::on_message(s, payload);
+        }
+    }
     if s.config.stream.is_some() {
         match streams::codec::decode_published(payload) {
             Some(message) => streams::on_message(s, message, None),

@@ -48,7 +48,7 @@ pub(crate) struct Core {
     pool: Arc<ScriptPool>,
     webhooks: Arc<Webhooks>,
     /// What rooms with a `history` keep.
-    history: super::history::History,
+    history: Arc<super::history::History>,
     /// One warning per script file and interval.
     failures: Throttle<String>,
 }
@@ -61,13 +61,14 @@ pub struct Dispatcher {
 
 impl Dispatcher {
     /// A dispatcher reading `snapshot`, counting in `metrics` and `hits`, running scripts
-    /// on `pool`, telling `webhooks` what happens.
+    /// on `pool`, telling `webhooks` what happens, keeping rooms' messages in `history`.
     pub fn new(
         snapshot: Arc<ArcSwap<Snapshot>>,
         metrics: Arc<Metrics>,
         hits: Arc<Hits>,
         pool: Arc<ScriptPool>,
         webhooks: Arc<Webhooks>,
+        history: Arc<super::history::History>,
     ) -> Self {
         Dispatcher {
             core: Arc::new(Core {
@@ -76,7 +77,7 @@ impl Dispatcher {
                 hits,
                 pool,
                 webhooks,
-                history: super::history::History::default(),
+                history,
                 failures: Throttle::new(FAILURE_LOG_INTERVAL),
             }),
         }

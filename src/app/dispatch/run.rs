@@ -8,7 +8,7 @@ use bytes::Bytes;
 use serde_json::Value;
 
 use super::Core;
-use crate::adapter::{Adapter, BroadcastOptions};
+use crate::adapter::{Adapter, BroadcastOptions, KeptMessage};
 use crate::app::metrics::{Metrics, add};
 use crate::engineio::{Pending, SendError, Sid};
 use crate::limits::Limit;
@@ -132,6 +132,14 @@ impl<'a> Run<'a> {
                     self.core
                         .history
                         .remember(socket.nsp(), &room, spec, &packet);
+                    // The other nodes of a cluster keep it too.
+                    self.adapter.share_kept(&KeptMessage {
+                        room,
+                        size: spec.size,
+                        ttl: spec.ttl,
+                        age: std::time::Duration::ZERO,
+                        packet,
+                    });
                 }
             }
             Action::Replay(room) => {

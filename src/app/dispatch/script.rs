@@ -10,7 +10,7 @@ use super::Core;
 use super::run::Run;
 use crate::adapter::Adapter;
 use crate::app::metrics::add;
-use crate::app::scope::{EventScope, room_members};
+use crate::app::scope::EventScope;
 use crate::app::snapshot::Snapshot;
 use crate::engineio::Pending;
 use crate::limits::Limit;
@@ -309,10 +309,10 @@ struct NamespaceRooms(Arc<dyn Adapter>);
 
 impl RoomLookup for NamespaceRooms {
     fn size(&self, room: &str) -> usize {
-        self.0.room_size(room)
+        self.0.presence_size(room)
     }
 
     fn members(&self, room: &str, max: usize) -> Vec<String> {
-        room_members(self.0.as_ref(), room, max)
+        self.0.presence_members(room, max)
     }
 }

@@ -14,7 +14,11 @@ const CLUSTER_KEYS: &[&str] = &[
     "request_timeout",
     "stream",
     "max_len",
+    "heartbeat",
 ];
+/// Bounds of `heartbeat`: often enough to notice a dead node, seldom enough to cost nothing.
+const MIN_HEARTBEAT: std::time::Duration = std::time::Duration::from_millis(100);
+const MAX_HEARTBEAT: std::time::Duration = std::time::Duration::from_secs(60);
 /// The adapters `[cluster]` knows.
 const ADAPTERS: &str = "\"redis\" or \"redis-streams\"";
 
@@ -104,10 +108,22 @@ pub(super) fn compile_cluster(
             None => ok = false,
         }
     }
+    let mut heartbeat = std::time::Duration::from_secs(5);
+    if let Some(n) = get(t, "heartbeat") {
+        match super::limits::timeout(n, "heartbeat", r) {
+            Some(d) if d < MIN_HEARTBEAT || d > MAX_HEARTBEAT => {
+                r.error(n.span(), "`heartbeat` must be between \"100ms\" and \"1m\"");
+                ok = false;
+            }
+            Some(d) => heartbeat = d,
+            None => ok = false,
+        }
+    }
     ok.then_some(ClusterSettings {
         url,
         key,
         request_timeout,
+        heartbeat,
         streams: stream,
     })
 }

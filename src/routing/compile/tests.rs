@@ -87,7 +87,7 @@ fn cluster_defaults_url_env_and_errors() {
             "routes.toml:2:11 unknown adapter `kafka`; expected \"redis\" or \"redis-streams\"",
             "routes.toml:3:7 the Redis URL must start with `redis://`, `rediss://` or `unix://`",
             "routes.toml:4:7 `a*` is not a channel prefix; expected text without `*?[]`, like \"socket.io\"",
-            "routes.toml:6:1 unknown key `retries` in [cluster]; expected one of: adapter, url, url_env, key, request_timeout, stream, max_len",
+            "routes.toml:6:1 unknown key `retries` in [cluster]; expected one of: adapter, url, url_env, key, request_timeout, stream, max_len, heartbeat",
         ]
     );
     assert_eq!(

@@ -200,6 +200,38 @@ mod tests {
     }
 
     #[test]
+    fn what_the_cluster_keeps_replaces_a_rooms_history() {
+        let h = History::default();
+        for n in 0..3 {
+            h.remember("/", "r", SPEC, &msg(n));
+        }
+        h.remember("/", "other", SPEC, &msg(9));
+        let hour = Duration::from_secs(3600);
+        h.replace(
+            "/",
+            "r",
+            &[
+                (SPEC, msg(7), Duration::from_secs(30)),
+                // Older than its ttl: not kept.
+                (SPEC, msg(8), hour + Duration::from_secs(1)),
+                (SPEC, msg(5), Duration::ZERO),
+            ],
+        );
+        assert_eq!(
+            texts(h.replay("/", "r", None)),
+            [r#"2["m",7]"#, r#"2["m",5]"#]
+        );
+        // Read with a shorter ttl, the one kept 30 s ago is past it.
+        assert_eq!(
+            texts(h.replay("/", "r", Some(Duration::from_secs(10)))),
+            [r#"2["m",5]"#]
+        );
+        assert_eq!(texts(h.replay("/", "other", None)), [r#"2["m",9]"#]);
+        let inner = h.inner.lock().unwrap();
+        assert_eq!(inner.live, 3);
+    }
+
+    #[test]
     fn past_the_budget_the_oldest_of_any_room_go() {
         // Each message: 8 bytes of text + 1 + 1 of names.
         let h = History::with_budget(30);

@@ -90,6 +90,23 @@ fn cluster_defaults_url_env_and_errors() {
             "routes.toml:6:1 unknown key `retries` in [cluster]; expected one of: adapter, url, url_env, key, request_timeout, stream, max_len, heartbeat",
         ]
     );
+    let heartbeat = |text: &str| {
+        compile_str(&format!("[cluster]\nadapter = \"redis\"\n{text}"))
+            .map(|t| t.cluster.unwrap().heartbeat)
+    };
+    assert_eq!(heartbeat("").unwrap(), std::time::Duration::from_secs(5));
+    assert_eq!(
+        heartbeat("heartbeat = \"250ms\"\n").unwrap(),
+        std::time::Duration::from_millis(250)
+    );
+    for bad in ["\"10ms\"", "\"2m\""] {
+        assert_eq!(
+            errors(&format!(
+                "[cluster]\nadapter = \"redis\"\nheartbeat = {bad}\n"
+            )),
+            vec!["routes.toml:3:13 `heartbeat` must be between \"100ms\" and \"1m\""]
+        );
+    }
     assert_eq!(
         errors("[cluster]\nurl_env = \"NOPE\"\n"),
         vec![

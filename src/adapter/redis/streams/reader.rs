@@ -1,5 +1,5 @@
-//! The stream reader: one connection XREADs the stream from where this node started, in
-//! order, and hands every other node's entry over with its id; after an outage it
+//! The stream reader: one connection XREADs the stream from its last entry when this node
+//! started (an id, never "$", so that nothing added between two reads is missed), in order, and hands every other node's entry over with its id; after an outage it
 //! reconnects with backoff and goes on from the last entry it read.
 
 use std::sync::Weak;
@@ -54,6 +54,28 @@ pub(in super::super) async fn reader(
             }
         }
         let c = conn.as_mut().expect("connected above");
+        if last == "$" {
+            // "$" means "after the last entry when this XREAD arrives": an entry added between
+            // a timed-out XREAD and the next would be skipped. Start from a real id instead.
+            let mut cmd = redis::cmd("XREVRANGE");
+            cmd.arg(&stream.name).arg("+").arg("-").arg("COUNT").arg(1);
+            let reply = tokio::select! {
+                _ = cancel.cancelled() => return,
+                r = cmd.query_async::<Value>(c) => r,
+            };
+            match reply {
+                Ok(reply) => {
+                    last = entries(reply)
+                        .pop()
+                        .map_or_else(|| "0-0".to_owned(), |(id, _)| id);
+                }
+                Err(e) => {
+                    tracing::debug!("Reading the Redis stream failed ({e}); reconnecting");
+                    conn = None;
+                    continue;
+                }
+            }
+        }
         let mut cmd = redis::cmd("XREAD");
         cmd.arg("COUNT")
             .arg(COUNT)

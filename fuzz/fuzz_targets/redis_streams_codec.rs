@@ -28,14 +28,17 @@ fuzz_target!(|data: &[u8]| {
                 return;
             };
             if let Some((packet, opts, _)) = codec::broadcast_of(&message) {
-                let again = codec::broadcast_entry("fuzzer", &packet, &opts)
+                let keep = codec::kept_of(&message);
+                let again = codec::kept_broadcast_entry("fuzzer", &packet, &opts, keep.as_ref())
                     .map(|e| e.into_iter().map(|(k, v)| (k.to_owned(), v)).collect::<Vec<_>>())
-                    .and_then(|e| codec::decode_entry(&e))
-                    .and_then(|m| codec::broadcast_of(&m));
-                if let Some((packet_again, opts_again, _)) = again {
+                    .and_then(|e| codec::decode_entry(&e));
+                if let Some(m) = again
+                    && let Some((packet_again, opts_again, _)) = codec::broadcast_of(&m)
+                {
                     assert_eq!(packet_again, packet);
                     assert_eq!(opts_again.rooms, opts.rooms);
                     assert_eq!(opts_again.except, opts.except);
+                    assert_eq!(codec::kept_of(&m), keep);
                 }
             }
         }

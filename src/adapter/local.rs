@@ -6,7 +6,7 @@ use std::sync::{Arc, RwLock};
 use arc_swap::ArcSwapOption;
 
 use super::{
-    Adapter, BroadcastOptions, Delivery, KeptMessage, Recovery, RecoveryWindow, Remote,
+    Adapter, BroadcastOptions, Delivery, Keep, KeptMessage, Recovery, RecoveryWindow, Remote,
     RoomObserver, SavedSocket,
 };
 use crate::engineio::Sid;
@@ -135,10 +135,10 @@ impl LocalAdapter {
         }
     }
 
-    /// Another node kept `message` for a room: the observer keeps it here too.
-    pub fn kept(&self, message: KeptMessage) {
+    /// Keep `message`, delivered already, as its room's history.
+    pub fn keep_only(&self, message: KeptMessage) {
         if let Some((nsp, observer)) = &self.observer {
-            observer.kept(nsp, message);
+            observer.kept(nsp, message, &mut || {});
         }
     }
 
@@ -272,6 +272,23 @@ impl Adapter for LocalAdapter {
             }
         }
         self.fan_out(packet, opts)
+    }
+
+    fn broadcast_kept(&self, packet: &Encoded, opts: &BroadcastOptions, keep: &Keep) -> Delivery {
+        let mut delivery = Delivery::default();
+        let mut deliver = || delivery = self.broadcast(packet, opts);
+        match &self.observer {
+            Some((nsp, observer)) => {
+                let message = KeptMessage {
+                    keep: keep.clone(),
+                    age: std::time::Duration::ZERO,
+                    packet: packet.clone(),
+                };
+                observer.kept(nsp, message, &mut deliver);
+            }
+            None => deliver(),
+        }
+        delivery
     }
 
     fn all_rooms(&self) -> Vec<String> {

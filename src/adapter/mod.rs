@@ -43,15 +43,22 @@ impl BroadcastOptions {
     }
 }
 
-/// A message a room keeps (a route's `history`), as a cluster shares it.
+/// What a room keeps of the messages delivered to it (a route's `history`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Keep {
+    /// The room.
+    pub room: String,
+    /// It keeps at most this many messages…
+    pub size: usize,
+    /// …each for at most this long.
+    pub ttl: std::time::Duration,
+}
+
+/// A message a room keeps.
 #[derive(Debug, Clone)]
 pub struct KeptMessage {
-    /// The room that keeps it.
-    pub room: String,
-    /// The room keeps at most this many messages.
-    pub size: usize,
-    /// Each for at most this long.
-    pub ttl: std::time::Duration,
+    /// The room and its bounds.
+    pub keep: Keep,
     /// How long ago it was delivered.
     pub age: std::time::Duration,
     /// The packet as delivered.
@@ -109,8 +116,12 @@ pub trait RoomObserver: Send + Sync + std::fmt::Debug {
     /// under `[cluster]`, on every node.
     fn room_changed(&self, nsp: &str, room: &str, occupied: bool);
 
-    /// Another node kept `message` for a room of `nsp`: keep it here too.
-    fn kept(&self, _nsp: &str, _message: KeptMessage) {}
+    /// `message` is delivered to its room of `nsp` and kept: `deliver` queues it for this
+    /// node's sockets. The observer runs it and keeps the message in one step, so that a
+    /// socket joining the room with replay gets it once — replayed or live.
+    fn kept(&self, _nsp: &str, _message: KeptMessage, deliver: &mut dyn FnMut()) {
+        deliver();
+    }
 
     /// What the cluster keeps for `room` of `nsp`, oldest first: it replaces what this node
     /// keeps for the room.
@@ -189,6 +200,10 @@ pub trait Adapter: Send + Sync + std::fmt::Debug {
     /// Queue `packet`, encoded once, for every socket `opts` selects.
     fn broadcast(&self, packet: &Encoded, opts: &BroadcastOptions) -> Delivery;
 
+    /// As [`Adapter::broadcast`] to `keep.room`, which keeps the message (see
+    /// [`RoomObserver::kept`]); under `[cluster]`, on every node.
+    fn broadcast_kept(&self, packet: &Encoded, opts: &BroadcastOptions, keep: &Keep) -> Delivery;
+
     /// This node's rooms of the namespace (sockets' own included).
     fn all_rooms(&self) -> Vec<String>;
 
@@ -206,10 +221,6 @@ pub trait Adapter: Send + Sync + std::fmt::Debug {
     /// it after `offset` (or, when read with it from a shared log, `missed`) — before any
     /// newer one.
     fn recover(&self, socket: Arc<Socket>, rooms: &[String], offset: &str, missed: &[Encoded]);
-
-    /// This node kept `message` for one of its rooms: the other nodes of a cluster keep it
-    /// too. Nothing without a cluster.
-    fn share_kept(&self, _message: &KeptMessage) {}
 
     /// On the other nodes of a cluster, the sockets `opts` selects join `rooms` (socket.io's
     /// `socketsJoin`, the local part being the caller's). Nothing without a cluster.

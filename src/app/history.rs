@@ -34,11 +34,15 @@ struct Inner {
     next: u64,
 }
 
+/// Locks that order a room's kept deliveries with its joins-with-replay, by hash of room.
+const ORDER_LOCKS: usize = 64;
+
 /// The history of every room that has one.
 #[derive(Debug)]
 pub struct History {
     inner: Mutex<Inner>,
     budget: usize,
+    order: [Mutex<()>; ORDER_LOCKS],
 }
 
 impl Default for History {
@@ -53,7 +57,19 @@ impl History {
         History {
             inner: Mutex::new(Inner::default()),
             budget,
+            order: std::array::from_fn(|_| Mutex::new(())),
         }
+    }
+
+    /// Held while a message is delivered to `room` of `nsp` and kept, and while a socket
+    /// joins the room and is sent what it keeps: the joiner gets each message once — in
+    /// the replay, or live — and the replay first.
+    pub fn order(&self, nsp: &str, room: &str) -> std::sync::MutexGuard<'_, ()> {
+        use std::hash::{Hash, Hasher};
+        let mut hasher = std::collections::hash_map::DefaultHasher::new();
+        (nsp, room).hash(&mut hasher);
+        let lock = &self.order[hasher.finish() as usize % ORDER_LOCKS];
+        lock.lock().unwrap_or_else(|e| e.into_inner())
     }
 
     /// Keep `packet`, just delivered to `room` of `nsp`, under `spec`.

@@ -99,25 +99,18 @@ impl RoomObserver for Observers {
         }
     }
 
-    fn kept(&self, nsp: &str, m: KeptMessage) {
-        let spec = HistorySpec {
-            size: m.size,
-            ttl: m.ttl,
-        };
+    fn kept(&self, nsp: &str, m: KeptMessage, deliver: &mut dyn FnMut()) {
+        // One step for a socket joining the room with replay (see `History::order`).
+        let _order = self.history.order(nsp, &m.keep.room);
+        deliver();
         self.history
-            .remember_aged(nsp, &m.room, spec, &m.packet, m.age);
+            .remember_aged(nsp, &m.keep.room, spec(&m), &m.packet, m.age);
     }
 
     fn history_read(&self, nsp: &str, room: &str, messages: Vec<KeptMessage>) {
         let messages: Vec<_> = messages
             .into_iter()
-            .map(|m| {
-                let spec = HistorySpec {
-                    size: m.size,
-                    ttl: m.ttl,
-                };
-                (spec, m.packet, m.age)
-            })
+            .map(|m| (spec(&m), m.packet, m.age))
             .collect();
         self.history.replace(nsp, room, &messages);
     }
@@ -150,4 +143,11 @@ fn announce(adapter: &dyn Adapter, nsp: &str, event: &str, body: Value) {
             volatile: false,
         },
     );
+}
+
+fn spec(m: &KeptMessage) -> HistorySpec {
+    HistorySpec {
+        size: m.keep.size,
+        ttl: m.keep.ttl,
+    }
 }

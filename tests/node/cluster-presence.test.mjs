@@ -27,6 +27,7 @@ presence = { event = "presence" }
 enter = { join = "{0}", ack = ["{room.size}", "{room.members}"] }
 post = { to = "room", room = "{0.room}", include_sender = true, data = "{0.text}", history = { size = 3 } }
 catchup = [ { join = "{0}", replay = true }, { ack = "in {0}" } ]
+flood = { to = "room", room = "flood", include_sender = true, data = "{0}", history = { size = 1000 } }
 `;
 
 for (const adapter of ["redis", "redis-streams"]) {
@@ -142,8 +143,9 @@ for (const adapter of ["redis", "redis-streams"]) {
         assert.equal(await c.emitWithAck("catchup", "news"), "in news");
         assert.deepEqual(late, ["m2", "m3", "m4"]);
         // New messages reach every node's history, and the list stays the room's size.
+        const m5 = waitFor(c, "post");
         await b.emitWithAck("post", { room: "news", text: "m5" });
-        assert.equal(await waitFor(c, "post"), "m5");
+        assert.equal(await m5, "m5");
         const d = await client(sb1);
         const onA = [];
         d.on("post", (text) => onA.push(text));
@@ -157,6 +159,25 @@ for (const adapter of ["redis", "redis-streams"]) {
       } finally {
         await sb3.stop();
       }
+      a.close();
+      b.close();
+    });
+
+    it("a joiner on another node gets each message once, in order, while they are sent", async () => {
+      const a = await client(sb1);
+      const b = await client(sb2);
+      await a.emitWithAck("catchup", "flood");
+      const got = [];
+      b.on("flood", (n) => got.push(n));
+      const last = waitUntil(b, "flood", () => got.includes(400), { timeout: 10_000, label: "message 400" });
+      // b joins (and is replayed the room's history) while a's messages are on their way.
+      for (let n = 1; n <= 400; n++) a.emit("flood", n);
+      await new Promise((resolve) => a.once("flood", resolve));
+      assert.equal(await b.emitWithAck("catchup", "flood"), "in flood");
+      await last;
+      // Replayed, then live: one run with no gap and no repeat, ending at the last.
+      const first = got[0];
+      assert.deepEqual(got, Array.from({ length: 401 - first }, (_, i) => first + i));
       a.close();
       b.close();
     });

@@ -9,7 +9,7 @@ use bytes::Bytes;
 use rmpv::Value as Mp;
 use serde_json::Value as Json;
 
-use crate::adapter::BroadcastOptions;
+use crate::adapter::{BroadcastOptions, Keep};
 use crate::socketio::Encoded;
 use crate::socketio::packet::{Packet, PacketKind};
 
@@ -199,12 +199,40 @@ pub fn opts_object(opts: &BroadcastOptions) -> Mp {
 
 /// The broadcast message `[uid, packet, opts]`; `None` when `packet` is not an event.
 pub fn encode_broadcast(uid: &str, packet: &Encoded, opts: &BroadcastOptions) -> Option<Vec<u8>> {
+    encode_kept_broadcast(uid, packet, opts, None)
+}
+
+/// As [`encode_broadcast`], for a room that keeps the message: `opts.kept` is
+/// `{room, size, ttl}` (ttl in ms) — a key Node peers do not read, and switchboard nodes do.
+pub fn encode_kept_broadcast(
+    uid: &str,
+    packet: &Encoded,
+    opts: &BroadcastOptions,
+    keep: Option<&Keep>,
+) -> Option<Vec<u8>> {
     let object = packet_object(packet)?;
-    Some(to_bytes(&Mp::Array(vec![
-        Mp::from(uid),
-        object,
-        opts_object(opts),
-    ])))
+    let mut opts = opts_object(opts);
+    if let (Some(keep), Mp::Map(entries)) = (keep, &mut opts) {
+        entries.push((
+            Mp::from("kept"),
+            Mp::Map(vec![
+                (Mp::from("room"), Mp::from(keep.room.as_str())),
+                (Mp::from("size"), Mp::from(keep.size as u64)),
+                (Mp::from("ttl"), Mp::from(keep.ttl.as_millis() as u64)),
+            ]),
+        ));
+    }
+    Some(to_bytes(&Mp::Array(vec![Mp::from(uid), object, opts])))
+}
+
+/// `opts.kept` of a broadcast: the room that keeps it and its bounds.
+fn keep_of(opts: Option<&Mp>) -> Option<Keep> {
+    let kept = field(opts?, "kept")?;
+    Some(Keep {
+        room: field(kept, "room")?.as_str()?.to_owned(),
+        size: usize::try_from(field(kept, "size")?.as_u64()?).ok()?,
+        ttl: std::time::Duration::from_millis(field(kept, "ttl")?.as_u64()?),
+    })
 }
 
 /// A broadcast received from another node (or an emitter).
@@ -220,6 +248,8 @@ pub struct RemoteBroadcast {
     pub opts: BroadcastOptions,
     /// The `local` flag: the sender meant it for itself only.
     pub local: bool,
+    /// The room keeps it (`opts.kept`, switchboard's own key).
+    pub keep: Option<Keep>,
 }
 
 /// The event packet of a msgpack packet object, encoded for Socket.IO clients.
@@ -275,6 +305,7 @@ pub fn decode_broadcast(bytes: &[u8]) -> Option<RemoteBroadcast> {
         packet,
         opts,
         local,
+        keep: keep_of(items.get(2)),
     })
 }
 
@@ -383,10 +414,29 @@ mod tests {
 
         let volatile = BroadcastOptions {
             volatile: true,
-            ..opts
+            ..opts.clone()
         };
         let bytes = encode_broadcast("abc123", &packet, &volatile).unwrap();
         assert_eq!(decode_broadcast(&bytes).unwrap().opts, volatile);
+
+        // A room that keeps the message: `opts.kept`, beside what Node peers read.
+        let keep = Keep {
+            room: "r".to_owned(),
+            size: 50,
+            ttl: std::time::Duration::from_secs(3600),
+        };
+        let bytes = encode_kept_broadcast("abc123", &packet, &volatile, Some(&keep)).unwrap();
+        let kept = decode_broadcast(&bytes).unwrap();
+        assert_eq!((kept.opts, kept.keep), (volatile, Some(keep)));
+        let items = from_bytes(&bytes).unwrap();
+        let kept = field(&items.as_array().unwrap()[2], "kept").unwrap();
+        assert_eq!(field(kept, "ttl").and_then(Mp::as_u64), Some(3_600_000));
+        assert_eq!(
+            decode_broadcast(&encode_broadcast("u", &packet, &opts).unwrap())
+                .unwrap()
+                .keep,
+            None
+        );
     }
 
     /// Found by fuzzing (fuzz/ redis_codec): a float relayed through this node's JSON came

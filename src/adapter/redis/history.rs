@@ -1,13 +1,15 @@
-//! Rooms' histories across the cluster: a message a room keeps is pushed to the Redis list
-//! `{key}#switchboard#history#{nsp}#{room}` (trimmed to the room's `size`, expiring `ttl`
-//! after its last message, listed in the sorted set `{key}#switchboard#history` until then)
-//! and published on `{key}#switchboard#history#` — both in one script. Every node adds what
-//! the others publish to its own history, so a join replays from memory, at once; at start
-//! and after an outage a node reads every list afresh (what it hears meanwhile is applied
-//! after the read, unless the read had it).
+//! Rooms' histories across the cluster. A broadcast to a room that keeps it carries
+//! `opts.kept` (`{room, size, ttl}`, a key Node peers ignore): every switchboard node
+//! delivers it and keeps it in one step (see [`crate::adapter::RoomObserver::kept`]), so a
+//! join with replay, on any node, gets each message once — replayed or live — and in order.
+//! The sender also pushes it to the Redis list `{key}#switchboard#history#{nsp}#{room}`
+//! (trimmed to the room's `size`, expiring `ttl` after its last message, listed in the sorted
+//! set `{key}#switchboard#history` until then), which a node reads when it starts and after
+//! an outage (what it hears meanwhile is kept after the read, unless the read had it).
 //!
-//! Bounds: a message over [`MAX_RECORD`] bytes stays on its node; a list holds at most its
-//! room's `size` messages; what a node holds in memory is its history's own budget.
+//! Bounds: a message over [`MAX_RECORD`] bytes is kept on the nodes it reaches but not
+//! pushed; a list holds at most its room's `size` messages; what a node holds in memory is
+//! its history's own budget.
 
 use std::collections::HashSet;
 
@@ -15,21 +17,20 @@ use rmpv::Value as Mp;
 
 use super::publisher::Outbound;
 use super::*;
-use crate::adapter::KeptMessage;
+use crate::adapter::{Keep, KeptMessage};
 
 /// Largest message shared, in bytes (its text and attachments).
 pub(super) const MAX_RECORD: usize = 64 * 1024;
 /// Messages heard while the lists are read, kept to apply after; beyond, dropped.
 const HEARD_WHILE_READING: usize = 10_000;
 
-/// Push and publish one message. KEYS: list, index, channel; ARGV: record, size, ttl ms.
+/// Push one message. KEYS: list, index; ARGV: record, size, ttl ms.
 const KEEP: &str = "\
 redis.call('RPUSH', KEYS[1], ARGV[1]) \
 redis.call('LTRIM', KEYS[1], -tonumber(ARGV[2]), -1) \
 redis.call('PEXPIRE', KEYS[1], ARGV[3]) \
 local t = redis.call('TIME') local now = t[1] * 1000 + math.floor(t[2] / 1000) \
-redis.call('ZADD', KEYS[2], now + tonumber(ARGV[3]), KEYS[1]) \
-redis.call('PUBLISH', KEYS[3], ARGV[1]) return '1'";
+redis.call('ZADD', KEYS[2], now + tonumber(ARGV[3]), KEYS[1]) return '1'";
 
 /// Every live list, each as one array of records. KEYS: index.
 const READ_ALL: &str = "\
@@ -42,32 +43,16 @@ return out";
 
 /// By namespace whose lists are being read, the messages heard for it meanwhile.
 #[derive(Debug, Default)]
-pub(super) struct Reading(Mutex<HashMap<String, Vec<Vec<u8>>>>);
+pub(super) struct Reading(Mutex<HashMap<String, Vec<KeptMessage>>>);
 
 impl Shared {
-    fn history_channel(&self) -> String {
-        format!("{}#switchboard#history#", self.config.key)
-    }
-
     fn history_index(&self) -> String {
         format!("{}#switchboard#history", self.config.key)
-    }
-
-    /// Whether `channel` is the histories'.
-    pub(super) fn is_history_channel(&self, channel: &str) -> bool {
-        channel
-            .strip_prefix(self.config.key.as_str())
-            .is_some_and(|rest| rest == "#switchboard#history#")
-    }
-
-    /// The channel to subscribe to for the others' kept messages.
-    pub(super) fn history_subscription(&self) -> String {
-        self.history_channel()
     }
 }
 
 impl RedisAdapter {
-    /// Push `message` to its room's list and publish it to the other nodes.
+    /// Push `message` to its room's list, for nodes that start later.
     pub(super) fn push_kept(&self, message: &KeptMessage) {
         let packet = &message.packet;
         let bytes = packet.text.len() + packet.attachments.iter().map(|a| a.len()).sum::<usize>();
@@ -76,18 +61,18 @@ impl RedisAdapter {
             return;
         }
         let record = encode(&self.shared.uid, &self.nsp, message);
-        let ttl = message.ttl.as_millis().max(1) as u64;
+        let keep = &message.keep;
+        let ttl = keep.ttl.as_millis().max(1) as u64;
         let mut cmd = redis::cmd("EVAL");
         cmd.arg(KEEP)
-            .arg(3)
+            .arg(2)
             .arg(format!(
                 "{}#switchboard#history#{}#{}",
-                self.shared.config.key, self.nsp, message.room
+                self.shared.config.key, self.nsp, keep.room
             ))
             .arg(self.shared.history_index())
-            .arg(self.shared.history_channel())
             .arg(&record)
-            .arg(message.size.max(1))
+            .arg(keep.size.max(1))
             .arg(ttl);
         let size = record.len() + KEEP.len();
         self.shared.send(Outbound::command(cmd, size, None));
@@ -103,9 +88,9 @@ fn encode(uid: &str, nsp: &str, message: &KeptMessage) -> Vec<u8> {
     let value = Mp::Array(vec![
         Mp::from(uid),
         Mp::from(nsp),
-        Mp::from(message.room.as_str()),
-        Mp::from(message.size as u64),
-        Mp::from(message.ttl.as_millis() as u64),
+        Mp::from(message.keep.room.as_str()),
+        Mp::from(message.keep.size as u64),
+        Mp::from(message.keep.ttl.as_millis() as u64),
         Mp::from(at.as_millis() as u64),
         Mp::Binary(message.packet.text.to_vec()),
         Mp::Array(
@@ -152,9 +137,11 @@ fn decode(record: &[u8]) -> Option<(String, String, KeptMessage)> {
         uid.as_str()?.to_owned(),
         nsp.as_str()?.to_owned(),
         KeptMessage {
-            room: room.as_str()?.to_owned(),
-            size: usize::try_from(size.as_u64()?).ok()?,
-            ttl: Duration::from_millis(ttl.as_u64()?),
+            keep: Keep {
+                room: room.as_str()?.to_owned(),
+                size: usize::try_from(size.as_u64()?).ok()?,
+                ttl: Duration::from_millis(ttl.as_u64()?),
+            },
             age: now.saturating_sub(at),
             packet: Encoded {
                 text: bytes::Bytes::copy_from_slice(text),
@@ -164,32 +151,32 @@ fn decode(record: &[u8]) -> Option<(String, String, KeptMessage)> {
     ))
 }
 
-/// A message another node kept: added here, or held while its namespace's lists are read.
-pub(super) fn on_message(s: &Shared, record: &[u8]) {
-    let Some((uid, nsp, message)) = decode(record) else {
-        tracing::debug!("Undecodable kept message from Redis ignored");
-        return;
-    };
-    if uid == s.uid {
-        return;
-    }
+/// Another node's broadcast to a room that keeps it: delivered here and kept, in one step —
+/// or, while the namespace's lists are read, delivered now and kept after the read.
+pub(super) fn on_kept(
+    s: &Shared,
+    local: &LocalAdapter,
+    packet: &Encoded,
+    opts: &BroadcastOptions,
+    keep: Keep,
+    nsp: &str,
+) -> Delivery {
+    add(&s.metrics.history_heard, 1);
     {
         let mut reading = s.history_reading.0.lock().expect("history lock");
-        if let Some(heard) = reading.get_mut(&nsp) {
+        if let Some(heard) = reading.get_mut(nsp) {
             if heard.len() < HEARD_WHILE_READING {
-                heard.push(record.to_vec());
+                heard.push(KeptMessage {
+                    keep,
+                    age: Duration::ZERO,
+                    packet: packet.clone(),
+                });
             }
-            return;
+            drop(reading);
+            return local.broadcast(packet, opts);
         }
     }
-    apply(s, &nsp, message);
-}
-
-fn apply(s: &Shared, nsp: &str, message: KeptMessage) {
-    if let Some(local) = s.local(nsp) {
-        add(&s.metrics.history_heard, 1);
-        local.kept(message);
-    }
+    local.broadcast_kept(packet, opts, &keep)
 }
 
 /// Read the lists of namespace `nsp` afresh into this node's history (once subscribed to
@@ -221,6 +208,14 @@ pub(super) async fn read_all(s: Arc<Shared>, nsp: String) {
     };
     // Decoding every list is a walk: off the reactor.
     let _ = tokio::task::spawn_blocking(move || {
+        let Some(local) = s.local(&nsp) else {
+            s.history_reading
+                .0
+                .lock()
+                .expect("history lock")
+                .remove(&nsp);
+            return;
+        };
         let mut had = HashSet::new();
         for list in lists {
             let mut room = None;
@@ -229,25 +224,21 @@ pub(super) async fn read_all(s: Arc<Shared>, nsp: String) {
                 if let Some((_, of, message)) = decode(record)
                     && of == nsp
                 {
-                    room.get_or_insert_with(|| message.room.clone());
+                    room.get_or_insert_with(|| message.keep.room.clone());
+                    had.insert((message.keep.room.clone(), message.packet.text.clone()));
                     messages.push(message);
                 }
             }
-            if let Some(room) = room
-                && let Some(local) = s.local(&nsp)
-            {
+            if let Some(room) = room {
                 add(&s.metrics.history_read, messages.len() as u64);
                 local.history_read(&room, messages);
-                had.extend(list);
             }
         }
         // What was heard meanwhile, unless the read had it — before anything heard next.
         let mut reading = s.history_reading.0.lock().expect("history lock");
-        for record in reading.remove(&nsp).unwrap_or_default() {
-            if !had.contains(&record)
-                && let Some((_, _, message)) = decode(&record)
-            {
-                apply(&s, &nsp, message);
+        for message in reading.remove(&nsp).unwrap_or_default() {
+            if !had.contains(&(message.keep.room.clone(), message.packet.text.clone())) {
+                local.keep_only(message);
             }
         }
     })
@@ -261,9 +252,11 @@ mod tests {
     #[test]
     fn a_record_round_trips() {
         let message = KeptMessage {
-            room: "lobby".into(),
-            size: 50,
-            ttl: Duration::from_secs(3600),
+            keep: Keep {
+                room: "lobby".into(),
+                size: 50,
+                ttl: Duration::from_secs(3600),
+            },
             age: Duration::ZERO,
             packet: Encoded {
                 text: bytes::Bytes::from_static(b"51-[\"m\",{\"_placeholder\":true,\"num\":0}]"),
@@ -273,10 +266,7 @@ mod tests {
         let record = encode("node01", "/chat", &message);
         let (uid, nsp, back) = decode(&record).expect("decodes");
         assert_eq!((uid.as_str(), nsp.as_str()), ("node01", "/chat"));
-        assert_eq!(
-            (back.room.as_str(), back.size, back.ttl),
-            ("lobby", 50, message.ttl)
-        );
+        assert_eq!(back.keep, message.keep);
         assert_eq!(back.packet, message.packet);
         assert!(back.age < Duration::from_secs(60));
         assert!(decode(b"\x93\x01\x02\x03").is_none());

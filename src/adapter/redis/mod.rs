@@ -45,7 +45,8 @@ use tokio::sync::{Semaphore, mpsc};
 use tokio_util::sync::CancellationToken;
 
 use super::{
-    Adapter, BroadcastOptions, Delivery, LocalAdapter, RecoveryWindow, RoomObserver, SavedSocket,
+    Adapter, BroadcastOptions, Delivery, Keep, KeptMessage, LocalAdapter, RecoveryWindow,
+    RoomObserver, SavedSocket,
 };
 use crate::engineio::{CloseReason, Sid};
 use crate::socketio::{Encoded, Socket};
@@ -313,6 +314,28 @@ pub struct RedisAdapter {
     shared: Arc<Shared>,
 }
 
+impl RedisAdapter {
+    /// Deliver here (keeping it, with `keep`) and tell the other nodes.
+    fn fan_out(&self, packet: &Encoded, opts: &BroadcastOptions, keep: Option<&Keep>) -> Delivery {
+        if let Some(stream) = &self.shared.config.stream {
+            return self.stream_broadcast(stream, packet, opts, keep);
+        }
+        let delivery = match keep {
+            Some(keep) => self.local.broadcast_kept(packet, opts, keep),
+            None => self.local.broadcast(packet, opts),
+        };
+        if let Some(payload) = codec::encode_kept_broadcast(&self.shared.uid, packet, opts, keep) {
+            let mut channel = self.shared.broadcast_channel(&self.nsp);
+            if let [room] = &opts.rooms[..] {
+                channel.push_str(room);
+                channel.push('#');
+            }
+            self.shared.publish(channel, payload);
+        }
+        delivery
+    }
+}
+
 impl Adapter for RedisAdapter {
     fn add(&self, socket: Arc<Socket>) {
         self.local.add(socket);
@@ -363,19 +386,16 @@ impl Adapter for RedisAdapter {
     }
 
     fn broadcast(&self, packet: &Encoded, opts: &BroadcastOptions) -> Delivery {
-        if let Some(stream) = &self.shared.config.stream {
-            return self.stream_broadcast(stream, packet, opts);
-        }
-        let delivery = self.local.broadcast(packet, opts);
-        if let Some(payload) = codec::encode_broadcast(&self.shared.uid, packet, opts) {
-            let mut channel = self.shared.broadcast_channel(&self.nsp);
-            if let [room] = &opts.rooms[..] {
-                channel.push_str(room);
-                channel.push('#');
-            }
-            self.shared.publish(channel, payload);
-        }
-        delivery
+        self.fan_out(packet, opts, None)
+    }
+
+    fn broadcast_kept(&self, packet: &Encoded, opts: &BroadcastOptions, keep: &Keep) -> Delivery {
+        self.push_kept(&KeptMessage {
+            keep: keep.clone(),
+            age: Duration::ZERO,
+            packet: packet.clone(),
+        });
+        self.fan_out(packet, opts, Some(keep))
     }
 
     fn all_rooms(&self) -> Vec<String> {
@@ -418,10 +438,6 @@ impl Adapter for RedisAdapter {
 
     fn recover(&self, socket: Arc<Socket>, rooms: &[String], offset: &str, missed: &[Encoded]) {
         self.local.recover(socket, rooms, offset, missed);
-    }
-
-    fn share_kept(&self, message: &super::KeptMessage) {
-        self.push_kept(message);
     }
 
     fn remote_join(&self, opts: &BroadcastOptions, rooms: &[String]) {

@@ -90,8 +90,8 @@ impl RoomObserver for Occupancy {
         }
     }
 
-    fn kept(&self, nsp: &str, message: KeptMessage) {
-        self.inner.kept(nsp, message);
+    fn kept(&self, nsp: &str, message: KeptMessage, deliver: &mut dyn FnMut()) {
+        self.inner.kept(nsp, message, deliver);
     }
 
     fn history_read(&self, nsp: &str, room: &str, messages: Vec<KeptMessage>) {

@@ -53,18 +53,18 @@ pub(super) async fn subscriber(
             .keys()
             .cloned()
             .collect();
-        let own = [s.roster_subscription(), s.history_subscription()];
-        let mut ok = match tokio::time::timeout(deadline, sink.subscribe(&own[..])).await {
-            Ok(Ok(())) => true,
-            Ok(Err(e)) => {
-                tracing::warn!("Subscribing to Redis failed: {e}");
-                false
-            }
-            Err(_) => {
-                tracing::warn!("Subscribing to Redis timed out");
-                false
-            }
-        };
+        let mut ok =
+            match tokio::time::timeout(deadline, sink.subscribe(s.roster_subscription())).await {
+                Ok(Ok(())) => true,
+                Ok(Err(e)) => {
+                    tracing::warn!("Subscribing to Redis failed: {e}");
+                    false
+                }
+                Err(_) => {
+                    tracing::warn!("Subscribing to Redis timed out");
+                    false
+                }
+            };
         for nsp in names.iter().filter(|_| ok) {
             if let Err(e) = subscribe(&mut sink, &s, nsp).await {
                 tracing::warn!("Subscribing to Redis failed: {e}");
@@ -146,14 +146,8 @@ async fn subscribe(
 /// One message from Redis. Broadcasts are applied here; requests go to the blocking pool.
 fn handle(s: &Arc<Shared>, msg: &redis::Msg) {
     let payload = msg.get_payload_bytes();
-    if !msg.from_pattern() {
-        let channel = msg.get_channel_name();
-        if s.is_roster_channel(channel) {
-            return roster::on_message(s, payload);
-        }
-        if s.is_history_channel(channel) {
-            return history::on_message(s, payload);
-        }
+    if !msg.from_pattern() && s.is_roster_channel(msg.get_channel_name()) {
+        return roster::on_message(s, payload);
     }
     if s.config.stream.is_some() {
         match streams::codec::decode_published(payload) {
@@ -215,6 +209,9 @@ fn on_broadcast(s: &Shared, payload: &[u8]) {
         return;
     };
     add(&s.metrics.received, 1);
-    let delivery = local.broadcast(&b.packet, &b.opts);
+    let delivery = match b.keep {
+        Some(keep) => history::on_kept(s, &local, &b.packet, &b.opts, keep, &b.nsp),
+        None => local.broadcast(&b.packet, &b.opts),
+    };
     add(&s.metrics.remote_deliveries, delivery.queued as u64);
 }

@@ -114,7 +114,7 @@ impl Core {
             name,
             event,
         );
-        let mut actions = resolved.actions.into_iter();
+        let mut actions = resolved.actions.into_iter().peekable();
         while let Some(action) = actions.next() {
             let deferred = match action {
                 Action::Script(script) => {
@@ -130,7 +130,7 @@ impl Core {
                 }
                 Action::Http(call) => Deferred::Http(call),
                 other => {
-                    run.perform(other);
+                    run.perform_next(other, &mut actions);
                     continue;
                 }
             };

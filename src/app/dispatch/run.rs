@@ -8,7 +8,7 @@ use bytes::Bytes;
 use serde_json::Value;
 
 use super::Core;
-use crate::adapter::{Adapter, BroadcastOptions, KeptMessage};
+use crate::adapter::{Adapter, BroadcastOptions, Keep};
 use crate::app::metrics::{Metrics, add};
 use crate::engineio::{Pending, SendError, Sid};
 use crate::limits::Limit;
@@ -26,8 +26,6 @@ pub(super) struct Run<'a> {
     event: Option<&'a Event>,
     acked: bool,
     disconnect: bool,
-    /// The last packet delivered to a room, for a `history` to keep.
-    delivered: Option<Encoded>,
 }
 
 /// Why a join or leave was refused; the event's ack says so.
@@ -66,7 +64,6 @@ impl<'a> Run<'a> {
             event,
             acked: false,
             disconnect: false,
-            delivered: None,
         }
     }
 
@@ -125,23 +122,9 @@ impl<'a> Run<'a> {
                     volatile,
                     &self.core.metrics,
                 );
-                self.delivered = Some(packet);
             }
-            Action::Remember { room, spec } => {
-                if let Some(packet) = self.delivered.take() {
-                    self.core
-                        .history
-                        .remember(socket.nsp(), &room, spec, &packet);
-                    // The other nodes of a cluster keep it too.
-                    self.adapter.share_kept(&KeptMessage {
-                        room,
-                        size: spec.size,
-                        ttl: spec.ttl,
-                        age: std::time::Duration::ZERO,
-                        packet,
-                    });
-                }
-            }
+            // Performed with its delivery (`perform_pair`).
+            Action::Remember { .. } => {}
             Action::Replay(room) => {
                 // Only into a room it is in (the join may have been refused).
                 if self.adapter.is_in(socket.id(), &room) {
@@ -160,6 +143,66 @@ impl<'a> Run<'a> {
             }
             Action::Http(call) => {
                 tracing::debug!(url = %call.url, "Only a route step calls the backend");
+            }
+        }
+    }
+
+    /// Perform `action`, and with it the next of `rest` when they belong together (see
+    /// [`Run::perform_pair`]).
+    pub(super) fn perform_next(
+        &mut self,
+        action: Action,
+        rest: &mut std::iter::Peekable<impl Iterator<Item = Action>>,
+    ) {
+        if let Some(second) =
+            rest.next_if(|a| matches!(a, Action::Remember { .. } | Action::Replay(_)))
+        {
+            if let Some(second) = self.perform_pair(action, second) {
+                self.perform(second);
+            }
+        } else {
+            self.perform(action);
+        }
+    }
+
+    /// Perform `first` and `second` together when they belong together — a delivery to a
+    /// room and the room keeping it, or a join and the replay of what the room keeps — in
+    /// one step for the room's history (see `History::order`). Returns `second` otherwise.
+    fn perform_pair(&mut self, first: Action, second: Action) -> Option<Action> {
+        match (first, second) {
+            (
+                Action::Deliver {
+                    to: to @ Recipients::Room { .. },
+                    event: out_name,
+                    args,
+                    volatile,
+                },
+                Action::Remember { room, spec },
+            ) if matches!(&to, Recipients::Room { room: r, .. } if *r == room) => {
+                let socket = self.socket;
+                let packet = encode_event(socket.nsp(), &out_name, &args, self.name, self.event);
+                let opts = options(socket, &to, volatile).expect("a room's options");
+                let keep = Keep {
+                    room,
+                    size: spec.size,
+                    ttl: spec.ttl,
+                };
+                count(
+                    &self.core.metrics,
+                    self.adapter.broadcast_kept(&packet, &opts, &keep),
+                );
+                None
+            }
+            (Action::Join(room), Action::Replay(replayed)) if room == replayed => {
+                let history = self.core.history.clone();
+                let _order = history.order(self.socket.nsp(), &room);
+                self.perform(Action::Join(room));
+                self.perform(Action::Replay(replayed));
+                None
+            }
+            (first, second) => {
+                self.perform(first);
+                Some(second)
             }
         }
     }
@@ -329,45 +372,23 @@ fn deliver(
     volatile: bool,
     metrics: &Metrics,
 ) {
-    let except_sender = || vec![socket.id().to_string()];
-    let opts = match to {
-        Recipients::Sender => {
-            let sent = if volatile {
-                socket.send_volatile(packet)
-            } else {
-                socket.send(packet)
-            };
-            metrics.delivered(match sent {
-                Ok(()) => (1, 0, 0, 0),
-                Err(SendError::Full) => (0, 1, 0, 0),
-                Err(SendError::Closed) => (0, 0, 1, 0),
-                Err(SendError::Behind) => (0, 0, 0, 1),
-            });
-            return;
-        }
-        Recipients::Namespace { include_sender } => BroadcastOptions {
-            rooms: vec![],
-            except: if *include_sender {
-                vec![]
-            } else {
-                except_sender()
-            },
-            volatile,
-        },
-        Recipients::Room {
-            room,
-            include_sender,
-        } => BroadcastOptions {
-            rooms: vec![room.clone()],
-            except: if *include_sender {
-                vec![]
-            } else {
-                except_sender()
-            },
-            volatile,
-        },
-        // Performed by the caller, with the other namespace's adapter.
-        Recipients::Elsewhere { .. } => return,
+    if let Recipients::Sender = to {
+        let sent = if volatile {
+            socket.send_volatile(packet)
+        } else {
+            socket.send(packet)
+        };
+        metrics.delivered(match sent {
+            Ok(()) => (1, 0, 0, 0),
+            Err(SendError::Full) => (0, 1, 0, 0),
+            Err(SendError::Closed) => (0, 0, 1, 0),
+            Err(SendError::Behind) => (0, 0, 0, 1),
+        });
+        return;
+    }
+    // `Elsewhere` is performed by the caller, with the other namespace's adapter.
+    let Some(opts) = options(socket, to, volatile) else {
+        return;
     };
     let delivery = adapter.broadcast(packet, &opts);
     count(metrics, delivery);
@@ -377,6 +398,34 @@ fn deliver(
             dropped = delivery.dropped,
             "Broadcast not queued for some sockets"
         );
+    }
+}
+
+/// Who a broadcast to `to` reaches, in this namespace; `None` for the sender alone or
+/// another namespace.
+fn options(socket: &Socket, to: &Recipients, volatile: bool) -> Option<BroadcastOptions> {
+    let except = |include_sender: bool| {
+        if include_sender {
+            vec![]
+        } else {
+            vec![socket.id().to_string()]
+        }
+    };
+    match to {
+        Recipients::Sender | Recipients::Elsewhere { .. } => None,
+        Recipients::Namespace { include_sender } => Some(BroadcastOptions {
+            rooms: vec![],
+            except: except(*include_sender),
+            volatile,
+        }),
+        Recipients::Room {
+            room,
+            include_sender,
+        } => Some(BroadcastOptions {
+            rooms: vec![room.clone()],
+            except: except(*include_sender),
+            volatile,
+        }),
     }
 }
 

@@ -70,7 +70,7 @@ impl Core {
             );
             run.set_acked(acked);
             let mut next = Some(first);
-            let mut rest = rest.into_iter();
+            let mut rest = rest.into_iter().peekable();
             loop {
                 match next.take() {
                     Some(Deferred::Script(script, input)) => {
@@ -122,7 +122,7 @@ impl Core {
                         }
                     },
                     Action::Http(call) => next = Some(Deferred::Http(call)),
-                    other => run.perform(other),
+                    other => run.perform_next(other, &mut rest),
                 }
             }
             if let Some(more) = run.finish() {

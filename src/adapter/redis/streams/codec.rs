@@ -19,7 +19,7 @@ use rmpv::Value as Mp;
 use serde_json::{Value as Json, json};
 
 use super::super::codec::{field, from_bytes, json_to_mp, mp_to_json, to_bytes};
-use crate::adapter::{BroadcastOptions, SavedSocket};
+use crate::adapter::{BroadcastOptions, Keep, SavedSocket};
 use crate::engineio::Sid;
 use crate::socketio::Encoded;
 
@@ -146,12 +146,31 @@ pub fn broadcast_entry(
     packet: &Encoded,
     opts: &BroadcastOptions,
 ) -> Option<Vec<(&'static str, Vec<u8>)>> {
+    kept_broadcast_entry(uid, packet, opts, None)
+}
+
+/// As [`broadcast_entry`], for a room that keeps the message: `opts.kept` is
+/// `{room, size, ttl}` (ttl in ms) — a key Node peers do not read, and switchboard nodes do.
+pub fn kept_broadcast_entry(
+    uid: &str,
+    packet: &Encoded,
+    opts: &BroadcastOptions,
+    keep: Option<&Keep>,
+) -> Option<Vec<(&'static str, Vec<u8>)>> {
     let (nsp, id, data) = super::super::codec::event_parts(packet)?;
     let mut object = json!({ "type": 2, "data": data, "nsp": nsp });
     if let Some(id) = id {
         object["id"] = json!(id);
     }
-    let message = json!({ "packet": object, "opts": opts_json(opts) });
+    let mut opts = opts_json(opts);
+    if let Some(keep) = keep {
+        opts["kept"] = json!({
+            "room": keep.room,
+            "size": keep.size,
+            "ttl": keep.ttl.as_millis() as u64,
+        });
+    }
+    let message = json!({ "packet": object, "opts": opts });
     let mut fields = entry(uid, &nsp, kind::BROADCAST, &message);
     if !packet.attachments.is_empty() {
         let packed = to_bytes(&json_to_mp(&message, &packet.attachments));
@@ -192,6 +211,16 @@ pub fn broadcast_of(message: &Message) -> Option<(Encoded, BroadcastOptions, boo
     let mut options = super::super::codec::json_opts(opts);
     options.volatile = flag("volatile");
     Some((encoded, options, flag("local")))
+}
+
+/// `opts.kept` of a broadcast message: the room that keeps it and its bounds.
+pub fn kept_of(message: &Message) -> Option<Keep> {
+    let kept = message.data.get("opts")?.get("kept")?;
+    Some(Keep {
+        room: kept.get("room")?.as_str()?.to_owned(),
+        size: usize::try_from(kept.get("size")?.as_u64()?).ok()?,
+        ttl: std::time::Duration::from_millis(kept.get("ttl")?.as_u64()?),
+    })
 }
 
 /// The attachments `data`'s placeholders point at, in their order, the placeholders
@@ -309,6 +338,23 @@ mod tests {
         assert_eq!(back.text, packet.text);
         assert_eq!(back_opts, opts);
         assert!(!local);
+        assert_eq!(kept_of(&message), None);
+
+        // A room that keeps the message: `opts.kept`, which Node peers do not read.
+        let keep = Keep {
+            room: "r".to_owned(),
+            size: 3,
+            ttl: std::time::Duration::from_millis(1500),
+        };
+        let entry = kept_broadcast_entry("abc", &packet, &opts, Some(&keep)).unwrap();
+        let data: Json = serde_json::from_slice(&entry[3].1).unwrap();
+        assert_eq!(
+            data["opts"]["kept"],
+            json!({ "room": "r", "size": 3, "ttl": 1500 })
+        );
+        let message = decode_entry(&fields(entry)).unwrap();
+        assert_eq!(kept_of(&message), Some(keep));
+        assert_eq!(broadcast_of(&message).unwrap().1, opts);
     }
 
     #[test]

@@ -74,20 +74,30 @@ impl RedisAdapter {
         stream: &StreamConfig,
         packet: &Encoded,
         opts: &BroadcastOptions,
+        keep: Option<&Keep>,
     ) -> Delivery {
-        let Some(fields) = codec::broadcast_entry(&self.shared.uid, packet, opts) else {
-            return self.local.broadcast(packet, opts);
+        let local_delivery = |local: &LocalAdapter, packet: &Encoded| match keep {
+            Some(keep) => local.broadcast_kept(packet, opts, keep),
+            None => local.broadcast(packet, opts),
+        };
+        let Some(fields) = codec::kept_broadcast_entry(&self.shared.uid, packet, opts, keep) else {
+            return local_delivery(&self.local, packet);
         };
         if opts.volatile || self.shared.recovery().is_none() {
-            let delivery = self.local.broadcast(packet, opts);
+            let delivery = local_delivery(&self.local, packet);
             self.shared.xadd(stream, fields, None);
             return delivery;
         }
         let (local, packet, opts) = (self.local.clone(), packet.clone(), opts.clone());
+        let keep = keep.cloned();
         let metrics = self.shared.metrics.clone();
         let deliver: publisher::Then = Box::new(move |id| {
             let marked = id.and_then(|id| packet.with_offset(&id));
-            let delivery = local.broadcast(marked.as_ref().unwrap_or(&packet), &opts);
+            let packet = marked.as_ref().unwrap_or(&packet);
+            let delivery = match &keep {
+                Some(keep) => local.broadcast_kept(packet, &opts, keep),
+                None => local.broadcast(packet, &opts),
+            };
             add(&metrics.offset_deliveries, delivery.queued as u64);
         });
         self.shared.xadd(stream, fields, Some(deliver));
@@ -125,7 +135,11 @@ pub(super) fn on_message(s: &Arc<Shared>, message: codec::Message, offset: Optio
                 (Some(offset), Some(_)) if !opts.volatile => packet.with_offset(offset),
                 _ => None,
             };
-            let delivery = local.broadcast(marked.as_ref().unwrap_or(&packet), &opts);
+            let packet = marked.as_ref().unwrap_or(&packet);
+            let delivery = match codec::kept_of(&message) {
+                Some(keep) => super::history::on_kept(s, &local, packet, &opts, keep, &message.nsp),
+                None => local.broadcast(packet, &opts),
+            };
             add(&s.metrics.remote_deliveries, delivery.queued as u64);
             return;
         }

@@ -4,8 +4,10 @@
 # presence off, and on (`presence = { event = "presence" }`: each join is told to the room,
 # the joiner included, each leave to those still there) — alternating, each on a fresh server
 # pinned to CPU 0 with the load generator on CPU 1. One ack is one join and one leave.
+# `--cluster` runs the server with `[cluster]` on a local redis-server (CPU 1): each join and
+# leave is then also told to the other nodes (the roster), on and off alike.
 #
-#   bench/presence.sh [--rounds N] [--no-build]
+#   bench/presence.sh [--rounds N] [--no-build] [--cluster]
 set -euo pipefail
 cd "$(dirname "$0")/.."
 . bench/lib.sh
@@ -13,13 +15,19 @@ cd "$(dirname "$0")/.."
 ab_options "$@"
 
 DIR=$(mktemp -d "${TMPDIR:-/tmp}/switchboard-presence.XXXXXX")
-trap 'kill ${SERVER:-} 2>/dev/null || true; rm -rf "$DIR"' EXIT
+trap 'kill ${SERVER:-} ${REDIS_PID:-} 2>/dev/null || true; rm -rf "$DIR"' EXIT
 # bench/routes.toml with `echo` joining and leaving a room; presence added for "on".
 sed 's|^echo = .*|echo = [ { join = "lobby" }, { leave = "lobby" }, { ack = "ok" } ]|' \
   bench/routes.toml >"$DIR/off.toml"
 grep -q '^echo = \[ { join' "$DIR/off.toml" || { echo "presence.sh: no echo route to rewrite" >&2; exit 1; }
 sed 's|^\[namespaces."/".events\]|[namespaces."/"]\npresence = { event = "presence" }\n\n&|' \
   "$DIR/off.toml" >"$DIR/on.toml"
+if [ "$CLUSTER" = 1 ]; then
+  start_redis 1
+  for mode in off on; do
+    printf '\n[cluster]\nadapter = "redis"\nurl = "%s"\n' "$REDIS_URL" >>"$DIR/$mode.toml"
+  done
+fi
 
 run() {
   local mode=$1

@@ -251,6 +251,7 @@ impl RedisCluster {
             subscribe_rx,
             cancel.clone(),
         ));
+        runtime.spawn(roster::changes(Arc::downgrade(&shared), cancel.clone()));
         runtime.spawn(roster::heartbeats(Arc::downgrade(&shared), cancel.clone()));
         if shared.config.stream.is_some() {
             runtime.spawn(streams::reader(

@@ -76,7 +76,7 @@ impl RoomObserver for Occupancy {
             return;
         };
         let member = Member(nsp.to_owned(), room.to_owned(), socket.id().to_string());
-        shared.roster.tell(&shared, member, joined);
+        shared.roster.tell(member, joined);
         if self.inner.listening() {
             // The size across the cluster, as far as this node knows.
             let size = size + shared.roster.size(nsp, room);

@@ -3,10 +3,11 @@
 //! without asking Redis on the message path.
 //!
 //! Each node keeps its memberships in the Redis hash `{key}#switchboard#members#{uid}`
-//! (fields `[nsp, room, sid]` as JSON, and `#seq`: the number of its last change), which
-//! expires three heartbeats after the node's last one, and tells each change, numbered, on
-//! `{key}#switchboard#members#` — hash and message in one script, so change n is in the hash
-//! exactly when message n is published. Its uid is in the sorted set
+//! (fields `[nsp, room, sid]` as JSON, and `#seq`: the number of its last batch), which
+//! expires three heartbeats after the node's last one, and tells its changes in numbered
+//! batches on `{key}#switchboard#members#` — the hash written first (leaves, then joins with
+//! the new `#seq`) and the message after, by the same connection, so a read of the hash that
+//! sees batch n has every change up to n. Its uid is in the sorted set
 //! `{key}#switchboard#members` until its lease ends. Every node keeps a [`Replicas`] of the
 //! others: changes applied in order; a node never seen, a gap (a message lost in an outage),
 //! or a heartbeat whose number is ahead is repaired by reading that node's hash. A node
@@ -33,18 +34,11 @@ const MAX_MEMBERS: usize = 1_000_000;
 /// A node silent for this many heartbeats is dead.
 const LEASE_BEATS: u32 = 3;
 
-/// One change: the hash, then the message. KEYS: hash, channel; ARGV: field, seq, lease ms,
-/// message, "1" to join.
-const CHANGE: &str = "\
-if ARGV[5] == '1' then redis.call('HSET', KEYS[1], ARGV[1], '1', '#seq', ARGV[2]) \
-else redis.call('HDEL', KEYS[1], ARGV[1]) redis.call('HSET', KEYS[1], '#seq', ARGV[2]) end \
-redis.call('PEXPIRE', KEYS[1], ARGV[3]) \
-redis.call('PUBLISH', KEYS[2], ARGV[4]) return '1'";
-
-/// A heartbeat: answers '0' (and does nothing) when the hash expired meanwhile. KEYS: hash,
-/// index, channel; ARGV: lease ms, uid, message.
+/// A heartbeat: answers '0' (and does nothing) when the hash is not what this node wrote (it
+/// expired meanwhile, or lost changes). KEYS: hash, index, channel; ARGV: lease ms, uid,
+/// message, memberships.
 const HEARTBEAT: &str = "\
-if redis.call('EXISTS', KEYS[1]) == 0 then return '0' end \
+if redis.call('HLEN', KEYS[1]) ~= tonumber(ARGV[4]) + 1 then return '0' end \
 local t = redis.call('TIME') local now = t[1] * 1000 + math.floor(t[2] / 1000) \
 redis.call('PEXPIRE', KEYS[1], ARGV[1]) \
 redis.call('ZADD', KEYS[2], now + tonumber(ARGV[1]), ARGV[2]) \
@@ -70,26 +64,29 @@ for _, uid in ipairs(redis.call('ZRANGEBYSCORE', KEYS[1], now, '+inf')) do \
 out[#out + 1] = uid out[#out + 1] = redis.call('HGETALL', ARGV[1] .. uid) end \
 return out";
 
-/// What a node tells the others: a change, a heartbeat (neither `join` nor `leave`), or
-/// that it wrote its hash afresh.
+/// What a node tells the others: numbered changes (`[member, joined]`, in order), a
+/// heartbeat (no changes), or that it wrote its hash afresh.
 #[derive(Debug, Serialize, Deserialize, PartialEq)]
 struct Message {
     uid: String,
-    /// The number of its last change.
+    /// The number of its last batch of changes.
     seq: u64,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    join: Option<Member>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    leave: Option<Member>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    changes: Vec<(Member, bool)>,
     /// It wrote its hash afresh.
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     reset: bool,
 }
 
+/// Most changes told in one message.
+const BATCH: usize = 1_000;
+
 #[derive(Debug, Default)]
 struct Own {
     seq: u64,
     members: HashSet<Member>,
+    /// Changes not told yet, in order.
+    pending: Vec<(Member, bool)>,
 }
 
 /// This node's memberships as told to the others, and the others' as heard.
@@ -99,6 +96,8 @@ pub(super) struct Roster {
     own: Mutex<Own>,
     /// A change was not published: the hash is to be written afresh.
     stale: Arc<AtomicBool>,
+    /// Changes are pending.
+    wake: tokio::sync::Notify,
 }
 
 impl Default for Roster {
@@ -108,6 +107,7 @@ impl Default for Roster {
             own: Mutex::default(),
             // The first heartbeat writes the hash.
             stale: Arc::new(AtomicBool::new(true)),
+            wake: tokio::sync::Notify::new(),
         }
     }
 }
@@ -143,44 +143,69 @@ impl Shared {
 }
 
 impl Roster {
-    /// A socket of this node joined (or left) a room: tell the others.
-    pub(super) fn tell(&self, s: &Shared, member: Member, joined: bool) {
+    /// A socket of this node joined (or left) a room: the others are told soon, with the
+    /// changes made meanwhile (one message, however many).
+    pub(super) fn tell(&self, member: Member, joined: bool) {
         let mut own = self.own.lock().expect("roster lock");
         let changed = if joined {
             own.members.insert(member.clone())
         } else {
             own.members.remove(&member)
         };
-        if !changed {
-            return;
+        if changed {
+            own.pending.push((member, joined));
+            self.wake.notify_one();
         }
-        own.seq += 1;
-        let field = serde_json::to_string(&member).expect("strings serialize");
-        let message = Message {
-            uid: s.uid.clone(),
-            seq: own.seq,
-            join: joined.then(|| member.clone()),
-            leave: (!joined).then_some(member),
-            reset: false,
-        };
-        let message = serde_json::to_vec(&message).expect("strings serialize");
-        let mut cmd = redis::cmd("EVAL");
-        cmd.arg(CHANGE)
-            .arg(2)
-            .arg(s.roster_hash(&s.uid))
-            .arg(s.roster_channel())
-            .arg(&field)
-            .arg(own.seq)
-            .arg(s.lease().as_millis() as u64)
-            .arg(&message)
-            .arg(if joined { "1" } else { "0" });
-        let size = field.len() + message.len() + CHANGE.len();
-        // Sent while the lock is held: the publisher sends changes in their numbers' order.
-        s.send(Outbound::command(
-            cmd,
-            size,
-            Some(self.mark_stale_unless_done()),
-        ));
+    }
+
+    /// Tell the pending changes: the hash's fields (leaves, then joins with the new `#seq`,
+    /// so a read that sees number n has every change up to n), then the message. Sent while
+    /// the lock is held: the publisher sends them in their numbers' order.
+    fn flush(&self, s: &Shared, own: &mut Own) {
+        while !own.pending.is_empty() {
+            let take = own.pending.len().min(BATCH);
+            let changes: Vec<(Member, bool)> = own.pending.drain(..take).collect();
+            own.seq += 1;
+            // What each member ends as.
+            let mut last: std::collections::HashMap<&Member, bool> = Default::default();
+            for (m, joined) in &changes {
+                last.insert(m, *joined);
+            }
+            let field = |m: &Member| serde_json::to_string(m).expect("strings serialize");
+            let hash = s.roster_hash(&s.uid);
+            let mut hdel = redis::cmd("HDEL");
+            hdel.arg(&hash);
+            let mut hset = redis::cmd("HSET");
+            hset.arg(&hash);
+            let (mut leaves, mut size) = (0, 0);
+            for (m, joined) in &last {
+                let f = field(m);
+                size += f.len();
+                if *joined {
+                    hset.arg(f).arg("1");
+                } else {
+                    leaves += 1;
+                    hdel.arg(f);
+                }
+            }
+            hset.arg("#seq").arg(own.seq);
+            if leaves > 0 {
+                s.send(Outbound::command(hdel, size, Some(self.stale_if_failed())));
+            }
+            s.send(Outbound::command(hset, size, Some(self.stale_if_failed())));
+            let message = Message {
+                uid: s.uid.clone(),
+                seq: own.seq,
+                changes,
+                reset: false,
+            };
+            let message = serde_json::to_vec(&message).expect("strings serialize");
+            s.send(Outbound::command(
+                publish(s.roster_channel(), &message),
+                message.len(),
+                Some(self.stale_if_failed()),
+            ));
+        }
     }
 
     /// A heartbeat — or, when the hash is stale, the whole hash written afresh.
@@ -188,12 +213,12 @@ impl Roster {
         if self.stale.swap(false, Ordering::AcqRel) {
             return self.rewrite(s);
         }
-        let own = self.own.lock().expect("roster lock");
+        let mut own = self.own.lock().expect("roster lock");
+        self.flush(s, &mut own);
         let message = Message {
             uid: s.uid.clone(),
             seq: own.seq,
-            join: None,
-            leave: None,
+            changes: Vec::new(),
             reset: false,
         };
         let message = serde_json::to_vec(&message).expect("strings serialize");
@@ -205,25 +230,23 @@ impl Roster {
             .arg(s.roster_channel())
             .arg(s.lease().as_millis() as u64)
             .arg(&s.uid)
-            .arg(&message);
+            .arg(&message)
+            .arg(own.members.len());
         let size = message.len() + HEARTBEAT.len();
-        s.send(Outbound::command(
-            cmd,
-            size,
-            Some(self.mark_stale_unless_done()),
-        ));
+        s.send(Outbound::command(cmd, size, Some(self.stale_unless_done())));
     }
 
     /// Write the whole hash afresh and tell the others to read it. Walks every membership
     /// of this node: the caller keeps it off the reactor.
     fn rewrite(&self, s: &Shared) {
         let mut own = self.own.lock().expect("roster lock");
+        // The rewrite holds every change so far.
+        own.pending.clear();
         own.seq += 1;
         let message = Message {
             uid: s.uid.clone(),
             seq: own.seq,
-            join: None,
-            leave: None,
+            changes: Vec::new(),
             reset: true,
         };
         let message = serde_json::to_vec(&message).expect("strings serialize");
@@ -243,15 +266,21 @@ impl Roster {
             size += field.len();
             cmd.arg(field);
         }
-        s.send(Outbound::command(
-            cmd,
-            size,
-            Some(self.mark_stale_unless_done()),
-        ));
+        s.send(Outbound::command(cmd, size, Some(self.stale_unless_done())));
     }
 
-    /// What to do with a command's reply: anything but '1' leaves the hash stale.
-    fn mark_stale_unless_done(&self) -> publisher::Then {
+    /// What to do with a command's reply: none (it failed) leaves the hash stale.
+    fn stale_if_failed(&self) -> publisher::Then {
+        let stale = self.stale.clone();
+        Box::new(move |reply| {
+            if reply.is_none() {
+                stale.store(true, Ordering::Release);
+            }
+        })
+    }
+
+    /// What to do with a script's reply: anything but '1' leaves the hash stale.
+    fn stale_unless_done(&self) -> publisher::Then {
         let stale = self.stale.clone();
         Box::new(move |reply| {
             if reply.as_deref() != Some("1") {
@@ -305,27 +334,19 @@ pub(super) fn on_message(s: &Arc<Shared>, payload: &[u8]) {
         return;
     }
     let now = Instant::now();
-    let read = with_replicas(s, |replicas| match (message.join, message.leave) {
-        _ if message.reset => replicas.reset(&message.uid, message.seq, now),
-        (Some(member), _) => replicas.change(
-            &message.uid,
-            message.seq,
-            Change {
-                member,
-                joined: true,
-            },
-            now,
-        ),
-        (None, Some(member)) => replicas.change(
-            &message.uid,
-            message.seq,
-            Change {
-                member,
-                joined: false,
-            },
-            now,
-        ),
-        (None, None) => replicas.heartbeat(&message.uid, message.seq, now),
+    let read = with_replicas(s, |replicas| {
+        if message.reset {
+            replicas.reset(&message.uid, message.seq, now)
+        } else if message.changes.is_empty() {
+            replicas.heartbeat(&message.uid, message.seq, now)
+        } else {
+            let changes = message
+                .changes
+                .into_iter()
+                .map(|(member, joined)| Change { member, joined })
+                .collect();
+            replicas.change(&message.uid, message.seq, changes, now)
+        }
     });
     if read {
         tokio::spawn(read_node(s.clone(), message.uid));
@@ -418,6 +439,26 @@ pub(super) async fn read_all(s: Arc<Shared>) {
     });
     for uid in again {
         tokio::spawn(read_node(s.clone(), uid));
+    }
+}
+
+/// `PUBLISH channel payload`.
+fn publish(channel: String, payload: &[u8]) -> redis::Cmd {
+    let mut cmd = redis::cmd("PUBLISH");
+    cmd.arg(channel).arg(payload);
+    cmd
+}
+
+/// Tell this node's changes as they come (batched while the last batch is being sent).
+pub(super) async fn changes(shared: std::sync::Weak<Shared>, cancel: CancellationToken) {
+    loop {
+        let Some(s) = shared.upgrade() else { return };
+        tokio::select! {
+            _ = cancel.cancelled() => return,
+            _ = s.roster.wake.notified() => {}
+        }
+        let mut own = s.roster.own.lock().expect("roster lock");
+        s.roster.flush(&s, &mut own);
     }
 }
 

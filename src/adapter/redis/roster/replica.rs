@@ -39,7 +39,7 @@ struct Node {
     heard: Instant,
     members: HashSet<Member>,
     /// Changes past a gap, by number.
-    waiting: BTreeMap<u64, Change>,
+    waiting: BTreeMap<u64, Vec<Change>>,
     /// A read of its hash is under way.
     reading: bool,
 }
@@ -81,20 +81,20 @@ impl Replicas {
         }
     }
 
-    /// Change number `seq` of node `uid`. Returns whether its hash must be read (a gap, or
-    /// a node not known yet) — once per read.
-    pub fn change(&mut self, uid: &str, seq: u64, change: Change, now: Instant) -> bool {
+    /// Changes number `seq` of node `uid`, in order. Returns whether its hash must be read
+    /// (a gap, or a node not known yet) — once per read.
+    pub fn change(&mut self, uid: &str, seq: u64, changes: Vec<Change>, now: Instant) -> bool {
         let node = self.node(uid, now);
         match node.seq {
             Some(last) if seq <= last => false,
             Some(last) if seq == last + 1 => {
                 node.seq = Some(seq);
-                self.apply(uid, change);
+                changes.into_iter().for_each(|c| self.apply(uid, c));
                 false
             }
             _ => {
                 if node.waiting.len() < WAITING {
-                    node.waiting.insert(seq, change);
+                    node.waiting.insert(seq, changes);
                 }
                 Self::start_read(node)
             }
@@ -149,15 +149,15 @@ impl Replicas {
         }
         // Changes that came while the read was under way.
         let mut gap = false;
-        for (n, change) in waiting.into_iter().filter(|(n, _)| *n > seq) {
+        for (n, changes) in waiting.into_iter().filter(|(n, _)| *n > seq) {
             let node = self.nodes.get_mut(uid).expect("node present");
             if gap || node.seq.is_some_and(|s| n != s + 1) {
                 gap = true;
-                node.waiting.insert(n, change);
+                node.waiting.insert(n, changes);
                 continue;
             }
             node.seq = Some(n);
-            self.apply(uid, change);
+            changes.into_iter().for_each(|c| self.apply(uid, c));
         }
         gap && Self::start_read(self.nodes.get_mut(uid).expect("node present"))
     }
@@ -289,15 +289,15 @@ mod tests {
         let now = Instant::now();
         let mut r = Replicas::new(100);
         // Its first change seen: no base yet, one read asked for.
-        assert!(r.change("B", 5, join("lobby", "s2"), now));
-        assert!(!r.change("B", 6, join("lobby", "s3"), now));
+        assert!(r.change("B", 5, vec![join("lobby", "s2")], now));
+        assert!(!r.change("B", 6, vec![join("lobby", "s3")], now));
         assert_eq!(r.size("/", "lobby"), 0);
         // The read was taken after change 4: 5 and 6 apply on top of it.
         assert!(!r.read("B", Some((4, vec![m("lobby", "s1")])), now));
         assert_eq!(r.members("/", "lobby", 10), ["s1", "s2", "s3"]);
-        assert!(!r.change("B", 7, leave("lobby", "s1"), now));
+        assert!(!r.change("B", 7, vec![leave("lobby", "s1")], now));
         assert!(
-            !r.change("B", 7, leave("lobby", "s2"), now),
+            !r.change("B", 7, vec![leave("lobby", "s2")], now),
             "a repeat is ignored"
         );
         assert_eq!(r.members("/", "lobby", 10), ["s2", "s3"]);
@@ -308,9 +308,9 @@ mod tests {
     fn a_read_older_than_what_was_applied_changes_nothing() {
         let now = Instant::now();
         let mut r = Replicas::new(100);
-        r.change("B", 1, join("a", "s1"), now);
+        r.change("B", 1, vec![join("a", "s1")], now);
         r.read("B", Some((1, vec![m("a", "s1")])), now);
-        r.change("B", 2, leave("a", "s1"), now);
+        r.change("B", 2, vec![leave("a", "s1")], now);
         assert!(!r.read("B", Some((1, vec![m("a", "s1")])), now));
         assert_eq!(r.size("/", "a"), 0);
     }
@@ -321,7 +321,7 @@ mod tests {
         let mut r = Replicas::new(100);
         r.read("B", Some((3, vec![])), now);
         assert!(!r.heartbeat("B", 3, now));
-        assert!(r.change("B", 5, join("a", "s1"), now), "4 was missed");
+        assert!(r.change("B", 5, vec![join("a", "s1")], now), "4 was missed");
         assert!(!r.heartbeat("B", 5, now), "a read is already under way");
         assert!(!r.read("B", Some((5, vec![m("a", "s1")])), now));
         assert_eq!(r.size("/", "a"), 1);
@@ -362,11 +362,11 @@ mod tests {
         let mut r = Replicas::new(2);
         r.read("B", Some((0, vec![])), now);
         for (n, sid) in ["s1", "s2", "s3"].iter().enumerate() {
-            r.change("B", n as u64 + 1, join("a", sid), now);
+            r.change("B", n as u64 + 1, vec![join("a", sid)], now);
         }
         assert_eq!((r.len(), r.refused), (2, 1));
-        r.change("B", 4, leave("a", "s1"), now);
-        r.change("B", 5, leave("a", "s3"), now);
+        r.change("B", 4, vec![leave("a", "s1")], now);
+        r.change("B", 5, vec![leave("a", "s3")], now);
         assert_eq!(r.members("/", "a", 10), ["s2"]);
     }
 }

@@ -339,6 +339,11 @@ pub fn socketio_config(routes: &RouteTable) -> SocketIoConfig {
         recovery: server.recovery.map(|r| crate::socketio::RecoveryMode {
             skip_auth: r.skip_auth,
         }),
+        parser: if server.msgpack {
+            crate::socketio::Parser::Msgpack
+        } else {
+            crate::socketio::Parser::Default
+        },
         ..SocketIoConfig::default()
     }
 }

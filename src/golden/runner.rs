@@ -157,10 +157,13 @@ fn compile_file(path: &Path) -> Result<(RouteTable, String), String> {
 }
 
 async fn run_steps(
-    table: RouteTable,
+    mut table: RouteTable,
     steps: &[steps::Step],
     case: &Path,
 ) -> Result<String, String> {
+    // Transcripts are text: the cases run with the default parser, whatever `parser` says
+    // (msgpack is converted at the edge; what routes do is the same).
+    table.server.msgpack = false;
     let path = table.server.path.clone();
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
         .await

@@ -39,6 +39,9 @@ pub struct ServerSettings {
     pub path: String,
     /// Whether to serve the client bundle. Defaults to true.
     pub serve_client: bool,
+    /// `parser = "msgpack"`: clients speak `socket.io-msgpack-parser` instead of socket.io's
+    /// default parser. Defaults to false.
+    pub msgpack: bool,
     /// Whether long-polling is enabled. Defaults to true.
     pub polling: bool,
     /// Whether WebSocket is enabled. Defaults to true.
@@ -94,6 +97,7 @@ impl Default for ServerSettings {
             listen: "0.0.0.0:3000".to_owned(),
             path: "/socket.io".to_owned(),
             serve_client: true,
+            msgpack: false,
             polling: true,
             websocket: true,
             ping_interval: Duration::from_secs(25),

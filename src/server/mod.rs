@@ -40,7 +40,13 @@ pub use client_bundle::{BundleError, ClientBundle, FILES as CLIENT_FILES};
 
 /// The answer for the msgpack client bundle: it speaks a parser this server does not.
 const MSGPACK_BUNDLE: &str = "switchboard: socket.io.msgpack.min.js speaks the msgpack parser; \
-this server speaks socket.io's default parser. Load socket.io.min.js instead.\n";
+this server speaks socket.io's default parser. Load socket.io.min.js instead \
+(or set [server] parser = \"msgpack\").\n";
+
+/// The answer for the default bundles when the server speaks the msgpack parser.
+const DEFAULT_BUNDLE: &str = "switchboard: this server speaks the msgpack parser \
+([server] parser = \"msgpack\"); socket.io.min.js speaks socket.io's default parser. \
+Load socket.io.msgpack.min.js instead.\n";
 
 /// 404 with `why` as a text body.
 fn not_found(why: &'static str) -> Response<Body> {
@@ -459,8 +465,13 @@ impl Server {
             if self.app.snapshot().routes.server.serve_client && CLIENT_FILES.contains(&name) {
                 // A bundle that cannot work, or none: say why, to whoever opens it (the
                 // browser's console shows the body).
-                if name.starts_with("socket.io.msgpack") {
-                    return not_found(MSGPACK_BUNDLE);
+                let msgpack = self.app.snapshot().routes.server.msgpack;
+                if name.starts_with("socket.io.msgpack") != msgpack {
+                    return not_found(if msgpack {
+                        DEFAULT_BUNDLE
+                    } else {
+                        MSGPACK_BUNDLE
+                    });
                 }
                 return match &self.client {
                     Some(bundle) => match bundle.respond(name, req.headers()) {

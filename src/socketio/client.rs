@@ -13,7 +13,7 @@ use super::packet::{Encoded, Packet, PacketKind};
 use super::rate::Verdict;
 use super::socket::{AckResponse, DisconnectReason, Socket, SocketLimits};
 use super::{
-    Admission, Authorization, ConnectRefusal, Decision, Event, RATE_LIMITED_ACK, Restored,
+    Admission, Authorization, ConnectRefusal, Decision, Event, Parser, RATE_LIMITED_ACK, Restored,
     SocketHandler, SocketIoConfig,
 };
 use crate::engineio::frame::close_code;
@@ -211,6 +211,7 @@ impl<H: SocketHandler> SocketIo<H> {
                 );
                 refuse(
                     session,
+                    conn.data.config.parser,
                     &nsp,
                     &ConnectRefusal {
                         message: "Too many connection attempts".to_owned(),
@@ -229,6 +230,7 @@ impl<H: SocketHandler> SocketIo<H> {
             );
             refuse(
                 session,
+                conn.data.config.parser,
                 &nsp,
                 &ConnectRefusal {
                     message: "Too many namespaces".to_owned(),
@@ -304,11 +306,17 @@ fn admit<H: SocketHandler>(
     }
 }
 
-fn refuse(session: &Session, nsp: &str, refusal: &ConnectRefusal) {
+fn refuse(session: &Session, parser: Parser, nsp: &str, refusal: &ConnectRefusal) {
     tracing::debug!(session = %session.sid(), nsp, message = %refusal.message, "Connection refused");
-    let _ = session.send(crate::engineio::Packet::Message(
-        Encoded::connect_error(nsp, &refusal.message, refusal.data.as_ref()).text,
-    ));
+    let packet = Encoded::connect_error(nsp, &refusal.message, refusal.data.as_ref());
+    let message = match parser {
+        Parser::Default => crate::engineio::Packet::Message(packet.text),
+        Parser::Msgpack => match packet.msgpack() {
+            Some(bytes) => crate::engineio::Packet::Binary(bytes),
+            None => return,
+        },
+    };
+    let _ = session.send(message);
 }
 
 /// Act on an authorization decision: refuse, or create the socket, answer CONNECT and run
@@ -325,7 +333,7 @@ fn join<H: SocketHandler>(
     let admission = match decision {
         Ok(admission) => admission,
         Err(refusal) => {
-            refuse(session, nsp, &refusal);
+            refuse(session, conn.data.config.parser, nsp, &refusal);
             return None;
         }
     };
@@ -337,6 +345,7 @@ fn join<H: SocketHandler>(
         events: config.events_per_socket,
         excess_disconnect: config.events_excess_disconnect,
         pending_acks: config.pending_acks,
+        parser: config.parser,
     };
     let mut socket = Socket::with_limits(nsp, session.clone(), auth, admission, limits);
     if config.recovery.is_some() {
@@ -375,6 +384,11 @@ impl<H: SocketHandler> EngineHandler for SocketIo<H> {
     }
 
     fn on_message(&self, conn: &Arc<Conn<ClientState>>, text: Bytes) -> Option<Pending> {
+        if conn.data.config.parser == Parser::Msgpack {
+            // socket.io-msgpack-parser refuses text: every packet is binary.
+            self.parse_error(&conn.session, &"text message from a msgpack client");
+            return None;
+        }
         if conn.data.partial.lock().expect("partial lock").is_some() {
             self.parse_error(&conn.session, &"text while waiting for attachments");
             return None;
@@ -400,6 +414,15 @@ impl<H: SocketHandler> EngineHandler for SocketIo<H> {
     }
 
     fn on_binary(&self, conn: &Arc<Conn<ClientState>>, data: Bytes) -> Option<Pending> {
+        if conn.data.config.parser == Parser::Msgpack {
+            return match super::msgpack::decode(&data, conn.data.config.max_attachments) {
+                Ok((packet, attachments)) => self.on_packet(conn, packet, attachments),
+                Err(e) => {
+                    self.parse_error(&conn.session, &e);
+                    None
+                }
+            };
+        }
         let complete = {
             let mut partial = conn.data.partial.lock().expect("partial lock");
             let Some(waiting) = partial.as_mut() else {

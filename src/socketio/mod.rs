@@ -2,6 +2,7 @@
 //! acknowledgements. What happens to an event is decided above, through [`SocketHandler`].
 
 mod client;
+pub mod msgpack;
 pub mod packet;
 mod rate;
 mod socket;
@@ -18,6 +19,7 @@ use crate::engineio::{Handshake, Pending, Sid};
 use crate::limits::Rate;
 
 pub use client::{ClientState, SocketIo};
+pub use msgpack::Parser;
 pub use packet::Encoded;
 pub use socket::{AckError, AckResponse, AckWait, DisconnectReason, Socket, handshake_value};
 
@@ -38,6 +40,8 @@ pub struct SocketIoConfig {
     pub pending_acks: usize,
     /// Connection state recovery, when on.
     pub recovery: Option<RecoveryMode>,
+    /// The parser clients speak. Defaults to socket.io's default parser.
+    pub parser: Parser,
 }
 
 /// How connection state recovery treats a returning client.
@@ -77,6 +81,7 @@ impl Default for SocketIoConfig {
             events_excess_disconnect: Duration::from_secs(10),
             pending_acks: 256,
             recovery: None,
+            parser: Parser::Default,
         }
     }
 }

@@ -139,6 +139,20 @@ impl Packet {
         }
     }
 
+    /// The packet as text again (what [`Packet::parse`] read, for a packet it read).
+    pub fn text(&self) -> Bytes {
+        let data = self.data.as_deref().unwrap_or_default();
+        let mut out = header(
+            self.kind,
+            self.nsp_str(),
+            self.id,
+            self.attachments,
+            data.len(),
+        );
+        out.put_slice(data);
+        out.freeze()
+    }
+
     /// Parse one text message. `max_attachments` bounds what a binary packet may announce.
     pub fn parse(text: Bytes, max_attachments: usize) -> Result<Packet, ParseError> {
         let s: &[u8] = &text;
@@ -292,13 +306,23 @@ fn event_head(data: &[u8]) -> Result<EventHead, ParseError> {
 }
 
 /// A packet encoded once, ready to be queued for any number of recipients: cloning is cheap.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone)]
 pub struct Encoded {
     /// The text message.
     pub text: Bytes,
     /// Binary attachments that follow it.
     pub attachments: Arc<[Bytes]>,
+    /// The same packet for msgpack clients, made once on first need.
+    msgpack: std::sync::OnceLock<Option<Bytes>>,
 }
+
+impl PartialEq for Encoded {
+    fn eq(&self, other: &Self) -> bool {
+        self.text == other.text && self.attachments == other.attachments
+    }
+}
+
+impl Eq for Encoded {}
 
 /// Where an outgoing event's data comes from.
 #[derive(Debug, Clone, Copy)]
@@ -307,7 +331,7 @@ pub enum Args<'a> {
     Raw(&'a [u8]),
 }
 
-fn header(
+pub(super) fn header(
     kind: PacketKind,
     nsp: &str,
     id: Option<u64>,
@@ -336,10 +360,24 @@ fn itoa(n: u64) -> String {
 
 impl Encoded {
     fn new(text: BytesMut, attachments: Arc<[Bytes]>) -> Encoded {
+        Encoded::from_parts(text.freeze(), attachments)
+    }
+
+    /// A packet from its text and attachments, as encoded elsewhere.
+    pub fn from_parts(text: Bytes, attachments: Arc<[Bytes]>) -> Encoded {
         Encoded {
-            text: text.freeze(),
+            text,
             attachments,
+            msgpack: std::sync::OnceLock::new(),
         }
+    }
+
+    /// The packet as one msgpack message (`socket.io-msgpack-parser`), made on first call
+    /// and kept: a broadcast is converted once for all its recipients.
+    pub fn msgpack(&self) -> Option<Bytes> {
+        self.msgpack
+            .get_or_init(|| super::msgpack::encode(self))
+            .clone()
     }
 
     /// `CONNECT {"sid":…}`, with `"pid":…` under connection state recovery.
@@ -478,6 +516,22 @@ mod tests {
         assert_eq!(parse("0/admin,").unwrap().nsp_str(), "/admin");
         assert_eq!(parse("0/admin").unwrap().nsp_str(), "/admin");
         assert_eq!(parse("0[]"), Err(ParseError::InvalidPayload));
+    }
+
+    #[test]
+    fn a_parsed_packet_gives_its_text_back() {
+        for text in [
+            "0",
+            r#"0/admin,{"token":"123"}"#,
+            "1/chat,",
+            r#"2["m",1]"#,
+            r#"2/chat,12["m",{"a":[1,2]}]"#,
+            r#"3/x,4[1]"#,
+            r#"51-["f",{"_placeholder":true,"num":0}]"#,
+            r#"4{"message":"no"}"#,
+        ] {
+            assert_eq!(parse(text).unwrap().text(), text.as_bytes());
+        }
     }
 
     #[test]

@@ -148,6 +148,8 @@ pub(crate) struct SocketLimits {
     pub(crate) events: Option<Rate>,
     pub(crate) excess_disconnect: std::time::Duration,
     pub(crate) pending_acks: usize,
+    /// The parser its client speaks.
+    pub(crate) parser: super::Parser,
 }
 
 impl Default for SocketLimits {
@@ -156,6 +158,7 @@ impl Default for SocketLimits {
             events: None,
             excess_disconnect: std::time::Duration::from_secs(10),
             pending_acks: 256,
+            parser: super::Parser::Default,
         }
     }
 }
@@ -385,6 +388,19 @@ impl Socket {
     fn queue(&self, packet: &Encoded, volatile: bool) -> Result<(), SendError> {
         if !self.is_connected() {
             return Err(SendError::Closed);
+        }
+        if self.limits.parser == super::Parser::Msgpack {
+            // One binary message; converted once per packet, whoever it is queued for.
+            let Some(bytes) = packet.msgpack() else {
+                tracing::debug!(socket = %self.id, "Not a packet; not sent");
+                return Ok(());
+            };
+            let message = [EnginePacket::Binary(bytes)];
+            return if volatile {
+                self.session.send_volatile(&message)
+            } else {
+                self.session.send_all(&message)
+            };
         }
         let text = EnginePacket::Message(packet.text.clone());
         if packet.attachments.is_empty() && !volatile {

@@ -13,6 +13,7 @@
 //   ping_interval = "100ms"      # durations: "<n>ms" | "<n>s" | "<n>m"
 //   ping_timeout  = "200ms"
 //   max_payload   = 1000000      # bytes (integer) or "1MB" / "1MiB" / "512KB" ...
+//   parser        = "msgpack"    # socket.io-msgpack-parser
 //
 //   [namespaces."/".events]
 //   "chat message" = "io"                # target only; a client ack gets an empty answer
@@ -195,6 +196,10 @@ const opts = {
   pingTimeout: duration(serverCfg.ping_timeout ?? "20s", "ping_timeout"),
   maxHttpBufferSize: bytes(serverCfg.max_payload ?? 1_000_000),
 };
+
+if (serverCfg.parser === "msgpack") {
+  opts.parser = (await import("socket.io-msgpack-parser")).default;
+}
 
 const recovery = serverCfg.recovery;
 if (recovery) {

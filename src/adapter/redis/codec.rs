@@ -11,6 +11,7 @@ use serde_json::Value as Json;
 
 use crate::adapter::{BroadcastOptions, Keep};
 use crate::socketio::Encoded;
+pub use crate::socketio::msgpack::{json_to_mp, mp_to_json};
 use crate::socketio::packet::{Packet, PacketKind};
 
 /// socket.io-parser's EVENT type, as the adapter publishes it (binary or not).
@@ -36,84 +37,6 @@ pub mod request {
     pub const BROADCAST_CLIENT_COUNT: u64 = 8;
     /// `9`: one client's ack.
     pub const BROADCAST_ACK: u64 = 9;
-}
-
-/// A JSON value with `{"_placeholder":true,"num":N}` replaced by `bin` attachments.
-pub fn json_to_mp(value: &Json, attachments: &[Bytes]) -> Mp {
-    match value {
-        Json::Null => Mp::Nil,
-        Json::Bool(b) => Mp::Boolean(*b),
-        Json::Number(n) => {
-            if let Some(i) = n.as_i64() {
-                Mp::from(i)
-            } else if let Some(u) = n.as_u64() {
-                Mp::from(u)
-            } else {
-                Mp::F64(n.as_f64().unwrap_or(0.0))
-            }
-        }
-        Json::String(s) => Mp::from(s.as_str()),
-        Json::Array(items) => Mp::Array(items.iter().map(|v| json_to_mp(v, attachments)).collect()),
-        Json::Object(map) => {
-            if map.get("_placeholder") == Some(&Json::Bool(true))
-                && let Some(bin) = map
-                    .get("num")
-                    .and_then(Json::as_u64)
-                    .and_then(|n| attachments.get(n as usize))
-            {
-                return Mp::Binary(bin.to_vec());
-            }
-            Mp::Map(
-                map.iter()
-                    .map(|(k, v)| (Mp::from(k.as_str()), json_to_mp(v, attachments)))
-                    .collect(),
-            )
-        }
-    }
-}
-
-/// A msgpack value as JSON; each `bin` becomes a placeholder and is pushed to
-/// `attachments`. notepack's extensions (`undefined`, `Date`) become `null` and the date's
-/// ISO text is not rebuilt.
-pub fn mp_to_json(value: &Mp, attachments: &mut Vec<Bytes>) -> Json {
-    match value {
-        Mp::Nil | Mp::Ext(..) => Json::Null,
-        Mp::Boolean(b) => Json::Bool(*b),
-        Mp::Integer(i) => i
-            .as_i64()
-            .map(Json::from)
-            .or_else(|| i.as_u64().map(Json::from))
-            .unwrap_or(Json::Null),
-        Mp::F32(f) => serde_json::Number::from_f64(f64::from(*f)).map_or(Json::Null, Json::Number),
-        Mp::F64(f) => serde_json::Number::from_f64(*f).map_or(Json::Null, Json::Number),
-        Mp::String(s) => Json::String(s.as_str().map_or_else(
-            || String::from_utf8_lossy(s.as_bytes()).into_owned(),
-            str::to_owned,
-        )),
-        Mp::Binary(b) => {
-            let num = attachments.len();
-            attachments.push(Bytes::copy_from_slice(b));
-            serde_json::json!({ "_placeholder": true, "num": num })
-        }
-        Mp::Array(items) => Json::Array(items.iter().map(|v| mp_to_json(v, attachments)).collect()),
-        Mp::Map(entries) => {
-            // A key given twice keeps its last value, as a JavaScript object does; only the
-            // values kept are converted, so every attachment pushed has its placeholder.
-            let mut kept: std::collections::BTreeMap<String, &Mp> = Default::default();
-            for (k, v) in entries {
-                let key = match k {
-                    Mp::String(s) => s.as_str().unwrap_or_default().to_owned(),
-                    other => other.to_string(),
-                };
-                kept.insert(key, v);
-            }
-            Json::Object(
-                kept.into_iter()
-                    .map(|(key, v)| (key, mp_to_json(v, attachments)))
-                    .collect(),
-            )
-        }
-    }
 }
 
 /// Serialize a msgpack value.

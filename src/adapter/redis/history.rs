@@ -143,10 +143,10 @@ fn decode(record: &[u8]) -> Option<(String, String, KeptMessage)> {
                 ttl: Duration::from_millis(ttl.as_u64()?),
             },
             age: now.saturating_sub(at),
-            packet: Encoded {
-                text: bytes::Bytes::copy_from_slice(text),
-                attachments: Arc::from(attachments),
-            },
+            packet: Encoded::from_parts(
+                bytes::Bytes::copy_from_slice(text),
+                Arc::from(attachments),
+            ),
         },
     ))
 }
@@ -258,10 +258,10 @@ mod tests {
                 ttl: Duration::from_secs(3600),
             },
             age: Duration::ZERO,
-            packet: Encoded {
-                text: bytes::Bytes::from_static(b"51-[\"m\",{\"_placeholder\":true,\"num\":0}]"),
-                attachments: Arc::from([bytes::Bytes::from_static(&[0, 1, 255])]),
-            },
+            packet: Encoded::from_parts(
+                bytes::Bytes::from_static(b"51-[\"m\",{\"_placeholder\":true,\"num\":0}]"),
+                Arc::from([bytes::Bytes::from_static(&[0, 1, 255])]),
+            ),
         };
         let record = encode("node01", "/chat", &message);
         let (uid, nsp, back) = decode(&record).expect("decodes");

@@ -20,6 +20,7 @@ const SERVER_KEYS: &[&str] = &[
     "cookie",
     "recovery",
     "tls",
+    "parser",
 ];
 
 pub(super) fn compile_server(
@@ -72,6 +73,18 @@ pub(super) fn compile_server(
         && let Some(v) = r.boolean(n, "serve_client")
     {
         s.serve_client = v;
+    }
+    if let Some(n) = get(t, "parser")
+        && let Some(v) = r.string(n, "parser")
+    {
+        match v.as_str() {
+            "default" => s.msgpack = false,
+            "msgpack" => s.msgpack = true,
+            other => r.error(
+                n.span(),
+                format!("unknown parser `{other}`; expected \"default\" or \"msgpack\""),
+            ),
+        }
     }
     if let Some(n) = get(t, "transports")
         && let Some(list) = r.strings(n, "transports")

@@ -51,6 +51,27 @@ impl Scope for Args0 {
 }
 
 #[test]
+fn the_parser_is_default_or_msgpack() {
+    assert!(!compile_str("").unwrap().server.msgpack);
+    assert!(
+        compile_str("[server]\nparser = \"msgpack\"\n")
+            .unwrap()
+            .server
+            .msgpack
+    );
+    assert!(
+        !compile_str("[server]\nparser = \"default\"\n")
+            .unwrap()
+            .server
+            .msgpack
+    );
+    assert_eq!(
+        errors("[server]\nparser = \"json\"\n"),
+        vec!["routes.toml:2:10 unknown parser `json`; expected \"default\" or \"msgpack\""]
+    );
+}
+
+#[test]
 fn cluster_defaults_url_env_and_errors() {
     assert_eq!(compile_str("").unwrap().cluster, None);
     let c = compile_str("[cluster]\nadapter = \"redis\"\n")
@@ -212,7 +233,7 @@ f = {}
     assert_eq!(
         errs,
         vec![
-            "routes.toml:2:1 unknown key `pingInterval` in [server]; did you mean `ping_interval`? expected one of: listen, path, serve_client, transports, ping_interval, ping_timeout, max_payload, connect_timeout, cors, admin_listen, cookie, recovery, tls",
+            "routes.toml:2:1 unknown key `pingInterval` in [server]; did you mean `ping_interval`? expected one of: listen, path, serve_client, transports, ping_interval, ping_timeout, max_payload, connect_timeout, cors, admin_listen, cookie, recovery, tls, parser",
             "routes.toml:3:16 `ping_timeout` is an integer, expected a string",
             "routes.toml:4:15 unknown transport `carrier-pigeon`; expected \"polling\" or \"websocket\"",
             "routes.toml:6:13 namespace `nochat` must start with `/`, like \"/chat\"",

@@ -516,6 +516,26 @@ async fn serve(cli: &Cli) -> anyhow::Result<()> {
     };
     let app_tls = app.snapshot().routes.server.tls.is_some();
     let server = Server::with_shutdown_timeout(app, client, cli.shutdown_timeout);
+    if server
+        .app()
+        .snapshot()
+        .routes
+        .admin_ui
+        .as_ref()
+        .is_some_and(|ui| ui.mount.is_some())
+    {
+        let base = cli
+            .config
+            .parent()
+            .filter(|p| !p.as_os_str().is_empty())
+            .unwrap_or(Path::new("."));
+        let node_modules = [base.join("node_modules"), PathBuf::from("node_modules")];
+        if !server.find_admin_ui(&node_modules) {
+            tracing::warn!(
+                "Admin UI files not found (run `npm ci`: it installs @socket.io/admin-ui); its mount answers 404"
+            );
+        }
+    }
     if let Some(api) = api {
         tracing::info!(addr = %api.local_addr()?, "Serving the server API");
         server.serve_api(api);

@@ -2,6 +2,8 @@
 //! [`Snapshot`], wires the Engine.IO endpoint, the Socket.IO layer and the dispatcher, and
 //! swaps in new snapshots when the file changes.
 
+mod admin_ui;
+pub use admin_ui::STATS_INTERVAL as ADMIN_UI_STATS_INTERVAL;
 mod api;
 mod dispatch;
 mod history;
@@ -145,6 +147,8 @@ struct Source {
 /// The running application: the snapshot in force and the endpoint serving it.
 #[derive(Debug)]
 pub struct App {
+    /// The admin UI's server side (`[admin_ui]`).
+    admin: Arc<admin_ui::AdminUi>,
     snapshot: Arc<ArcSwap<Snapshot>>,
     /// Routes events; the server API disconnects sockets through it.
     dispatcher: Dispatcher,
@@ -160,6 +164,28 @@ pub struct App {
     /// Counts reload attempts that read new content (applied or refused).
     attempts: tokio::sync::watch::Sender<u64>,
     started: Instant,
+}
+
+impl App {
+    /// Tell the admin UI's dashboards the server's stats (every
+    /// [`admin_ui::STATS_INTERVAL`]; nothing without `[admin_ui]` or a dashboard).
+    pub fn admin_ui_tick(&self) {
+        let snapshot = self.snapshot.load();
+        let Some(settings) = &snapshot.routes.admin_ui else {
+            return;
+        };
+        let engine = self.engine();
+        self.admin.stats(
+            &snapshot,
+            engine.stats(),
+            || {
+                let (polling, websocket) = engine.sessions_by_transport();
+                (polling + websocket, polling)
+            },
+            &self.metrics,
+            settings,
+        );
+    }
 }
 
 impl App {
@@ -208,7 +234,8 @@ impl App {
         let webhooks = Webhooks::new();
         webhooks.configure(&routes.webhooks);
         let history = Arc::new(history::History::default());
-        let observers = presence::Observers::new(webhooks.clone(), history.clone());
+        let admin = Arc::new(admin_ui::AdminUi::default());
+        let observers = presence::Observers::new(webhooks.clone(), history.clone(), admin.clone());
         let snapshot = Arc::new(ArcSwap::from_pointee(Snapshot::new(
             routes,
             scripts,
@@ -225,6 +252,7 @@ impl App {
             pool,
             webhooks.clone(),
             history,
+            admin.clone(),
         );
         let engine = Engine::with_hits(
             SocketIo::new(dispatcher.clone(), socketio_config, hits.clone()),
@@ -232,6 +260,7 @@ impl App {
             hits.clone(),
         );
         App {
+            admin,
             snapshot,
             dispatcher,
             webhooks,

@@ -22,6 +22,8 @@ pub struct Observers {
     webhooks: Arc<Webhooks>,
     /// Rooms' histories, to which other nodes' kept messages are added.
     history: Arc<History>,
+    /// The admin UI, told of room changes.
+    admin: Arc<super::admin_ui::AdminUi>,
     /// The snapshot in force, once there is one (presence reads its namespaces).
     snapshot: OnceLock<Weak<ArcSwap<Snapshot>>>,
 }
@@ -29,10 +31,15 @@ pub struct Observers {
 impl Observers {
     /// Observers telling `webhooks` and keeping other nodes' kept messages in `history`;
     /// presence starts once [`Observers::watch`] is called.
-    pub fn new(webhooks: Arc<Webhooks>, history: Arc<History>) -> Arc<Observers> {
+    pub fn new(
+        webhooks: Arc<Webhooks>,
+        history: Arc<History>,
+        admin: Arc<super::admin_ui::AdminUi>,
+    ) -> Arc<Observers> {
         Arc::new(Observers {
             webhooks,
             history,
+            admin,
             snapshot: OnceLock::new(),
         })
     }
@@ -50,9 +57,10 @@ impl Observers {
 impl RoomObserver for Observers {
     fn listening(&self) -> bool {
         self.webhooks.listening()
-            || self
-                .snapshot()
-                .is_some_and(|s| s.routes.namespaces.values().any(|ns| ns.presence.is_some()))
+            || self.snapshot().is_some_and(|s| {
+                s.routes.admin_ui.is_some()
+                    || s.routes.namespaces.values().any(|ns| ns.presence.is_some())
+            })
     }
 
     fn member_changed(
@@ -68,6 +76,12 @@ impl RoomObserver for Observers {
         let Some(snapshot) = self.snapshot() else {
             return;
         };
+        if let Some(ui) = &snapshot.routes.admin_ui
+            && let Some(admin) = snapshot.adapters.get(&ui.namespace)
+        {
+            self.admin
+                .room_changed(admin.as_ref(), ui, nsp, room, socket.id().as_str(), joined);
+        }
         let (Some(settings), Some(adapter)) =
             (presence(&snapshot, nsp), snapshot.adapters.get(nsp))
         else {

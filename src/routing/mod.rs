@@ -2,6 +2,7 @@
 //! [`RouteTable`]; routes resolve events into [`Action`]s. Plain data: no sockets, no tokio.
 
 pub mod action;
+pub mod admin_ui;
 pub mod api;
 pub mod backend;
 mod compile;

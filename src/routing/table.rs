@@ -216,6 +216,8 @@ pub struct RouteTable {
     pub backend: super::backend::BackendSettings,
     /// `[api]`; `None`: no server API.
     pub api: Option<super::api::ApiSettings>,
+    /// `[admin_ui]`; `None`: no admin UI.
+    pub admin_ui: Option<super::admin_ui::AdminUiSettings>,
     /// `[[webhooks]]`, in file order.
     pub webhooks: Vec<super::webhooks::WebhookSettings>,
     /// What is valid but likely a mistake (`check` prints them), located, in file order.

@@ -8,6 +8,7 @@
 //! reserve) and `max_connections_per_ip`; one over a cap still gets an answer — 503, with
 //! the Engine.IO error body on the Engine.IO path — from the reserve, and is closed.
 
+mod admin_ui;
 mod api;
 mod body;
 mod client_bundle;
@@ -129,6 +130,8 @@ pub struct Server {
     /// One "Accept failed" line per interval: out of descriptors, it would repeat 20 times
     /// a second.
     accept_errors: crate::limits::Throttle<&'static str>,
+    /// The admin UI's files (`@socket.io/admin-ui`'s `ui/dist`), once found.
+    admin_ui_dir: std::sync::OnceLock<std::path::PathBuf>,
 }
 
 /// Decrements a counter when dropped.
@@ -164,7 +167,7 @@ impl Server {
     ) -> Arc<Server> {
         let app = app.into();
         let path = app.snapshot().routes.server.path.clone();
-        Arc::new(Server {
+        let server = Arc::new(Server {
             app,
             path,
             client,
@@ -182,7 +185,26 @@ impl Server {
             refusing: Arc::new(AtomicUsize::new(0)),
             admin_open: Arc::new(AtomicUsize::new(0)),
             accept_errors: crate::limits::Throttle::new(Duration::from_secs(10)),
-        })
+            admin_ui_dir: std::sync::OnceLock::new(),
+        });
+        admin_ui::start_ticks(Arc::downgrade(&server.app));
+        server
+    }
+
+    /// Serve the admin UI's files from the first of `node_modules` folders that holds the
+    /// npm package `@socket.io/admin-ui` (when `[admin_ui]` has a `mount`). Whether found.
+    pub fn find_admin_ui(&self, node_modules: &[std::path::PathBuf]) -> bool {
+        let found = node_modules
+            .iter()
+            .map(|dir| dir.join(admin_ui::UI_DIST))
+            .find(|dir| dir.join("index.html").is_file());
+        match found {
+            Some(dir) => {
+                let _ = self.admin_ui_dir.set(dir);
+                true
+            }
+            None => false,
+        }
     }
 
     /// The application served.
@@ -482,6 +504,17 @@ impl Server {
                 };
             }
             return body::whole(self.app.engine().handle(req, remote).await);
+        }
+        if let Some(response) = admin_ui::serve(
+            &self.app,
+            self.admin_ui_dir.get(),
+            req.method(),
+            path,
+            req.headers(),
+        )
+        .await
+        {
+            return response;
         }
         let snapshot = self.app.snapshot();
         static_files::serve(&snapshot.routes.statics, req.method(), path, req.headers())

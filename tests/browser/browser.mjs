@@ -118,14 +118,19 @@ export class Session {
 
   /**
    * Open `path` of the test server in a new window (its own browser context: no shared
-   * storage, as two people would). `label` captions it in the screenshot.
+   * storage, as two people would). `label` captions it in the screenshot. `foreign` lists
+   * other hosts a third-party page names (a font CDN): their requests are aborted, not
+   * counted against it.
    */
-  async open(path, label, { origin = this.origin } = {}) {
+  async open(path, label, { origin = this.origin, foreign = [] } = {}) {
     if (!origin) throw new Error("open() before server()");
     // Listed at once, so that pages opened together keep their order in the screenshot.
-    const entry = { label, url: origin + path, requests: [], websockets: [], errors: [], bad: [] };
+    const entry = { label, url: origin + path, requests: [], websockets: [], errors: [], bad: [], foreign };
     this.pages.push(entry);
     entry.context = await this.browser.newContext({ viewport: VIEWPORT });
+    if (foreign.length > 0) {
+      await entry.context.route((url) => foreign.includes(url.host), (route) => route.abort());
+    }
     entry.context.setDefaultTimeout(WAIT_MS);
     const page = (entry.page = await entry.context.newPage());
     page.on("request", (req) => entry.requests.push(req.url()));
@@ -158,8 +163,10 @@ export class Session {
   /** Every request of every page went to a test server and none was refused; no page threw. */
   check() {
     const allowed = new Set(this.servers.map((s) => new URL(s.url).host));
-    for (const { label, requests, websockets, errors, bad } of this.pages) {
-      const external = [...requests, ...websockets].filter((u) => !allowed.has(new URL(u).host));
+    for (const { label, requests, websockets, errors, bad, foreign } of this.pages) {
+      const external = [...requests, ...websockets].filter(
+        (u) => !allowed.has(new URL(u).host) && !foreign.includes(new URL(u).host),
+      );
       assert.deepEqual(external, [], `${label} made requests to other hosts (the pages must work offline)`);
       assert.ok(requests.length > 0, `${label}: no request was recorded at all`);
       assert.deepEqual(bad, [], `${label}: HTTP errors for files (a wrong path in the page?)`);

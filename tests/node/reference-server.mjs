@@ -15,6 +15,11 @@
 //   max_payload   = 1000000      # bytes (integer) or "1MB" / "1MiB" / "512KB" ...
 //   parser        = "msgpack"    # socket.io-msgpack-parser
 //
+//   [admin_ui]                           # instrument() of @socket.io/admin-ui
+//   username = "admin"
+//   password_hash_env = "ADMIN_HASH"     # the bcrypt hash, from the environment
+//   readonly = false
+//
 //   [namespaces."/".events]
 //   "chat message" = "io"                # target only; a client ack gets an empty answer
 //   echo = { ack = "{args}" }            # ack only, answered with the client's own args
@@ -211,6 +216,17 @@ if (recovery) {
 
 const http = createServer();
 const io = new Server(http, opts);
+
+const adminUi = config.admin_ui;
+if (adminUi) {
+  const { instrument } = (await import("@socket.io/admin-ui")).default;
+  instrument(io, {
+    namespaceName: adminUi.namespace ?? "/admin",
+    auth: { type: "basic", username: adminUi.username, password: process.env[adminUi.password_hash_env] },
+    readonly: adminUi.readonly ?? false,
+    mode: "development",
+  });
+}
 
 const namespaces = config.namespaces ?? {};
 if (!("/" in namespaces)) {

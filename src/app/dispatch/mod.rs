@@ -28,6 +28,7 @@ use super::webhooks::Webhooks;
 use crate::adapter::{Adapter, SavedSocket};
 use crate::engineio::{Handshake, Pending};
 use crate::limits::{Hits, Throttle};
+use crate::routing::admin_ui::AdminUiSettings;
 use crate::routing::{Action, Route};
 use crate::scripting::ScriptPool;
 use crate::socketio::{
@@ -49,6 +50,8 @@ pub(crate) struct Core {
     webhooks: Arc<Webhooks>,
     /// What rooms with a `history` keep.
     history: Arc<super::history::History>,
+    /// The admin UI's server side (`[admin_ui]`).
+    admin: Arc<super::admin_ui::AdminUi>,
     /// One warning per script file and interval.
     failures: Throttle<String>,
 }
@@ -69,6 +72,7 @@ impl Dispatcher {
         pool: Arc<ScriptPool>,
         webhooks: Arc<Webhooks>,
         history: Arc<super::history::History>,
+        admin: Arc<super::admin_ui::AdminUi>,
     ) -> Self {
         Dispatcher {
             core: Arc::new(Core {
@@ -78,10 +82,17 @@ impl Dispatcher {
                 pool,
                 webhooks,
                 history,
+                admin,
                 failures: Throttle::new(FAILURE_LOG_INTERVAL),
             }),
         }
     }
+}
+
+/// The admin UI's settings and the adapter of its namespace, when there is one.
+fn admin_ui(snapshot: &Snapshot) -> Option<(&AdminUiSettings, &Arc<dyn Adapter>)> {
+    let settings = snapshot.routes.admin_ui.as_ref()?;
+    Some((settings, snapshot.adapters.get(&settings.namespace)?))
 }
 
 impl Core {
@@ -184,6 +195,10 @@ impl Core {
         }
         adapter.remove(socket.id());
         self.webhooks.disconnected(socket, reason);
+        if let Some((settings, admin)) = admin_ui(&snapshot) {
+            self.admin
+                .socket_disconnected(admin.as_ref(), settings, socket, reason.as_str());
+        }
         let route = snapshot
             .routes
             .namespace(socket.nsp())
@@ -213,6 +228,12 @@ impl SocketHandler for Dispatcher {
         auth: Option<&RawValue>,
         handshake: &Handshake,
     ) -> Authorization {
+        let snapshot = self.core.snapshot.load();
+        if let Some(settings) = &snapshot.routes.admin_ui
+            && settings.namespace == nsp
+        {
+            return self.core.admin.authorize(settings, auth);
+        }
         self.core.authorize(nsp, auth, handshake)
     }
 
@@ -223,6 +244,15 @@ impl SocketHandler for Dispatcher {
             return None;
         };
         adapter.add(socket.clone());
+        if let Some((settings, admin)) = admin_ui(&snapshot) {
+            if settings.namespace == socket.nsp() {
+                self.core.admin.connected(socket, &snapshot, settings);
+                return None;
+            }
+            self.core
+                .admin
+                .socket_connected(admin.as_ref(), settings, socket, adapter.as_ref());
+        }
         self.core.webhooks.connected(socket);
         super::metrics::add(&self.core.metrics.connections, 1);
         tracing::info!(
@@ -256,7 +286,21 @@ impl SocketHandler for Dispatcher {
     }
 
     fn on_event(&self, socket: &Arc<Socket>, event: Event) -> Option<Pending> {
-        let snapshot = self.core.snapshot.load();
+        let snapshot = self.core.snapshot.load_full();
+        if let Some((settings, admin)) = admin_ui(&snapshot) {
+            if settings.namespace == socket.nsp() {
+                let dispatcher = self.clone();
+                return self
+                    .core
+                    .admin
+                    .action(&event, &snapshot, settings, move |s| {
+                        dispatcher.disconnect(s)
+                    });
+            }
+            self.core
+                .admin
+                .event_received(admin.as_ref(), settings, socket, &event);
+        }
         let (Some(ns), Some(adapter)) = (
             snapshot.routes.namespace(socket.nsp()),
             snapshot.adapters.get(socket.nsp()),

@@ -2,6 +2,7 @@
 //! section of the file: `server`, `statics`, `namespaces` (routes) and their `auth`,
 //! `cluster`, `limits`.
 
+mod admin_ui;
 mod api;
 mod auth;
 mod backend;
@@ -34,6 +35,7 @@ const TOP_KEYS: &[&str] = &[
     "backend",
     "api",
     "webhooks",
+    "admin_ui",
 ];
 
 /// Where the file's relative paths and environment come from.
@@ -125,6 +127,27 @@ fn compile_doc(doc: &DeTable<'_>, env: &Env<'_>, r: &mut Reader) -> RouteTable {
     }
     if let Some(node) = get(doc, "webhooks") {
         table.webhooks = webhooks::compile_webhooks(node, env, r);
+    }
+    if let Some(node) = get(doc, "admin_ui")
+        && let Some(t) = r.table(node, "admin_ui")
+    {
+        table.admin_ui = admin_ui::compile_admin_ui(t, node, env, r);
+        if let Some(ui) = &table.admin_ui {
+            // The UI's namespace is the server's own: no routes of the file's.
+            if table.namespaces.contains_key(&ui.namespace) {
+                r.error(
+                    node.span(),
+                    format!(
+                        "namespace `{}` is the admin UI's; set [admin_ui] namespace to another",
+                        ui.namespace
+                    ),
+                );
+            } else {
+                table
+                    .namespaces
+                    .insert(ui.namespace.clone(), Default::default());
+            }
+        }
     }
     check_across_sections(doc, &table, r);
     table

@@ -10,9 +10,13 @@ fn env_var(name: &str) -> Option<String> {
         "CHAT_TOKENS" => Some("a, b,,c".to_owned()),
         "REDIS_URL" => Some("redis://:secret@10.0.0.1:6380/0".to_owned()),
         "HOOK_SECRET" => Some("a-hook-secret-of-16-bytes".to_owned()),
+        "ADMIN_HASH" => Some(ADMIN_HASH.to_owned()),
         _ => None,
     }
 }
+
+/// bcrypt("admin-password", cost 4).
+const ADMIN_HASH: &str = "$2a$04$wADPsjHI0gxZG1U3j6rVe.Zwdj6C9VLb/Bu7tEB.Xm1Hi8X35te0m";
 
 fn compile_str(src: &str) -> Result<RouteTable, Report> {
     let env = Env {
@@ -68,6 +72,52 @@ fn the_parser_is_default_or_msgpack() {
     assert_eq!(
         errors("[server]\nparser = \"json\"\n"),
         vec!["routes.toml:2:10 unknown parser `json`; expected \"default\" or \"msgpack\""]
+    );
+}
+
+#[test]
+fn the_admin_ui_has_a_login_and_a_namespace_of_its_own() {
+    let t = compile_str("[admin_ui]\nusername = \"admin\"\npassword_hash_env = \"ADMIN_HASH\"\n")
+        .unwrap();
+    let ui = t.admin_ui.unwrap();
+    assert_eq!(
+        (ui.namespace.as_str(), ui.mount.as_deref(), ui.readonly),
+        ("/admin", Some("/admin-ui"), false)
+    );
+    assert_eq!(ui.password_hash, ADMIN_HASH);
+    assert!(
+        t.namespaces.contains_key("/admin"),
+        "its namespace is served"
+    );
+    let t = compile_str(
+        "[admin_ui]\nusername = \"a\"\npassword_hash_env = \"ADMIN_HASH\"\nnamespace = \"/ops\"\nmount = false\nreadonly = true\n",
+    )
+    .unwrap()
+    .admin_ui
+    .unwrap();
+    assert_eq!(
+        (t.namespace.as_str(), t.mount, t.readonly),
+        ("/ops", None, true)
+    );
+    assert_eq!(
+        errors("[admin_ui]\npassword_hash_env = \"CHAT_TOKENS\"\nnamespace = \"ops\"\n"),
+        vec![
+            "routes.toml:1:1 [admin_ui] needs `username` (the UI logs in with basic auth)",
+            "routes.toml:2:21 `CHAT_TOKENS` is not a bcrypt hash (like $2b$10$…, from `htpasswd -nbBC 10 USER PASSWORD` or bcryptjs)",
+            "routes.toml:3:13 `ops` is not a path; expected one like \"/admin\"",
+        ]
+    );
+    assert_eq!(
+        errors("[admin_ui]\nusername = \"a\"\npassword_hash_env = \"NOPE\"\n"),
+        vec!["routes.toml:3:21 environment variable `NOPE` is not set"]
+    );
+    assert_eq!(
+        errors(
+            "[namespaces.\"/admin\".events]\nx = \"io\"\n[admin_ui]\nusername = \"a\"\npassword_hash_env = \"ADMIN_HASH\"\n"
+        ),
+        vec![
+            "routes.toml:3:1 namespace `/admin` is the admin UI's; set [admin_ui] namespace to another"
+        ]
     );
 }
 

@@ -29,6 +29,10 @@ fn example_env(name: &str) -> Option<String> {
         "NOTIFY_JWT_SECRET" => Some("a-secret-of-at-least-thirty-two-bytes".to_owned()),
         "BACKEND_SECRET" => Some("a-backend-secret-of-16-bytes-or-more".to_owned()),
         "SWITCHBOARD_API_KEYS" => Some("an-api-key-of-16-bytes-or-more".to_owned()),
+        // bcrypt("admin-password", cost 4)
+        "ADMIN_UI_PASSWORD_HASH" => {
+            Some("$2a$04$wADPsjHI0gxZG1U3j6rVe.Zwdj6C9VLb/Bu7tEB.Xm1Hi8X35te0m".to_owned())
+        }
         _ => std::env::var(name).ok(),
     }
 }

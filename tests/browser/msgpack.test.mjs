@@ -21,18 +21,19 @@ describe("msgpack example", () => {
     assert.equal(s.traffic(a).websockets.length, 1, "one WebSocket after the upgrade");
   });
 
-  browserTest("binary goes both ways inline, and a template route reads it", async (s) => {
+  browserTest("binary goes both ways inline; a template route and a script read it", async (s) => {
     await s.server({ config });
     const [a, b] = await s.openAll([["/", "page A (sends a file)"], ["/", "page B (receives it)"]]);
     await Promise.all([waitForState(a, "connected"), waitForState(b, "connected")]);
     // B listens with a socket of its own (the page's chat does not show files). In a browser,
     // notepack sends an ArrayBuffer as msgpack binary (a typed array would be a map).
     await b.evaluate(() => {
+      const s = io();
+      s.on("connect", () => { window.listening = true; });
       window.received = new Promise((resolve) => {
-        const s = io();
-        s.on("connect", () => { window.listening = true; });
         s.on("file", (f) => resolve({ name: f.name, bytes: Array.from(new Uint8Array(f.bytes)) }));
       });
+      window.typing = new Promise((resolve) => s.on("typing", (who) => resolve(typeof who.id)));
     });
     await b.waitForFunction(() => window.listening === true);
     const sent = await a.evaluate(async () => {
@@ -42,11 +43,13 @@ describe("msgpack example", () => {
         s.emit("echo", new Uint8Array([0, 1, 255]).buffer, { n: 1 }, (...args) => resolve(args)),
       );
       const ack = await s.emitWithAck("file", { name: "a.bin", bytes: new Uint8Array([7, 8, 9]).buffer });
+      s.emit("typing"); // a Rhai handler (scripts/typing.rhai) tells the others
       s.close();
       return { echoed: [Array.from(new Uint8Array(echoed[0])), echoed[1]], ack };
     });
     assert.deepEqual(sent.echoed, [[0, 1, 255], { n: 1 }]);
     assert.equal(sent.ack, "a.bin sent");
     assert.deepEqual(await b.evaluate(() => window.received), { name: "a.bin", bytes: [7, 8, 9] });
+    assert.equal(await b.evaluate(() => window.typing), "string");
   });
 });

@@ -174,7 +174,9 @@ pub fn decode(message: &[u8], max_attachments: usize) -> Result<(Packet, Vec<Byt
     let kind = match (kind, attachments.is_empty()) {
         (PacketKind::Event, false) => PacketKind::BinaryEvent,
         (PacketKind::Ack, false) => PacketKind::BinaryAck,
-        (kind, _) => kind,
+        (kind, true) => kind,
+        // As with the default parser, only events and acks carry binary.
+        (_, false) => return Err(ParseError::InvalidPayload),
     };
     let mut text = super::packet::header(kind, nsp, id, attachments.len(), 64);
     if let Some(data) = data {
@@ -321,6 +323,12 @@ mod tests {
                 10
             )
             .is_err()
+        );
+        // Binary only in events and acks (fuzz/artifacts: a CONNECT whose auth held some).
+        let auth = map(vec![("key", Mp::Binary(vec![1, 2]))]);
+        assert_eq!(
+            refused(map(vec![("type", Mp::from(0)), ("nsp", Mp::from("/")), ("data", auth)])),
+            ParseError::InvalidPayload
         );
         let mut trailing = mp(&map(vec![("type", Mp::from(1)), ("nsp", Mp::from("/"))]));
         trailing.push(0);

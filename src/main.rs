@@ -89,6 +89,17 @@ enum Command {
         #[arg(long, value_delimiter = ',')]
         rooms: Vec<String>,
     },
+    /// The events the routes (--config) know, typed: TypeScript `ClientToServerEvents` /
+    /// `ServerToClientEvents` per namespace (from the events' schemas), or an AsyncAPI 3
+    /// document.
+    Types {
+        /// Write here instead of stdout.
+        #[arg(long)]
+        out: Option<PathBuf>,
+        /// `typescript`, or `asyncapi` (JSON).
+        #[arg(long, default_value = "typescript", value_parser = ["typescript", "asyncapi"])]
+        format: String,
+    },
     /// Run golden cases: each folder's steps against its routes.toml (or --config), compared
     /// with its expected.txt.
     Test {
@@ -135,6 +146,10 @@ fn main() -> ExitCode {
             golden(dir, &cli.config, update, report.as_deref())
         }
         Some(Command::Plan { ref new }) => plan(&cli.config, new),
+        Some(Command::Types {
+            ref out,
+            ref format,
+        }) => types(&cli.config, out.as_deref(), format),
         Some(Command::Explain {
             ref namespace,
             ref event,
@@ -372,6 +387,36 @@ fn explain(
             ExitCode::from(1)
         }
     }
+}
+
+fn types(config: &Path, out: Option<&Path>, format: &str) -> ExitCode {
+    let table = match load_routes(config) {
+        Ok(table) => table,
+        Err(e) => {
+            eprintln!(
+                "switchboard: {e} (switchboard check {} says more)",
+                config.display()
+            );
+            return ExitCode::from(1);
+        }
+    };
+    let text = if format == "asyncapi" {
+        let hash = std::fs::read(config).map(|b| switchboard::app::content_hash(&b));
+        let doc = switchboard::routing::types::asyncapi(&table, &hash.unwrap_or_default());
+        serde_json::to_string_pretty(&doc).expect("JSON values serialize") + "\n"
+    } else {
+        switchboard::routing::types::typescript(&table)
+    };
+    match out {
+        None => print!("{text}"),
+        Some(path) => {
+            if let Err(e) = std::fs::write(path, text) {
+                eprintln!("switchboard: cannot write {}: {e}", path.display());
+                return ExitCode::from(1);
+            }
+        }
+    }
+    ExitCode::SUCCESS
 }
 
 #[tokio::main]

@@ -49,6 +49,8 @@ pub struct Metrics {
     pub jwt_refreshes: AtomicU64,
     /// CONNECTs to namespaces that do not exist.
     pub invalid_namespaces: AtomicU64,
+    /// Events whose arguments did not satisfy their route's `schema` (not routed).
+    pub invalid_events: AtomicU64,
     /// Script calls.
     pub script_calls: AtomicU64,
     /// Script calls that failed.

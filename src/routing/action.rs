@@ -108,6 +108,8 @@ pub struct ScriptRef {
 pub struct Route {
     /// The steps, applied in order.
     pub steps: Vec<Step>,
+    /// What the event's arguments must satisfy (`schema = "…"`); checked before any step.
+    pub schema: Option<super::schema::EventSchema>,
 }
 
 /// Who a resolved delivery reaches.

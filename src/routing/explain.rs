@@ -76,6 +76,17 @@ pub fn explain(table: &RouteTable, q: &Question) -> Result<String, String> {
         },
     };
     let _ = writeln!(out, "matched by {how}");
+    if let Some(schema) = &route.schema {
+        if let Err(why) = schema.check(&Value::Array(q.args.clone())) {
+            let _ = writeln!(
+                out,
+                "refused by its schema `{}` ({why}): routed nowhere; an ack gets {{\"error\": \"invalid arguments\", …}}",
+                schema.name
+            );
+            return Ok(out);
+        }
+        let _ = writeln!(out, "the arguments satisfy its schema `{}`", schema.name);
+    }
     let mut acked = false;
     for (i, step) in route.trace(&q.event, q).into_iter().enumerate() {
         let n = i + 1;

@@ -243,6 +243,12 @@ impl RouteTable {
             out.push(&tls.key_path);
         }
         for ns in self.namespaces.values() {
+            let routes = ns.events.values().chain(&ns.catch_all);
+            for schema in routes.filter_map(|r| r.schema.as_ref()) {
+                if !out.contains(&schema.path.as_path()) {
+                    out.push(&schema.path);
+                }
+            }
             if let Some(super::jwt::JwtKey::PublicKey { path, .. }) = ns
                 .auth
                 .as_ref()

@@ -256,6 +256,11 @@ pub(crate) fn render(app: &App) -> Response<Full<Bytes>> {
         &m.invalid_namespaces,
     );
     out.counter(
+        "switchboard_invalid_events_total",
+        "Events refused because their arguments did not satisfy their route's schema.",
+        &m.invalid_events,
+    );
+    out.counter(
         "switchboard_script_calls_total",
         "Script handler calls.",
         &m.script_calls,

@@ -327,7 +327,11 @@ mod tests {
         // Binary only in events and acks (fuzz/artifacts: a CONNECT whose auth held some).
         let auth = map(vec![("key", Mp::Binary(vec![1, 2]))]);
         assert_eq!(
-            refused(map(vec![("type", Mp::from(0)), ("nsp", Mp::from("/")), ("data", auth)])),
+            refused(map(vec![
+                ("type", Mp::from(0)),
+                ("nsp", Mp::from("/")),
+                ("data", auth)
+            ])),
             ParseError::InvalidPayload
         );
         let mut trailing = mp(&map(vec![("type", Mp::from(1)), ("nsp", Mp::from("/"))]));

@@ -207,6 +207,19 @@ impl Core {
     }
 }
 
+/// Whether `event`'s arguments, as an array, satisfy `schema`; why not.
+fn check_arguments(
+    schema: &crate::routing::schema::EventSchema,
+    event: &Event,
+) -> Result<(), String> {
+    let mut items: Vec<serde_json::Value> =
+        serde_json::from_slice(&event.data).map_err(|e| e.to_string())?;
+    if !items.is_empty() {
+        items.remove(0); // the event's name
+    }
+    schema.check(&serde_json::Value::Array(items))
+}
+
 impl Dispatcher {
     /// Disconnect `socket` from its namespace from the server side, as a route's
     /// `disconnect` does: the client is told, its rooms left, the `disconnect` route run.
@@ -325,6 +338,17 @@ impl SocketHandler for Dispatcher {
             tracing::debug!(ns = socket.nsp(), event = %event.name.escape_debug(), "No route; event dropped");
             return None;
         };
+        if let Some(schema) = &route.schema
+            && let Err(why) = check_arguments(schema, &event)
+        {
+            super::metrics::add(&self.core.metrics.invalid_events, 1);
+            tracing::debug!(ns = socket.nsp(), event = %event.name.escape_debug(), why = %why, "Arguments refused by the event's schema");
+            if let Some(id) = event.id {
+                let body = serde_json::json!({ "error": "invalid arguments", "detail": why });
+                let _ = socket.ack(id, body.to_string().as_bytes(), Arc::from([]));
+            }
+            return None;
+        }
         self.core
             .run(&snapshot, adapter, socket, route, &event.name, Some(&event))
     }

@@ -28,6 +28,7 @@ const ROUTE_KEYS: &[&str] = &[
     "namespace",
     "history",
     "replay",
+    "schema",
 ];
 const TARGETS: &str = "\"emit\", \"broadcast\", \"room\" or \"io\"";
 
@@ -110,7 +111,10 @@ fn compile_route(
     env: &Env<'_>,
     r: &mut Reader,
 ) -> Option<Route> {
-    let mut route = Route::default();
+    let mut route = Route {
+        schema: compile_schema(node, event, lifecycle, env, r),
+        ..Route::default()
+    };
     match node.get_ref() {
         DeValue::Array(items) => {
             for item in items.iter() {
@@ -131,6 +135,52 @@ fn compile_route(
             .push(compile_step(node, event, lifecycle, declared, env, r)?),
     }
     Some(route)
+}
+
+/// The `schema` of an event: on one table of its route (the event's, not a step's).
+fn compile_schema(
+    node: &Node<'_>,
+    event: &str,
+    lifecycle: bool,
+    env: &Env<'_>,
+    r: &mut Reader,
+) -> Option<super::super::schema::EventSchema> {
+    let tables: Vec<&DeTable<'_>> = match node.get_ref() {
+        DeValue::Table(t) => vec![t],
+        DeValue::Array(items) => items
+            .iter()
+            .filter_map(|i| match i.get_ref() {
+                DeValue::Table(t) => Some(t),
+                _ => None,
+            })
+            .collect(),
+        _ => Vec::new(),
+    };
+    let mut found = None;
+    for n in tables.into_iter().filter_map(|t| get(t, "schema")) {
+        if found.is_some() {
+            r.error(
+                n.span(),
+                format!(
+                    "route of `{event}`: one `schema` per event (it checks the event's arguments)"
+                ),
+            );
+            continue;
+        }
+        if lifecycle {
+            r.error(
+                n.span(),
+                format!("`{event}` has no arguments to check: no `schema`"),
+            );
+            continue;
+        }
+        let name = r.string(n, "schema")?;
+        match super::super::schema::EventSchema::load(&env.base_dir.join(&name), &name) {
+            Ok(schema) => found = Some(schema),
+            Err(e) => r.error(n.span(), e),
+        }
+    }
+    found
 }
 
 fn compile_step(
@@ -263,7 +313,10 @@ fn compile_table_step(
             .and_then(|f| r.string(f, "function"))
             .unwrap_or_else(|| "on_event".to_owned());
         for (key, other) in t.iter() {
-            if !matches!(key.get_ref().as_ref(), "script" | "function" | "when") {
+            if !matches!(
+                key.get_ref().as_ref(),
+                "script" | "function" | "when" | "schema"
+            ) {
                 r.error(
                     key.span(),
                     format!(

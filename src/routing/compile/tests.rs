@@ -289,7 +289,7 @@ f = {}
             "routes.toml:6:13 namespace `nochat` must start with `/`, like \"/chat\"",
             "routes.toml:10:5 route of `a`: unknown target `everyone`; expected \"emit\", \"broadcast\", \"room\" or \"io\"",
             "routes.toml:11:12 route of `b`: `to = \"room\"` needs `room`, the room name or a template like \"{0.room}\"",
-            "routes.toml:12:20 unknown key `colour` in the route of `c`; expected one of: to, room, include_sender, volatile, event, data, join, leave, ack, script, function, http, timeout, when, namespace, history, replay",
+            "routes.toml:12:20 unknown key `colour` in the route of `c`; expected one of: to, room, include_sender, volatile, event, data, join, leave, ack, script, function, http, timeout, when, namespace, history, replay, schema",
             "routes.toml:13:14 unknown template `{nope}`; expected {N}, {N.field}, {args}, {event}, {socket.id}, {socket.recovered}, {socket.data.KEY}, {handshake.auth.KEY}, {handshake.query.KEY}, {jwt.CLAIM}, {room.size} or {room.members}",
             "routes.toml:14:5 route of `e`: a `room` target needs a room: write { to = \"room\", room = \"NAME\" }",
             "routes.toml:15:5 route of `f` does nothing; expected at least one of to, join, leave, ack",
@@ -304,7 +304,7 @@ fn a_namespace_with_a_bad_name_still_has_its_routes_checked_and_near_misses_are_
         vec![
             "routes.toml:1:13 namespace `poll` must start with `/`, like \"/chat\"",
             "routes.toml:2:15 route of `vote`: unknown target `rooom`; did you mean `room`? expected \"emit\", \"broadcast\", \"room\" or \"io\"",
-            "routes.toml:2:24 unknown key `too` in the route of `vote`; did you mean `to`? expected one of: to, room, include_sender, volatile, event, data, join, leave, ack, script, function, http, timeout, when, namespace, history, replay",
+            "routes.toml:2:24 unknown key `too` in the route of `vote`; did you mean `to`? expected one of: to, room, include_sender, volatile, event, data, join, leave, ack, script, function, http, timeout, when, namespace, history, replay, schema",
         ]
     );
     // Nothing close: no guess.

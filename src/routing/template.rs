@@ -309,6 +309,17 @@ impl Template {
             .any(|p| matches!(p, Part::Expr(e) if e.reads_room()))
     }
 
+    /// The arguments it reads: `{N}` and `{N.path}`, as (N, path).
+    pub fn args_read(&self) -> Vec<(usize, Vec<String>)> {
+        self.parts
+            .iter()
+            .filter_map(|p| match p {
+                Part::Expr(Expr::Arg { index, path }) => Some((*index, path.clone())),
+                _ => None,
+            })
+            .collect()
+    }
+
     /// The value: the expression's own value for a single template, else the text.
     /// `None` when a template resolves to nothing.
     pub fn resolve(&self, scope: &dyn Scope) -> Option<Value> {
@@ -412,6 +423,18 @@ impl ValueTemplate {
     /// Whether it reads the step's room.
     pub fn reads_room(&self) -> bool {
         self.any_text(&Template::reads_room)
+    }
+
+    /// The arguments its templates read, as (N, path).
+    pub fn args_read(&self) -> Vec<(usize, Vec<String>)> {
+        match self {
+            ValueTemplate::Literal(_) => Vec::new(),
+            ValueTemplate::Text(t) => t.args_read(),
+            ValueTemplate::Array(items) => items.iter().flat_map(Self::args_read).collect(),
+            ValueTemplate::Object(fields) => {
+                fields.iter().flat_map(|(_, v)| v.args_read()).collect()
+            }
+        }
     }
 
     fn any_text(&self, pred: &dyn Fn(&Template) -> bool) -> bool {

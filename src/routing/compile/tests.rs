@@ -908,20 +908,57 @@ fn server_tls_needs_readable_pem_files() {
     );
 }
 
+/// The warnings of `src`, located (those about a namespace without auth aside).
+fn warnings(src: &str) -> Vec<String> {
+    all_warnings(src)
+        .into_iter()
+        .filter(|w| !w.contains("has no `auth`"))
+        .collect()
+}
+
+fn all_warnings(src: &str) -> Vec<String> {
+    compile_str(src)
+        .unwrap()
+        .warnings
+        .map(|w| {
+            w.diagnostics
+                .iter()
+                .map(|d| format!("{} {}", w.location(d), d.message))
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+#[test]
+fn a_namespace_that_relays_without_auth_is_a_warning() {
+    assert_eq!(
+        all_warnings("[namespaces.\"/\".events]\nsay = \"broadcast\"\n"),
+        vec![
+            "routes.toml:1:13 / delivers to other clients and has no `auth`: anyone who connects can message everyone there (fine for a public chat; add [namespaces.\"/\".auth] otherwise)"
+        ]
+    );
+    // Answering the sender only, or with auth: nothing to say.
+    assert!(all_warnings("[namespaces.\"/\".events]\nping = { to = \"emit\" }\n").is_empty());
+    assert!(
+        all_warnings("[namespaces.\"/\".auth]\ntoken_env = \"CHAT_TOKENS\"\n[namespaces.\"/\".events]\nsay = \"io\"\n").is_empty()
+    );
+}
+
+#[test]
+fn a_template_reading_what_the_schema_forbids_is_a_warning() {
+    assert_eq!(
+        warnings(
+            "[namespaces.\"/\".events]\njoin = [ { join = \"{0.room}\", schema = \"examples/typed/schemas/join.json\" }, { ack = \"{1} {0.nope} {0.room}\" } ]\n"
+        ),
+        vec![
+            "routes.toml:1:13 /: the route of `join` reads `{0.nope}`, which its schema `examples/typed/schemas/join.json` gives `0` no field `nope`: that template never resolves",
+            "routes.toml:1:13 /: the route of `join` reads `{1}`, which its schema `examples/typed/schemas/join.json` allows 1 argument(s): that template never resolves",
+        ]
+    );
+}
+
 #[test]
 fn a_room_sent_to_that_nothing_joins_is_a_warning_at_its_namespace() {
-    let warnings = |src: &str| -> Vec<String> {
-        compile_str(src)
-            .unwrap()
-            .warnings
-            .map(|w| {
-                w.diagnostics
-                    .iter()
-                    .map(|d| format!("{} {}", w.location(d), d.message))
-                    .collect()
-            })
-            .unwrap_or_default()
-    };
     assert_eq!(
         warnings(
             "[namespaces.\"/\".events]\nenter = { join = \"lobby\" }\nsay = { to = \"room\", room = \"lobbby\" }\nhi = { to = \"room\", room = \"lobby\" }\n"

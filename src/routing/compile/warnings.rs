@@ -3,7 +3,7 @@
 use std::collections::{BTreeMap, BTreeSet};
 use std::ops::Range;
 
-use super::super::action::{Route, Step, Target};
+use super::super::action::{DataSpec, Route, Step, Target};
 use super::super::diag::Diagnostic;
 use super::super::file::Reader;
 use super::super::table::{NamespaceRoutes, RouteTable};
@@ -21,6 +21,24 @@ pub(super) fn warn_of(
         ));
     }
     for (name, span) in declared {
+        if let Some(ns) = table.namespace(name) {
+            let admin = table
+                .admin_ui
+                .as_ref()
+                .is_some_and(|ui| &ui.namespace == name);
+            if ns.auth.is_none() && !admin && reaches_others(ns) {
+                r.warnings.push(Diagnostic::new(
+                    span.clone(),
+                    format!(
+                        "{name} delivers to other clients and has no `auth`: anyone who connects can message everyone there (fine for a public chat; add [namespaces.\"{name}\".auth] otherwise)"
+                    ),
+                ));
+            }
+            for warning in reads_beyond_schema(ns) {
+                r.warnings
+                    .push(Diagnostic::new(span.clone(), format!("{name}: {warning}")));
+            }
+        }
         for room in rooms_never_joined(table, name) {
             r.warnings.push(Diagnostic::new(
                 span.clone(),
@@ -85,4 +103,92 @@ fn rooms_never_joined(table: &RouteTable, name: &str) -> Vec<String> {
         }
     }
     targeted.difference(&joined).cloned().collect()
+}
+
+/// Whether a route of `ns` reaches clients other than the sender.
+fn reaches_others(ns: &NamespaceRoutes) -> bool {
+    steps_of(ns).iter().any(|s| {
+        s.deliver
+            .as_ref()
+            .is_some_and(|d| !matches!(d.target, Target::Emit) || d.namespace.is_some())
+    })
+}
+
+/// Templates of an event's route that read an argument, or a field of one, that the event's
+/// schema does not allow: they can never resolve.
+fn reads_beyond_schema(ns: &NamespaceRoutes) -> Vec<String> {
+    let mut out = Vec::new();
+    for (event, route) in &ns.events {
+        let Some(schema) = &route.schema else {
+            continue;
+        };
+        let mut reads = BTreeSet::new();
+        for step in &route.steps {
+            for t in step.join.iter().chain(&step.leave) {
+                reads.extend(t.args_read());
+            }
+            if let Some(d) = &step.deliver {
+                if let Target::Room { room, .. } = &d.target {
+                    reads.extend(room.args_read());
+                }
+                reads.extend(data_reads(&d.data));
+            }
+            if let Some(ack) = &step.ack {
+                reads.extend(data_reads(ack));
+            }
+        }
+        for (index, path) in reads {
+            if let Some(why) = unreachable(&schema.value, index, &path) {
+                let at = std::iter::once(index.to_string())
+                    .chain(path.iter().cloned())
+                    .collect::<Vec<_>>()
+                    .join(".");
+                out.push(format!(
+                    "the route of `{event}` reads `{{{at}}}`, which its schema `{}` {why}: that template never resolves",
+                    schema.name
+                ));
+            }
+        }
+    }
+    out
+}
+
+fn data_reads(data: &DataSpec) -> Vec<(usize, Vec<String>)> {
+    match data {
+        DataSpec::Forward => Vec::new(),
+        DataSpec::List(t) => t.args_read(),
+        DataSpec::Values(values) => values.iter().flat_map(|v| v.args_read()).collect(),
+    }
+}
+
+/// Why argument `index` (and `path` in it) cannot exist under `schema` (the arguments'
+/// array); `None` when it can, or the schema does not say.
+fn unreachable(schema: &serde_json::Value, index: usize, path: &[String]) -> Option<String> {
+    let prefix = schema.get("prefixItems").and_then(|p| p.as_array());
+    let mut item = match prefix.and_then(|p| p.get(index)) {
+        Some(item) => item,
+        None => match schema.get("items") {
+            Some(serde_json::Value::Bool(false)) => {
+                let n = prefix.map_or(0, Vec::len);
+                return Some(format!("allows {n} argument(s)"));
+            }
+            Some(items) => items,
+            None => return None,
+        },
+    };
+    for (depth, field) in path.iter().enumerate() {
+        let props = item.get("properties").and_then(|p| p.as_object());
+        match props.and_then(|p| p.get(field)) {
+            Some(inner) => item = inner,
+            None if item.get("additionalProperties") == Some(&serde_json::Value::Bool(false)) => {
+                let at = std::iter::once(index.to_string())
+                    .chain(path[..depth].iter().cloned())
+                    .collect::<Vec<_>>()
+                    .join(".");
+                return Some(format!("gives `{at}` no field `{field}`"));
+            }
+            None => return None,
+        }
+    }
+    None
 }

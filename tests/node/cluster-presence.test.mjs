@@ -102,7 +102,10 @@ for (const adapter of ["redis", "redis-streams"]) {
       assert.deepEqual(await c.emitWithAck("enter", "lobby"), [3, [a.id, b.id, c.id].sort()]);
       assert.equal((await told(b, "lobby", "joined", c.id)).size, 3);
 
-      // b leaves on its node: a and c, on the other, are told, with the size left.
+      // b leaves on its node: a and c, on the other, are told, with the size left (as b's
+      // node knows it: a's and c's joins reached it — on the streams wire the announcement
+      // and the change travel apart).
+      await knows(sb2, 2);
       const bId = b.id;
       b.close();
       const [leftA, leftC] = await Promise.all([told(a, "lobby", "left", bId), told(c, "lobby", "left", bId)]);

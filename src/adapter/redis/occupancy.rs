@@ -78,6 +78,8 @@ impl RoomObserver for Occupancy {
         let member = Member(nsp.to_owned(), room.to_owned(), socket.id().to_string());
         shared.roster.tell(member, joined);
         if self.inner.listening() {
+            // An announcement of the change must not overtake it: others count with it.
+            shared.roster.flush_now(&shared);
             // The size across the cluster, as far as this node knows.
             let size = size + shared.roster.size(nsp, room);
             self.inner.member_changed(nsp, socket, room, joined, size);

@@ -158,6 +158,13 @@ impl Roster {
         }
     }
 
+    /// Tell the pending changes now, on the caller's thread: what it publishes next (a
+    /// presence announcement) reaches the other nodes after them.
+    pub(super) fn flush_now(&self, s: &Shared) {
+        let mut own = self.own.lock().expect("roster lock");
+        self.flush(s, &mut own);
+    }
+
     /// Tell the pending changes: the hash's fields (leaves, then joins with the new `#seq`,
     /// so a read that sees number n has every change up to n), then the message. Sent while
     /// the lock is held: the publisher sends them in their numbers' order.

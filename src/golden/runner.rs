@@ -132,7 +132,9 @@ async fn transcript(case: &Path, default_routes: Option<&Path>) -> Result<String
         Err(report) => return Ok(report.to_string()),
     };
     if let Err(e) = crate::app::compile_scripts(&table) {
-        return Ok(e.to_string());
+        // Transcripts name the case's files from the case's folder, wherever it is.
+        let prefix = format!("{}/", base_dir.display());
+        return Ok(e.to_string().replace(&prefix, ""));
     }
     let steps_text = std::fs::read_to_string(case.join(STEPS))
         .map_err(|e| format!("cannot read {STEPS}: {e}"))?;

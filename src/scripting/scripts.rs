@@ -158,7 +158,7 @@ impl ScriptSet {
         let mut errors = Vec::new();
         for script in refs {
             if !set.scripts.contains_key(&script.path) {
-                match compile_file(&script.path, &script.name, limits) {
+                match compile_file(&script.path, &shown(script), limits) {
                     Ok(compiled) => {
                         set.scripts.insert(script.path.clone(), Arc::new(compiled));
                     }
@@ -176,7 +176,7 @@ impl ScriptSet {
                 .any(|f| f.name == script.function && f.params.len() == arity);
             if !found {
                 errors.push(CompileError {
-                    path: PathBuf::from(&script.name),
+                    path: script.path.clone(),
                     line: 1,
                     column: 1,
                     message: format!(
@@ -320,11 +320,17 @@ impl ScriptSet {
             .get(&script.path)
             .map(|c| c.as_ref())
             .ok_or_else(|| ScriptError {
-                path: script.name.clone(),
+                path: shown(script),
                 line: 0,
                 message: "script not compiled".to_owned(),
             })
     }
+}
+
+/// A script's file as messages show it: found from the routes file's folder, so relative to
+/// the current directory when the routes file was named relatively.
+fn shown(script: &ScriptRef) -> String {
+    script.path.display().to_string()
 }
 
 fn compile_file(path: &Path, shown: &str, limits: ScriptLimits) -> Result<Compiled, CompileError> {
@@ -409,7 +415,7 @@ impl Compiled {
     /// An error of `script` located at its handler's `fn` line.
     fn error_at_function(&self, script: &ScriptRef, message: String) -> ScriptError {
         ScriptError {
-            path: script.name.clone(),
+            path: shown(script),
             line: self.fn_lines.get(&script.function).copied().unwrap_or(0),
             message,
         }
@@ -437,7 +443,7 @@ fn runtime_error(script: &ScriptRef, compiled: &Compiled, e: &EvalAltResult) -> 
         }
     };
     ScriptError {
-        path: script.name.clone(),
+        path: shown(script),
         line,
         message,
     }
@@ -666,7 +672,8 @@ mod tests {
     fn runtime_errors_name_the_file_and_line() {
         let (set, r) = script("fn on_event(ctx, args) {\n  throw \"no\";\n}", "on_event");
         let e = run(&set, &r, vec![]).unwrap_err();
-        assert_eq!((e.path.as_str(), e.line), ("s.rhai", 2));
+        // Its path as found from the routes file's folder (here, an absolute one).
+        assert_eq!((e.path.as_str(), e.line), (r.path.to_str().unwrap(), 2));
         let (set, r) = script("\nfn on_event(ctx, args) { loop {} }", "on_event");
         let e = run(&set, &r, vec![]).unwrap_err();
         assert_eq!(e.line, 2, "a limit is reported at the handler's line");
@@ -708,10 +715,7 @@ mod tests {
         };
         let errors = ScriptSet::compile(&[&r], ScriptLimits::default()).unwrap_err();
         assert_eq!((errors[0].line, errors[0].column), (2, 7));
-        assert!(
-            errors[0].to_string().starts_with("bad.rhai:2:7: "),
-            "{}",
-            errors[0]
-        );
+        let shown = format!("{}:2:7: ", r.path.display());
+        assert!(errors[0].to_string().starts_with(&shown), "{}", errors[0]);
     }
 }

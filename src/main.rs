@@ -71,6 +71,10 @@ enum Command {
     Plan {
         /// The new routes file.
         new: PathBuf,
+        /// Plan against a running server instead of --config: its admin port's URL
+        /// (`[server] admin_listen`), like http://127.0.0.1:9090.
+        #[arg(long)]
+        server: Option<String>,
     },
     /// Explain what the routes (--config) do with one event: the route that matches, each
     /// step with its templates expanded or why it is skipped, who receives what, the ack.
@@ -88,6 +92,26 @@ enum Command {
         /// The rooms the sender is in, comma-separated.
         #[arg(long, value_delimiter = ',')]
         rooms: Vec<String>,
+        /// Explain against a running server's routes: its admin port's URL.
+        #[arg(long)]
+        server: Option<String>,
+    },
+    /// Trace one event on a running server: its next occurrences (at most 100, within at most
+    /// 60 s) explained as they are routed, with their senders' data and rooms.
+    Trace {
+        /// The namespace, like "/".
+        namespace: String,
+        /// The event's name.
+        event: String,
+        /// The server's admin port URL, like http://127.0.0.1:9090.
+        #[arg(long)]
+        server: String,
+        /// How many events to trace.
+        #[arg(long, default_value_t = 10)]
+        count: u64,
+        /// How long to wait for them, in seconds.
+        #[arg(long, default_value_t = 30)]
+        seconds: u64,
     },
     /// The events the routes (--config) know, typed: TypeScript `ClientToServerEvents` /
     /// `ServerToClientEvents` per namespace (from the events' schemas), or an AsyncAPI 3
@@ -145,7 +169,27 @@ fn main() -> ExitCode {
             let update = update || std::env::var_os("UPDATE_GOLDEN").is_some_and(|v| v != "0");
             golden(dir, &cli.config, update, report.as_deref())
         }
-        Some(Command::Plan { ref new }) => plan(&cli.config, new),
+        Some(Command::Plan {
+            ref new,
+            server: Some(ref server),
+        }) => remote_plan(server, new),
+        Some(Command::Plan { ref new, .. }) => plan(&cli.config, new),
+        Some(Command::Trace {
+            ref namespace,
+            ref event,
+            ref server,
+            count,
+            seconds,
+        }) => remote(
+            server,
+            "/trace",
+            serde_json::json!({ "namespace": namespace, "event": event, "count": count, "seconds": seconds })
+                .to_string(),
+        )
+        .map_or_else(failed, |text| {
+            print!("{text}");
+            ExitCode::SUCCESS
+        }),
         Some(Command::Types {
             ref out,
             ref format,
@@ -156,6 +200,15 @@ fn main() -> ExitCode {
             ref args,
             ref socket_data,
             ref rooms,
+            server: Some(ref server),
+        }) => remote_explain(server, namespace, event, args, socket_data, rooms),
+        Some(Command::Explain {
+            ref namespace,
+            ref event,
+            ref args,
+            ref socket_data,
+            ref rooms,
+            ..
         }) => explain(
             &cli.config,
             switchboard::routing::explain::Question {
@@ -386,6 +439,99 @@ fn explain(
             eprintln!("switchboard: {e}");
             ExitCode::from(1)
         }
+    }
+}
+
+/// POST `body` to `path` of a running server's admin port; its answer, or why not.
+#[tokio::main(flavor = "current_thread")]
+async fn remote(server: &str, path: &str, body: String) -> Result<String, String> {
+    let url = format!("{}{path}", server.trim_end_matches('/'));
+    let _ = rustls::crypto::ring::default_provider().install_default();
+    let answer = reqwest::Client::new()
+        .post(&url)
+        .body(body)
+        .timeout(std::time::Duration::from_secs(90))
+        .send()
+        .await
+        .map_err(|e| format!("cannot reach {url}: {e}"))?;
+    let status = answer.status();
+    let text = answer.text().await.map_err(|e| e.to_string())?;
+    if status.is_success() {
+        Ok(text)
+    } else {
+        Err(format!("{url} answered {status}: {}", text.trim_end()))
+    }
+}
+
+fn failed(e: String) -> ExitCode {
+    eprintln!("switchboard: {e}");
+    ExitCode::from(1)
+}
+
+fn remote_plan(server: &str, new: &Path) -> ExitCode {
+    let source = match std::fs::read_to_string(new) {
+        Ok(s) => s,
+        Err(e) => return failed(format!("cannot read {}: {e}", new.display())),
+    };
+    let plan: serde_json::Value = match remote(server, "/plan", source) {
+        Ok(text) => serde_json::from_str(&text).unwrap_or_default(),
+        Err(e) => return failed(e),
+    };
+    let list = |key: &str| -> Vec<String> {
+        plan[key]
+            .as_array()
+            .map(|a| {
+                a.iter()
+                    .filter_map(|v| v.as_str().map(str::to_owned))
+                    .collect()
+            })
+            .unwrap_or_default()
+    };
+    println!("plan: {server} -> {}", new.display());
+    let (changes, disconnects) = (list("changes"), list("disconnects"));
+    if changes.is_empty() {
+        println!("no changes");
+    }
+    for change in &changes {
+        println!("  ~ {change}");
+    }
+    for namespace in &disconnects {
+        println!("  ! the sockets of {namespace} are disconnected (the namespace is gone)");
+    }
+    for line in list("restart") {
+        println!("  ! {line}");
+    }
+    println!("config_hash {}", plan["hash"].as_str().unwrap_or(""));
+    if disconnects.is_empty() {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::from(2)
+    }
+}
+
+fn remote_explain(
+    server: &str,
+    namespace: &str,
+    event: &str,
+    args: &str,
+    socket_data: &str,
+    rooms: &[String],
+) -> ExitCode {
+    let (Ok(args), Ok(data)) = (
+        serde_json::from_str::<serde_json::Value>(args),
+        serde_json::from_str::<serde_json::Value>(socket_data),
+    ) else {
+        return failed("the arguments and --socket-data must be JSON".to_owned());
+    };
+    let body = serde_json::json!({
+        "namespace": namespace, "event": event, "args": args, "socket_data": data, "rooms": rooms,
+    });
+    match remote(server, "/explain", body.to_string()) {
+        Ok(text) => {
+            print!("{text}");
+            ExitCode::SUCCESS
+        }
+        Err(e) => failed(e),
     }
 }
 

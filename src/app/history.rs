@@ -73,6 +73,7 @@ impl History {
     }
 
     /// Keep `packet`, just delivered to `room` of `nsp`, under `spec`.
+    #[cfg(test)]
     pub fn remember(&self, nsp: &str, room: &str, spec: HistorySpec, packet: &Encoded) {
         self.remember_aged(nsp, room, spec, packet, Duration::ZERO);
     }

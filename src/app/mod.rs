@@ -13,6 +13,7 @@ mod presence;
 mod reload;
 mod scope;
 mod snapshot;
+mod trace;
 mod watch;
 mod webhooks;
 
@@ -107,9 +108,19 @@ pub fn load_with_env(
         .parent()
         .filter(|p| !p.as_os_str().is_empty())
         .unwrap_or(Path::new("."));
+    load_text(source, &path.display().to_string(), base_dir, var)
+}
+
+/// Compile the routes `source` (named `name`, its paths relative to `base_dir`), hashing it
+/// and what it names.
+fn load_text(
+    source: String,
+    name: &str,
+    base_dir: &Path,
+    var: &dyn Fn(&str) -> Option<String>,
+) -> Result<Loaded, LoadError> {
     let env = routing::Env { base_dir, var };
-    let routes =
-        routing::compile(&source, &path.display().to_string(), &env).map_err(LoadError::Invalid)?;
+    let routes = routing::compile(&source, name, &env).map_err(LoadError::Invalid)?;
     let scripts = compile_scripts(&routes)?;
     // A script or key change is a config change: the hash covers every file in force.
     let mut bytes = source.into_bytes();
@@ -149,6 +160,8 @@ struct Source {
 pub struct App {
     /// The admin UI's server side (`[admin_ui]`).
     admin: Arc<admin_ui::AdminUi>,
+    /// The live trace of one event (`switchboard trace`), when one runs.
+    tracer: Arc<trace::Tracer>,
     snapshot: Arc<ArcSwap<Snapshot>>,
     /// Routes events; the server API disconnects sockets through it.
     dispatcher: Dispatcher,
@@ -167,6 +180,33 @@ pub struct App {
 }
 
 impl App {
+    /// The live trace of one event (`switchboard trace`).
+    pub fn tracer(&self) -> &trace::Tracer {
+        &self.tracer
+    }
+
+    /// What a reload to the routes file `source` (read as if it were the one in force, from
+    /// the same folder) would do to the routes in force.
+    pub fn plan_text(&self, source: &str) -> Result<plan::Plan, LoadError> {
+        let path = self
+            .source
+            .as_ref()
+            .map_or_else(|| PathBuf::from("routes.toml"), |s| s.path.clone());
+        let base_dir = path
+            .parent()
+            .filter(|p| !p.as_os_str().is_empty())
+            .unwrap_or(Path::new("."));
+        let after = load_text(
+            source.to_owned(),
+            &path.display().to_string(),
+            base_dir,
+            &|name| std::env::var(name).ok(),
+        )?;
+        let snapshot = self.snapshot.load();
+        let files = self.status.lock().expect("status lock").files.clone();
+        Ok(plan::between(&snapshot.routes, &files, after))
+    }
+
     /// Tell the admin UI's dashboards the server's stats (every
     /// [`admin_ui::STATS_INTERVAL`]; nothing without `[admin_ui]` or a dashboard).
     pub fn admin_ui_tick(&self) {
@@ -235,6 +275,7 @@ impl App {
         webhooks.configure(&routes.webhooks);
         let history = Arc::new(history::History::default());
         let admin = Arc::new(admin_ui::AdminUi::default());
+        let tracer = Arc::new(trace::Tracer::default());
         let observers = presence::Observers::new(webhooks.clone(), history.clone(), admin.clone());
         let snapshot = Arc::new(ArcSwap::from_pointee(Snapshot::new(
             routes,
@@ -251,8 +292,11 @@ impl App {
             hits.clone(),
             pool,
             webhooks.clone(),
-            history,
-            admin.clone(),
+            dispatch::Keepers {
+                history,
+                admin: admin.clone(),
+                tracer: tracer.clone(),
+            },
         );
         let engine = Engine::with_hits(
             SocketIo::new(dispatcher.clone(), socketio_config, hits.clone()),
@@ -261,6 +305,7 @@ impl App {
         );
         App {
             admin,
+            tracer,
             snapshot,
             dispatcher,
             webhooks,

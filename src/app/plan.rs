@@ -2,10 +2,11 @@
 //! the `terraform plan` of realtime routing. Read from the files alone, as a reload reads
 //! them: no server is needed.
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 use super::reload::describe_changes;
-use super::{LoadError, load};
+use super::{LoadError, Loaded, load};
+use crate::routing::RouteTable;
 
 /// What a reload to a new routes file would do.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -25,10 +26,15 @@ pub struct Plan {
 pub fn plan(old: &Path, new: &Path) -> Result<Plan, LoadError> {
     let before = load(old)?;
     let after = load(new)?;
-    let (a, b) = (&before.routes, &after.routes);
+    Ok(between(&before.routes, &before.files, after))
+}
+
+/// The plan from routes `a` (naming `a_files`, with their hashes) to `after`.
+pub(super) fn between(a: &RouteTable, a_files: &[(PathBuf, String)], after: Loaded) -> Plan {
+    let b = &after.routes;
     let mut changes = describe_changes(a, b);
     for (path, hash) in &after.files {
-        let was = before.files.iter().find(|(p, _)| p == path);
+        let was = a_files.iter().find(|(p, _)| p == path);
         match was {
             Some((_, old_hash)) if old_hash != hash => {
                 changes.push(format!("`{}` changed", path.display()));
@@ -57,12 +63,12 @@ pub fn plan(old: &Path, new: &Path) -> Result<Plan, LoadError> {
             restart.push(format!("{what} changed: it applies at the next restart"));
         }
     }
-    Ok(Plan {
+    Plan {
         changes,
         disconnects,
         restart,
         hash: after.hash,
-    })
+    }
 }
 
 #[cfg(test)]

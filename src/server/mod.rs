@@ -8,6 +8,7 @@
 //! reserve) and `max_connections_per_ip`; one over a cap still gets an answer — 503, with
 //! the Engine.IO error body on the Engine.IO path — from the reserve, and is closed.
 
+mod admin_tools;
 mod admin_ui;
 mod api;
 mod body;
@@ -437,6 +438,14 @@ impl Server {
         remote: SocketAddr,
         role: Role,
     ) -> Response<Body> {
+        let req = if role == Role::Admin {
+            match admin_tools::handle(&self.app, req).await {
+                Ok(response) => return body::whole(response),
+                Err(req) => req,
+            }
+        } else {
+            req
+        };
         let path = req.uri().path();
         let api = path == "/api" || path.starts_with("/api/");
         if role == Role::Api {

@@ -52,8 +52,22 @@ pub(crate) struct Core {
     history: Arc<super::history::History>,
     /// The admin UI's server side (`[admin_ui]`).
     admin: Arc<super::admin_ui::AdminUi>,
+    /// The live trace of one event, when one runs.
+    tracer: Arc<super::trace::Tracer>,
     /// One warning per script file and interval.
     failures: Throttle<String>,
+}
+
+/// What the dispatcher shares with the rest of the app: rooms' histories, the admin UI, the
+/// live trace.
+#[derive(Debug)]
+pub(crate) struct Keepers {
+    /// What rooms with a `history` keep.
+    pub history: Arc<super::history::History>,
+    /// The admin UI's server side.
+    pub admin: Arc<super::admin_ui::AdminUi>,
+    /// The live trace of one event.
+    pub tracer: Arc<super::trace::Tracer>,
 }
 
 /// Routes events by the snapshot in force.
@@ -65,15 +79,19 @@ pub struct Dispatcher {
 impl Dispatcher {
     /// A dispatcher reading `snapshot`, counting in `metrics` and `hits`, running scripts
     /// on `pool`, telling `webhooks` what happens, keeping rooms' messages in `history`.
-    pub fn new(
+    pub(crate) fn new(
         snapshot: Arc<ArcSwap<Snapshot>>,
         metrics: Arc<Metrics>,
         hits: Arc<Hits>,
         pool: Arc<ScriptPool>,
         webhooks: Arc<Webhooks>,
-        history: Arc<super::history::History>,
-        admin: Arc<super::admin_ui::AdminUi>,
+        keepers: Keepers,
     ) -> Self {
+        let Keepers {
+            history,
+            admin,
+            tracer,
+        } = keepers;
         Dispatcher {
             core: Arc::new(Core {
                 snapshot,
@@ -83,6 +101,7 @@ impl Dispatcher {
                 webhooks,
                 history,
                 admin,
+                tracer,
                 failures: Throttle::new(FAILURE_LOG_INTERVAL),
             }),
         }
@@ -334,6 +353,9 @@ impl SocketHandler for Dispatcher {
             return self.core.refresh(&snapshot, socket, &event);
         }
         self.core.webhooks.event(socket, &event);
+        self.core
+            .tracer
+            .on_event(&snapshot.routes, socket, adapter.as_ref(), &event);
         let Some(route) = ns.route(&event.name) else {
             tracing::debug!(ns = socket.nsp(), event = %event.name.escape_debug(), "No route; event dropped");
             return None;

@@ -967,6 +967,16 @@ fn a_room_sent_to_that_nothing_joins_is_a_warning_at_its_namespace() {
             "routes.toml:1:13 room `lobbby` of / is sent to, but nothing joins it: no one will receive those messages"
         ]
     );
+    assert_eq!(
+        warnings(
+            "[namespaces.\"/\".events]\nenter = { join = \"lobby\" }\nsay = { to = \"room\", room = \"hall\" }\nopen = { join = \"hall\" }\n"
+        ),
+        vec![
+            "routes.toml:1:13 room `lobby` of / is joined, but nothing sends to it: joining it changes nothing"
+        ]
+    );
+    // Sent to by a template, a script or the API: any room may be; no guess.
+    assert!(warnings("[namespaces.\"/\".events]\nenter = { join = \"lobby\" }\nsay = { to = \"room\", room = \"{0}\" }\n").is_empty());
     // A room joined by a template, a script or the server API may be any room: no guess.
     assert!(warnings("[namespaces.\"/\".events]\nenter = { join = \"{0}\" }\nsay = { to = \"room\", room = \"x\" }\n").is_empty());
     assert!(warnings("[api]\nkeys_env = \"HOOK_SECRET\"\n[namespaces.\"/\".events]\nsay = { to = \"room\", room = \"x\" }\n").is_empty());

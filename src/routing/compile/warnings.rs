@@ -47,7 +47,56 @@ pub(super) fn warn_of(
                 ),
             ));
         }
+        for room in rooms_never_sent_to(table, name) {
+            r.warnings.push(Diagnostic::new(
+                span.clone(),
+                format!(
+                    "room `{room}` of {name} is joined, but nothing sends to it: joining it changes nothing"
+                ),
+            ));
+        }
     }
+}
+
+/// The rooms of namespace `name` that routes join by name when nothing could send to them:
+/// no route targets them (by name or template), and no script, backend, server API or
+/// admin UI could; no presence or history is told of them.
+fn rooms_never_sent_to(table: &RouteTable, name: &str) -> Vec<String> {
+    let Some(ns) = table.namespace(name) else {
+        return Vec::new();
+    };
+    if table.api.is_some() || table.admin_ui.is_some() || ns.presence.is_some() {
+        return Vec::new();
+    }
+    let mut targeted = BTreeSet::new();
+    for (other, other_ns) in &table.namespaces {
+        for step in steps_of(other_ns) {
+            if step.script.is_some() || step.http.is_some() {
+                return Vec::new();
+            }
+            let Some(deliver) = &step.deliver else {
+                continue;
+            };
+            if deliver.namespace.as_deref().unwrap_or(other) != name {
+                continue;
+            }
+            if let Target::Room { room, .. } = &deliver.target {
+                match room.literal_text() {
+                    Some(room) => {
+                        targeted.insert(room);
+                    }
+                    // A template may name any room.
+                    None => return Vec::new(),
+                }
+            }
+        }
+    }
+    let joined: BTreeSet<String> = steps_of(ns)
+        .iter()
+        .filter(|s| !s.replay)
+        .filter_map(|s| s.join.as_ref()?.literal_text())
+        .collect();
+    joined.difference(&targeted).cloned().collect()
 }
 
 /// Every step of every route of `ns`.

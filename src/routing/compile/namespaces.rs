@@ -422,9 +422,12 @@ fn compile_table_step(
     let namespace = get(t, "namespace").and_then(|n| {
         let name = r.string(n, "namespace")?;
         if !declared.contains(&name) {
+            let hint = super::super::file::did_you_mean(&name, declared.iter().map(String::as_str))
+                .map(|d| format!("; did you mean `{d}`?"))
+                .unwrap_or_default();
             r.error(
                 n.span(),
-                format!("`namespace` `{name}` is not declared in [namespaces]"),
+                format!("`namespace` `{name}` is not declared in [namespaces]{hint}"),
             );
             return None;
         }

@@ -945,6 +945,26 @@ fn a_namespace_that_relays_without_auth_is_a_warning() {
 }
 
 #[test]
+fn an_event_name_spelt_close_to_a_declared_one_is_named() {
+    assert_eq!(
+        warnings(
+            "[namespaces.\"/\".events]\n\"chat message\" = \"io\"\nrelay = { to = \"io\", event = \"chat mesage\" }\npong = { to = \"emit\", event = \"pong\" }\n"
+        ),
+        vec![
+            "routes.toml:1:13 /: the route of `relay` delivers `chat mesage`; did you mean `chat message` (an event of this namespace)?"
+        ]
+    );
+    assert_eq!(
+        errors(
+            "[namespaces.\"/poll\".events]\nx = \"io\"\n[namespaces.\"/\".events]\nopen = { to = \"io\", namespace = \"/pol\" }\n"
+        ),
+        vec![
+            "routes.toml:4:33 `namespace` `/pol` is not declared in [namespaces]; did you mean `/poll`?"
+        ]
+    );
+}
+
+#[test]
 fn a_template_reading_what_the_schema_forbids_is_a_warning() {
     assert_eq!(
         warnings(

@@ -34,6 +34,10 @@ pub(super) fn warn_of(
                     ),
                 ));
             }
+            for warning in near_miss_events(ns) {
+                r.warnings
+                    .push(Diagnostic::new(span.clone(), format!("{name}: {warning}")));
+            }
             for warning in reads_beyond_schema(ns) {
                 r.warnings
                     .push(Diagnostic::new(span.clone(), format!("{name}: {warning}")));
@@ -240,4 +244,36 @@ fn unreachable(schema: &serde_json::Value, index: usize, path: &[String]) -> Opt
         }
     }
     None
+}
+
+/// Events a route delivers under a name spelt close to, but not as, an event of the
+/// namespace: likely a typo (`chat mesage` for `chat message`).
+fn near_miss_events(ns: &NamespaceRoutes) -> Vec<String> {
+    let declared: BTreeSet<&str> = ns.events.keys().map(String::as_str).collect();
+    let mut out = BTreeSet::new();
+    for (event, route) in &ns.events {
+        for deliver in route.steps.iter().filter_map(|s| s.deliver.as_ref()) {
+            let Some(name) = deliver.event.as_deref() else {
+                continue;
+            };
+            if declared.contains(name) || deliver.namespace.is_some() {
+                continue;
+            }
+            // Closer than `did_you_mean` asks: a delivered name may differ on purpose
+            // (`notification` for `notify`); one or two letters off is a typo.
+            let close = declared
+                .iter()
+                .copied()
+                .filter(|d| strsim::levenshtein(name, d) <= 2)
+                .min_by_key(|d| strsim::levenshtein(name, d));
+            if let Some(close) = close
+                && name.chars().count() >= 4
+            {
+                out.insert(format!(
+                    "the route of `{event}` delivers `{name}`; did you mean `{close}` (an event of this namespace)?"
+                ));
+            }
+        }
+    }
+    out.into_iter().collect()
 }

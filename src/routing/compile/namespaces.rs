@@ -274,11 +274,26 @@ fn compile_table_step(
         let n = get(t, key)?;
         let value = r.json(n, key)?;
         let compiled = match (&value, list) {
-            (serde_json::Value::Array(items), true) => items
-                .iter()
-                .map(ValueTemplate::compile)
-                .collect::<Result<Vec<_>, _>>()
-                .map(DataSpec::Values),
+            (serde_json::Value::Array(items), true) => {
+                let mut values = Vec::with_capacity(items.len());
+                for (i, item) in items.iter().enumerate() {
+                    match ValueTemplate::compile(item) {
+                        Ok(v) => values.push(v),
+                        Err(e) => {
+                            // The caret goes under the element at fault, not the whole list.
+                            let span = match n.get_ref() {
+                                DeValue::Array(nodes) => {
+                                    nodes.get(i).map_or(n.span(), |e| e.span())
+                                }
+                                _ => n.span(),
+                            };
+                            r.error(span, e);
+                            return None;
+                        }
+                    }
+                }
+                Ok(DataSpec::Values(values))
+            }
             _ => ValueTemplate::compile(&value).map(|v| {
                 if v.is_args() {
                     DataSpec::List(v)

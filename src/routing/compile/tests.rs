@@ -945,6 +945,16 @@ fn a_namespace_that_relays_without_auth_is_a_warning() {
 }
 
 #[test]
+fn a_bad_element_of_a_data_list_is_pointed_at() {
+    assert_eq!(
+        errors("[namespaces.\"/\".events]\nx = { to = \"io\", data = [\"ok\", \"{nope}\", 3] }\n"),
+        vec![
+            "routes.toml:2:32 unknown template `{nope}`; expected {N}, {N.field}, {args}, {event}, {socket.id}, {socket.recovered}, {socket.data.KEY}, {handshake.auth.KEY}, {handshake.query.KEY}, {jwt.CLAIM}, {room.size} or {room.members}"
+        ]
+    );
+}
+
+#[test]
 fn an_event_name_spelt_close_to_a_declared_one_is_named() {
     assert_eq!(
         warnings(

@@ -420,15 +420,9 @@ fn explain(
             return ExitCode::from(2);
         }
     }
-    let table = match load_routes(config) {
+    let table = match routes_of(config) {
         Ok(table) => table,
-        Err(e) => {
-            eprintln!(
-                "switchboard: {e} (switchboard check {} says more)",
-                config.display()
-            );
-            return ExitCode::from(1);
-        }
+        Err(code) => return code,
     };
     match switchboard::routing::explain::explain(&table, &question) {
         Ok(text) => {
@@ -461,6 +455,17 @@ async fn remote(server: &str, path: &str, body: String) -> Result<String, String
     } else {
         Err(format!("{url} answered {status}: {}", text.trim_end()))
     }
+}
+
+/// The routes at `config`, or the exit of a command that needs them (why, on stderr).
+fn routes_of(config: &Path) -> Result<switchboard::routing::RouteTable, ExitCode> {
+    load_routes(config).map_err(|e| {
+        eprintln!(
+            "switchboard: {e} (switchboard check {} says more)",
+            config.display()
+        );
+        ExitCode::from(1)
+    })
 }
 
 fn failed(e: String) -> ExitCode {
@@ -536,15 +541,9 @@ fn remote_explain(
 }
 
 fn types(config: &Path, out: Option<&Path>, format: &str) -> ExitCode {
-    let table = match load_routes(config) {
+    let table = match routes_of(config) {
         Ok(table) => table,
-        Err(e) => {
-            eprintln!(
-                "switchboard: {e} (switchboard check {} says more)",
-                config.display()
-            );
-            return ExitCode::from(1);
-        }
+        Err(code) => return code,
     };
     let text = if format == "asyncapi" {
         let hash = std::fs::read(config).map(|b| switchboard::app::content_hash(&b));

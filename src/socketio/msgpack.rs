@@ -98,6 +98,19 @@ pub fn mp_to_json(value: &Mp, attachments: &mut Vec<Bytes>) -> Json {
     }
 }
 
+/// Deepest nesting of arrays and maps in a client's data.
+const MAX_DEPTH: usize = 64;
+
+/// Whether `value` nests arrays and maps deeper than `left` levels.
+fn too_deep(value: &Mp, left: usize) -> bool {
+    let inner: Box<dyn Iterator<Item = &Mp>> = match value {
+        Mp::Array(items) => Box::new(items.iter()),
+        Mp::Map(entries) => Box::new(entries.iter().flat_map(|(k, v)| [k, v])),
+        _ => return false,
+    };
+    left == 0 || inner.into_iter().any(|v| too_deep(v, left - 1))
+}
+
 /// `packet` as one msgpack message, as socket.io's server sends it with the msgpack parser:
 /// `{type, data, nsp, id}` (an event or ack with binary keeps type 2 or 3; `data` absent for
 /// DISCONNECT, `id` only when there is one). `None` if `packet` is not a packet.
@@ -166,6 +179,9 @@ pub fn decode(message: &[u8], max_attachments: usize) -> Result<(Packet, Vec<Byt
     let mut attachments = Vec::new();
     let data = match get("data") {
         None | Some(Mp::Ext(..)) => None,
+        // Deeper than JSON can be read back (serde_json stops at 128): refused here, not
+        // found out when the packet is sent on.
+        Some(data) if too_deep(data, MAX_DEPTH) => return Err(ParseError::InvalidPayload),
         Some(data) => Some(mp_to_json(data, &mut attachments)),
     };
     if attachments.len() > max_attachments {
@@ -338,5 +354,16 @@ mod tests {
         trailing.push(0);
         assert!(decode(&trailing, 10).is_err());
         assert!(decode(b"\xde\xff\xff", 10).is_err(), "a truncated map");
+        // Nested deeper than the server could read back (fuzz/artifacts: 150 levels).
+        let mut deep = Mp::from(1);
+        for _ in 0..150 {
+            deep = Mp::Array(vec![deep]);
+        }
+        let deep = map(vec![
+            ("type", Mp::from(2)),
+            ("nsp", Mp::from("/")),
+            ("data", Mp::Array(vec![Mp::from("x"), deep])),
+        ]);
+        assert_eq!(refused(deep), ParseError::InvalidPayload);
     }
 }

@@ -318,7 +318,8 @@ impl SocketHandler for Dispatcher {
     }
 
     fn on_event(&self, socket: &Arc<Socket>, event: Event) -> Option<Pending> {
-        let snapshot = self.core.snapshot.load_full();
+        // A guard, not a clone: the message path takes no reference count.
+        let snapshot = self.core.snapshot.load();
         if let Some((settings, admin)) = admin_ui(&snapshot) {
             if settings.namespace == socket.nsp() {
                 let dispatcher = self.clone();

@@ -200,16 +200,10 @@ fn main() -> ExitCode {
             ref args,
             ref socket_data,
             ref rooms,
-            server: Some(ref server),
-        }) => remote_explain(server, namespace, event, args, socket_data, rooms),
-        Some(Command::Explain {
-            ref namespace,
-            ref event,
-            ref args,
-            ref socket_data,
-            ref rooms,
-            ..
-        }) => explain(
+            ref server,
+        }) => match server {
+            Some(server) => remote_explain(server, namespace, event, args, socket_data, rooms),
+            None => explain(
             &cli.config,
             switchboard::routing::explain::Question {
                 namespace: namespace.clone(),
@@ -218,9 +212,10 @@ fn main() -> ExitCode {
                 socket_data: serde_json::Value::Null,
                 rooms: rooms.clone(),
             },
-            args,
-            socket_data,
-        ),
+                args,
+                socket_data,
+            ),
+        },
         None => match serve(&cli) {
             Ok(()) => ExitCode::SUCCESS,
             Err(e) => {

@@ -1,13 +1,14 @@
 #!/usr/bin/env bash
-# switchboard against the reference npm `socket.io` server, scenario by scenario.
+# switchboard against its peers, scenario by scenario: socketioxide, the fastest Socket.IO
+# server in Rust (bench/peers/socketioxide/), and the reference npm `socket.io` server.
 #
 #   bench/compare.sh [--quick] [--rounds N] [--scenarios "echo broadcast-max ..."]
-#                    [--servers "switchboard socketio"] [--big] [--no-build]
+#                    [--servers "switchboard socketioxide socketio"] [--big] [--no-build]
 #
 # Each run starts a fresh server pinned to CPU 0 and examples/loadgen/ pinned to CPU 1
-# (loopback only, bounded in time and count), alternating switchboard and socket.io
-# (A B A B ...) for every scenario, then prints a markdown table of medians and ratios
-# (bench/table.mjs). Raw JSON lines go to target/bench/<time>/results.jsonl.
+# (loopback only, bounded in time and count), alternating the servers (A B C A B C ...) for
+# every scenario, then prints a markdown table of medians and ratios (bench/table.mjs). Raw
+# JSON lines go to target/bench/<time>/results.jsonl.
 #
 #   --quick      1 round, 2 s windows, 2,000 connections: a smoke run
 #   --big        also hold as many idle connections as the file limit allows (100,000
@@ -24,7 +25,7 @@ BIG=0
 BUILD=1
 ROUNDS=3
 SCENARIOS="connect echo broadcast-max broadcast-rate polling"
-SERVERS="switchboard socketio"
+SERVERS="switchboard socketioxide socketio"
 while [ $# -gt 0 ]; do
   case "$1" in
     --quick) QUICK=1 ;;
@@ -61,6 +62,9 @@ BIG_N=$(( NOFILE - 1000 < 100000 ? NOFILE - 1000 : 100000 ))
 
 if [ "$BUILD" = 1 ]; then
   cargo build --release --bin switchboard --example loadgen
+  case " $SERVERS " in
+    *" socketioxide "*) cargo build --release --manifest-path bench/peers/socketioxide/Cargo.toml ;;
+  esac
 fi
 LOADGEN=target/release/examples/loadgen
 OUT="target/bench/$(date +%Y%m%d-%H%M%S)"
@@ -84,6 +88,10 @@ start_server() {
   case "$name" in
     switchboard)
       taskset -c 0 target/release/switchboard --config bench/routes.toml \
+        --listen 127.0.0.1:0 >"$log" 2>&1 &
+      ;;
+    socketioxide)
+      taskset -c 0 bench/peers/socketioxide/target/release/socketioxide-peer \
         --listen 127.0.0.1:0 >"$log" 2>&1 &
       ;;
     socketio)

@@ -316,25 +316,34 @@ impl Route {
     /// The actions for `event`. The first step with an `ack` answers the ack.
     pub fn resolve(&self, event: &str, scope: &dyn Scope) -> Resolved {
         let mut out = Resolved::default();
-        for step in self.trace(event, scope) {
-            match step {
-                StepOutcome::WhenFalse => {}
-                StepOutcome::Unresolved => out.skipped += 1,
-                StepOutcome::Ran {
-                    actions,
-                    ack_unresolved,
-                } => {
-                    out.skipped += usize::from(ack_unresolved);
+        self.walk(event, scope, |step| match step {
+            StepOutcome::WhenFalse => {}
+            StepOutcome::Unresolved => out.skipped += 1,
+            StepOutcome::Ran {
+                actions,
+                ack_unresolved,
+            } => {
+                out.skipped += usize::from(ack_unresolved);
+                if out.actions.is_empty() {
+                    out.actions = actions;
+                } else {
                     out.actions.extend(actions);
                 }
             }
-        }
+        });
         out
     }
 
     /// What each step does for `event`, in order (`switchboard explain` shows it; `resolve`
     /// is its sum). The first step with an `ack` answers the ack.
     pub fn trace(&self, event: &str, scope: &dyn Scope) -> Vec<StepOutcome> {
+        let mut out = Vec::with_capacity(self.steps.len());
+        self.walk(event, scope, |step| out.push(step));
+        out
+    }
+
+    /// What each step does for `event`, in order, told to `each` as it is known.
+    fn walk(&self, event: &str, scope: &dyn Scope, mut each: impl FnMut(StepOutcome)) {
         let named = super::template::Named {
             scope,
             event,
@@ -342,10 +351,9 @@ impl Route {
         };
         let base: &dyn Scope = &named;
         let mut acked = false;
-        let mut out = Vec::with_capacity(self.steps.len());
         for step in &self.steps {
             if step.when.as_ref().is_some_and(|w| !w.holds(base)) {
-                out.push(StepOutcome::WhenFalse);
+                each(StepOutcome::WhenFalse);
                 continue;
             }
             // `{room.*}` reads the room the step names.
@@ -356,7 +364,7 @@ impl Route {
             });
             let scope: &dyn Scope = with_room.as_ref().map_or(base, |s| s as &dyn Scope);
             let Some(mut actions) = resolve_step(step, event, scope) else {
-                out.push(StepOutcome::Unresolved);
+                each(StepOutcome::Unresolved);
                 continue;
             };
             let mut ack_unresolved = false;
@@ -369,12 +377,11 @@ impl Route {
                     None => ack_unresolved = true,
                 }
             }
-            out.push(StepOutcome::Ran {
+            each(StepOutcome::Ran {
                 actions,
                 ack_unresolved,
             });
         }
-        out
     }
 }
 

@@ -123,13 +123,14 @@ impl<H: SocketHandler> SocketIo<H> {
                 if let Err(dropped) = self.within_rate(&socket, packet.id) {
                     return dropped;
                 }
-                let head = packet.event.clone().expect("events are parsed with a head");
+                let args = packet.args();
+                let head = packet.event.expect("events are parsed with a head");
                 let event = Event {
-                    args: packet.args(),
+                    args,
                     name: head.name,
                     data: packet.data.unwrap_or_default(),
                     id: packet.id,
-                    attachments: Arc::from(attachments),
+                    attachments: shared(attachments),
                 };
                 return self.handler.on_event(&socket, event);
             }
@@ -140,7 +141,7 @@ impl<H: SocketHandler> SocketIo<H> {
                         id,
                         AckResponse {
                             args,
-                            attachments: Arc::from(attachments),
+                            attachments: shared(attachments),
                         },
                     );
                 }
@@ -468,5 +469,14 @@ impl<H: SocketHandler> EngineHandler for SocketIo<H> {
                 work.await;
             }
         }))
+    }
+}
+
+/// Attachments as the layer above takes them; none costs no allocation.
+fn shared(attachments: Vec<Bytes>) -> Arc<[Bytes]> {
+    if attachments.is_empty() {
+        super::no_attachments()
+    } else {
+        Arc::from(attachments)
     }
 }

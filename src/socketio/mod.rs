@@ -20,7 +20,7 @@ use crate::limits::Rate;
 
 pub use client::{ClientState, SocketIo};
 pub use msgpack::Parser;
-pub use packet::Encoded;
+pub use packet::{Encoded, no_attachments};
 pub use socket::{AckError, AckResponse, AckWait, DisconnectReason, Socket, handshake_value};
 
 /// Settings of the Socket.IO layer. A session keeps the settings it started with.

@@ -219,7 +219,9 @@ impl Packet {
         Ok(packet)
     }
 
-    /// socket.io-parser's `isPayloadValid`, plus the event head and placeholder checks.
+    /// socket.io-parser's `isPayloadValid`, plus the event head and placeholder checks. The
+    /// JSON is read once (an event's head and argument span in the same pass), except for
+    /// binary packets, whose placeholders are then looked at.
     fn validate(&mut self) -> Result<(), ParseError> {
         let Some(data) = &self.data else {
             return match self.kind {
@@ -227,16 +229,16 @@ impl Packet {
                 _ => Err(ParseError::InvalidPayload),
             };
         };
+        if matches!(self.kind, PacketKind::Event | PacketKind::BinaryEvent) {
+            self.event = Some(event_head(data)?);
+            return self.check_placeholders();
+        }
         let raw: &RawValue =
             serde_json::from_slice(data).map_err(|_| ParseError::InvalidPayload)?;
         let first = raw.get().as_bytes().first().copied();
         match self.kind {
             PacketKind::Connect if first == Some(b'{') => Ok(()),
             PacketKind::ConnectError if matches!(first, Some(b'{' | b'"')) => Ok(()),
-            PacketKind::Event | PacketKind::BinaryEvent => {
-                self.event = Some(event_head(data)?);
-                self.check_placeholders()
-            }
             PacketKind::Ack | PacketKind::BinaryAck if first == Some(b'[') => {
                 self.check_placeholders()
             }
@@ -275,13 +277,14 @@ fn placeholders_valid(value: &serde_json::Value, attachments: usize) -> bool {
     }
 }
 
-/// Read `["name", args…]`: the name (string, or number as socket.io allows) and the span of
-/// the arguments.
+/// Read `["name", args…]` in one pass, collecting nothing: the name (string, or number as
+/// socket.io allows) and the span of the arguments.
 fn event_head(data: &[u8]) -> Result<EventHead, ParseError> {
-    let items: Vec<&RawValue> =
-        serde_json::from_slice(data).map_err(|_| ParseError::InvalidPayload)?;
-    let first = items.first().ok_or(ParseError::InvalidPayload)?;
-    let text = first.get();
+    let mut de = serde_json::Deserializer::from_slice(data);
+    let (first, args) = serde::Deserializer::deserialize_seq(&mut de, HeadVisitor(data))
+        .map_err(|_| ParseError::InvalidPayload)?;
+    de.end().map_err(|_| ParseError::InvalidPayload)?;
+    let text = first.ok_or(ParseError::InvalidPayload)?.get();
     let name = if text.starts_with('"') {
         let name: String = serde_json::from_str(text).map_err(|_| ParseError::InvalidPayload)?;
         if RESERVED_EVENTS.contains(&name.as_str()) {
@@ -293,16 +296,43 @@ fn event_head(data: &[u8]) -> Result<EventHead, ParseError> {
     } else {
         return Err(ParseError::InvalidPayload);
     };
-    let base = data.as_ptr() as usize;
-    let offset = |raw: &RawValue| raw.get().as_ptr() as usize - base;
-    let args = match (items.get(1), items.last()) {
-        (Some(second), Some(last)) => offset(second)..offset(last) + last.get().len(),
-        _ => {
-            let end = data.len() - 1;
-            end..end
-        }
-    };
+    let args = args.unwrap_or_else(|| {
+        let end = data.len() - 1;
+        end..end
+    });
     Ok(EventHead { name, args })
+}
+
+/// Walks an event's array: its first element, and the span from the second to the last.
+struct HeadVisitor<'a>(&'a [u8]);
+
+impl<'de> serde::de::Visitor<'de> for HeadVisitor<'de> {
+    type Value = (Option<&'de RawValue>, Option<Range<usize>>);
+
+    fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("an array")
+    }
+
+    fn visit_seq<A: serde::de::SeqAccess<'de>>(self, mut seq: A) -> Result<Self::Value, A::Error> {
+        let base = self.0.as_ptr() as usize;
+        let offset = |raw: &RawValue| raw.get().as_ptr() as usize - base;
+        let first = seq.next_element::<&RawValue>()?;
+        let mut args: Option<Range<usize>> = None;
+        while let Some(raw) = seq.next_element::<&RawValue>()? {
+            let end = offset(raw) + raw.get().len();
+            match &mut args {
+                Some(span) => span.end = end,
+                None => args = Some(offset(raw)..end),
+            }
+        }
+        Ok((first, args))
+    }
+}
+
+/// No attachments, shared: `no_attachments()` allocates each time, and most packets have none.
+pub fn no_attachments() -> Arc<[Bytes]> {
+    static NONE: std::sync::LazyLock<Arc<[Bytes]>> = std::sync::LazyLock::new(|| Arc::from([]));
+    NONE.clone()
 }
 
 /// A packet encoded once, ready to be queued for any number of recipients: cloning is cheap.
@@ -331,17 +361,29 @@ pub enum Args<'a> {
     Raw(&'a [u8]),
 }
 
+/// The packet's text up to its data, in a buffer of exactly the size the whole text takes
+/// (`data_len` bytes of data follow): frozen, it becomes `Bytes` without another allocation.
 pub(super) fn header(
     kind: PacketKind,
     nsp: &str,
     id: Option<u64>,
     attachments: usize,
-    cap: usize,
+    data_len: usize,
 ) -> BytesMut {
-    let mut out = BytesMut::with_capacity(cap + nsp.len() + 24);
+    let mut len = 1 + data_len;
+    if kind.is_binary() {
+        len += decimal_len(attachments as u64) + 1;
+    }
+    if nsp != "/" {
+        len += nsp.len() + 1;
+    }
+    if let Some(id) = id {
+        len += decimal_len(id);
+    }
+    let mut out = BytesMut::with_capacity(len);
     out.put_u8(kind.digit());
     if kind.is_binary() {
-        out.put_slice(itoa(attachments as u64).as_bytes());
+        put_decimal(&mut out, attachments as u64);
         out.put_u8(b'-');
     }
     if nsp != "/" {
@@ -349,13 +391,33 @@ pub(super) fn header(
         out.put_u8(b',');
     }
     if let Some(id) = id {
-        out.put_slice(itoa(id).as_bytes());
+        put_decimal(&mut out, id);
     }
     out
 }
 
-fn itoa(n: u64) -> String {
-    n.to_string()
+fn decimal_len(mut n: u64) -> usize {
+    let mut len = 1;
+    while n >= 10 {
+        n /= 10;
+        len += 1;
+    }
+    len
+}
+
+/// Append `n` in decimal, with no allocation.
+fn put_decimal(out: &mut BytesMut, mut n: u64) {
+    let mut digits = [0u8; 20];
+    let mut at = digits.len();
+    loop {
+        at -= 1;
+        digits[at] = b'0' + (n % 10) as u8;
+        n /= 10;
+        if n == 0 {
+            break;
+        }
+    }
+    out.put_slice(&digits[at..]);
 }
 
 impl Encoded {
@@ -390,7 +452,7 @@ impl Encoded {
             out.put_slice(pid.as_bytes());
         }
         out.put_slice(br#""}"#);
-        Encoded::new(out, Arc::from([]))
+        Encoded::new(out, no_attachments())
     }
 
     /// This event with `offset` as its last argument, as socket.io marks the broadcasts a
@@ -430,14 +492,14 @@ impl Encoded {
         let json = serde_json::to_vec(&body).expect("JSON values serialize");
         let mut out = header(PacketKind::ConnectError, nsp, None, 0, json.len());
         out.put_slice(&json);
-        Encoded::new(out, Arc::from([]))
+        Encoded::new(out, no_attachments())
     }
 
     /// `DISCONNECT`.
     pub fn disconnect(nsp: &str) -> Encoded {
         Encoded::new(
             header(PacketKind::Disconnect, nsp, None, 0, 0),
-            Arc::from([]),
+            no_attachments(),
         )
     }
 
@@ -456,7 +518,8 @@ impl Encoded {
         };
         let Args::Raw(raw) = args;
         let name = serde_json::to_string(event).expect("strings serialize");
-        let mut out = header(kind, nsp, id, attachments.len(), name.len() + raw.len() + 3);
+        let len = name.len() + raw.len() + 2 + usize::from(!raw.is_empty());
+        let mut out = header(kind, nsp, id, attachments.len(), len);
         out.put_u8(b'[');
         out.put_slice(name.as_bytes());
         if !raw.is_empty() {
@@ -501,6 +564,12 @@ mod tests {
 
     fn parse(s: &str) -> Result<Packet, ParseError> {
         Packet::parse(Bytes::copy_from_slice(s.as_bytes()), 10)
+    }
+
+    #[test]
+    fn no_attachments_is_one_shared_empty_slice() {
+        assert!(no_attachments().is_empty());
+        assert!(Arc::ptr_eq(&no_attachments(), &no_attachments()));
     }
 
     #[test]

@@ -33,6 +33,7 @@ use crate::routing::{Action, Route};
 use crate::scripting::ScriptPool;
 use crate::socketio::{
     Authorization, DisconnectReason, Event, Restored, Restoring, Socket, SocketHandler,
+    no_attachments,
 };
 use run::Run;
 use script::{Attempted, Deferred};
@@ -368,7 +369,7 @@ impl SocketHandler for Dispatcher {
             tracing::debug!(ns = socket.nsp(), event = %event.name.escape_debug(), why = %why, "Arguments refused by the event's schema");
             if let Some(id) = event.id {
                 let body = serde_json::json!({ "error": "invalid arguments", "detail": why });
-                let _ = socket.ack(id, body.to_string().as_bytes(), Arc::from([]));
+                let _ = socket.ack(id, body.to_string().as_bytes(), no_attachments());
             }
             return None;
         }

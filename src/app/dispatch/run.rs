@@ -14,7 +14,7 @@ use crate::engineio::{Pending, SendError, Sid};
 use crate::limits::Limit;
 use crate::routing::{Action, Args, LimitSettings, Recipients};
 use crate::socketio::packet::Args as RawArgs;
-use crate::socketio::{DisconnectReason, Encoded, Event, Socket};
+use crate::socketio::{DisconnectReason, Encoded, Event, Socket, no_attachments};
 
 /// One route being performed for one socket.
 pub(super) struct Run<'a> {
@@ -225,7 +225,7 @@ impl<'a> Run<'a> {
 
     /// Answer the event's ack with an error (a failed backend call).
     pub(super) fn answer_error(&mut self, error: &'static [u8]) {
-        self.answer(error, Arc::from([]));
+        self.answer(error, no_attachments());
     }
 
     /// What a handler decided: its `socket.data`, then its actions in order.
@@ -291,14 +291,14 @@ impl<'a> Run<'a> {
             &self.socket.handshake().client_ip,
             &format_args!("{what} (socket {}, room {:?})", self.socket.id(), room),
         );
-        self.answer(refusal.ack(), Arc::from([]));
+        self.answer(refusal.ack(), no_attachments());
     }
 
     /// After the last action: an event that asked for an ack and got none gets an empty
     /// one (so `emitWithAck` never hangs); a disconnect decided along the way happens (what
     /// its route leaves to do is returned).
     pub(super) fn finish(mut self) -> Option<Pending> {
-        self.answer(b"", Arc::from([]));
+        self.answer(b"", no_attachments());
         if self.disconnect && self.socket.disconnect() {
             return self
                 .core
@@ -313,7 +313,7 @@ impl<'a> Run<'a> {
 fn raw_args(args: &Args, event: Option<&Event>) -> (Bytes, Arc<[Bytes]>) {
     match (args, event) {
         (Args::Forward, Some(e)) => (e.args.clone(), e.attachments.clone()),
-        (Args::Forward, None) => (Bytes::new(), Arc::from([])),
+        (Args::Forward, None) => (Bytes::new(), no_attachments()),
         (Args::Binary(values, attachments), _) => {
             (join_values(values), Arc::from(attachments.as_slice()))
         }
@@ -323,7 +323,7 @@ fn raw_args(args: &Args, event: Option<&Event>) -> (Bytes, Arc<[Bytes]>) {
                 Some(e) if !e.attachments.is_empty() && contains(&out, b"\"_placeholder\"") => {
                     e.attachments.clone()
                 }
-                _ => Arc::from([]),
+                _ => no_attachments(),
             };
             (out, attachments)
         }

@@ -5,6 +5,7 @@ use std::time::Duration;
 
 use switchboard::engineio::{CloseReason, EngineConfig};
 
+use crate::support::raw::{RawWs, client_frame, text_frame};
 use crate::support::{Msg, Polling, Ws, assert_error, sid_of, start, start_engine, within};
 
 const ECHO: &str = r#"[namespaces."/".events]
@@ -414,6 +415,44 @@ async fn websocket_client_that_pongs_survives_several_pings() {
             text => break assert_eq!(text, r#"42["echo","alive"]"#),
         }
     }
+}
+
+#[tokio::test]
+async fn websocket_pings_get_their_pongs_and_a_flood_of_them_is_bounded() {
+    use switchboard::engineio::frame::OpCode;
+    let server = start(ECHO).await;
+    let (mut ws, _) = RawWs::socket(server.addr).await;
+    ws.write(&client_frame(true, OpCode::Ping, b"hello")).await;
+    assert_eq!(
+        ws.recv_frame().await,
+        Some((OpCode::Pong, b"hello".to_vec()))
+    );
+
+    // A thousand pings in one write, then an event: some pongs (each carrying one of the
+    // pings' data), never more than the pings, and the session goes on.
+    let mut burst = Vec::new();
+    for i in 0..1000 {
+        burst.extend_from_slice(&client_frame(true, OpCode::Ping, format!("{i}").as_bytes()));
+    }
+    burst.extend_from_slice(&text_frame(r#"42["echo","after"]"#));
+    ws.write(&burst).await;
+    let mut pongs = 0;
+    loop {
+        match ws.recv_frame().await {
+            Some((OpCode::Pong, data)) => {
+                let n: usize = String::from_utf8(data).unwrap().parse().unwrap();
+                assert!(n < 1000);
+                pongs += 1;
+            }
+            Some((OpCode::Text, text)) if text == b"2" => {}
+            Some((OpCode::Text, text)) => {
+                assert_eq!(text, br#"42["echo","after"]"#);
+                break;
+            }
+            other => panic!("unexpected {other:?}"),
+        }
+    }
+    assert!((1..=1000).contains(&pongs), "{pongs} pongs");
 }
 
 #[tokio::test]

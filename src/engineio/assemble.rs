@@ -81,7 +81,13 @@ impl Assembler {
                 return Ok(Next::Need(total));
             }
             buf.advance(header.header_len);
-            let mut payload = buf.split_to(len);
+            // The whole buffer when the frame is all of it (the common case, one message a
+            // read): splitting would allocate to share the buffer.
+            let mut payload = if len == buf.len() {
+                std::mem::take(buf)
+            } else {
+                buf.split_to(len)
+            };
             if let Some(key) = header.mask {
                 frame::apply_mask(&mut payload, key, 0);
             }

@@ -569,7 +569,8 @@ impl<H: EngineHandler> Engine<H> {
 /// see them, and nobody can make a session hold hundreds of kilobytes of them. Copied:
 /// the parsed values share hyper's read buffer, which a clone would keep alive.
 fn kept_headers(headers: &http::HeaderMap, budget: usize) -> http::HeaderMap {
-    let mut kept = http::HeaderMap::new();
+    // Sized for them: a map left to grow holds room for twice as many.
+    let mut kept = http::HeaderMap::with_capacity(headers.len());
     let mut used = 0;
     for (name, value) in headers {
         used += name.as_str().len() + value.len();

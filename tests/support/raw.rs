@@ -165,27 +165,39 @@ impl RawWs {
         within("a frame from the server", self.next()).await
     }
 
-    async fn next(&mut self) -> Msg {
-        loop {
-            let header = loop {
-                match frame::parse_header(&self.buf, false).expect("a valid server frame") {
-                    Some(h) => break h,
-                    None => {
-                        let want = self.buf.len() + 1;
-                        if !self.fill(want).await {
-                            return Msg::Eof;
-                        }
+    /// The next frame of any type, pongs included: `None` at the end of the stream.
+    pub async fn recv_frame(&mut self) -> Option<(OpCode, Vec<u8>)> {
+        within("a frame from the server", self.next_frame()).await
+    }
+
+    async fn next_frame(&mut self) -> Option<(OpCode, Vec<u8>)> {
+        let header = loop {
+            match frame::parse_header(&self.buf, false).expect("a valid server frame") {
+                Some(h) => break h,
+                None => {
+                    let want = self.buf.len() + 1;
+                    if !self.fill(want).await {
+                        return None;
                     }
                 }
-            };
-            assert!(header.mask.is_none(), "a server never masks");
-            let total = header.header_len + header.len as usize;
-            if !self.fill(total).await {
-                return Msg::Eof;
             }
-            let payload: Vec<u8> = self.buf[header.header_len..total].to_vec();
-            self.buf.drain(..total);
-            return match header.opcode {
+        };
+        assert!(header.mask.is_none(), "a server never masks");
+        let total = header.header_len + header.len as usize;
+        if !self.fill(total).await {
+            return None;
+        }
+        let payload: Vec<u8> = self.buf[header.header_len..total].to_vec();
+        self.buf.drain(..total);
+        Some((header.opcode, payload))
+    }
+
+    async fn next(&mut self) -> Msg {
+        loop {
+            let Some((opcode, payload)) = self.next_frame().await else {
+                return Msg::Eof;
+            };
+            return match opcode {
                 OpCode::Text => Msg::Text(String::from_utf8(payload).expect("UTF-8")),
                 OpCode::Binary => Msg::Binary(payload),
                 OpCode::Close => Msg::Close(

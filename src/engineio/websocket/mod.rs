@@ -91,8 +91,8 @@ async fn run<H: EngineHandler>(
     let (read, mut write) = tokio::io::split(stream);
     let mut read = Reader::new(read, Bytes::new(), session.config().max_payload);
     // The writer task owns the write half alone; the frames the protocol obliges the reader
-    // to answer (a pong to a WebSocket ping) reach it through a small channel.
-    let (control_tx, control_rx) = tokio::sync::mpsc::channel::<Vec<u8>>(4);
+    // to answer (a pong to a WebSocket ping) reach it through `control`.
+    let control = Arc::new(writer::Control::default());
 
     if is_upgrade {
         match probe(&mut read, &mut write, session).await {
@@ -113,11 +113,11 @@ async fn run<H: EngineHandler>(
     let write_task = engine.tasks().spawn(writer::run(
         session.clone(),
         write,
-        control_rx,
+        control.clone(),
         engine.stats_handle(),
         engine.hits_handle(),
     ));
-    read_loop(&engine, &conn, &mut read, &control_tx).await;
+    read_loop(&engine, &conn, &mut read, &control).await;
     let _ = write_task.await;
     if session.close_reason().is_some_and(CloseReason::is_slow)
         && let Some(peer) = peer
@@ -130,7 +130,7 @@ async fn read_loop<H: EngineHandler>(
     engine: &Engine<H>,
     conn: &Arc<Conn<H::Data>>,
     read: &mut Reader<ReadHalf<Stream>>,
-    control: &tokio::sync::mpsc::Sender<Vec<u8>>,
+    control: &writer::Control,
 ) {
     let session = &conn.session;
     loop {
@@ -155,9 +155,7 @@ async fn read_loop<H: EngineHandler>(
                 Packet::Binary(data)
             }
             Ok(Message::Ping(data)) => {
-                let mut pong = Vec::with_capacity(data.len() + 2);
-                frame::put_frame(&mut pong, true, OpCode::Pong, &data, None);
-                let _ = control.try_send(pong);
+                control.pong(&data);
                 continue;
             }
             Ok(Message::Close) | Err(ReadError::Closed) => {

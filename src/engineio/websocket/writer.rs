@@ -3,11 +3,12 @@
 //! reading is let go when its write stalls past `write_timeout` or its queue overflows —
 //! and then at once: the stalled write is abandoned, no close handshake is attempted.
 
-use std::sync::Arc;
 use std::sync::atomic::Ordering;
+use std::sync::{Arc, Mutex};
 use std::task::Poll;
 
 use tokio::io::{AsyncWrite, AsyncWriteExt};
+use tokio::sync::Notify;
 
 use super::super::engine::Stats;
 use super::super::frame::{self, OpCode};
@@ -28,6 +29,41 @@ pub(crate) fn put_packet(packet: &Packet, out: &mut Vec<u8>) {
             frame::put_head(out, true, OpCode::Text, data.len() + 1, None);
             out.push(text.type_digit().expect("text packet"));
             out.extend_from_slice(data);
+        }
+    }
+}
+
+/// Most bytes of control frames waiting for the writer: four pongs of the largest ping. A
+/// peer that pings faster than its pongs can be written loses pongs (RFC 6455 §5.5.3 lets
+/// an endpoint answer only the latest ping).
+const CONTROL_BYTES: usize = 4 * (125 + 2);
+
+/// Control frames the reader owes the peer (pongs to its pings), handed to the writer task.
+/// A mutex and a notification: a channel would cost an idle connection a kilobyte.
+#[derive(Debug, Default)]
+pub(crate) struct Control {
+    frames: Mutex<Vec<u8>>,
+    ready: Notify,
+}
+
+impl Control {
+    /// Owe the peer a pong carrying `data` (at most 125 bytes, as the reader checked).
+    pub(crate) fn pong(&self, data: &[u8]) {
+        let mut frames = self.frames.lock().expect("control lock");
+        if frames.len() + data.len() + 2 > CONTROL_BYTES {
+            return;
+        }
+        frame::put_frame(&mut frames, true, OpCode::Pong, data, None);
+        drop(frames);
+        self.ready.notify_one();
+    }
+
+    /// Move what is owed to the end of `out`.
+    fn take_into(&self, out: &mut Vec<u8>) {
+        let mut frames = self.frames.lock().expect("control lock");
+        if !frames.is_empty() {
+            out.extend_from_slice(&frames);
+            *frames = Vec::new();
         }
     }
 }
@@ -88,7 +124,7 @@ async fn write_with_deadline<W: AsyncWrite + Unpin>(
 pub(crate) async fn run<W: AsyncWrite + Unpin>(
     session: Arc<Session>,
     mut writer: W,
-    mut control: tokio::sync::mpsc::Receiver<Vec<u8>>,
+    control: Arc<Control>,
     stats: Arc<Stats>,
     hits: Arc<Hits>,
 ) {
@@ -100,10 +136,11 @@ pub(crate) async fn run<W: AsyncWrite + Unpin>(
     loop {
         tokio::select! {
             biased;
-            Some(frame) = control.recv() => buf.extend_from_slice(&frame),
+            () = control.ready.notified() => {}
             () = session.queued() => {}
             _ = &mut closed => break,
         }
+        control.take_into(&mut buf);
         session.drain(BATCH_BYTES, |packet| put_packet(&packet, &mut buf));
         if buf.is_empty() {
             continue;
@@ -162,5 +199,27 @@ mod tests {
         put_packet(&Packet::Message(Bytes::from(vec![b'x'; 70_000])), &mut long);
         assert_eq!(&long[..10], &[0x81, 127, 0, 0, 0, 0, 0, 1, 0x11, 0x71]);
         assert_eq!(long.len(), 10 + 70_001);
+    }
+
+    #[test]
+    fn pongs_owed_are_bounded_and_taken_once() {
+        let control = Control::default();
+        control.pong(b"a");
+        let mut out = Vec::new();
+        control.take_into(&mut out);
+        assert_eq!(out, b"\x8a\x01a");
+        control.take_into(&mut out);
+        assert_eq!(out.len(), 3, "taken once");
+
+        for _ in 0..10 {
+            control.pong(&[0; 125]);
+        }
+        let mut out = Vec::new();
+        control.take_into(&mut out);
+        assert_eq!(
+            out.len(),
+            4 * 127,
+            "four pongs of the largest ping wait, no more"
+        );
     }
 }

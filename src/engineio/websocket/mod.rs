@@ -44,22 +44,10 @@ pub(crate) fn upgrade<H: EngineHandler>(
         }
         return Err(Error::BadRequest);
     };
-    let tasks = engine.tasks().clone();
-    tasks.spawn(async move {
-        let ws = match fut.await {
-            Ok(ws) => ws,
-            Err(e) => {
-                tracing::debug!(session = %conn.session.sid(), error = %e, "WebSocket upgrade failed");
-                if is_upgrade {
-                    conn.session.abort_upgrade();
-                } else {
-                    conn.session.close(CloseReason::TransportError);
-                }
-                return;
-            }
-        };
-        run(engine, conn, ws.into_inner(), is_upgrade, peer).await;
-    });
+    engine
+        .tasks()
+        .clone()
+        .spawn(run(engine, conn, fut, is_upgrade, peer));
     Ok(response.map(|_| Full::new(Bytes::new())))
 }
 
@@ -80,14 +68,29 @@ pub(crate) fn refuse(mut req: Request<Incoming>) -> Result<Response<Full<Bytes>>
     Ok(response.map(|_| Full::new(Bytes::new())))
 }
 
+/// The connection's task, from the end of the handshake to the end of the session. The
+/// handshake is awaited here rather than in a block around this future: such a block would
+/// hold this future and a copy of it, doubling what every connection costs.
 async fn run<H: EngineHandler>(
     engine: Arc<Engine<H>>,
     conn: Arc<Conn<H::Data>>,
-    stream: Stream,
+    handshake: fastwebsockets::upgrade::UpgradeFut,
     is_upgrade: bool,
     peer: Option<PeerHandle>,
 ) {
     let session = &conn.session;
+    let stream: Stream = match handshake.await {
+        Ok(ws) => ws.into_inner(),
+        Err(e) => {
+            tracing::debug!(session = %session.sid(), error = %e, "WebSocket upgrade failed");
+            if is_upgrade {
+                session.abort_upgrade();
+            } else {
+                session.close(CloseReason::TransportError);
+            }
+            return;
+        }
+    };
     let (read, mut write) = tokio::io::split(stream);
     let mut read = Reader::new(read, Bytes::new(), session.config().max_payload);
     // The writer task owns the write half alone; the frames the protocol obliges the reader
@@ -95,7 +98,8 @@ async fn run<H: EngineHandler>(
     let control = Arc::new(writer::Control::default());
 
     if is_upgrade {
-        match probe(&mut read, &mut write, session).await {
+        // Boxed: only upgrades take this path, and every connection would carry its size.
+        match Box::pin(probe(&mut read, &mut write, session)).await {
             Ok(()) => {
                 session.finish_upgrade();
                 tracing::debug!(session = %session.sid(), "Upgraded to WebSocket");

@@ -333,10 +333,14 @@ impl<H: EngineHandler> Engine<H> {
             self.gate.left(client);
             return Err(Error::Forbidden);
         }
+        // Kept for the session's life: no spare capacity.
+        let (mut url, mut query) = (parts.uri.to_string(), info.query);
+        url.shrink_to_fit();
+        query.shrink_to_fit();
         let handshake = Handshake {
-            url: parts.uri.to_string(),
+            url,
             headers: kept_headers(&parts.headers, config.handshake_headers_bytes),
-            query: info.query,
+            query,
             remote_addr: remote,
             client_ip: client,
             issued: SystemTime::now(),

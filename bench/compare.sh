@@ -58,7 +58,9 @@ done
 # Two file descriptors per connection on the machine, one in each process.
 ulimit -n 200000 2>/dev/null || ulimit -n "$(ulimit -Hn)"
 NOFILE=$(ulimit -n)
-BIG_N=$(( NOFILE - 1000 < 100000 ? NOFILE - 1000 : 100000 ))
+# The server's own cap on connections is its file limit less a tenth (at least 64).
+CAP=$(( NOFILE - (NOFILE / 10 > 64 ? NOFILE / 10 : 64) ))
+BIG_N=$(( CAP < 100000 ? CAP : 100000 ))
 
 if [ "$BUILD" = 1 ]; then
   cargo build --release --bin switchboard --example loadgen

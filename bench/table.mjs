@@ -56,6 +56,7 @@ const METRICS = {
   ],
 };
 const COMMON = [
+  ["server_kernel_share", "server CPU in the kernel (share)", ""],
   ["loadgen_cpu_util", "load generator CPU (cores)", ""],
   ["unclaimed_cpu_util", "other CPU on the machine (cores)", ""],
 ];

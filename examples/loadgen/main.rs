@@ -123,10 +123,12 @@ struct Opts {
 
 // ------------------------------------------------------------------ measurement
 
-/// CPU seconds (user + system, all threads) and resident memory of a process.
+/// CPU seconds (user + system, all threads; and system alone) and resident memory of a
+/// process.
 #[derive(Debug, Clone, Copy, Default)]
 struct ProcSample {
     cpu_s: f64,
+    sys_s: f64,
     rss_kib: u64,
 }
 
@@ -148,6 +150,7 @@ fn proc_sample(pid: &str) -> ProcSample {
             .unwrap_or(0)
     };
     let cpu_s = (tick(11) + tick(12)) as f64 / CLK_TCK;
+    let sys_s = tick(12) as f64 / CLK_TCK;
     let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap_or_default();
     let rss_kib = status
         .lines()
@@ -155,7 +158,11 @@ fn proc_sample(pid: &str) -> ProcSample {
         .and_then(|v| v.split_whitespace().next())
         .and_then(|v| v.parse().ok())
         .unwrap_or(0);
-    ProcSample { cpu_s, rss_kib }
+    ProcSample {
+        cpu_s,
+        sys_s,
+        rss_kib,
+    }
 }
 
 /// Busy time (everything but idle and iowait) of each CPU and of all together, in seconds,
@@ -1109,6 +1116,14 @@ fn window_fields(shared: &Shared, a: &Mark, b: &Mark) -> serde_json::Map<String,
     m.insert("seconds".into(), json!(round(secs, 3)));
     m.insert("server_cpu_s".into(), json!(round(server_cpu, 3)));
     m.insert("server_cpu_util".into(), json!(round(server_cpu / secs, 3)));
+    // Where the server's time goes: the kernel's share (system time) of its CPU.
+    let server_sys = b.server.sys_s - a.server.sys_s;
+    if server_cpu > 0.0 {
+        m.insert(
+            "server_kernel_share".into(),
+            json!(round(server_sys / server_cpu, 3)),
+        );
+    }
     m.insert("loadgen_cpu_util".into(), json!(round(me_cpu / secs, 3)));
     m.insert("server_rss_kib".into(), json!(b.server.rss_kib));
     m.insert("p50_us".into(), json!(hist.quantile_us(0.50)));

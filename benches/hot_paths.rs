@@ -23,6 +23,7 @@ use criterion::{Criterion, Throughput, criterion_group, criterion_main};
 use serde_json::{Value, json};
 use switchboard::adapter::{Adapter, BroadcastOptions, LocalAdapter};
 use switchboard::app::App;
+use switchboard::engineio::frame::{self, OpCode};
 use switchboard::engineio::{Packet as EnginePacket, payload};
 use switchboard::routing::{self, Env, RouteTable, Scope};
 use switchboard::server::Server;
@@ -39,6 +40,11 @@ const ECHO: &[u8] = br#"4217["echo","0123456789abcdef0123456789abcdef"]"#;
 const ROUTES: &str = r#"
 [server]
 serve_client = false
+
+# 1,000 clients from one address, as fast as they can connect.
+[limits]
+handshakes_per_ip = "off"
+max_connections_per_ip = "off"
 
 [namespaces."/".events]
 "chat message" = "io"
@@ -203,24 +209,18 @@ async fn client(addr: std::net::SocketAddr, events: Arc<AtomicU64>) {
         }
         let mut pos = 0;
         let mut pong = false;
-        while buf.len() - pos >= 2 {
-            let (len, start) = match buf[pos + 1] & 0x7f {
-                126 if buf.len() - pos >= 4 => {
-                    (u16::from_be_bytes([buf[pos + 2], buf[pos + 3]]) as usize, 4)
-                }
-                126 | 127 => break,
-                n => (n as usize, 2),
-            };
-            if buf.len() - pos < start + len {
+        while let Ok(Some(h)) = frame::parse_header(&buf[pos..], false) {
+            let end = pos + h.header_len + h.len as usize;
+            if end > buf.len() {
                 break;
             }
-            let payload = &buf[pos + start..pos + start + len];
+            let payload = &buf[pos + h.header_len..end];
             if payload.starts_with(b"42") {
                 events.fetch_add(1, Ordering::Relaxed);
             } else if payload == b"2" {
                 pong = true;
             }
-            pos += start + len;
+            pos = end;
         }
         buf.drain(..pos);
         if pong {
@@ -229,11 +229,10 @@ async fn client(addr: std::net::SocketAddr, events: Arc<AtomicU64>) {
     }
 }
 
+/// A masked client text frame (with the crate's one frame codec).
 fn masked(text: &[u8]) -> Vec<u8> {
-    let mask = [1u8, 2, 3, 4];
-    let mut out = vec![0x81, 0x80 | text.len() as u8];
-    out.extend_from_slice(&mask);
-    out.extend(text.iter().enumerate().map(|(i, b)| b ^ mask[i % 4]));
+    let mut out = Vec::new();
+    frame::put_frame(&mut out, true, OpCode::Text, text, Some([1, 2, 3, 4]));
     out
 }
 

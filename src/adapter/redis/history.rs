@@ -179,6 +179,20 @@ pub(super) fn on_kept(
     local.broadcast_kept(packet, opts, &keep)
 }
 
+/// Every room's kept list, as stored.
+async fn read_lists(s: &Shared) -> Result<Vec<Vec<Vec<u8>>>, &'static str> {
+    let mut conn = s.command().await.ok_or("no connection to Redis")?;
+    let mut cmd = redis::cmd("EVAL");
+    cmd.arg(READ_ALL).arg(1).arg(s.history_index());
+    tokio::time::timeout(
+        s.config.request_timeout,
+        cmd.query_async::<Vec<Vec<Vec<u8>>>>(&mut conn),
+    )
+    .await
+    .map_err(|_| "Redis did not answer in time")?
+    .map_err(|_| "reading the histories failed")
+}
+
 /// Read the lists of namespace `nsp` afresh into this node's history (once subscribed to
 /// it: at start, when added, after an outage).
 pub(super) async fn read_all(s: Arc<Shared>, nsp: String) {
@@ -187,25 +201,9 @@ pub(super) async fn read_all(s: Arc<Shared>, nsp: String) {
         .lock()
         .expect("history lock")
         .insert(nsp.clone(), Vec::new());
-    let read = async {
-        let mut conn = s.command().await.ok_or("no connection to Redis")?;
-        let mut cmd = redis::cmd("EVAL");
-        cmd.arg(READ_ALL).arg(1).arg(s.history_index());
-        tokio::time::timeout(
-            s.config.request_timeout,
-            cmd.query_async::<Vec<Vec<Vec<u8>>>>(&mut conn),
-        )
+    let lists = super::with_retries("Reading the rooms' histories", || read_lists(&s))
         .await
-        .map_err(|_| "Redis did not answer in time")?
-        .map_err(|_| "reading the histories failed")
-    };
-    let lists = match read.await {
-        Ok(lists) => lists,
-        Err(e) => {
-            tracing::debug!(ns = %nsp, "Reading the rooms' histories failed: {e}");
-            Vec::new()
-        }
-    };
+        .unwrap_or_default();
     // Decoding every list is a walk: off the reactor.
     let _ = tokio::task::spawn_blocking(move || {
         let Some(local) = s.local(&nsp) else {

@@ -169,7 +169,7 @@ impl Shared {
         if slot.is_none() {
             let opened = tokio::time::timeout(
                 requests::CONNECT_TIMEOUT,
-                self.client.get_multiplexed_async_connection(),
+                connect(&self.client, self.config.request_timeout),
             )
             .await;
             *slot = opened.ok()?.ok();
@@ -189,6 +189,49 @@ impl Shared {
             .get(nsp)
             .cloned()
     }
+}
+
+/// A connection for commands whose replies may take up to `deadline` (the caller's own
+/// deadline applies too): the client's default of 500 ms would fail, under load, commands
+/// a busy Redis answers in time — a lost publish, a lost read of the others' rooms.
+pub(super) async fn connect(
+    client: &redis::Client,
+    deadline: Duration,
+) -> redis::RedisResult<redis::aio::MultiplexedConnection> {
+    let config = redis::AsyncConnectionConfig::new()
+        .set_response_timeout(Some(deadline))
+        .set_connection_timeout(Some(deadline));
+    client
+        .get_multiplexed_async_connection_with_config(&config)
+        .await
+}
+
+/// Attempts of a read made at (re)subscription before it is given up until the next one.
+const READ_ATTEMPTS: u32 = 5;
+
+/// Run `read` until it succeeds, [`READ_ATTEMPTS`] times at most with a growing pause (0.1,
+/// 0.2, 0.4, 0.8 s): a read lost to a busy Redis would leave this node without what the
+/// others told before it came.
+pub(super) async fn with_retries<T, F, Fut>(what: &str, mut read: F) -> Option<T>
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = Result<T, &'static str>>,
+{
+    let mut pause = Duration::from_millis(100);
+    for attempt in 1..=READ_ATTEMPTS {
+        match read().await {
+            Ok(value) => return Some(value),
+            Err(e) if attempt == READ_ATTEMPTS => {
+                tracing::warn!("{what} failed: {e}; given up until the next subscription");
+            }
+            Err(e) => tracing::debug!("{what} failed: {e}; trying again"),
+        }
+        if attempt < READ_ATTEMPTS {
+            tokio::time::sleep(pause).await;
+            pause *= 2;
+        }
+    }
+    None
 }
 
 /// The link of this node to a Redis-backed cluster: one per application, shared by the
@@ -459,5 +502,34 @@ impl Adapter for RedisAdapter {
 
     fn remote_rooms(&self) -> super::Remote<'_, Vec<String>> {
         self.rooms()
+    }
+}
+
+#[cfg(test)]
+mod retry_tests {
+    use super::*;
+    use std::sync::atomic::AtomicU32;
+
+    #[tokio::test(start_paused = true)]
+    async fn a_read_is_tried_again_until_it_succeeds_and_given_up_after_five() {
+        let calls = AtomicU32::new(0);
+        let third = with_retries("a read", || async {
+            let n = calls.fetch_add(1, Ordering::Relaxed) + 1;
+            if n < 3 { Err("busy") } else { Ok(n) }
+        })
+        .await;
+        assert_eq!(third, Some(3));
+
+        let calls = AtomicU32::new(0);
+        let started = tokio::time::Instant::now();
+        let never: Option<()> = with_retries("a read", || async {
+            calls.fetch_add(1, Ordering::Relaxed);
+            Err("busy")
+        })
+        .await;
+        assert_eq!(never, None);
+        assert_eq!(calls.load(Ordering::Relaxed), READ_ATTEMPTS);
+        // Paused time: the pauses between attempts, 0.1 + 0.2 + 0.4 + 0.8 s.
+        assert_eq!(started.elapsed(), Duration::from_millis(1500));
     }
 }

@@ -140,9 +140,7 @@ pub(super) async fn publisher(
         let mut result: Result<Vec<redis::Value>, Option<String>> = Err(None);
         for _ in 0..2 {
             if conn.is_none() {
-                match tokio::time::timeout(deadline, client.get_multiplexed_async_connection())
-                    .await
-                {
+                match tokio::time::timeout(deadline, super::connect(&client, deadline)).await {
                     Ok(Ok(c)) => conn = Some(c),
                     Ok(Err(e)) => {
                         result = Err(Some(e.to_string()));

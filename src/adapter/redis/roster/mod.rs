@@ -404,29 +404,29 @@ fn parse_hash(fields: Vec<(String, String)>) -> Option<(u64, Vec<Member>)> {
     seq.map(|s| (s, members))
 }
 
+/// Every node's hash of memberships, as stored.
+async fn read_roster(s: &Shared) -> Result<Vec<redis::Value>, &'static str> {
+    let mut conn = s.command().await.ok_or("no connection to Redis")?;
+    let mut cmd = redis::cmd("EVAL");
+    cmd.arg(READ_ALL)
+        .arg(1)
+        .arg(s.roster_index())
+        .arg(s.roster_hash(""));
+    tokio::time::timeout(
+        s.config.request_timeout,
+        cmd.query_async::<Vec<redis::Value>>(&mut conn),
+    )
+    .await
+    .map_err(|_| "Redis did not answer in time")?
+    .map_err(|_| "reading the roster failed")
+}
+
 /// Read every live node's hash (at start and after an outage: changes may have been missed).
 pub(super) async fn read_all(s: Arc<Shared>) {
-    let read = async {
-        let mut conn = s.command().await.ok_or("no connection to Redis")?;
-        let mut cmd = redis::cmd("EVAL");
-        cmd.arg(READ_ALL)
-            .arg(1)
-            .arg(s.roster_index())
-            .arg(s.roster_hash(""));
-        tokio::time::timeout(
-            s.config.request_timeout,
-            cmd.query_async::<Vec<redis::Value>>(&mut conn),
-        )
-        .await
-        .map_err(|_| "Redis did not answer in time")?
-        .map_err(|_| "reading the roster failed")
-    };
-    let values = match read.await {
-        Ok(values) => values,
-        Err(e) => {
-            tracing::debug!("Reading the other nodes' rooms failed: {e}");
-            return;
-        }
+    let Some(values) =
+        super::with_retries("Reading the other nodes' rooms", || read_roster(&s)).await
+    else {
+        return;
     };
     let now = Instant::now();
     let mut again = Vec::new();

@@ -354,10 +354,24 @@ impl Server {
             drop(snapshot);
             return self.http(io, handle, remote, role).await;
         };
-        // The handshake is a wait on the peer: as long as a request head may take.
+        // The handshake is a wait on the peer: as long as a request head may take. Boxed:
+        // every plain connection's task would otherwise carry the size of this path.
         let acceptor = tokio_rustls::TlsAcceptor::from(tls.config.clone());
         let deadline = limits.header_timeout;
         drop(snapshot);
+        Box::pin(self.tls(acceptor, deadline, io, handle, remote, role)).await;
+    }
+
+    /// The TLS handshake, then HTTP/1.1 over it.
+    async fn tls(
+        self: Arc<Self>,
+        acceptor: tokio_rustls::TlsAcceptor,
+        deadline: std::time::Duration,
+        io: PeerStream,
+        handle: PeerHandle,
+        remote: SocketAddr,
+        role: Role,
+    ) {
         match tokio::time::timeout(deadline, acceptor.accept(io)).await {
             Ok(Ok(io)) => self.http(io, handle, remote, role).await,
             Ok(Err(e)) => {

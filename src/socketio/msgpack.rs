@@ -103,12 +103,16 @@ const MAX_DEPTH: usize = 64;
 
 /// Whether `value` nests arrays and maps deeper than `left` levels.
 fn too_deep(value: &Mp, left: usize) -> bool {
-    let inner: Box<dyn Iterator<Item = &Mp>> = match value {
-        Mp::Array(items) => Box::new(items.iter()),
-        Mp::Map(entries) => Box::new(entries.iter().flat_map(|(k, v)| [k, v])),
-        _ => return false,
-    };
-    left == 0 || inner.into_iter().any(|v| too_deep(v, left - 1))
+    match value {
+        Mp::Array(items) => left == 0 || items.iter().any(|v| too_deep(v, left - 1)),
+        Mp::Map(entries) => {
+            left == 0
+                || entries
+                    .iter()
+                    .any(|(k, v)| too_deep(k, left - 1) || too_deep(v, left - 1))
+        }
+        _ => false,
+    }
 }
 
 /// `packet` as one msgpack message, as socket.io's server sends it with the msgpack parser:

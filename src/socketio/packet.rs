@@ -329,7 +329,7 @@ impl<'de> serde::de::Visitor<'de> for HeadVisitor<'de> {
     }
 }
 
-/// No attachments, shared: `no_attachments()` allocates each time, and most packets have none.
+/// No attachments, shared: `Arc::from([])` allocates each time, and most packets have none.
 pub fn no_attachments() -> Arc<[Bytes]> {
     static NONE: std::sync::LazyLock<Arc<[Bytes]>> = std::sync::LazyLock::new(|| Arc::from([]));
     NONE.clone()
@@ -370,54 +370,28 @@ pub(super) fn header(
     attachments: usize,
     data_len: usize,
 ) -> BytesMut {
-    let mut len = 1 + data_len;
-    if kind.is_binary() {
-        len += decimal_len(attachments as u64) + 1;
-    }
-    if nsp != "/" {
-        len += nsp.len() + 1;
-    }
-    if let Some(id) = id {
-        len += decimal_len(id);
-    }
+    let (mut count, mut ack) = (itoa::Buffer::new(), itoa::Buffer::new());
+    let count = kind.is_binary().then(|| count.format(attachments));
+    let ack = id.map(|id| ack.format(id));
+    let len = 1
+        + count.map_or(0, |c| c.len() + 1)
+        + if nsp == "/" { 0 } else { nsp.len() + 1 }
+        + ack.map_or(0, str::len)
+        + data_len;
     let mut out = BytesMut::with_capacity(len);
     out.put_u8(kind.digit());
-    if kind.is_binary() {
-        put_decimal(&mut out, attachments as u64);
+    if let Some(count) = count {
+        out.put_slice(count.as_bytes());
         out.put_u8(b'-');
     }
     if nsp != "/" {
         out.put_slice(nsp.as_bytes());
         out.put_u8(b',');
     }
-    if let Some(id) = id {
-        put_decimal(&mut out, id);
+    if let Some(ack) = ack {
+        out.put_slice(ack.as_bytes());
     }
     out
-}
-
-fn decimal_len(mut n: u64) -> usize {
-    let mut len = 1;
-    while n >= 10 {
-        n /= 10;
-        len += 1;
-    }
-    len
-}
-
-/// Append `n` in decimal, with no allocation.
-fn put_decimal(out: &mut BytesMut, mut n: u64) {
-    let mut digits = [0u8; 20];
-    let mut at = digits.len();
-    loop {
-        at -= 1;
-        digits[at] = b'0' + (n % 10) as u8;
-        n /= 10;
-        if n == 0 {
-            break;
-        }
-    }
-    out.put_slice(&digits[at..]);
 }
 
 impl Encoded {

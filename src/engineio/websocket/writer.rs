@@ -136,11 +136,11 @@ pub(crate) async fn run<W: AsyncWrite + Unpin>(
     loop {
         tokio::select! {
             biased;
-            () = control.ready.notified() => {}
+            // A pong owed leaves a permit: taken on the next turn, never lost.
+            () = control.ready.notified() => control.take_into(&mut buf),
             () = session.queued() => {}
             _ = &mut closed => break,
         }
-        control.take_into(&mut buf);
         session.drain(BATCH_BYTES, |packet| put_packet(&packet, &mut buf));
         if buf.is_empty() {
             continue;

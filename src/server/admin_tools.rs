@@ -15,10 +15,11 @@ use std::time::Duration;
 
 use bytes::Bytes;
 use http::{Method, Request, Response, StatusCode, header};
-use http_body_util::{BodyExt, Full, Limited};
+use http_body_util::Full;
 use hyper::body::Incoming;
 use serde_json::{Value, json};
 
+use super::body::{BodyError, json, read_limited};
 use crate::app::App;
 use crate::routing::explain::Question;
 
@@ -44,23 +45,24 @@ pub async fn handle(
             "POST only\n".to_owned(),
         ));
     }
-    let body = match tokio::time::timeout(
-        BODY_TIMEOUT,
-        Limited::new(req.into_body(), MAX_BODY).collect(),
-    )
-    .await
-    {
-        Ok(Ok(body)) => body.to_bytes(),
-        Ok(Err(_)) => {
+    let body = match read_limited(req.into_body(), MAX_BODY, BODY_TIMEOUT).await {
+        Ok(body) => body,
+        Err(BodyError::TooLarge) => {
             return Ok(text(
                 StatusCode::PAYLOAD_TOO_LARGE,
                 "the body is over 1 MiB\n".to_owned(),
             ));
         }
-        Err(_) => {
+        Err(BodyError::TooSlow) => {
             return Ok(text(
                 StatusCode::BAD_REQUEST,
                 "the body did not arrive in time\n".to_owned(),
+            ));
+        }
+        Err(BodyError::Unreadable) => {
+            return Ok(text(
+                StatusCode::BAD_REQUEST,
+                "the body could not be read\n".to_owned(),
             ));
         }
     };
@@ -86,7 +88,7 @@ fn plan(app: &App, body: &[u8]) -> Response<Full<Bytes>> {
                 "restart": plan.restart,
                 "hash": plan.hash,
             });
-            json_response(StatusCode::OK, &body)
+            json(StatusCode::OK, &body)
         }
         Err(e) => text(StatusCode::UNPROCESSABLE_ENTITY, format!("{e}\n")),
     }
@@ -165,16 +167,6 @@ fn text(status: StatusCode, body: String) -> Response<Full<Bytes>> {
     r.headers_mut().insert(
         header::CONTENT_TYPE,
         header::HeaderValue::from_static("text/plain; charset=utf-8"),
-    );
-    r
-}
-
-fn json_response(status: StatusCode, body: &Value) -> Response<Full<Bytes>> {
-    let mut r = Response::new(Full::new(Bytes::from(body.to_string())));
-    *r.status_mut() = status;
-    r.headers_mut().insert(
-        header::CONTENT_TYPE,
-        header::HeaderValue::from_static("application/json"),
     );
     r
 }

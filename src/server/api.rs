@@ -9,13 +9,14 @@ use std::time::{Duration, Instant};
 
 use bytes::Bytes;
 use http::{HeaderValue, Method, Request, Response, StatusCode, header};
-use http_body_util::{BodyExt, Full, Limited};
+use http_body_util::Full;
 use hyper::body::Incoming;
 use serde::Deserialize;
 use serde::de::DeserializeOwned;
 use serde_json::{Map, Value, json};
 use subtle::ConstantTimeEq;
 
+use super::body::json;
 use crate::app::{ApiError, App, Selector};
 use crate::limits::TokenBucket;
 use crate::routing::api::ApiSettings;
@@ -60,20 +61,8 @@ impl ApiRate {
 
 type Answer = Response<Full<Bytes>>;
 
-fn answer(status: StatusCode, body: &Value) -> Answer {
-    let mut r = Response::new(Full::new(Bytes::from(body.to_string())));
-    *r.status_mut() = status;
-    r.headers_mut().insert(
-        header::CONTENT_TYPE,
-        HeaderValue::from_static("application/json"),
-    );
-    r.headers_mut()
-        .insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
-    r
-}
-
 fn error(status: StatusCode, message: &str) -> Answer {
-    let mut r = answer(status, &json!({ "error": message }));
+    let mut r = json(status, &json!({ "error": message }));
     if status == StatusCode::UNAUTHORIZED {
         r.headers_mut()
             .insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"));
@@ -175,7 +164,7 @@ async fn route(app: &Arc<App>, rate: &ApiRate, req: Request<Incoming>) -> Answer
     })
     .await;
     match outcome {
-        Ok(Ok(value)) => answer(StatusCode::OK, &value),
+        Ok(Ok(value)) => json(StatusCode::OK, &value),
         Ok(Err(e)) => error(StatusCode::BAD_REQUEST, &e.to_string()),
         Err(e) => {
             tracing::error!(error = %e, "A server API call failed");
@@ -185,24 +174,17 @@ async fn route(app: &Arc<App>, rate: &ApiRate, req: Request<Incoming>) -> Answer
 }
 
 async fn read_body(req: Request<Incoming>, max: usize) -> Result<Bytes, Answer> {
-    let read = Limited::new(req.into_body(), max).collect();
-    match tokio::time::timeout(BODY_TIMEOUT, read).await {
-        Err(_) => Err(error(
-            StatusCode::BAD_REQUEST,
-            "the body did not arrive in time",
-        )),
-        Ok(Err(e))
-            if e.downcast_ref::<http_body_util::LengthLimitError>()
-                .is_some() =>
-        {
-            Err(error(
+    use super::body::BodyError;
+    super::body::read_limited(req.into_body(), max, BODY_TIMEOUT)
+        .await
+        .map_err(|e| match e {
+            BodyError::TooSlow => error(StatusCode::BAD_REQUEST, "the body did not arrive in time"),
+            BodyError::TooLarge => error(
                 StatusCode::PAYLOAD_TOO_LARGE,
                 &format!("the body is over {max} bytes"),
-            ))
-        }
-        Ok(Err(_)) => Err(error(StatusCode::BAD_REQUEST, "the body could not be read")),
-        Ok(Ok(collected)) => Ok(collected.to_bytes()),
-    }
+            ),
+            BodyError::Unreadable => error(StatusCode::BAD_REQUEST, "the body could not be read"),
+        })
 }
 
 fn invalid(e: serde_json::Error) -> ApiError {
@@ -326,7 +308,7 @@ async fn list(app: &App, path: &str, query: &str) -> Answer {
             .map(|(rooms, total)| json!({ "rooms": rooms, "total": total, "offset": offset, "limit": limit }))
     };
     match outcome {
-        Ok(value) => answer(StatusCode::OK, &value),
+        Ok(value) => json(StatusCode::OK, &value),
         Err(e) => error(StatusCode::BAD_REQUEST, &e.to_string()),
     }
 }

@@ -3,10 +3,11 @@
 //! connection counts.
 
 use bytes::Bytes;
-use http::{HeaderValue, Response, StatusCode, header};
+use http::{Response, StatusCode};
 use http_body_util::Full;
 use serde::Serialize;
 
+use super::body::json;
 use crate::app::{App, ReloadStatus};
 
 #[derive(Serialize)]
@@ -146,17 +147,4 @@ fn webhooks(app: &App, detailed: bool) -> Vec<WebhookHealth> {
             }
         })
         .collect()
-}
-
-fn json(status: StatusCode, health: &Health) -> Response<Full<Bytes>> {
-    let body = serde_json::to_vec(health).expect("health serializes");
-    let mut resp = Response::new(Full::new(Bytes::from(body)));
-    *resp.status_mut() = status;
-    resp.headers_mut().insert(
-        header::CONTENT_TYPE,
-        HeaderValue::from_static("application/json"),
-    );
-    resp.headers_mut()
-        .insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
-    resp
 }

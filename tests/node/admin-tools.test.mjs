@@ -86,6 +86,23 @@ x = "io"
     assert.match(out, /matched by its route `say`/);
   });
 
+  test("a body over 1 MiB, a GET or a question that is not one is refused, and the next call answered", async () => {
+    const big = await fetch(`${admin}/plan`, { method: "POST", body: "#".repeat(1024 * 1024 + 1) });
+    assert.equal(big.status, 413);
+    assert.match(await big.text(), /over 1 MiB/);
+    const get = await fetch(`${admin}/explain`);
+    assert.equal(get.status, 405);
+    const bad = await fetch(`${admin}/explain`, { method: "POST", body: "not json" });
+    assert.equal(bad.status, 400);
+    assert.match(await bad.text(), /not JSON/);
+    const ok = await fetch(`${admin}/explain`, {
+      method: "POST",
+      body: JSON.stringify({ namespace: "/", event: "say", args: ["hi"] }),
+    });
+    assert.equal(ok.status, 200);
+    assert.match(await ok.text(), /matched by its route `say`/);
+  });
+
   test("the tools are not on the public port", async () => {
     for (const path of ["/plan", "/explain", "/trace"]) {
       const res = await fetch(`${server.url}${path}`, { method: "POST", body: "{}" });

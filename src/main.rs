@@ -374,7 +374,12 @@ fn plan(old: &Path, new: &Path) -> ExitCode {
             return ExitCode::from(1);
         }
     };
-    println!("plan: {} -> {}", old.display(), new.display());
+    print_plan(&old.display().to_string(), new, &plan)
+}
+
+/// A plan as `plan` prints it; exit 2 when it disconnects anyone (a gate for CI).
+fn print_plan(from: &str, new: &Path, plan: &switchboard::app::Plan) -> ExitCode {
+    println!("plan: {from} -> {}", new.display());
     if plan.changes.is_empty() {
         println!("no changes");
     }
@@ -473,39 +478,12 @@ fn remote_plan(server: &str, new: &Path) -> ExitCode {
         Ok(s) => s,
         Err(e) => return failed(format!("cannot read {}: {e}", new.display())),
     };
-    let plan: serde_json::Value = match remote(server, "/plan", source) {
-        Ok(text) => serde_json::from_str(&text).unwrap_or_default(),
-        Err(e) => return failed(e),
-    };
-    let list = |key: &str| -> Vec<String> {
-        plan[key]
-            .as_array()
-            .map(|a| {
-                a.iter()
-                    .filter_map(|v| v.as_str().map(str::to_owned))
-                    .collect()
-            })
-            .unwrap_or_default()
-    };
-    println!("plan: {server} -> {}", new.display());
-    let (changes, disconnects) = (list("changes"), list("disconnects"));
-    if changes.is_empty() {
-        println!("no changes");
-    }
-    for change in &changes {
-        println!("  ~ {change}");
-    }
-    for namespace in &disconnects {
-        println!("  ! the sockets of {namespace} are disconnected (the namespace is gone)");
-    }
-    for line in list("restart") {
-        println!("  ! {line}");
-    }
-    println!("config_hash {}", plan["hash"].as_str().unwrap_or(""));
-    if disconnects.is_empty() {
-        ExitCode::SUCCESS
-    } else {
-        ExitCode::from(2)
+    match remote(server, "/plan", source).and_then(|text| {
+        serde_json::from_str(&text)
+            .map_err(|e| format!("{server} answered a plan that is not one: {e}"))
+    }) {
+        Ok(plan) => print_plan(server, new, &plan),
+        Err(e) => failed(e),
     }
 }
 
@@ -645,11 +623,7 @@ async fn serve(cli: &Cli) -> anyhow::Result<()> {
     let app = Arc::new(App::load(&cli.config, cli.listen.clone())?);
     let settings = app.snapshot().routes.server.clone();
     let client = if settings.serve_client {
-        let base = cli
-            .config
-            .parent()
-            .filter(|p| !p.as_os_str().is_empty())
-            .unwrap_or(Path::new("."));
+        let base = switchboard::app::routes_dir(&cli.config);
         let candidates = match &cli.client_dir {
             Some(dir) => vec![dir.clone()],
             None => vec![
@@ -709,11 +683,7 @@ async fn serve(cli: &Cli) -> anyhow::Result<()> {
         .as_ref()
         .is_some_and(|ui| ui.mount.is_some())
     {
-        let base = cli
-            .config
-            .parent()
-            .filter(|p| !p.as_os_str().is_empty())
-            .unwrap_or(Path::new("."));
+        let base = switchboard::app::routes_dir(&cli.config);
         let node_modules = [base.join("node_modules"), PathBuf::from("node_modules")];
         if !server.find_admin_ui(&node_modules) {
             tracing::warn!(

@@ -104,11 +104,15 @@ pub fn load_with_env(
         path: path.to_owned(),
         source,
     })?;
-    let base_dir = path
-        .parent()
+    load_text(source, &path.display().to_string(), routes_dir(path), var)
+}
+
+/// The folder the paths a routes file names are read from: the file's own (`.` for a bare
+/// file name).
+pub fn routes_dir(path: &Path) -> &Path {
+    path.parent()
         .filter(|p| !p.as_os_str().is_empty())
-        .unwrap_or(Path::new("."));
-    load_text(source, &path.display().to_string(), base_dir, var)
+        .unwrap_or(Path::new("."))
 }
 
 /// Compile the routes `source` (named `name`, its paths relative to `base_dir`), hashing it
@@ -192,14 +196,10 @@ impl App {
             .source
             .as_ref()
             .map_or_else(|| PathBuf::from("routes.toml"), |s| s.path.clone());
-        let base_dir = path
-            .parent()
-            .filter(|p| !p.as_os_str().is_empty())
-            .unwrap_or(Path::new("."));
         let after = load_text(
             source.to_owned(),
             &path.display().to_string(),
-            base_dir,
+            routes_dir(&path),
             &|name| std::env::var(name).ok(),
         )?;
         let snapshot = self.snapshot.load();

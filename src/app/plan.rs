@@ -8,8 +8,8 @@ use super::reload::describe_changes;
 use super::{LoadError, Loaded, load};
 use crate::routing::RouteTable;
 
-/// What a reload to a new routes file would do.
-#[derive(Debug, Clone, PartialEq, Eq)]
+/// What a reload to a new routes file would do (as JSON too: the admin port's `POST /plan`).
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct Plan {
     /// One line per namespace, event, route, setting or named file added, removed or changed.
     pub changes: Vec<String>,

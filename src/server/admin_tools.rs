@@ -17,7 +17,7 @@ use bytes::Bytes;
 use http::{Method, Request, Response, StatusCode, header};
 use http_body_util::Full;
 use hyper::body::Incoming;
-use serde_json::{Value, json};
+use serde_json::Value;
 
 use super::body::{BodyError, json, read_limited};
 use crate::app::App;
@@ -81,15 +81,7 @@ fn plan(app: &App, body: &[u8]) -> Response<Full<Bytes>> {
         );
     };
     match app.plan_text(source) {
-        Ok(plan) => {
-            let body = json!({
-                "changes": plan.changes,
-                "disconnects": plan.disconnects,
-                "restart": plan.restart,
-                "hash": plan.hash,
-            });
-            json(StatusCode::OK, &body)
-        }
+        Ok(plan) => json(StatusCode::OK, &plan),
         Err(e) => text(StatusCode::UNPROCESSABLE_ENTITY, format!("{e}\n")),
     }
 }

@@ -100,14 +100,7 @@ impl Tracer {
         };
         let mut text = format!("socket {own}:\n");
         text.push_str(&explain(table, &question).unwrap_or_else(|e| e + "\n"));
-        if text.len() > MAX_TEXT {
-            let mut cut = MAX_TEXT;
-            while !text.is_char_boundary(cut) {
-                cut -= 1;
-            }
-            text.truncate(cut);
-            text.push_str("…\n");
-        }
+        crate::routing::diag::clip(&mut text, MAX_TEXT, "…\n");
         let _ = tracing.tx.try_send(text);
         tracing.remaining -= 1;
         if tracing.remaining == 0 {

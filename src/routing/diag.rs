@@ -70,9 +70,33 @@ impl fmt::Display for Report {
 
 impl std::error::Error for Report {}
 
+/// Cut `text` to at most `max` bytes (on a character boundary), marked with `mark` when cut:
+/// messages that quote what a peer sent stay bounded.
+pub fn clip(text: &mut String, max: usize, mark: &str) {
+    if text.len() <= max {
+        return;
+    }
+    let mut cut = max;
+    while !text.is_char_boundary(cut) {
+        cut -= 1;
+    }
+    text.truncate(cut);
+    text.push_str(mark);
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn clip_cuts_on_a_character_boundary_and_marks_the_cut() {
+        let mut short = "abc".to_owned();
+        clip(&mut short, 3, "…");
+        assert_eq!(short, "abc");
+        let mut long = "aéé".to_owned(); // bytes: a, é (2), é (2)
+        clip(&mut long, 4, "…");
+        assert_eq!(long, "aé…");
+    }
 
     #[test]
     fn renders_file_line_col_and_a_caret_under_the_text() {

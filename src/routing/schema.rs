@@ -67,14 +67,7 @@ impl EventSchema {
             Err(e) => {
                 let at = e.instance_path().to_string();
                 let mut why = format!("{}: {e}", if at.is_empty() { "/" } else { &at });
-                if why.len() > MAX_DETAIL {
-                    let mut cut = MAX_DETAIL;
-                    while !why.is_char_boundary(cut) {
-                        cut -= 1;
-                    }
-                    why.truncate(cut);
-                    why.push('…');
-                }
+                super::diag::clip(&mut why, MAX_DETAIL, "…");
                 Err(why)
             }
         }

@@ -158,7 +158,7 @@ impl ScriptSet {
         let mut errors = Vec::new();
         for script in refs {
             if !set.scripts.contains_key(&script.path) {
-                match compile_file(&script.path, &shown(script), limits) {
+                match compile_file(&script.path, limits) {
                     Ok(compiled) => {
                         set.scripts.insert(script.path.clone(), Arc::new(compiled));
                     }
@@ -333,8 +333,9 @@ fn shown(script: &ScriptRef) -> String {
     script.path.display().to_string()
 }
 
-fn compile_file(path: &Path, shown: &str, limits: ScriptLimits) -> Result<Compiled, CompileError> {
-    let path_shown = PathBuf::from(shown);
+/// Compile the script at `path` (errors name it as found from the routes file's folder).
+fn compile_file(path: &Path, limits: ScriptLimits) -> Result<Compiled, CompileError> {
+    let path_shown = path.to_path_buf();
     let source = std::fs::read_to_string(path).map_err(|e| CompileError {
         path: path_shown.clone(),
         line: 1,

@@ -263,9 +263,10 @@ fn near_miss_events(ns: &NamespaceRoutes) -> Vec<String> {
             // (`notification` for `notify`); one or two letters off is a typo.
             let close = declared
                 .iter()
-                .copied()
-                .filter(|d| strsim::levenshtein(name, d) <= 2)
-                .min_by_key(|d| strsim::levenshtein(name, d));
+                .map(|d| (strsim::levenshtein(name, d), *d))
+                .filter(|(distance, _)| *distance <= 2)
+                .min_by_key(|(distance, _)| *distance)
+                .map(|(_, d)| d);
             if let Some(close) = close
                 && name.chars().count() >= 4
             {

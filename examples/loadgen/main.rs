@@ -21,6 +21,8 @@
 //!   sending 32-byte `chat message`s, each keeping `--window` messages in flight (a message
 //!   is in flight until every client has it); deliveries/s, delivery ratio, latency.
 //! - `broadcast-rate`: the same at a fixed `--rate` messages/s in total (default 20).
+//!   With `--addr2` (a second node of the same cluster) every other receiver connects there
+//!   and its latency is reported apart: what the path through Redis adds (`bench/cluster.sh`).
 //! - `polling`: `--clients` (default 200) long-polling clients in the chat, `--senders`
 //!   posting with the same window; deliveries/s.
 //! - `soak`: `--clients` (default 40) slots of client churn over both transports with bad
@@ -70,6 +72,11 @@ struct Opts {
     /// The server's address (a loopback address).
     #[arg(long)]
     addr: SocketAddr,
+    /// A second node of the same cluster (broadcast scenarios): every other receiving
+    /// client connects there, the senders stay on `--addr`, and latency is reported for
+    /// each node's clients apart (`remote_*`: the cross-node path).
+    #[arg(long)]
+    addr2: Option<SocketAddr>,
     /// The Engine.IO path.
     #[arg(long, default_value = "/socket.io")]
     path: String,
@@ -110,6 +117,9 @@ struct Opts {
     /// The server process to measure (CPU and RSS).
     #[arg(long)]
     server_pid: Option<u32>,
+    /// The process of `--addr2`, measured the same way (`server2_*`).
+    #[arg(long)]
+    server2_pid: Option<u32>,
     /// A name for the server, copied into the output.
     #[arg(long, default_value = "")]
     label: String,
@@ -272,6 +282,8 @@ struct Shared {
     stop: Cell<bool>,
     recording: Cell<bool>,
     hist: RefCell<Hist>,
+    /// Latency of the clients on `--addr2`, the other node.
+    hist_remote: RefCell<Hist>,
     deliveries: Cell<u64>,
     acks: Cell<u64>,
     /// Deliveries out of order, duplicated, or unparseable.
@@ -299,8 +311,18 @@ impl Shared {
         }
     }
 
-    /// Record one `chat message` delivery (`text` is the whole Engine.IO text packet).
-    fn on_chat(&self, next_seq: &mut [u64], text: &[u8], now_ns: u64) {
+    /// Which node client `idx` connects to: senders and every other receiver to `--addr`,
+    /// the rest to `--addr2` when there is one.
+    fn node_of(&self, idx: usize) -> (SocketAddr, bool) {
+        match self.opts.addr2 {
+            Some(addr2) if idx >= self.senders.len() && idx % 2 == 1 => (addr2, true),
+            _ => (self.opts.addr, false),
+        }
+    }
+
+    /// Record one `chat message` delivery (`text` is the whole Engine.IO text packet) to a
+    /// client of the other node (`remote`) or of the first.
+    fn on_chat(&self, next_seq: &mut [u64], text: &[u8], now_ns: u64, remote: bool) {
         let Some((k, seq, ts_us)) = parse_chat(text) else {
             self.seq_errors.set(self.seq_errors.get() + 1);
             return;
@@ -315,8 +337,12 @@ impl Shared {
         *expected = seq + 1;
         self.deliveries.set(self.deliveries.get() + 1);
         if self.recording.get() {
-            self.hist
-                .borrow_mut()
+            let hist = if remote {
+                &self.hist_remote
+            } else {
+                &self.hist
+            };
+            hist.borrow_mut()
                 .record(now_ns.saturating_sub(ts_us * 1000));
         }
         let st = &self.senders[k];
@@ -401,7 +427,7 @@ fn source_ip(j: usize) -> Ipv4Addr {
 /// the kernel from searching for a free one (`bind` to port 0 costs more with every socket
 /// already bound, and would make the generator the bottleneck of `connect`).
 /// `idx` counts connections, not clients (a polling client has two).
-async fn connect_from(shared: &Shared, idx: usize) -> io::Result<TcpStream> {
+async fn connect_from(shared: &Shared, idx: usize, to: SocketAddr) -> io::Result<TcpStream> {
     let per_source = shared.opts.per_source.clamp(1, 50_000);
     let ip = IpAddr::V4(source_ip(shared.opts.source_offset + idx / per_source));
     let port = 10_000 + (idx % per_source) as u16;
@@ -410,7 +436,7 @@ async fn connect_from(shared: &Shared, idx: usize) -> io::Result<TcpStream> {
     if sock.bind(SocketAddr::new(ip, port)).is_err() {
         sock.bind(SocketAddr::new(ip, 0))?;
     }
-    let stream = sock.connect(shared.opts.addr).await?;
+    let stream = sock.connect(to).await?;
     stream.set_nodelay(true)?;
     Ok(stream)
 }
@@ -546,12 +572,13 @@ fn consume<H: Handler>(
 /// Open a WebSocket session: TCP from this client's source address, the HTTP upgrade.
 /// Returns the socket and whatever arrived after the 101 response.
 async fn ws_open(shared: &Shared, idx: usize) -> io::Result<(Rc<Ws>, Vec<u8>)> {
-    let stream = connect_from(shared, idx).await?;
+    let (to, _) = shared.node_of(idx);
+    let stream = connect_from(shared, idx, to).await?;
     let req = format!(
-        "GET {}/?EIO=4&transport=websocket HTTP/1.1\r\nHost: {}\r\nUpgrade: websocket\r\n\
+        "GET {}/?EIO=4&transport=websocket HTTP/1.1\r\nHost: {to}\r\nUpgrade: websocket\r\n\
          Connection: Upgrade\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n\
          Sec-WebSocket-Version: 13\r\n\r\n",
-        shared.opts.path, shared.opts.addr
+        shared.opts.path
     );
     write_all(&stream, req.as_bytes()).await?;
     let mut buf = Vec::with_capacity(512);
@@ -714,6 +741,8 @@ struct Chat {
     idx: usize,
     permit: Option<OwnedSemaphorePermit>,
     next_seq: Vec<u64>,
+    /// Connected to `--addr2`.
+    remote: bool,
 }
 
 impl Handler for Chat {
@@ -726,7 +755,8 @@ impl Handler for Chat {
     }
 
     fn on_event(&mut self, text: &[u8], now_ns: u64, _out: &mut Vec<u8>) {
-        self.shared.on_chat(&mut self.next_seq, text, now_ns);
+        self.shared
+            .on_chat(&mut self.next_seq, text, now_ns, self.remote);
     }
 }
 
@@ -849,7 +879,7 @@ struct Http {
 impl Http {
     async fn connect(shared: &Shared, idx: usize) -> io::Result<Http> {
         Ok(Http {
-            stream: connect_from(shared, idx).await?,
+            stream: connect_from(shared, idx, shared.opts.addr).await?,
             buf: Vec::with_capacity(4096),
         })
     }
@@ -991,7 +1021,7 @@ async fn polling_session(
                     shared.connected.set(shared.connected.get() + 1);
                     drop(permit.take());
                 }
-                [b'4', b'2', ..] => shared.on_chat(&mut next_seq, record, now_ns),
+                [b'4', b'2', ..] => shared.on_chat(&mut next_seq, record, now_ns, false),
                 [b'2'] => {
                     pongs.set(pongs.get() + 1);
                     notify.notify_one();
@@ -1062,6 +1092,8 @@ async fn post_loop(
 struct Mark {
     at: Instant,
     server: ProcSample,
+    /// The process of `--server2-pid` (zero without one).
+    server2: ProcSample,
     me: ProcSample,
     deliveries: u64,
     acks: u64,
@@ -1075,9 +1107,15 @@ fn mark(shared: &Shared) -> Mark {
         .server_pid
         .map(|p| proc_sample(&p.to_string()))
         .unwrap_or_default();
+    let server2 = shared
+        .opts
+        .server2_pid
+        .map(|p| proc_sample(&p.to_string()))
+        .unwrap_or_default();
     Mark {
         at: Instant::now(),
         server,
+        server2,
         me: proc_sample("self"),
         deliveries: shared.deliveries.get(),
         acks: shared.acks.get(),
@@ -1093,7 +1131,9 @@ fn machine_fields(a: &Mark, b: &Mark, m: &mut serde_json::Map<String, Value>) {
     for (i, cpu) in busy.iter().enumerate().skip(1) {
         m.insert(format!("cpu{}_util", i - 1), json!(round(cpu / secs, 3)));
     }
-    let claimed = (b.server.cpu_s - a.server.cpu_s) + (b.me.cpu_s - a.me.cpu_s);
+    let claimed = (b.server.cpu_s - a.server.cpu_s)
+        + (b.server2.cpu_s - a.server2.cpu_s)
+        + (b.me.cpu_s - a.me.cpu_s);
     let all = busy.first().copied().unwrap_or(0.0);
     m.insert(
         "unclaimed_cpu_util".into(),
@@ -1129,13 +1169,43 @@ fn window_fields(shared: &Shared, a: &Mark, b: &Mark) -> serde_json::Map<String,
     m.insert("p50_us".into(), json!(hist.quantile_us(0.50)));
     m.insert("p99_us".into(), json!(hist.quantile_us(0.99)));
     m.insert("p999_us".into(), json!(hist.quantile_us(0.999)));
+    if shared.opts.addr2.is_some() {
+        cluster_fields(shared, a, b, &mut m);
+    }
     machine_fields(a, b, &mut m);
     m
+}
+
+/// With a second node: its CPU, and the latency of its clients (every delivery there crossed
+/// Redis) beside that of the first node's, and the difference: what the cross-node path adds.
+fn cluster_fields(shared: &Shared, a: &Mark, b: &Mark, m: &mut serde_json::Map<String, Value>) {
+    let secs = (b.at - a.at).as_secs_f64();
+    let cpu2 = b.server2.cpu_s - a.server2.cpu_s;
+    m.insert("server2_cpu_s".into(), json!(round(cpu2, 3)));
+    m.insert("server2_cpu_util".into(), json!(round(cpu2 / secs, 3)));
+    if cpu2 > 0.0 {
+        let sys2 = b.server2.sys_s - a.server2.sys_s;
+        m.insert("server2_kernel_share".into(), json!(round(sys2 / cpu2, 3)));
+    }
+    m.insert("server2_rss_kib".into(), json!(b.server2.rss_kib));
+    let local = shared.hist.borrow();
+    let remote = shared.hist_remote.borrow();
+    for (name, q) in [("p50", 0.50), ("p99", 0.99)] {
+        let (l, r) = (local.quantile_us(q), remote.quantile_us(q));
+        m.insert(format!("remote_{name}_us"), json!(r));
+        if let (Some(l), Some(r)) = (l, r) {
+            m.insert(
+                format!("cross_node_added_{name}_us"),
+                json!(round(r - l, 1)),
+            );
+        }
+    }
 }
 
 async fn measure(shared: &Shared) -> (Mark, Mark) {
     tokio::time::sleep(Duration::from_secs_f64(shared.opts.warmup)).await;
     *shared.hist.borrow_mut() = Hist::new();
+    *shared.hist_remote.borrow_mut() = Hist::new();
     shared.recording.set(true);
     let a = mark(shared);
     tokio::time::sleep(Duration::from_secs_f64(shared.opts.duration)).await;
@@ -1237,6 +1307,7 @@ async fn run_broadcast(shared: Rc<Shared>, scenario: Scenario) -> Result<Value, 
                     idx,
                     permit: Some(permit),
                     next_seq: vec![0; s2.senders.len()],
+                    remote: s2.node_of(idx).1,
                 })
                 .await;
             }
@@ -1295,6 +1366,13 @@ async fn run_broadcast(shared: Rc<Shared>, scenario: Scenario) -> Result<Value, 
         "server_cpu_us_per_delivery".into(),
         json!(round(cpu / deliveries.max(1) as f64 * 1e6, 3)),
     );
+    if shared.opts.addr2.is_some() {
+        let both = cpu + b.server2.cpu_s - a.server2.cpu_s;
+        m.insert(
+            "cluster_cpu_us_per_delivery".into(),
+            json!(round(both / deliveries.max(1) as f64 * 1e6, 3)),
+        );
+    }
     m.insert("closed".into(), json!(shared.closed.get()));
     Ok(Value::Object(m))
 }
@@ -1310,8 +1388,17 @@ async fn run(shared: Rc<Shared>) -> Result<Value, String> {
 
 fn main() {
     let opts = Opts::parse();
-    if !opts.addr.ip().is_loopback() {
+    if !opts.addr.ip().is_loopback() || opts.addr2.is_some_and(|a| !a.ip().is_loopback()) {
         eprintln!("loadgen: only loopback targets are allowed");
+        std::process::exit(2);
+    }
+    if opts.addr2.is_some()
+        && !matches!(
+            opts.scenario,
+            Scenario::BroadcastMax | Scenario::BroadcastRate
+        )
+    {
+        eprintln!("loadgen: --addr2 is for broadcast-max and broadcast-rate");
         std::process::exit(2);
     }
     if let Some(auth) = &opts.auth {
@@ -1340,6 +1427,7 @@ fn main() {
         stop: Cell::new(false),
         recording: Cell::new(false),
         hist: RefCell::new(Hist::new()),
+        hist_remote: RefCell::new(Hist::new()),
         deliveries: Cell::new(0),
         acks: Cell::new(0),
         seq_errors: Cell::new(0),

@@ -4,6 +4,7 @@
 #
 #   bench/compare.sh [--quick] [--rounds N] [--scenarios "echo broadcast-max ..."]
 #                    [--servers "switchboard socketioxide socketio"] [--big] [--no-build]
+#                    [--server-cpus LIST]
 #
 # Each run starts a fresh server pinned to CPU 0 and examples/loadgen/ pinned to CPU 1
 # (loopback only, bounded in time and count), alternating the servers (A B C A B C ...) for
@@ -11,6 +12,8 @@
 # JSON lines go to target/bench/<time>/results.jsonl.
 #
 #   --quick      1 round, 2 s windows, 2,000 connections: a smoke run
+#   --server-cpus  the CPUs the server may use (taskset list, default 0): `0-1` measures
+#                scaling past one core, the load generator then sharing CPU 1 with it
 #   --big        also hold as many idle connections as the file limit allows (100,000
 #                when it can be raised that far), switchboard only
 #
@@ -23,6 +26,7 @@ cd "$(dirname "$0")/.."
 QUICK=0
 BIG=0
 BUILD=1
+SERVER_CPUS=0
 ROUNDS=3
 SCENARIOS="connect echo broadcast-max broadcast-rate polling"
 SERVERS="switchboard socketioxide socketio"
@@ -34,7 +38,8 @@ while [ $# -gt 0 ]; do
     --rounds) ROUNDS="$2"; shift ;;
     --scenarios) SCENARIOS="$2"; shift ;;
     --servers) SERVERS="$2"; shift ;;
-    -h|--help) sed -n '2,20p' "$0"; exit 0 ;;
+    --server-cpus) SERVER_CPUS="$2"; shift ;;
+    -h|--help) sed -n '2,23p' "$0"; exit 0 ;;
     *) echo "compare.sh: unknown option $1" >&2; exit 2 ;;
   esac
   shift
@@ -89,15 +94,15 @@ start_server() {
   local name=$1 log=$2
   case "$name" in
     switchboard)
-      taskset -c 0 target/release/switchboard --config bench/routes.toml \
+      taskset -c "$SERVER_CPUS" target/release/switchboard --config bench/routes.toml \
         --listen 127.0.0.1:0 >"$log" 2>&1 &
       ;;
     socketioxide)
-      taskset -c 0 bench/peers/socketioxide/target/release/socketioxide-peer \
+      taskset -c "$SERVER_CPUS" bench/peers/socketioxide/target/release/socketioxide-peer \
         --listen 127.0.0.1:0 >"$log" 2>&1 &
       ;;
     socketio)
-      taskset -c 0 node bench/reference-server.mjs --listen 127.0.0.1:0 >"$log" 2>&1 &
+      taskset -c "$SERVER_CPUS" node bench/reference-server.mjs --listen 127.0.0.1:0 >"$log" 2>&1 &
       ;;
     *) echo "compare.sh: unknown server $name" >&2; exit 2 ;;
   esac
@@ -168,7 +173,7 @@ args_of() {
   esac
 }
 
-echo "compare.sh: rounds $ROUNDS, open-file limit $NOFILE, load average $(cut -d' ' -f1-3 /proc/loadavg)" >&2
+echo "compare.sh: rounds $ROUNDS, server on CPU $SERVER_CPUS, open-file limit $NOFILE, load average $(cut -d' ' -f1-3 /proc/loadavg)" >&2
 for scenario in $SCENARIOS; do
   read -r -a args <<<"$(args_of "$scenario")"
   for round in $(seq "$ROUNDS"); do

@@ -34,6 +34,7 @@ use hyper::body::Incoming;
 use super::admission::{Gate, client_ip};
 use super::config::{EngineConfig, Transport};
 use super::error::Error;
+use super::headers::Headers;
 use super::packet::{OpenPacket, Packet};
 use super::request::RequestInfo;
 use super::session::{CloseReason, Handshake, Session};
@@ -339,7 +340,7 @@ impl<H: EngineHandler> Engine<H> {
         query.shrink_to_fit();
         let handshake = Handshake {
             url,
-            headers: kept_headers(&parts.headers, config.handshake_headers_bytes),
+            headers: Headers::keep(&parts.headers, config.handshake_headers_bytes),
             query,
             remote_addr: remote,
             client_ip: client,
@@ -543,7 +544,7 @@ impl<H: EngineHandler> Engine<H> {
         let remote: SocketAddr = "127.0.0.1:1".parse().expect("valid address");
         let handshake = Handshake {
             url: "/socket.io/?EIO=4".to_owned(),
-            headers: http::HeaderMap::new(),
+            headers: Headers::default(),
             query: vec![("EIO".to_owned(), "4".to_owned())],
             remote_addr: remote,
             client_ip: remote.ip(),
@@ -567,29 +568,6 @@ impl<H: EngineHandler> Engine<H> {
         conn.session.drain(usize::MAX, |p| out.push(p));
         out
     }
-}
-
-/// The request headers a session keeps, in order, until `budget` bytes are used: scripts
-/// see them, and nobody can make a session hold hundreds of kilobytes of them. Copied:
-/// the parsed values share hyper's read buffer, which a clone would keep alive.
-fn kept_headers(headers: &http::HeaderMap, budget: usize) -> http::HeaderMap {
-    // Sized for them: a map left to grow holds room for twice as many.
-    let mut kept = http::HeaderMap::with_capacity(headers.len());
-    let mut used = 0;
-    for (name, value) in headers {
-        used += name.as_str().len() + value.len();
-        if used > budget {
-            break;
-        }
-        let (Ok(name), Ok(value)) = (
-            http::HeaderName::from_bytes(name.as_str().as_bytes()),
-            HeaderValue::from_bytes(value.as_bytes()),
-        ) else {
-            continue;
-        };
-        kept.append(name, value);
-    }
-    kept
 }
 
 /// Longest a poll waits for the upgrading WebSocket to read what it holds.

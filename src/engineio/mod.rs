@@ -9,6 +9,7 @@ mod cors;
 mod engine;
 mod error;
 pub mod frame;
+mod headers;
 mod outbox;
 pub mod packet;
 pub mod payload;
@@ -28,6 +29,7 @@ use bytes::Bytes;
 pub use config::{Admission, Cookie, Cors, EngineConfig, Transport};
 pub use engine::{Conn, Engine, Stats};
 pub use error::Error;
+pub use headers::Headers;
 pub use packet::Packet;
 pub use peer::PeerHandle;
 pub use session::{CloseReason, Handshake, SendError, Session};
@@ -74,7 +76,7 @@ pub(crate) mod test_support {
     /// A polling session nobody reads; its queue can be drained through `rx`.
     pub(crate) fn session() -> Arc<Session> {
         let handshake = Handshake {
-            headers: http::HeaderMap::new(),
+            headers: super::Headers::default(),
             query: Vec::new(),
             remote_addr: "127.0.0.1:1".parse().expect("valid address"),
             client_ip: "127.0.0.1".parse().expect("valid address"),

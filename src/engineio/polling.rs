@@ -24,7 +24,7 @@ pub(crate) async fn poll(session: &Session, stats: &Stats) -> Result<Response<Fu
         session.close(CloseReason::TransportError);
         return Err(Error::PollOverlap);
     };
-    let upgraded = session.upgrade_notify.notified();
+    let upgraded = session.poll_released();
     tokio::pin!(upgraded);
     upgraded.as_mut().enable();
 

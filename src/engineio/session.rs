@@ -13,11 +13,11 @@ use std::time::{Duration, SystemTime};
 
 use tokio::time::Instant;
 
-use http::HeaderMap;
 use tokio::sync::{Mutex, Notify};
 use tokio_util::sync::CancellationToken;
 
 use super::config::{EngineConfig, Transport};
+use super::headers::Headers;
 use super::outbox::{Outbox, Refused};
 use super::packet::Packet;
 use super::sid::Sid;
@@ -100,8 +100,8 @@ impl fmt::Display for CloseReason {
 /// What the HTTP request that opened the session carried.
 #[derive(Debug, Clone)]
 pub struct Handshake {
-    /// Request headers.
-    pub headers: HeaderMap,
+    /// Request headers, as many as `handshake_headers_bytes` allows.
+    pub headers: Headers,
     /// Query parameters, decoded, in order.
     pub query: Vec<(String, String)>,
     /// The peer's address.
@@ -138,6 +138,19 @@ pub enum SendError {
     Behind,
 }
 
+/// What long-polls and an upgrading WebSocket wake each other with.
+#[derive(Debug, Default)]
+struct UpgradeSignals {
+    /// Wakes a pending long-poll when an upgrade probe succeeds.
+    released: Notify,
+    /// Wakes polls that wait for an upgrade in progress to end, one way or the other.
+    settled: Notify,
+    /// A poll asks the upgrading WebSocket to read what it has already received.
+    sync: Notify,
+    /// The WebSocket has read it.
+    synced: Notify,
+}
+
 /// One Engine.IO session.
 #[derive(Debug)]
 pub struct Session {
@@ -150,14 +163,9 @@ pub struct Session {
     transport: AtomicU8,
     upgrading: AtomicBool,
     probed: AtomicBool,
-    /// Wakes a pending long-poll when an upgrade probe succeeds.
-    pub(crate) upgrade_notify: Notify,
-    /// Wakes polls that wait for an upgrade in progress to end, one way or the other.
-    upgrade_settled: Notify,
-    /// A poll asks the upgrading WebSocket to read what it has already received.
-    sync: Notify,
-    /// The WebSocket has read it.
-    synced: Notify,
+    /// What polls and an upgrade tell each other; made by the first poll, so that a session
+    /// that starts on WebSocket never holds it.
+    signals: OnceLock<Box<UpgradeSignals>>,
     /// Wakes the heartbeat when a pong arrives.
     pub(crate) pong: Notify,
     /// Set while a POST body is being read.
@@ -192,10 +200,7 @@ impl Session {
             transport: AtomicU8::new(transport as u8),
             upgrading: AtomicBool::new(false),
             probed: AtomicBool::new(false),
-            upgrade_notify: Notify::new(),
-            upgrade_settled: Notify::new(),
-            sync: Notify::new(),
-            synced: Notify::new(),
+            signals: OnceLock::new(),
             pong: Notify::new(),
             posting: AtomicBool::new(false),
             closed: CancellationToken::new(),
@@ -398,9 +403,27 @@ impl Session {
         self.probed.store(true, Ordering::Release);
     }
 
+    /// The signals, made on first use. Whoever waits on one makes them first, so a signal
+    /// that only wakes waiters ([`Session::waiting`]) need not.
+    fn signals(&self) -> &UpgradeSignals {
+        self.signals.get_or_init(Box::default)
+    }
+
+    /// The signals, when anyone has waited on one.
+    fn waiting(&self) -> Option<&UpgradeSignals> {
+        self.signals.get().map(|s| &**s)
+    }
+
+    /// Resolves when the pending long-poll is released ([`Session::release_poll`]).
+    pub(crate) fn poll_released(&self) -> tokio::sync::futures::Notified<'_> {
+        self.signals().released.notified()
+    }
+
     /// Release the pending long-poll: with a NOOP while polling, refused once upgraded.
     pub(crate) fn release_poll(&self) {
-        self.upgrade_notify.notify_waiters();
+        if let Some(s) = self.waiting() {
+            s.released.notify_waiters();
+        }
     }
 
     /// The upgrade is done: packets go to the WebSocket; a poll still waiting is released.
@@ -410,29 +433,34 @@ impl Session {
         self.upgrading.store(false, Ordering::Release);
         self.probed.store(false, Ordering::Release);
         self.release_poll();
-        self.upgrade_settled.notify_waiters();
+        if let Some(s) = self.waiting() {
+            s.settled.notify_waiters();
+        }
     }
 
     /// The upgrade failed: the session stays on polling.
     pub(crate) fn abort_upgrade(&self) {
         self.probed.store(false, Ordering::Release);
         self.upgrading.store(false, Ordering::Release);
-        self.upgrade_settled.notify_waiters();
+        if let Some(s) = self.waiting() {
+            s.settled.notify_waiters();
+        }
     }
 
     /// A poll that comes once probed: have the upgrading WebSocket read what it already
     /// holds (a `5` the client sent before this poll), waiting at most `limit` for that or
     /// for the upgrade to end.
     pub(crate) async fn sync_with_websocket(&self, limit: Duration) {
-        let settled = self.upgrade_settled.notified();
-        let synced = self.synced.notified();
+        let signals = self.signals();
+        let settled = signals.settled.notified();
+        let synced = signals.synced.notified();
         tokio::pin!(settled, synced);
         settled.as_mut().enable();
         synced.as_mut().enable();
         if !self.is_upgrading() {
             return;
         }
-        self.sync.notify_one();
+        signals.sync.notify_one();
         let _ = tokio::time::timeout(limit, async {
             tokio::select! {
                 _ = settled => {}
@@ -444,12 +472,14 @@ impl Session {
 
     /// Resolves when a poll asks for [`Session::sync_with_websocket`].
     pub(crate) async fn sync_requested(&self) {
-        self.sync.notified().await
+        self.signals().sync.notified().await
     }
 
     /// The WebSocket has read what it held.
     pub(crate) fn synced(&self) {
-        self.synced.notify_waiters();
+        if let Some(s) = self.waiting() {
+            s.synced.notify_waiters();
+        }
     }
 }
 
@@ -464,7 +494,7 @@ mod tests {
             ..EngineConfig::default()
         };
         let handshake = Handshake {
-            headers: HeaderMap::new(),
+            headers: Headers::default(),
             query: vec![("EIO".into(), "4".into())],
             remote_addr: "127.0.0.1:1".parse().unwrap(),
             client_ip: "127.0.0.1".parse().unwrap(),

@@ -516,13 +516,8 @@ pub fn handshake_value(auth: Option<&RawValue>, handshake: &Handshake) -> Value 
         .collect();
     let headers: serde_json::Map<String, Value> = handshake
         .headers
-        .iter()
-        .filter_map(|(k, v)| {
-            Some((
-                k.as_str().to_owned(),
-                Value::String(v.to_str().ok()?.to_owned()),
-            ))
-        })
+        .iter_str()
+        .map(|(k, v)| (k.to_owned(), Value::String(v.to_owned())))
         .collect();
     serde_json::json!({
         "auth": auth,

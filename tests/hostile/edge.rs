@@ -218,10 +218,10 @@ async fn huge_request_heads_are_refused_and_kept_headers_are_bounded() {
     let p = Polling::from_handshake(server.addr, "/socket.io/", &reply);
     let id = p.connect().await;
     let kept = server.socket("/", &id).handshake().headers.clone();
-    let bytes: usize = kept.iter().map(|(k, v)| k.as_str().len() + v.len()).sum();
+    let bytes: usize = kept.iter().map(|(k, v)| k.len() + v.len()).sum();
     assert!(bytes <= 8_000, "kept {bytes} bytes of headers");
-    assert!(kept.contains_key("host"), "the first headers are kept");
-    assert!(!kept.contains_key("x-big-4"), "the rest are not");
+    assert!(kept.contains("host"), "the first headers are kept");
+    assert!(!kept.contains("x-big-4"), "the rest are not");
 }
 
 /// The whole process under a file limit of 256: idle connections take the places below the

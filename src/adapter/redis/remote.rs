@@ -245,8 +245,8 @@ fn node_handshake(socket: &Socket) -> Json {
     let h = socket.handshake();
     let headers: serde_json::Map<String, Json> = h
         .headers
-        .iter()
-        .filter_map(|(k, v)| Some((k.as_str().to_owned(), Json::from(v.to_str().ok()?))))
+        .iter_str()
+        .map(|(k, v)| (k.to_owned(), Json::from(v)))
         .collect();
     let query: serde_json::Map<String, Json> = h
         .query
@@ -265,7 +265,7 @@ fn node_handshake(socket: &Socket) -> Json {
         "headers": headers,
         "time": httpdate::fmt_http_date(h.issued),
         "address": h.remote_addr.ip().to_string(),
-        "xdomain": h.headers.contains_key(http::header::ORIGIN),
+        "xdomain": h.headers.contains("origin"),
         "secure": false,
         "issued": issued,
         "url": h.url,

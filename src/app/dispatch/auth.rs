@@ -163,7 +163,7 @@ impl Core {
             .headers()
             .iter()
             .filter_map(|name| {
-                let value = handshake.headers.get(name.as_str())?.to_str().ok()?;
+                let value = handshake.headers.get_str(name)?;
                 Some((name.clone(), serde_json::Value::String(value.to_owned())))
             })
             .collect();
@@ -267,7 +267,7 @@ pub(super) fn token_of(
         }
         TokenSource::Query(key) => handshake.query_value(key).map(str::to_owned),
         TokenSource::Header(name) => {
-            let value = handshake.headers.get(name.as_str())?.to_str().ok()?.trim();
+            let value = handshake.headers.get_str(name)?.trim();
             let token = match value.split_once(' ') {
                 Some((scheme, rest)) if scheme.eq_ignore_ascii_case("bearer") => rest.trim(),
                 _ => value,

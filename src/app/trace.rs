@@ -79,7 +79,7 @@ impl Tracer {
             self.armed.store(false, Ordering::Release);
             return;
         }
-        if tracing.namespace != socket.nsp() || tracing.event != event.name {
+        if tracing.namespace != socket.nsp() || tracing.event != *event.name {
             return;
         }
         let mut args: Vec<Value> = serde_json::from_slice(&event.data).unwrap_or_default();
@@ -89,7 +89,7 @@ impl Tracer {
         let own = socket.id();
         let question = Question {
             namespace: socket.nsp().to_owned(),
-            event: event.name.clone(),
+            event: event.name.to_string(),
             args,
             socket_data: socket.data(),
             rooms: adapter

@@ -58,7 +58,24 @@ impl Outbox {
 
     /// Queue `packets` as one unit.
     pub(crate) fn push(&self, packets: &[Packet], volatile: bool) -> Result<(), Refused> {
-        let size: usize = packets.iter().map(cost).sum();
+        let size = packets.iter().map(cost).sum();
+        self.push_with(size, volatile, |queue| {
+            queue.extend(packets.iter().cloned())
+        })
+    }
+
+    /// Queue one packet, moved in (a packet made for this session alone is not shared).
+    pub(crate) fn push_one(&self, packet: Packet) -> Result<(), Refused> {
+        self.push_with(cost(&packet), false, |queue| queue.push_back(packet))
+    }
+
+    /// Queue what `put` adds, `size` bytes of it, if the limits let it in.
+    fn push_with(
+        &self,
+        size: usize,
+        volatile: bool,
+        put: impl FnOnce(&mut VecDeque<Packet>),
+    ) -> Result<(), Refused> {
         let mut inner = self.inner.lock().expect("outbox lock");
         if inner.closed {
             return Err(Refused::Closed);
@@ -72,7 +89,7 @@ impl Outbox {
             return Err(Refused::Full);
         }
         let was_empty = inner.queue.is_empty();
-        inner.queue.extend(packets.iter().cloned());
+        put(&mut inner.queue);
         inner.bytes += size;
         drop(inner);
         if was_empty {

@@ -239,25 +239,27 @@ impl Session {
 
     /// Queue a packet for the peer without waiting. A full queue closes the session.
     pub fn send(&self, packet: Packet) -> Result<(), SendError> {
-        self.send_all(std::slice::from_ref(&packet))
+        // Moved in: a packet made for this session alone is never shared.
+        self.queue(|outbox| outbox.push_one(packet))
     }
 
     /// Queue packets that belong together (a message and its attachments) as one unit.
     pub fn send_all(&self, packets: &[Packet]) -> Result<(), SendError> {
-        self.push(packets, false)
+        self.queue(|outbox| outbox.push(packets, false))
     }
 
     /// Queue packets that may be dropped if the peer is behind (socket.io's `volatile`).
     pub fn send_volatile(&self, packets: &[Packet]) -> Result<(), SendError> {
-        self.push(packets, true)
+        self.queue(|outbox| outbox.push(packets, true))
     }
 
-    fn push(&self, packets: &[Packet], volatile: bool) -> Result<(), SendError> {
+    /// Queue by `push`, unless the session is closed; a full queue closes the session.
+    fn queue(&self, push: impl FnOnce(&Outbox) -> Result<(), Refused>) -> Result<(), SendError> {
         // An atomic load: the token's own check takes a lock, on every packet.
         if self.close_reason.get().is_some() {
             return Err(SendError::Closed);
         }
-        match self.outbox.push(packets, volatile) {
+        match push(&self.outbox) {
             Ok(()) => Ok(()),
             Err(Refused::Behind) => Err(SendError::Behind),
             Err(Refused::Closed) => Err(SendError::Closed),

@@ -150,6 +150,10 @@ pub enum Args {
     Binary(Vec<Value>, Vec<bytes::Bytes>),
 }
 
+/// The actions of one event's route, in order: held inline up to two (most routes resolve to
+/// one or two: a delivery, an ack), so resolving a plain route allocates nothing.
+pub type Actions = smallvec::SmallVec<[Action; 2]>;
+
 /// What the app layer performs for one event.
 #[derive(Debug, Clone, PartialEq)]
 pub enum Action {

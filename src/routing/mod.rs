@@ -20,7 +20,7 @@ mod units;
 pub mod webhooks;
 pub mod when;
 
-pub use action::{Action, Args, HistorySpec, HttpCall, Recipients, Route, ScriptRef};
+pub use action::{Action, Actions, Args, HistorySpec, HttpCall, Recipients, Route, ScriptRef};
 pub use compile::{Env, compile};
 pub use diag::{Diagnostic, Report};
 pub use limits::LimitSettings;

@@ -5,7 +5,7 @@ use std::collections::{BTreeMap, HashMap};
 use std::path::PathBuf;
 use std::time::Duration;
 
-use super::action::{Action, Args, DataSpec, Recipients, Route, Target};
+use super::action::{Action, Actions, Args, DataSpec, Recipients, Route, Target};
 use super::template::Scope;
 
 /// CORS settings of `[server].cors`.
@@ -288,7 +288,7 @@ impl RouteTable {
 #[derive(Debug, Clone, PartialEq, Default)]
 pub struct Resolved {
     /// What to do, in order.
-    pub actions: Vec<Action>,
+    pub actions: Actions,
     /// Steps that did nothing.
     pub skipped: usize,
 }
@@ -386,6 +386,8 @@ impl Route {
 }
 
 /// What one step of a route did.
+// Made and taken apart at once, on the stack: boxing the actions would allocate per event.
+#[allow(clippy::large_enum_variant)]
 #[derive(Debug, Clone, PartialEq)]
 pub enum StepOutcome {
     /// Its `when` did not hold: skipped.
@@ -395,7 +397,7 @@ pub enum StepOutcome {
     /// It ran: these actions; `ack_unresolved` when its ack's template resolved to nothing.
     Ran {
         /// What it does, in order.
-        actions: Vec<Action>,
+        actions: Actions,
         /// Its ack could not be built.
         ack_unresolved: bool,
     },
@@ -417,14 +419,14 @@ fn step_room(step: &super::action::Step, scope: &dyn Scope) -> Option<super::tem
     })
 }
 
-fn resolve_step(step: &super::action::Step, event: &str, scope: &dyn Scope) -> Option<Vec<Action>> {
+fn resolve_step(step: &super::action::Step, event: &str, scope: &dyn Scope) -> Option<Actions> {
     if let Some(script) = &step.script {
-        return Some(vec![Action::Script(script.clone())]);
+        return Some(smallvec::smallvec![Action::Script(script.clone())]);
     }
     if let Some(call) = &step.http {
-        return Some(vec![Action::Http(call.clone())]);
+        return Some(smallvec::smallvec![Action::Http(call.clone())]);
     }
-    let mut actions = Vec::new();
+    let mut actions = Actions::new();
     if let Some(join) = &step.join {
         let room = join.resolve_text(scope)?;
         actions.push(Action::Join(room.clone()));

@@ -13,6 +13,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use bytes::Bytes;
+use bytestring::ByteString;
 use serde_json::value::RawValue;
 
 use crate::engineio::{Handshake, Pending, Sid};
@@ -133,8 +134,8 @@ impl std::fmt::Debug for Authorization {
 /// An event from a client.
 #[derive(Debug, Clone)]
 pub struct Event {
-    /// The event name.
-    pub name: String,
+    /// The event name (bytes of the packet it came in, when it had no escapes).
+    pub name: ByteString,
     /// The whole data array as received (`["name",…]`).
     pub data: Bytes,
     /// The arguments as received, comma-separated, without brackets (may be empty).

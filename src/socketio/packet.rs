@@ -12,6 +12,7 @@ use std::ops::Range;
 use std::sync::Arc;
 
 use bytes::{BufMut, Bytes, BytesMut};
+use bytestring::ByteString;
 use serde_json::value::RawValue;
 
 /// The packet types.
@@ -118,8 +119,9 @@ pub struct Packet {
 /// The name of an event and the span of its arguments in the packet's data.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct EventHead {
-    /// The event name (a numeric name in its decimal text).
-    pub name: String,
+    /// The event name (a numeric name in its decimal text): the bytes received, unless
+    /// the JSON string had escapes to undo.
+    pub name: ByteString,
     /// The arguments, comma-separated as received (`1,"a"`); empty when there are none.
     pub args: Range<usize>,
 }
@@ -278,21 +280,33 @@ fn placeholders_valid(value: &serde_json::Value, attachments: usize) -> bool {
 }
 
 /// Read `["name", args…]` in one pass, collecting nothing: the name (string, or number as
-/// socket.io allows) and the span of the arguments.
-fn event_head(data: &[u8]) -> Result<EventHead, ParseError> {
+/// socket.io allows) and the span of the arguments. A name without escapes is a slice of
+/// `data`, not a copy.
+fn event_head(data: &Bytes) -> Result<EventHead, ParseError> {
     let mut de = serde_json::Deserializer::from_slice(data);
     let (first, args) = serde::Deserializer::deserialize_seq(&mut de, HeadVisitor(data))
         .map_err(|_| ParseError::InvalidPayload)?;
     de.end().map_err(|_| ParseError::InvalidPayload)?;
     let text = first.ok_or(ParseError::InvalidPayload)?.get();
+    let at = text.as_ptr() as usize - data.as_ptr() as usize;
+    let received = |span: Range<usize>| {
+        ByteString::try_from(data.slice(span)).map_err(|_| ParseError::InvalidPayload)
+    };
     let name = if text.starts_with('"') {
-        let name: String = serde_json::from_str(text).map_err(|_| ParseError::InvalidPayload)?;
-        if RESERVED_EVENTS.contains(&name.as_str()) {
+        let name = if text.contains('\\') {
+            let name: String =
+                serde_json::from_str(text).map_err(|_| ParseError::InvalidPayload)?;
+            ByteString::from(name)
+        } else {
+            // Valid JSON without a backslash: the characters between the quotes.
+            received(at + 1..at + text.len() - 1)?
+        };
+        if RESERVED_EVENTS.contains(&&*name) {
             return Err(ParseError::InvalidPayload);
         }
         name
     } else if serde_json::from_str::<serde_json::Number>(text).is_ok() {
-        text.to_owned()
+        received(at..at + text.len())?
     } else {
         return Err(ParseError::InvalidPayload);
     };

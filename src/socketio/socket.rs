@@ -483,7 +483,19 @@ impl Socket {
 
     /// Answer the client's event `id`.
     pub fn ack(&self, id: u64, args: &[u8], attachments: Arc<[Bytes]>) -> Result<(), SendError> {
-        self.send(&Encoded::ack(&self.nsp, id, Args::Raw(args), attachments))
+        self.send_own(Encoded::ack(&self.nsp, id, Args::Raw(args), attachments))
+    }
+
+    /// Queue a packet made for this socket alone: a plain text packet moves into the queue
+    /// as it is, never shared (sharing its bytes would allocate).
+    fn send_own(&self, packet: Encoded) -> Result<(), SendError> {
+        if self.limits.parser == super::Parser::Msgpack
+            || !packet.attachments.is_empty()
+            || !self.is_connected()
+        {
+            return self.send(&packet);
+        }
+        self.session.send(EnginePacket::Message(packet.text))
     }
 
     /// The client answered ack `id`; unknown ids are ignored, as socket.io does.

@@ -349,9 +349,9 @@ impl SocketHandler for Dispatcher {
         self.core.metrics.event(
             socket.nsp(),
             &event.name,
-            ns.events.contains_key(&event.name) || refresh == Some(event.name.as_str()),
+            ns.events.contains_key(&*event.name) || refresh == Some(&*event.name),
         );
-        if refresh == Some(event.name.as_str()) {
+        if refresh == Some(&*event.name) {
             return self.core.refresh(&snapshot, socket, &event);
         }
         self.core.webhooks.event(socket, &event);

@@ -1,34 +1,28 @@
 //! Reading a client's WebSocket: bytes read as they come into one buffer, messages taken
 //! from it by the [`Assembler`] (which bounds them and enforces the RFC).
 //!
-//! An idle connection holds no buffer: when nothing is buffered, a read goes into a scratch
-//! buffer of the thread and what arrived is copied into a buffer of its own size; once the
-//! messages of that read are taken, the buffer goes (the messages keep what they need).
-//! Thousands of idle sockets then cost no read memory at all, and a busy one one allocation
-//! per read, not per message.
+//! An idle connection holds no buffer: when nothing is buffered, a read goes into the
+//! thread's read block (see [`block`](super::block)) and what arrived is cut off from it;
+//! once the messages of that read are handled, the piece goes. Thousands of idle sockets
+//! then cost no read memory at all, and messages read and handled allocate nothing. What is
+//! kept past its handling is copied out of the block: a binary message (it may be stored as
+//! an attachment), and the start of a frame whose rest has not arrived.
 //!
 //! Cancel-safe: the assembler takes a frame only once all of it is buffered, and keeps a
-//! message being assembled; a read is copied out within the poll that made it. A `select!`
+//! message being assembled; a read is taken in within the poll that made it. A `select!`
 //! may drop `read` at any await.
 
-use std::cell::RefCell;
 use std::pin::Pin;
-use std::task::Poll;
 
 use bytes::{Bytes, BytesMut};
-use tokio::io::{AsyncRead, AsyncReadExt, ReadBuf};
+use tokio::io::{AsyncRead, AsyncReadExt};
 
 pub(crate) use super::super::assemble::Message;
 use super::super::assemble::{Assembler, Next};
+use super::block;
 
-/// The scratch buffer a read with nothing buffered goes into.
-const SCRATCH: usize = 16 * 1024;
 /// Least spare room when a partly read frame needs more bytes.
 const MIN_READ: usize = 2 * 1024;
-
-thread_local! {
-    static SCRATCH_BUF: RefCell<Box<[u8]>> = RefCell::new(vec![0; SCRATCH].into_boxed_slice());
-}
 
 /// Why reading stopped.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -44,6 +38,8 @@ pub(crate) enum ReadError {
 pub(crate) struct Reader<R> {
     io: R,
     buf: BytesMut,
+    /// Whether `buf` is a piece of the thread's read block.
+    in_block: bool,
     assembler: Assembler,
 }
 
@@ -54,36 +50,30 @@ impl<R: AsyncRead + Unpin> Reader<R> {
         Reader {
             io,
             buf: BytesMut::from(&buffered[..]),
+            in_block: false,
             assembler: Assembler::new(max_message),
         }
     }
 
-    /// Read what has arrived into an empty buffer, through the thread's scratch buffer.
+    /// Read what has arrived into an empty buffer: a piece of the thread's read block.
     async fn fill_empty(&mut self) -> Result<(), ReadError> {
         let io = &mut self.io;
-        let buf = &mut self.buf;
-        std::future::poll_fn(|cx| {
-            SCRATCH_BUF.with_borrow_mut(|scratch| {
-                let mut read = ReadBuf::new(scratch);
-                match Pin::new(&mut *io).poll_read(cx, &mut read) {
-                    Poll::Pending => Poll::Pending,
-                    Poll::Ready(Err(_)) => Poll::Ready(Err(ReadError::Closed)),
-                    Poll::Ready(Ok(())) if read.filled().is_empty() => {
-                        Poll::Ready(Err(ReadError::Closed))
-                    }
-                    Poll::Ready(Ok(())) => {
-                        *buf = BytesMut::from(read.filled());
-                        Poll::Ready(Ok(()))
-                    }
-                }
-            })
-        })
-        .await
+        let read = std::future::poll_fn(|cx| block::poll_read(Pin::new(&mut *io), cx)).await;
+        match read {
+            Ok(read) if !read.is_empty() => {
+                self.buf = read;
+                self.in_block = true;
+                Ok(())
+            }
+            _ => Err(ReadError::Closed),
+        }
     }
 
     async fn fill(&mut self, want: usize) -> Result<(), ReadError> {
         if self.buf.is_empty() {
-            self.fill_empty().await?;
+            // What arrived is looked at first: the rest of a frame is read into a buffer of
+            // the reader's own (see `read`).
+            return self.fill_empty().await;
         }
         if self.buf.len() >= want {
             return Ok(());
@@ -107,11 +97,22 @@ impl<R: AsyncRead + Unpin> Reader<R> {
     pub(crate) async fn read(&mut self) -> Result<Message, ReadError> {
         loop {
             match self.assembler.next(&mut self.buf) {
+                Ok(Next::Message(Message::Binary(data))) if self.in_block => {
+                    return Ok(Message::Binary(Bytes::copy_from_slice(&data)));
+                }
                 Ok(Next::Message(message)) => return Ok(message),
                 Ok(Next::Need(want)) => {
                     if self.buf.is_empty() {
                         // Everything read was taken: hold no memory while waiting.
                         self.buf = BytesMut::new();
+                        self.in_block = false;
+                    } else if self.in_block {
+                        // The start of a frame waits for its rest in a buffer of its own,
+                        // not in the thread's block.
+                        let mut own = BytesMut::with_capacity(want.max(MIN_READ));
+                        own.extend_from_slice(&self.buf);
+                        self.buf = own;
+                        self.in_block = false;
                     }
                     self.fill(want).await?;
                 }
@@ -167,5 +168,47 @@ mod tests {
         let (first, second) = read.await.unwrap();
         assert_eq!(first, Ok(Message::Text(Bytes::from_static(b"4a"))));
         assert_eq!(second, Ok(Message::Text(Bytes::from_static(b"4bc"))));
+    }
+
+    #[tokio::test]
+    async fn what_may_be_kept_is_copied_out_of_the_threads_block() {
+        let mut bytes = Vec::new();
+        put_frame(&mut bytes, true, OpCode::Text, b"4a", Some([1, 2, 3, 4]));
+        put_frame(
+            &mut bytes,
+            true,
+            OpCode::Binary,
+            b"\x01\x02",
+            Some([1, 2, 3, 4]),
+        );
+        put_frame(&mut bytes, true, OpCode::Text, b"4rest", Some([1, 2, 3, 4]));
+        let (client, server) = tokio::io::duplex(64);
+        let mut reader = Reader::new(server, Bytes::new(), 100);
+        let mut client = client;
+        // All but the last two bytes in one read.
+        let (now, later) = bytes.split_at(bytes.len() - 2);
+        tokio::io::AsyncWriteExt::write_all(&mut client, now)
+            .await
+            .unwrap();
+        let Ok(Message::Text(text)) = reader.read().await else {
+            panic!("a text message");
+        };
+        assert!(!text.is_unique(), "handled at once: a piece of the block");
+        let Ok(Message::Binary(mut data)) = reader.read().await else {
+            panic!("a binary message");
+        };
+        assert!(data.is_unique(), "a binary message is a copy of its own");
+        assert_eq!(&data.split_to(2)[..], b"\x01\x02");
+        let waiting = tokio::spawn(async move { (reader.read().await, reader) });
+        tokio::task::yield_now().await;
+        tokio::io::AsyncWriteExt::write_all(&mut client, later)
+            .await
+            .unwrap();
+        let (last, reader) = waiting.await.unwrap();
+        assert_eq!(last, Ok(Message::Text(Bytes::from_static(b"4rest"))));
+        assert!(
+            !reader.in_block,
+            "the frame's start waited in a buffer of its own"
+        );
     }
 }

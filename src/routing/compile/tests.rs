@@ -395,6 +395,7 @@ hello = [ { to = "emit", event = "welcome", data = "hi {socket.id}" }, { to = "b
             .unwrap()
             .resolve(event, &Args0(args))
             .actions
+            .to_vec()
     };
     let deliver = |to, event: &str, args| Action::Deliver {
         to,

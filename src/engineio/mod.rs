@@ -4,6 +4,7 @@
 
 mod admission;
 pub mod assemble;
+pub(crate) mod block;
 mod config;
 mod cors;
 mod engine;

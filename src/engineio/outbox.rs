@@ -65,8 +65,17 @@ impl Outbox {
     }
 
     /// Queue one packet, moved in (a packet made for this session alone is not shared).
-    pub(crate) fn push_one(&self, packet: Packet) -> Result<(), Refused> {
-        self.push_with(cost(&packet), false, |queue| queue.push_back(packet))
+    /// A packet `cut` from the thread's block is queued as it is only in front of an empty
+    /// queue — written at once, it lets its block go — and copied out behind others.
+    pub(crate) fn push_one(&self, packet: Packet, cut: bool) -> Result<(), Refused> {
+        self.push_with(cost(&packet), false, |queue| {
+            let packet = if cut && !queue.is_empty() {
+                packet.copied()
+            } else {
+                packet
+            };
+            queue.push_back(packet);
+        })
     }
 
     /// Queue what `put` adds, `size` bytes of it, if the limits let it in.
@@ -173,6 +182,33 @@ mod tests {
             "two fit again"
         );
         assert_eq!(outbox.push(&[msg(1)], false), Err(Refused::Full));
+    }
+
+    #[test]
+    fn a_piece_of_the_block_waits_only_in_front_of_the_queue() {
+        let outbox = Outbox::new(1024, 1024);
+        let piece = |text: &'static [u8]| {
+            let cut = crate::engineio::block::cut(text.len(), |out| out.extend_from_slice(text));
+            Packet::Message(cut)
+        };
+        outbox.push_one(piece(b"4a"), true).unwrap();
+        outbox.push_one(piece(b"4b"), true).unwrap();
+        outbox.push_one(piece(b"4c"), false).unwrap();
+        let mut got = Vec::new();
+        outbox.drain(usize::MAX, |p| got.push(p));
+        let unique: Vec<bool> = got
+            .iter()
+            .map(|p| match p {
+                Packet::Message(data) => data.is_unique(),
+                _ => unreachable!(),
+            })
+            .collect();
+        assert_eq!(
+            unique,
+            [false, true, false],
+            "the piece behind another was copied"
+        );
+        assert_eq!(got[1], Packet::Message(Bytes::from_static(b"4b")));
     }
 
     #[test]

@@ -134,6 +134,19 @@ impl Packet {
         }
     }
 
+    /// The same packet with its data in a buffer of its own.
+    pub(crate) fn copied(self) -> Packet {
+        let own = |data: Bytes| Bytes::copy_from_slice(&data);
+        match self {
+            Packet::Open(d) => Packet::Open(own(d)),
+            Packet::Ping(d) => Packet::Ping(own(d)),
+            Packet::Pong(d) => Packet::Pong(own(d)),
+            Packet::Message(d) => Packet::Message(own(d)),
+            Packet::Binary(d) => Packet::Binary(own(d)),
+            other @ (Packet::Close | Packet::Upgrade | Packet::Noop) => other,
+        }
+    }
+
     /// The encoded form as one buffer.
     pub fn encode(&self) -> Bytes {
         let mut out = BytesMut::with_capacity(self.encoded_len());

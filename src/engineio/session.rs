@@ -240,7 +240,14 @@ impl Session {
     /// Queue a packet for the peer without waiting. A full queue closes the session.
     pub fn send(&self, packet: Packet) -> Result<(), SendError> {
         // Moved in: a packet made for this session alone is never shared.
-        self.queue(|outbox| outbox.push_one(packet))
+        self.queue(|outbox| outbox.push_one(packet, false))
+    }
+
+    /// Queue a packet whose data was cut from the thread's block
+    /// ([`block::cut`](super::block::cut)): behind other packets, it is copied out, so
+    /// that a session holds at most one block however far behind it is.
+    pub(crate) fn send_cut(&self, packet: Packet) -> Result<(), SendError> {
+        self.queue(|outbox| outbox.push_one(packet, true))
     }
 
     /// Queue packets that belong together (a message and its attachments) as one unit.

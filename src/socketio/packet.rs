@@ -384,28 +384,72 @@ pub(super) fn header(
     attachments: usize,
     data_len: usize,
 ) -> BytesMut {
-    let (mut count, mut ack) = (itoa::Buffer::new(), itoa::Buffer::new());
-    let count = kind.is_binary().then(|| count.format(attachments));
-    let ack = id.map(|id| ack.format(id));
-    let len = 1
-        + count.map_or(0, |c| c.len() + 1)
-        + if nsp == "/" { 0 } else { nsp.len() + 1 }
-        + ack.map_or(0, str::len)
-        + data_len;
-    let mut out = BytesMut::with_capacity(len);
+    let mut out = BytesMut::with_capacity(header_len(kind, nsp, id, attachments) + data_len);
+    put_header(&mut out, kind, nsp, id, attachments);
+    out
+}
+
+/// The length of what [`put_header`] writes.
+fn header_len(kind: PacketKind, nsp: &str, id: Option<u64>, attachments: usize) -> usize {
+    let digits = |n: u64| n.checked_ilog10().map_or(1, |d| d as usize + 1);
+    1 + if kind.is_binary() {
+        digits(attachments as u64) + 1
+    } else {
+        0
+    } + if nsp == "/" { 0 } else { nsp.len() + 1 }
+        + id.map_or(0, digits)
+}
+
+/// Write the packet's text up to its data: type, attachment count, namespace, ack id.
+fn put_header(
+    out: &mut BytesMut,
+    kind: PacketKind,
+    nsp: &str,
+    id: Option<u64>,
+    attachments: usize,
+) {
     out.put_u8(kind.digit());
-    if let Some(count) = count {
-        out.put_slice(count.as_bytes());
+    if kind.is_binary() {
+        out.put_slice(itoa::Buffer::new().format(attachments).as_bytes());
         out.put_u8(b'-');
     }
     if nsp != "/" {
         out.put_slice(nsp.as_bytes());
         out.put_u8(b',');
     }
-    if let Some(ack) = ack {
-        out.put_slice(ack.as_bytes());
+    if let Some(id) = id {
+        out.put_slice(itoa::Buffer::new().format(id).as_bytes());
     }
-    out
+}
+
+/// The kind of an answer with `attachments`.
+fn ack_kind(attachments: usize) -> PacketKind {
+    if attachments == 0 {
+        PacketKind::Ack
+    } else {
+        PacketKind::BinaryAck
+    }
+}
+
+/// The length of what [`put_ack`] writes.
+fn ack_len(nsp: &str, id: u64, raw: &[u8], attachments: usize) -> usize {
+    header_len(ack_kind(attachments), nsp, Some(id), attachments) + raw.len() + 2
+}
+
+/// Write an ACK (BINARY_ACK with attachments) answering `id` with the raw arguments.
+fn put_ack(out: &mut BytesMut, nsp: &str, id: u64, raw: &[u8], attachments: usize) {
+    put_header(out, ack_kind(attachments), nsp, Some(id), attachments);
+    out.put_u8(b'[');
+    out.put_slice(raw);
+    out.put_u8(b']');
+}
+
+/// The text of a plain ACK (no attachments) answering `id`, cut from the thread's block:
+/// an answer for the one socket that asked, written and gone (see `Socket::ack`).
+pub(crate) fn ack_text(nsp: &str, id: u64, raw: &[u8]) -> Bytes {
+    crate::engineio::block::cut(ack_len(nsp, id, raw, 0), |out| {
+        put_ack(out, nsp, id, raw, 0);
+    })
 }
 
 impl Encoded {
@@ -532,16 +576,9 @@ impl Encoded {
 
     /// An ACK (BINARY_ACK with attachments) answering `id`.
     pub fn ack(nsp: &str, id: u64, args: Args<'_>, attachments: Arc<[Bytes]>) -> Encoded {
-        let kind = if attachments.is_empty() {
-            PacketKind::Ack
-        } else {
-            PacketKind::BinaryAck
-        };
         let Args::Raw(raw) = args;
-        let mut out = header(kind, nsp, Some(id), attachments.len(), raw.len() + 2);
-        out.put_u8(b'[');
-        out.put_slice(raw);
-        out.put_u8(b']');
+        let mut out = BytesMut::with_capacity(ack_len(nsp, id, raw, attachments.len()));
+        put_ack(&mut out, nsp, id, raw, attachments.len());
         Encoded::new(out, attachments)
     }
 }
@@ -552,6 +589,32 @@ mod tests {
 
     fn parse(s: &str) -> Result<Packet, ParseError> {
         Packet::parse(Bytes::copy_from_slice(s.as_bytes()), 10)
+    }
+
+    #[test]
+    fn a_header_is_as_long_as_said() {
+        for (kind, nsp, id, attachments) in [
+            (PacketKind::Event, "/", None, 0),
+            (PacketKind::Ack, "/", Some(0), 0),
+            (PacketKind::Ack, "/chat", Some(9), 0),
+            (PacketKind::Ack, "/", Some(10), 0),
+            (PacketKind::BinaryAck, "/x", Some(u64::MAX), 10),
+            (PacketKind::BinaryEvent, "/", None, 9),
+        ] {
+            let out = header(kind, nsp, id, attachments, 0);
+            assert_eq!(
+                out.len(),
+                out.capacity(),
+                "{kind:?} {nsp} {id:?} {attachments}"
+            );
+        }
+        assert_eq!(
+            &header(PacketKind::BinaryAck, "/x", Some(12), 3, 0)[..],
+            b"63-/x,12"
+        );
+        assert_eq!(&ack_text("/", 7, b"1,\"a\"")[..], br#"37[1,"a"]"#);
+        let text = Encoded::ack("/c", 7, Args::Raw(b""), no_attachments()).text;
+        assert_eq!(&text[..], b"3/c,7[]");
     }
 
     #[test]

@@ -483,19 +483,16 @@ impl Socket {
 
     /// Answer the client's event `id`.
     pub fn ack(&self, id: u64, args: &[u8], attachments: Arc<[Bytes]>) -> Result<(), SendError> {
-        self.send_own(Encoded::ack(&self.nsp, id, Args::Raw(args), attachments))
-    }
-
-    /// Queue a packet made for this socket alone: a plain text packet moves into the queue
-    /// as it is, never shared (sharing its bytes would allocate).
-    fn send_own(&self, packet: Encoded) -> Result<(), SendError> {
         if self.limits.parser == super::Parser::Msgpack
-            || !packet.attachments.is_empty()
+            || !attachments.is_empty()
             || !self.is_connected()
         {
-            return self.send(&packet);
+            return self.send(&Encoded::ack(&self.nsp, id, Args::Raw(args), attachments));
         }
-        self.session.send(EnginePacket::Message(packet.text))
+        // A plain answer for this socket alone: cut from the thread's block and moved into
+        // the queue, written and gone — no allocation.
+        let text = super::packet::ack_text(&self.nsp, id, args);
+        self.session.send_cut(EnginePacket::Message(text))
     }
 
     /// The client answered ack `id`; unknown ids are ignored, as socket.io does.

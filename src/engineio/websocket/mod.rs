@@ -2,7 +2,6 @@
 //! pending poll, `5`). The connection's task reads (see [`reader`]); a writer task drains the
 //! session queue in batches, one `write` call per batch, each with a deadline.
 
-mod block;
 mod reader;
 mod writer;
 

@@ -2,7 +2,7 @@
 //! from it by the [`Assembler`] (which bounds them and enforces the RFC).
 //!
 //! An idle connection holds no buffer: when nothing is buffered, a read goes into the
-//! thread's read block (see [`block`](super::block)) and what arrived is cut off from it;
+//! thread's read block (see [`block`](super::super::block)) and what arrived is cut off from it;
 //! once the messages of that read are handled, the piece goes. Thousands of idle sockets
 //! then cost no read memory at all, and messages read and handled allocate nothing. What is
 //! kept past its handling is copied out of the block: a binary message (it may be stored as
@@ -19,7 +19,7 @@ use tokio::io::{AsyncRead, AsyncReadExt};
 
 pub(crate) use super::super::assemble::Message;
 use super::super::assemble::{Assembler, Next};
-use super::block;
+use super::super::block;
 
 /// Least spare room when a partly read frame needs more bytes.
 const MIN_READ: usize = 2 * 1024;

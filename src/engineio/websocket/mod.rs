@@ -59,8 +59,7 @@ pub(crate) fn refuse(mut req: Request<Incoming>) -> Result<Response<Full<Bytes>>
     tokio::spawn(async move {
         if let Ok(ws) = fut.await {
             let mut stream = ws.into_inner();
-            let _ = stream
-                .write_all(&frame::close_frame(frame::close_code::NORMAL))
+            let _ = writer::write_now(&mut stream, &frame::close_frame(frame::close_code::NORMAL))
                 .await;
             let _ = stream.shutdown().await;
         }
@@ -106,9 +105,9 @@ async fn run<H: EngineHandler>(
             }
             Err(()) => {
                 session.abort_upgrade();
-                let _ = write
-                    .write_all(&frame::close_frame(frame::close_code::NORMAL))
-                    .await;
+                let _ =
+                    writer::write_now(&mut write, &frame::close_frame(frame::close_code::NORMAL))
+                        .await;
                 return;
             }
         }
@@ -256,7 +255,7 @@ async fn step(
             Ok(Packet::Ping(data)) if data == "probe" => {
                 let mut buf = Vec::new();
                 writer::put_packet(&Packet::Pong(data), &mut buf);
-                writer.write_all(&buf).await.map_err(drop)?;
+                writer::write_now(writer, &buf).await.map_err(drop)?;
                 session.mark_probed();
                 // What came right behind the probe is read before the poll is released.
                 while let Some(next) = already_here(read).await {
@@ -275,7 +274,7 @@ async fn step(
         Message::Ping(data) => {
             let mut pong = Vec::new();
             frame::put_frame(&mut pong, true, OpCode::Pong, &data, None);
-            writer.write_all(&pong).await.map_err(drop)?;
+            writer::write_now(writer, &pong).await.map_err(drop)?;
             Ok(Probe::Going)
         }
         _ => Err(()),

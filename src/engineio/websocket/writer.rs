@@ -78,14 +78,26 @@ enum Written {
     Stalled,
 }
 
-/// Write `buf` whole. Most writes complete at once; one that must wait does so under
-/// `write_timeout`, and gives up at once if the session is meanwhile closed as too slow.
+/// Write `bytes` and flush them (see [`write_with_deadline`] for why the flush), for the
+/// few frames written before the writer task runs or after it has gone.
+pub(super) async fn write_now<W: AsyncWrite + Unpin>(
+    writer: &mut W,
+    bytes: &[u8],
+) -> std::io::Result<()> {
+    writer.write_all(bytes).await?;
+    writer.flush().await
+}
+
+/// Write `buf` whole and flush it: a TLS stream, like a `BufWriter`, may keep what the
+/// socket could not take yet, and only a flush sends it once the socket can. Most writes
+/// complete at once; one that must wait does so under `write_timeout`, and gives up at once
+/// if the session is meanwhile closed as too slow.
 async fn write_with_deadline<W: AsyncWrite + Unpin>(
     writer: &mut W,
     buf: &[u8],
     session: &Session,
 ) -> Written {
-    let write = writer.write_all(buf);
+    let write = write_now(writer, buf);
     tokio::pin!(write);
     let outcome = |result: std::io::Result<()>| match result {
         Ok(()) => Written::Done,
@@ -199,6 +211,67 @@ mod tests {
         put_packet(&Packet::Message(Bytes::from(vec![b'x'; 70_000])), &mut long);
         assert_eq!(&long[..10], &[0x81, 127, 0, 0, 0, 0, 0, 1, 0x11, 0x71]);
         assert_eq!(long.len(), 10 + 70_001);
+    }
+
+    /// A stream that, like TLS, keeps what it is given until flushed.
+    #[derive(Default)]
+    struct Buffering {
+        held: Vec<u8>,
+        wire: Arc<Mutex<Vec<u8>>>,
+    }
+
+    impl AsyncWrite for Buffering {
+        fn poll_write(
+            mut self: std::pin::Pin<&mut Self>,
+            _: &mut std::task::Context<'_>,
+            buf: &[u8],
+        ) -> Poll<std::io::Result<usize>> {
+            self.held.extend_from_slice(buf);
+            Poll::Ready(Ok(buf.len()))
+        }
+
+        fn poll_flush(
+            mut self: std::pin::Pin<&mut Self>,
+            _: &mut std::task::Context<'_>,
+        ) -> Poll<std::io::Result<()>> {
+            let held = std::mem::take(&mut self.held);
+            self.wire.lock().unwrap().extend_from_slice(&held);
+            Poll::Ready(Ok(()))
+        }
+
+        fn poll_shutdown(
+            self: std::pin::Pin<&mut Self>,
+            cx: &mut std::task::Context<'_>,
+        ) -> Poll<std::io::Result<()>> {
+            self.poll_flush(cx)
+        }
+    }
+
+    #[tokio::test]
+    async fn what_a_buffering_stream_holds_is_flushed_after_each_batch() {
+        let session = crate::engineio::test_support::session();
+        let io = Buffering::default();
+        let wire = io.wire.clone();
+        let control = Arc::new(Control::default());
+        let task = tokio::spawn(run(
+            session.clone(),
+            io,
+            control,
+            Arc::new(Stats::default()),
+            Arc::new(Hits::default()),
+        ));
+        session
+            .send(Packet::Message(Bytes::from_static(b"hi")))
+            .unwrap();
+        // The writer's turns, bounded: the frame reaches the wire or the test fails.
+        for _ in 0..100 {
+            if !wire.lock().unwrap().is_empty() {
+                break;
+            }
+            tokio::task::yield_now().await;
+        }
+        assert_eq!(&wire.lock().unwrap()[..], b"\x81\x034hi", "flushed");
+        task.abort();
     }
 
     #[test]

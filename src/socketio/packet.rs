@@ -687,6 +687,27 @@ mod tests {
     }
 
     #[test]
+    fn a_name_is_the_bytes_received_unless_it_has_escapes() {
+        let text = Bytes::from_static(br#"2["chat message",1]"#);
+        let name = Packet::parse(text.clone(), 10).unwrap().event.unwrap().name;
+        assert_eq!(name, "chat message");
+        assert_eq!(
+            name.as_bytes().as_ptr(),
+            text[3..].as_ptr(),
+            "a slice, not a copy"
+        );
+        let head = parse(r#"2["say \"hi\"\u00e9",1]"#).unwrap().event.unwrap();
+        assert_eq!(head.name, "say \"hi\"é");
+        assert_eq!(parse(r#"2["chat",1]"#).unwrap().event.unwrap().args, 8..9);
+        // A reserved name is refused however it is written.
+        assert_eq!(
+            parse(r#"2["conn\u0065ct"]"#),
+            Err(ParseError::InvalidPayload)
+        );
+        assert_eq!(parse(r#"2[-1.5e3]"#).unwrap().event.unwrap().name, "-1.5e3");
+    }
+
+    #[test]
     fn malformed_events_are_refused() {
         for bad in [
             "2",

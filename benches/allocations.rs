@@ -6,8 +6,9 @@
 //! allocations and bytes allocated per event over 20,000 round trips of one WebSocket
 //! client, after a warm-up: `echo = { ack = "{args}" }` (the plain-route path: read, parse,
 //! route, answer), `ping = "emit"` (an event back plus the ack), `"chat message" = "io"`
-//! (a broadcast, here to the sender alone). Counts, not timings: the figure is exact for a
-//! given build and does not depend on the machine.
+//! (a broadcast, to the sender alone and then to 100 sockets: what a broadcast allocates is
+//! per broadcast, not per recipient). Counts, not timings: the figure is exact for a given
+//! build and does not depend on the machine.
 
 use std::io::{Read, Write};
 use std::net::{SocketAddr, TcpStream};
@@ -101,29 +102,42 @@ impl Client {
 }
 
 /// Send `events` packets made by `packet(id)` one at a time, reading `answers` messages
-/// after each.
-fn round_trips(client: &mut Client, events: u64, answers: usize, packet: &dyn Fn(u64) -> Vec<u8>) {
+/// after each, and one on each of the `listeners`.
+fn round_trips(
+    client: &mut Client,
+    listeners: &mut [Client],
+    events: u64,
+    answers: usize,
+    packet: &dyn Fn(u64) -> Vec<u8>,
+) {
     for id in 0..events {
         client.send(&packet(id));
         for _ in 0..answers {
             client.recv();
         }
+        for listener in listeners.iter_mut() {
+            listener.recv();
+        }
     }
 }
 
-/// One scenario for the client thread: a name, the answers each event gets, the packet.
-type Scenario = (&'static str, usize, fn(u64) -> Vec<u8>);
+/// One scenario for the client thread: a name, the answers each event gets, the other
+/// sockets connected meanwhile (each receives one message per event), the packet.
+type Scenario = (&'static str, usize, usize, fn(u64) -> Vec<u8>);
 
 const ARG: &str = "\"0123456789abcdef0123456789abcdef\"";
 
-const SCENARIOS: [Scenario; 3] = [
-    ("echo = { ack = \"{args}\" } (an ack)", 1, |id| {
+const SCENARIOS: [Scenario; 4] = [
+    ("echo = { ack = \"{args}\" } (an ack)", 1, 0, |id| {
         format!("42{id}[\"echo\",{ARG}]").into_bytes()
     }),
-    ("ping = \"emit\" (an event back and an ack)", 2, |id| {
+    ("ping = \"emit\" (an event back and an ack)", 2, 0, |id| {
         format!("42{id}[\"ping\",{ARG}]").into_bytes()
     }),
-    ("\"chat message\" = \"io\" (to 1 socket)", 1, |_| {
+    ("\"chat message\" = \"io\" (to 1 socket)", 1, 0, |_| {
+        format!("42[\"chat message\",{ARG}]").into_bytes()
+    }),
+    ("\"chat message\" = \"io\" (to 100 sockets)", 1, 99, |_| {
         format!("42[\"chat message\",{ARG}]").into_bytes()
     }),
 ];
@@ -152,16 +166,20 @@ fn main() {
     let (signals_tx, signals_rx) = mpsc::channel::<Signals>();
     let client = std::thread::spawn(move || {
         let mut client = Client::connect(addr);
-        for (_, answers, packet) in SCENARIOS {
+        let mut listeners = Vec::new();
+        for (_, answers, others, packet) in SCENARIOS {
             let (warm, done) = signals_rx.recv().expect("the server thread waits");
-            round_trips(&mut client, WARMUP, answers, &packet);
+            while listeners.len() < others {
+                listeners.push(Client::connect(addr));
+            }
+            round_trips(&mut client, &mut listeners, WARMUP, answers, &packet);
             let _ = warm.send(());
-            round_trips(&mut client, EVENTS, answers, &packet);
+            round_trips(&mut client, &mut listeners, EVENTS, answers, &packet);
             let _ = done.send(());
         }
     });
-    println!("server heap allocations per event (bench/routes.toml, one WebSocket client):");
-    for (name, _, _) in SCENARIOS {
+    println!("server heap allocations per event (bench/routes.toml, WebSocket clients):");
+    for (name, _, _, _) in SCENARIOS {
         let (warm_tx, warm_rx) = oneshot::channel();
         let (done_tx, done_rx) = oneshot::channel();
         signals_tx

@@ -15,7 +15,8 @@
 #   --server-cpus  the CPUs the server may use (taskset list, default 0): `0-1` measures
 #                scaling past one core, the load generator then sharing CPU 1 with it
 #   --big        also hold as many idle connections as the file limit allows (100,000
-#                when it can be raised that far), switchboard only
+#                when it can be raised that far), switchboard only: WebSockets, then
+#                long-polling sessions (two connections each)
 #
 # Numbers are only as good as the machine is quiet: each run waits for idle CPUs first
 # (QUIET=0.3 cores), and reports the busy time of each CPU and what neither process
@@ -187,6 +188,10 @@ if [ "$BIG" = 1 ]; then
   echo "== connect $BIG_N idle connections: switchboard" >&2
   LABEL=switchboard-big run switchboard connect --clients "$BIG_N" --hold 5 \
     --concurrency 64 --timeout 280
+  # A long-polling session holds two connections: its waiting GET and its POSTs'.
+  echo "== connect $((BIG_N / 2)) idle long-polling sessions: switchboard" >&2
+  LABEL=switchboard-big-polling run switchboard connect --polling --clients $((BIG_N / 2)) \
+    --hold 5 --concurrency 64 --timeout 280
 fi
 
 node bench/table.mjs "$RESULTS" "$NOFILE"

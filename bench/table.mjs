@@ -126,6 +126,19 @@ for (const r of big) {
       `${Math.round(r.conns_per_s).toLocaleString("en-US")} connections/s.`,
   );
 }
+const polling = runs.filter(
+  (r) => r.scenario === "connect" && r.server.endsWith("-big-polling") && !r.error,
+);
+for (const r of polling) {
+  const gib = (n) => ((r.rss_kib_per_conn * n) / 1024 / 1024).toFixed(2);
+  console.log(
+    `\n${r.server}: ${r.connections.toLocaleString("en-US")} idle long-polling sessions held ` +
+      `(a waiting GET and a kept-alive POST connection each), server RSS ` +
+      `${(r.server_rss_kib / 1024).toFixed(0)} MiB (${r.rss_kib_per_conn} KiB each; ` +
+      `100,000 would take ≈ ${gib(1e5)} GiB), ` +
+      `${Math.round(r.conns_per_s).toLocaleString("en-US")} sessions/s.`,
+  );
+}
 if (nofile && Number(nofile) < 201000) {
   console.log(
     `\nThe open-file limit here is ${nofile}: 100,000 connections need ≥ 100,000 descriptors ` +

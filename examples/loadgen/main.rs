@@ -14,7 +14,8 @@
 //!
 //! - `connect`: open `--clients` WebSocket connections (default 10,000; source addresses
 //!   spread over 127.x.y.z), join `/`, hold them idle; connections/s, server CPU per
-//!   connection, server RSS per idle connection.
+//!   connection, server RSS per idle connection. `--polling`: long-polling sessions
+//!   instead (two connections each: the held GET, the POSTs').
 //! - `echo`: `--clients` (default 50) closed loops of `emitWithAck("echo", <32 bytes>)`;
 //!   acks/s and latency percentiles.
 //! - `broadcast-max`: `--clients` (default 1,000) in the chat, `--senders` (10) of them
@@ -104,6 +105,10 @@ struct Opts {
     /// Seconds idle connections are held before RSS is read (connect).
     #[arg(long, default_value_t = 2.0)]
     hold: f64,
+    /// connect: the idle clients are long-polling sessions (a GET held, and the connection
+    /// of their POSTs kept alive, as a browser keeps it) rather than WebSockets.
+    #[arg(long)]
+    polling: bool,
     /// Connection attempts in flight at once.
     #[arg(long, default_value_t = 256)]
     concurrency: usize,
@@ -937,6 +942,15 @@ fn post_request(shared: &Shared, sid: &str, body: &[u8]) -> Vec<u8> {
 }
 
 /// A long-polling client: one connection for GETs, one for POSTs, as browsers do.
+/// Start every long-polling client, `--concurrency` of them connecting at a time.
+async fn spawn_polling_clients(shared: &Rc<Shared>) {
+    let sem = Arc::new(Semaphore::new(shared.opts.concurrency.max(1)));
+    for idx in 0..shared.clients {
+        let permit = sem.clone().acquire_owned().await.expect("never closed");
+        spawn_local(polling_client(shared.clone(), idx, permit));
+    }
+}
+
 async fn polling_client(shared: Rc<Shared>, idx: usize, permit: OwnedSemaphorePermit) {
     if let Err(e) = polling_session(&shared, idx, permit).await {
         shared.lost();
@@ -1219,6 +1233,10 @@ async fn run_connect(shared: Rc<Shared>) -> Result<Value, String> {
     {
         let s = shared.clone();
         spawn_local(async move {
+            if s.opts.polling {
+                spawn_polling_clients(&s).await;
+                return;
+            }
             let s2 = s.clone();
             spawn_ws_clients(&s, move |_, permit| Idle {
                 shared: s2.clone(),
@@ -1295,11 +1313,7 @@ async fn run_broadcast(shared: Rc<Shared>, scenario: Scenario) -> Result<Value, 
         let s = shared.clone();
         spawn_local(async move {
             if scenario == Scenario::Polling {
-                let sem = Arc::new(Semaphore::new(s.opts.concurrency.max(1)));
-                for idx in 0..s.clients {
-                    let permit = sem.clone().acquire_owned().await.expect("never closed");
-                    spawn_local(polling_client(s.clone(), idx, permit));
-                }
+                spawn_polling_clients(&s).await;
             } else {
                 let s2 = s.clone();
                 spawn_ws_clients(&s, move |idx, permit| Chat {

@@ -295,6 +295,10 @@ impl<H: EngineHandler> Engine<H> {
                     }
                     match *req.method() {
                         Method::GET => {
+                            // Nothing of the request is kept while the poll waits: its head
+                            // holds hyper's read buffer, which hyper could not use again
+                            // for the connection's next read (8 KiB per waiting poll).
+                            drop(req);
                             let answer = polling::poll(session, &self.stats).await;
                             if session.is_closed() {
                                 // Closed while this poll was on its way in: it was the one

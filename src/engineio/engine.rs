@@ -339,7 +339,7 @@ impl<H: EngineHandler> Engine<H> {
             return Err(Error::Forbidden);
         }
         // Kept for the session's life: no spare capacity.
-        let (mut url, mut query) = (parts.uri.to_string(), info.query);
+        let (mut url, mut query) = (parts.uri.to_string(), RequestInfo::query(parts.uri.query()));
         url.shrink_to_fit();
         query.shrink_to_fit();
         let handshake = Handshake {

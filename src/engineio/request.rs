@@ -13,37 +13,35 @@ pub(crate) struct RequestInfo {
     pub sid: Option<Sid>,
     /// Whether `EIO=4`.
     pub eio4: bool,
-    /// Every query parameter, decoded.
-    pub query: Vec<(String, String)>,
 }
 
 impl RequestInfo {
     /// Read the query. An unknown transport is an error; an unknown sid is left for the
-    /// session lookup to report (a malformed one can match no session).
+    /// session lookup to report (a malformed one can match no session). Nothing is copied:
+    /// every poll and POST comes this way.
     pub fn parse(query: Option<&str>) -> Result<RequestInfo, Error> {
-        let query: Vec<(String, String)> = form_urlencoded::parse(query.unwrap_or("").as_bytes())
-            .into_owned()
-            .collect();
-        let get = |key: &str| {
-            query
-                .iter()
-                .find(|(k, _)| k == key)
-                .map(|(_, v)| v.as_str())
-        };
+        let pairs = || form_urlencoded::parse(query.unwrap_or("").as_bytes());
+        let get = |key: &str| pairs().find(|(k, _)| k == key).map(|(_, v)| v);
         let transport = get("transport")
-            .and_then(Transport::parse)
+            .and_then(|t| Transport::parse(&t))
             .ok_or(Error::UnknownTransport)?;
         let sid = match get("sid") {
             None => None,
             Some(s) => Some(s.parse::<Sid>().map_err(|_| Error::UnknownSid)?),
         };
-        let eio4 = get("EIO") == Some("4");
+        let eio4 = get("EIO").is_some_and(|v| v == "4");
         Ok(RequestInfo {
             transport,
             sid,
             eio4,
-            query,
         })
+    }
+
+    /// Every query parameter, decoded: what a handshake keeps for the session's life.
+    pub fn query(query: Option<&str>) -> Vec<(String, String)> {
+        form_urlencoded::parse(query.unwrap_or("").as_bytes())
+            .into_owned()
+            .collect()
     }
 }
 
@@ -59,7 +57,7 @@ mod tests {
         assert_eq!(info.transport, Transport::Polling);
         assert_eq!(info.sid, Some(sid));
         assert!(info.eio4);
-        assert_eq!(info.query.len(), 4);
+        assert_eq!(RequestInfo::query(Some(&q)).len(), 4);
     }
 
     #[test]

@@ -7,6 +7,7 @@
 use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD;
 use bytes::Bytes;
+use bytestring::ByteString;
 use serde_json::{Map, Value, json};
 
 use crate::routing::{Action, Args, Recipients};
@@ -114,7 +115,7 @@ fn table_actions(mut t: Map<String, Value>, event: &str, reply: &mut Reply) -> R
     match recipients {
         Some(to) => reply.actions.push(Action::Deliver {
             to,
-            event: name.unwrap_or_else(|| event.to_owned()),
+            event: name.map_or_else(|| event.into(), ByteString::from),
             args: match data {
                 None => Args::Forward,
                 Some(Value::Array(items)) => args(items),

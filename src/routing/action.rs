@@ -1,6 +1,7 @@
 //! Compiled routes and the actions they resolve to. Plain data: the app layer performs
 //! actions; nothing here touches a socket.
 
+use bytestring::ByteString;
 use serde_json::Value;
 
 use super::template::{Template, ValueTemplate};
@@ -40,7 +41,7 @@ pub struct Deliver {
     /// Who receives it.
     pub target: Target,
     /// The event name delivered; the incoming one when `None`.
-    pub event: Option<String>,
+    pub event: Option<ByteString>,
     /// The arguments.
     pub data: DataSpec,
     /// socket.io's `volatile`: dropped for a recipient that is behind rather than queued.
@@ -165,8 +166,8 @@ pub enum Action {
     Deliver {
         /// Who receives it.
         to: Recipients,
-        /// The event name.
-        event: String,
+        /// The event name: shared, not copied, from the route or the incoming event.
+        event: ByteString,
         /// Its arguments.
         args: Args,
         /// Whether a recipient that is behind may miss it (socket.io's `volatile`).

@@ -88,7 +88,8 @@ pub fn explain(table: &RouteTable, q: &Question) -> Result<String, String> {
         let _ = writeln!(out, "the arguments satisfy its schema `{}`", schema.name);
     }
     let mut acked = false;
-    for (i, step) in route.trace(&q.event, q).into_iter().enumerate() {
+    let event = bytestring::ByteString::from(q.event.as_str());
+    for (i, step) in route.trace(&event, q).into_iter().enumerate() {
         let n = i + 1;
         match step {
             StepOutcome::WhenFalse => {

@@ -5,6 +5,8 @@ use std::collections::{BTreeMap, HashMap};
 use std::path::PathBuf;
 use std::time::Duration;
 
+use bytestring::ByteString;
+
 use super::action::{Action, Actions, Args, DataSpec, Recipients, Route, Target};
 use super::template::Scope;
 
@@ -314,7 +316,7 @@ impl Route {
     }
 
     /// The actions for `event`. The first step with an `ack` answers the ack.
-    pub fn resolve(&self, event: &str, scope: &dyn Scope) -> Resolved {
+    pub fn resolve(&self, event: &ByteString, scope: &dyn Scope) -> Resolved {
         let mut out = Resolved::default();
         self.walk(event, scope, |step| match step {
             StepOutcome::WhenFalse => {}
@@ -336,14 +338,14 @@ impl Route {
 
     /// What each step does for `event`, in order (`switchboard explain` shows it; `resolve`
     /// is its sum). The first step with an `ack` answers the ack.
-    pub fn trace(&self, event: &str, scope: &dyn Scope) -> Vec<StepOutcome> {
+    pub fn trace(&self, event: &ByteString, scope: &dyn Scope) -> Vec<StepOutcome> {
         let mut out = Vec::with_capacity(self.steps.len());
         self.walk(event, scope, |step| out.push(step));
         out
     }
 
     /// What each step does for `event`, in order, told to `each` as it is known.
-    fn walk(&self, event: &str, scope: &dyn Scope, mut each: impl FnMut(StepOutcome)) {
+    fn walk(&self, event: &ByteString, scope: &dyn Scope, mut each: impl FnMut(StepOutcome)) {
         let named = super::template::Named {
             scope,
             event,
@@ -419,7 +421,11 @@ fn step_room(step: &super::action::Step, scope: &dyn Scope) -> Option<super::tem
     })
 }
 
-fn resolve_step(step: &super::action::Step, event: &str, scope: &dyn Scope) -> Option<Actions> {
+fn resolve_step(
+    step: &super::action::Step,
+    event: &ByteString,
+    scope: &dyn Scope,
+) -> Option<Actions> {
     if let Some(script) = &step.script {
         return Some(smallvec::smallvec![Action::Script(script.clone())]);
     }
@@ -473,7 +479,7 @@ fn resolve_step(step: &super::action::Step, event: &str, scope: &dyn Scope) -> O
         };
         actions.push(Action::Deliver {
             to,
-            event: deliver.event.clone().unwrap_or_else(|| event.to_owned()),
+            event: deliver.event.clone().unwrap_or_else(|| event.clone()),
             args: resolve_data(&deliver.data, scope)?,
             volatile: deliver.volatile,
         });

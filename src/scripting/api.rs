@@ -132,7 +132,7 @@ fn deliver(shared: &Shared, to: Recipients, event: &str, data: &[Dynamic]) -> Do
     let args = shared.args(data)?;
     shared.push(Action::Deliver {
         to,
-        event: event.to_owned(),
+        event: event.into(),
         args,
         volatile: false,
     });

@@ -15,6 +15,7 @@ mod script;
 
 pub(crate) use http::args_json;
 
+use bytestring::ByteString;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -124,7 +125,7 @@ impl Core {
         adapter: &Arc<dyn Adapter>,
         socket: &Arc<Socket>,
         route: &Route,
-        name: &str,
+        name: &ByteString,
         event: Option<&Event>,
     ) -> Option<Pending> {
         let scope = EventScope::new(socket, adapter.as_ref(), event.map(|e| &e.args[..]));
@@ -132,7 +133,7 @@ impl Core {
         if resolved.skipped > 0 {
             tracing::debug!(
                 ns = socket.nsp(),
-                event = name,
+                event = &**name,
                 skipped = resolved.skipped,
                 "A template resolved to nothing; route step skipped"
             );
@@ -170,7 +171,7 @@ impl Core {
                 snapshot.clone(),
                 adapter.clone(),
                 socket.clone(),
-                name.to_owned(),
+                name.to_string(),
                 event.cloned(),
                 deferred,
                 actions.collect(),
@@ -223,7 +224,8 @@ impl Core {
             .routes
             .namespace(socket.nsp())
             .and_then(|ns| ns.on_disconnect.as_ref())?;
-        self.run(&snapshot, adapter, socket, route, "disconnect", None)
+        let name = ByteString::from_static("disconnect");
+        self.run(&snapshot, adapter, socket, route, &name, None)
     }
 }
 
@@ -314,8 +316,14 @@ impl SocketHandler for Dispatcher {
             }
         }
         let route = ns.on_connect.as_ref()?;
-        self.core
-            .run(&snapshot, adapter, socket, route, "connect", None)
+        self.core.run(
+            &snapshot,
+            adapter,
+            socket,
+            route,
+            &ByteString::from_static("connect"),
+            None,
+        )
     }
 
     fn on_event(&self, socket: &Arc<Socket>, event: Event) -> Option<Pending> {

@@ -1,5 +1,6 @@
 //! `[namespaces."NAME"]`: auth rules and routes.
 
+use bytestring::ByteString;
 use std::collections::{BTreeMap, BTreeSet};
 
 use toml::de::{DeTable, DeValue};
@@ -486,7 +487,7 @@ fn compile_table_step(
         Some(target) => {
             step.deliver = Some(Deliver {
                 target,
-                event: event_name,
+                event: event_name.map(ByteString::from),
                 data: payload.unwrap_or(DataSpec::Forward),
                 volatile,
                 namespace,

@@ -393,13 +393,13 @@ hello = [ { to = "emit", event = "welcome", data = "hi {socket.id}" }, { to = "b
         };
         ns.route(event)
             .unwrap()
-            .resolve(event, &Args0(args))
+            .resolve(&event.into(), &Args0(args))
             .actions
             .to_vec()
     };
     let deliver = |to, event: &str, args| Action::Deliver {
         to,
-        event: event.to_owned(),
+        event: event.into(),
         args,
         volatile: false,
     };

@@ -941,7 +941,6 @@ fn post_request(shared: &Shared, sid: &str, body: &[u8]) -> Vec<u8> {
     req
 }
 
-/// A long-polling client: one connection for GETs, one for POSTs, as browsers do.
 /// Start every long-polling client, `--concurrency` of them connecting at a time.
 async fn spawn_polling_clients(shared: &Rc<Shared>) {
     let sem = Arc::new(Semaphore::new(shared.opts.concurrency.max(1)));
@@ -951,6 +950,7 @@ async fn spawn_polling_clients(shared: &Rc<Shared>) {
     }
 }
 
+/// A long-polling client: one connection for GETs, one for POSTs, as browsers do.
 async fn polling_client(shared: Rc<Shared>, idx: usize, permit: OwnedSemaphorePermit) {
     if let Err(e) = polling_session(&shared, idx, permit).await {
         shared.lost();

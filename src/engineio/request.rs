@@ -20,16 +20,25 @@ impl RequestInfo {
     /// session lookup to report (a malformed one can match no session). Nothing is copied:
     /// every poll and POST comes this way.
     pub fn parse(query: Option<&str>) -> Result<RequestInfo, Error> {
-        let pairs = || form_urlencoded::parse(query.unwrap_or("").as_bytes());
-        let get = |key: &str| pairs().find(|(k, _)| k == key).map(|(_, v)| v);
-        let transport = get("transport")
+        // One pass; the first of a repeated key counts.
+        let (mut transport, mut sid, mut eio) = (None, None, None);
+        for (key, value) in form_urlencoded::parse(query.unwrap_or("").as_bytes()) {
+            let slot = match &*key {
+                "transport" => &mut transport,
+                "sid" => &mut sid,
+                "EIO" => &mut eio,
+                _ => continue,
+            };
+            slot.get_or_insert(value);
+        }
+        let transport = transport
             .and_then(|t| Transport::parse(&t))
             .ok_or(Error::UnknownTransport)?;
-        let sid = match get("sid") {
+        let sid = match sid {
             None => None,
             Some(s) => Some(s.parse::<Sid>().map_err(|_| Error::UnknownSid)?),
         };
-        let eio4 = get("EIO").is_some_and(|v| v == "4");
+        let eio4 = eio.is_some_and(|v| v == "4");
         Ok(RequestInfo {
             transport,
             sid,

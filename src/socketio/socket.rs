@@ -483,10 +483,10 @@ impl Socket {
 
     /// Answer the client's event `id`.
     pub fn ack(&self, id: u64, args: &[u8], attachments: Arc<[Bytes]>) -> Result<(), SendError> {
-        if self.limits.parser == super::Parser::Msgpack
-            || !attachments.is_empty()
-            || !self.is_connected()
-        {
+        if !self.is_connected() {
+            return Err(SendError::Closed);
+        }
+        if self.limits.parser == super::Parser::Msgpack || !attachments.is_empty() {
             return self.send(&Encoded::ack(&self.nsp, id, Args::Raw(args), attachments));
         }
         // A plain answer for this socket alone: cut from the thread's block and moved into

@@ -15,11 +15,11 @@ mod script;
 
 pub(crate) use http::args_json;
 
-use bytestring::ByteString;
 use std::sync::Arc;
 use std::time::Duration;
 
 use arc_swap::ArcSwap;
+use bytestring::ByteString;
 use serde_json::value::RawValue;
 
 use super::metrics::Metrics;
@@ -316,14 +316,9 @@ impl SocketHandler for Dispatcher {
             }
         }
         let route = ns.on_connect.as_ref()?;
-        self.core.run(
-            &snapshot,
-            adapter,
-            socket,
-            route,
-            &ByteString::from_static("connect"),
-            None,
-        )
+        let name = ByteString::from_static("connect");
+        self.core
+            .run(&snapshot, adapter, socket, route, &name, None)
     }
 
     fn on_event(&self, socket: &Arc<Socket>, event: Event) -> Option<Pending> {

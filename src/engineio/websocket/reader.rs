@@ -69,6 +69,12 @@ impl<R: AsyncRead + Unpin> Reader<R> {
         }
     }
 
+    /// Room to read into for a buffer that must hold `want` bytes: what is wanted and then
+    /// some, so that each read takes what has arrived, not a byte at a time.
+    fn spare_for(&self, want: usize) -> usize {
+        want.saturating_sub(self.buf.len()).max(MIN_READ)
+    }
+
     async fn fill(&mut self, want: usize) -> Result<(), ReadError> {
         if self.buf.is_empty() {
             // What arrived is looked at first: the rest of a frame is read into a buffer of
@@ -78,9 +84,7 @@ impl<R: AsyncRead + Unpin> Reader<R> {
         if self.buf.len() >= want {
             return Ok(());
         }
-        // Room for what is wanted and then some: each read takes what has arrived, not a
-        // byte at a time.
-        let spare = (want - self.buf.len()).max(MIN_READ);
+        let spare = self.spare_for(want);
         if self.buf.capacity() - self.buf.len() < spare {
             self.buf.reserve(spare);
         }
@@ -109,7 +113,8 @@ impl<R: AsyncRead + Unpin> Reader<R> {
                     } else if self.in_block {
                         // The start of a frame waits for its rest in a buffer of its own,
                         // not in the thread's block.
-                        let mut own = BytesMut::with_capacity(want.max(MIN_READ));
+                        let mut own =
+                            BytesMut::with_capacity(self.buf.len() + self.spare_for(want));
                         own.extend_from_slice(&self.buf);
                         self.buf = own;
                         self.in_block = false;

@@ -1,8 +1,8 @@
 //! `[namespaces."NAME"]`: auth rules and routes.
 
-use bytestring::ByteString;
 use std::collections::{BTreeMap, BTreeSet};
 
+use bytestring::ByteString;
 use toml::de::{DeTable, DeValue};
 
 use super::super::action::{DataSpec, Deliver, Route, ScriptRef, Step, Target};

@@ -34,6 +34,43 @@ async fn a_message_fragmented_past_max_payload_closes_only_its_session() {
 }
 
 #[tokio::test]
+async fn peers_stopped_mid_frame_keep_their_bytes_and_cost_the_others_nothing() {
+    // Reads of every connection share a block of the thread: a frame whose rest has not
+    // come is moved out of it, so the traffic of others goes on and the frame, finished
+    // later, arrives whole.
+    let server = start(CHAT).await;
+    let mut stalled = Vec::new();
+    let mut rests = Vec::new();
+    for n in 0..20 {
+        let (mut ws, _) = RawWs::socket(server.addr).await;
+        let frame = text_frame(&format!(r#"42["chat message","stalled {n}"]"#));
+        let (start, rest) = frame.split_at(frame.len() / 2);
+        ws.write(start).await;
+        stalled.push(ws);
+        rests.push(rest.to_vec());
+    }
+    let (mut other, _) = RawWs::socket(server.addr).await;
+    for n in 0..200 {
+        let text = format!(r#"42["chat message","other {n}"]"#);
+        other.send_text(&text).await;
+        assert_eq!(other.recv_event().await, text);
+    }
+    for (ws, rest) in stalled.iter_mut().zip(&rests) {
+        ws.write(rest).await;
+    }
+    let mut finished: Vec<String> = Vec::new();
+    for _ in 0..20 {
+        finished.push(other.recv_event().await);
+    }
+    finished.sort();
+    let mut expected: Vec<String> = (0..20)
+        .map(|n| format!(r#"42["chat message","stalled {n}"]"#))
+        .collect();
+    expected.sort();
+    assert_eq!(finished, expected);
+}
+
+#[tokio::test]
 async fn a_message_of_exactly_max_payload_in_fragments_is_accepted() {
     let server = start(CHAT).await;
     let (mut ws, _) = RawWs::socket(server.addr).await;

@@ -9,7 +9,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { after, before, describe, test } from "node:test";
 
-import { freePort } from "./cluster-helpers.mjs";
+import { eventually } from "./cluster-helpers.mjs";
 import { startServer, switchboardBinary, target } from "./harness.mjs";
 import { Clients } from "./helpers.mjs";
 
@@ -18,12 +18,12 @@ describe("tools against a running server", { skip: target === "reference" && "sw
   const clients = new Clients();
 
   before(async () => {
-    const port = await freePort();
-    admin = `http://127.0.0.1:${port}`;
+    // The server picks its admin port and says which: a port chosen here and bound later
+    // could be taken meanwhile by another test file's server.
     server = await startServer({
       routes: `
 [server]
-admin_listen = "127.0.0.1:${port}"
+admin_listen = "127.0.0.1:0"
 
 [namespaces."/".events]
 say = "io"
@@ -33,6 +33,9 @@ enter = [ { join = "{0}" }, { ack = "in {0}" } ]
 x = "io"
 `,
     });
+    const said = /Serving \/metrics, \/healthz and \/readyz.*addr=(127\.0\.0\.1:\d+)/;
+    await eventually(async () => said.test(server.output()), { label: "the admin port in the log" });
+    admin = `http://${said.exec(server.output())[1]}`;
     dir = await mkdtemp(join(tmpdir(), "switchboard-tools-"));
   });
   after(async () => {

@@ -9,7 +9,7 @@ import { after, before, describe, it } from "node:test";
 
 import { io as connect } from "socket.io-client";
 
-import { eventually, freePort, metric } from "./cluster-helpers.mjs";
+import { eventually, metric } from "./cluster-helpers.mjs";
 import { startServer, target } from "./harness.mjs";
 import { waitConnected, waitFor, waitUntil } from "./helpers.mjs";
 import { startRedis } from "./redis.mjs";
@@ -76,7 +76,7 @@ for (const adapter of ["redis", "redis-streams"]) {
     }
 
     before(async () => {
-      redis = await startRedis(await freePort());
+      redis = await startRedis();
       sb1 = await startServer({ routes: routes(redis.url, adapter) });
       sb2 = await startServer({ routes: routes(redis.url, adapter) });
       await meshed([sb1, sb2]);

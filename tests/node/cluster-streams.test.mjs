@@ -12,7 +12,7 @@ import { createAdapter } from "@socket.io/redis-streams-adapter";
 import { createClient } from "redis";
 import { io as connect } from "socket.io-client";
 
-import { barrier, collectUntil, eventually, freePort, startNodePeer } from "./cluster-helpers.mjs";
+import { barrier, collectUntil, eventually, startNodePeer } from "./cluster-helpers.mjs";
 import { startServer, target } from "./harness.mjs";
 import { waitConnected, waitFor } from "./helpers.mjs";
 import { startRedis } from "./redis.mjs";
@@ -82,7 +82,7 @@ describe("cluster over Redis streams", { skip: target === "reference" && "switch
   }
 
   before(async () => {
-    redis = await startRedis(await freePort());
+    redis = await startRedis();
     const env = { API_KEYS: API_KEY };
     sb1 = await startServer({ routes: routes(redis.url), env });
     sb2 = await startServer({ routes: routes(redis.url), env });

@@ -10,7 +10,7 @@ import { after, before, describe, it } from "node:test";
 import { createClient } from "redis";
 import { io as connect } from "socket.io-client";
 
-import { eventually, freePort } from "./cluster-helpers.mjs";
+import { eventually } from "./cluster-helpers.mjs";
 import { startServer, target } from "./harness.mjs";
 import { waitConnected, waitFor } from "./helpers.mjs";
 import { startRedis } from "./redis.mjs";
@@ -20,7 +20,7 @@ describe("cluster over Redis with TLS", { skip: target === "reference" && "switc
   const clients = [];
 
   before(async () => {
-    redis = await startRedis(await freePort(), { tls: true });
+    redis = await startRedis({ tls: true });
     assert.match(redis.url, /^rediss:\/\//);
     const routes = `[cluster]\nadapter = "redis"\nurl = "${redis.url}"\n\n[namespaces."/".events]\nall = "io"\n`;
     const env = { SSL_CERT_FILE: redis.ca };

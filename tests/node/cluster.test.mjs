@@ -18,7 +18,6 @@ import {
   barrier,
   collectUntil,
   eventually,
-  freePort,
   metric,
   startNodePeer,
 } from "./cluster-helpers.mjs";
@@ -60,8 +59,8 @@ describe("cluster over Redis", { skip: target === "reference" && "switchboard on
   }
 
   before(async () => {
-    redisPort = await freePort();
-    redis = await startRedis(redisPort);
+    redis = await startRedis();
+    redisPort = redis.port;
     hooks = createServer((req, res) => {
       let body = "";
       req.on("data", (c) => (body += c));
@@ -329,7 +328,7 @@ describe("cluster over Redis", { skip: target === "reference" && "switchboard on
     assert.equal(await local, "during outage");
     assert.ok((await metric(sb1, "switchboard_cluster_redis_outages_total")) >= 1);
 
-    redis = await startRedis(redisPort);
+    redis = await startRedis({ port: redisPort });
     await eventually(
       async () =>
         (await metric(sb1, "switchboard_cluster_connected")) === 1 &&

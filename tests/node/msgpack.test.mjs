@@ -11,7 +11,7 @@ import WebSocket from "ws";
 
 import { createClient } from "redis";
 
-import { eventually, freePort } from "./cluster-helpers.mjs";
+import { eventually } from "./cluster-helpers.mjs";
 import { startServer, target } from "./harness.mjs";
 import { Clients, useServer, waitFor, waitForArgs } from "./helpers.mjs";
 import { startRedis } from "./redis.mjs";
@@ -123,7 +123,7 @@ describe("msgpack parser in a cluster", { skip: target === "reference" && "switc
       await Promise.all([one?.stop(), two?.stop()]);
       await redis?.stop();
     });
-    redis = await startRedis(await freePort());
+    redis = await startRedis();
     const clustered = `${routes}\n[cluster]\nadapter = "redis"\nurl = "${redis.url}"\n`;
     [one, two] = await Promise.all([startServer({ routes: clustered }), startServer({ routes: clustered })]);
     const a = await clients.connect(one.url, { parser, transports: ["websocket"] });

@@ -1,6 +1,6 @@
-// Debian's redis-server for the cluster tests: started on a given port in a temp dir, without
-// persistence — or, with `tls`, on a TLS port only, its certificate signed by a CA made here
-// with `openssl` (`ca` is that CA's file, for SSL_CERT_FILE). A missing redis-server or
+// Debian's redis-server for the cluster tests: started on a free port (or a given one) in a temp
+// dir, without persistence — or, with `tls`, on a TLS port only, its certificate signed by a CA
+// made here with `openssl` (`ca` is that CA's file, for SSL_CERT_FILE). A missing redis-server or
 // openssl is an error, never a skip (.ci/run installs them).
 
 import { spawn, spawnSync } from "node:child_process";
@@ -9,9 +9,33 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 
 import { makeCertificates } from "./certs.mjs";
+import { freePort } from "./cluster-helpers.mjs";
 
-/** Debian's redis-server on `port`, in a temp dir, without persistence; `tls`: TLS only. */
-export async function startRedis(port, { tls = false } = {}) {
+/** Attempts at a free port: one found free may be taken by another test's server before
+ * redis-server binds it (redis-server cannot be told port 0 and say which it got). */
+const ATTEMPTS = 5;
+
+/**
+ * Debian's redis-server in a temp dir, without persistence; `tls`: TLS only. On `port` when
+ * given (a restart on the port of a stopped one); otherwise on a free port, another tried when
+ * the one found is taken before redis-server binds it. `port` of the result says which.
+ */
+export async function startRedis({ port, tls = false } = {}) {
+  if (port !== undefined) {
+    return startRedisOn(port, tls);
+  }
+  for (let attempt = 1; ; attempt++) {
+    try {
+      return await startRedisOn(await freePort(), tls);
+    } catch (e) {
+      if (attempt === ATTEMPTS || !String(e.message).includes("Address already in use")) {
+        throw e;
+      }
+    }
+  }
+}
+
+async function startRedisOn(port, tls) {
   for (const [tool, pkg] of [["redis-server", "redis-server"], ...(tls ? [["openssl", "openssl"]] : [])]) {
     if (spawnSync("sh", ["-c", `command -v ${tool}`]).status !== 0) {
       throw new Error(`${tool} is not installed: apt-get install -y ${pkg} (.ci/run does)`);
@@ -48,6 +72,7 @@ export async function startRedis(port, { tls = false } = {}) {
   child.stderr.resume();
   process.once("exit", () => child.kill("SIGKILL"));
   return {
+    port,
     url: `${tls ? "rediss" : "redis"}://127.0.0.1:${port}`,
     ca: certs?.ca,
     async stop() {

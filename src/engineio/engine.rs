@@ -323,6 +323,20 @@ impl<H: EngineHandler> Engine<H> {
         if !info.eio4 {
             return Err(Error::UnsupportedProtocolVersion);
         }
+        // Boxed: what a handshake keeps across its first poll would otherwise be part of every
+        // request's future, a waiting poll's too.
+        Box::pin(self.handshake(req, remote, config, info.transport)).await
+    }
+
+    /// A new session: admitted, registered, and answered with its OPEN packet (the first poll,
+    /// or the WebSocket upgrade).
+    async fn handshake(
+        self: &Arc<Self>,
+        req: Request<Incoming>,
+        remote: SocketAddr,
+        config: &Arc<EngineConfig>,
+        transport: Transport,
+    ) -> Result<HttpResponse, Error> {
         let (parts, body) = req.into_parts();
         let client = client_ip(remote.ip(), &parts.headers, &config.admission);
         if let Err((limit, error)) = self.gate.admit(
@@ -350,12 +364,12 @@ impl<H: EngineHandler> Engine<H> {
             client_ip: client,
             issued: SystemTime::now(),
         };
-        let conn = self.open(info.transport, handshake, config.clone());
+        let conn = self.open(transport, handshake, config.clone());
         let cookie = config
             .cookie
             .as_ref()
             .map(|c| c.header(conn.session.sid().as_str()));
-        let mut response = match info.transport {
+        let mut response = match transport {
             Transport::Polling => polling::poll(&conn.session, &self.stats).await,
             Transport::Websocket => {
                 let req = Request::from_parts(parts, body);

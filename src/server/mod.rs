@@ -392,7 +392,11 @@ impl Server {
         let service = service_fn(move |mut req: Request<Incoming>| {
             req.extensions_mut().insert(handle.clone());
             let server = server.clone();
-            async move { Ok::<_, std::convert::Infallible>(server.handle(req, remote, role).await) }
+            // Boxed: hyper keeps room for a request's future for the connection's whole life,
+            // an idle keep-alive connection's too; a box costs room only while a request runs.
+            Box::pin(async move {
+                Ok::<_, std::convert::Infallible>(server.handle(req, remote, role).await)
+            })
         });
         let mut http = http1::Builder::new();
         http.timer(TokioTimer::new())
@@ -446,6 +450,8 @@ impl Server {
         }
     }
 
+    /// Answer one request. Each branch's future is boxed: unboxed, every request — a
+    /// long-poll waiting for its packets too — would carry the size of the largest (5 KiB).
     async fn handle(
         &self,
         req: Request<Incoming>,
@@ -453,7 +459,7 @@ impl Server {
         role: Role,
     ) -> Response<Body> {
         let req = if role == Role::Admin {
-            match admin_tools::handle(&self.app, req).await {
+            match Box::pin(admin_tools::handle(&self.app, req)).await {
                 Ok(response) => return body::whole(response),
                 Err(req) => req,
             }
@@ -464,7 +470,7 @@ impl Server {
         let api = path == "/api" || path.starts_with("/api/");
         if role == Role::Api {
             return body::whole(if api {
-                api::handle(&self.app, &self.api_rate, req).await
+                Box::pin(api::handle(&self.app, &self.api_rate, req)).await
             } else {
                 api_not_here()
             });
@@ -474,7 +480,7 @@ impl Server {
             && !self.api.load(Ordering::Acquire)
             && self.app.snapshot().routes.api.is_some()
         {
-            return body::whole(api::handle(&self.app, &self.api_rate, req).await);
+            return body::whole(Box::pin(api::handle(&self.app, &self.api_rate, req)).await);
         }
         let ops = role == Role::Admin || !self.admin.load(Ordering::Acquire);
         match path {
@@ -526,22 +532,27 @@ impl Server {
                     None => not_found(MISSING_BUNDLE),
                 };
             }
-            return body::whole(self.app.engine().handle(req, remote).await);
+            return body::whole(Box::pin(self.app.engine().handle(req, remote)).await);
         }
-        if let Some(response) = admin_ui::serve(
+        if let Some(response) = Box::pin(admin_ui::serve(
             &self.app,
             self.admin_ui_dir.get(),
             req.method(),
             path,
             req.headers(),
-        )
+        ))
         .await
         {
             return response;
         }
         let snapshot = self.app.snapshot();
-        static_files::serve(&snapshot.routes.statics, req.method(), path, req.headers())
-            .await
-            .unwrap_or_else(|| body::status(StatusCode::NOT_FOUND))
+        Box::pin(static_files::serve(
+            &snapshot.routes.statics,
+            req.method(),
+            path,
+            req.headers(),
+        ))
+        .await
+        .unwrap_or_else(|| body::status(StatusCode::NOT_FOUND))
     }
 }

@@ -21,6 +21,11 @@ const ATTEMPTS = 5;
  * the one found is taken before redis-server binds it. `port` of the result says which.
  */
 export async function startRedis({ port, tls = false } = {}) {
+  for (const [tool, pkg] of [["redis-server", "redis-server"], ...(tls ? [["openssl", "openssl"]] : [])]) {
+    if (spawnSync("sh", ["-c", `command -v ${tool}`]).status !== 0) {
+      throw new Error(`${tool} is not installed: apt-get install -y ${pkg} (.ci/run does)`);
+    }
+  }
   if (port !== undefined) {
     return startRedisOn(port, tls);
   }
@@ -36,11 +41,6 @@ export async function startRedis({ port, tls = false } = {}) {
 }
 
 async function startRedisOn(port, tls) {
-  for (const [tool, pkg] of [["redis-server", "redis-server"], ...(tls ? [["openssl", "openssl"]] : [])]) {
-    if (spawnSync("sh", ["-c", `command -v ${tool}`]).status !== 0) {
-      throw new Error(`${tool} is not installed: apt-get install -y ${pkg} (.ci/run does)`);
-    }
-  }
   const dir = await mkdtemp(join(tmpdir(), "switchboard-redis-"));
   const certs = tls ? makeCertificates(dir) : undefined;
   const listen = tls
@@ -53,7 +53,7 @@ async function startRedisOn(port, tls) {
     { stdio: ["ignore", "pipe", "pipe"] },
   );
   let out = "";
-  await new Promise((resolve, reject) => {
+  const started = new Promise((resolve, reject) => {
     const timer = setTimeout(() => reject(new Error(`redis-server did not start:\n${out}`)), 10_000);
     child.stdout.setEncoding("utf8");
     child.stdout.on("data", (chunk) => {
@@ -68,6 +68,14 @@ async function startRedisOn(port, tls) {
       reject(new Error(`redis-server exited (${code}):\n${out}`));
     });
   });
+  try {
+    await started;
+  } catch (e) {
+    // A failed attempt leaves nothing behind: no server still starting, no temp dir.
+    child.kill("SIGKILL");
+    await rm(dir, { recursive: true, force: true });
+    throw e;
+  }
   child.stdout.resume();
   child.stderr.resume();
   process.once("exit", () => child.kill("SIGKILL"));

@@ -14,6 +14,7 @@ mod jwks;
 mod jwt;
 mod ops;
 mod ordering;
+mod polling_http;
 mod presence;
 mod recovery;
 mod reload;

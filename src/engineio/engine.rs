@@ -29,7 +29,6 @@ use arc_swap::ArcSwap;
 use bytes::Bytes;
 use http::{HeaderValue, Method, Request, Response, StatusCode, header};
 use http_body_util::Full;
-use hyper::body::Incoming;
 
 use super::admission::{Gate, client_ip};
 use super::config::{EngineConfig, Transport};
@@ -39,7 +38,7 @@ use super::packet::{OpenPacket, Packet};
 use super::request::RequestInfo;
 use super::session::{CloseReason, Handshake, Session};
 use super::sid::Sid;
-use super::{EngineHandler, Pending, cors, polling, websocket};
+use super::{EngineHandler, Pending, RequestBody, cors, polling, websocket};
 use crate::limits::Hits;
 use std::sync::atomic::{AtomicU64, Ordering};
 use tokio_util::task::TaskTracker;
@@ -219,9 +218,9 @@ impl<H: EngineHandler> Engine<H> {
     }
 
     /// Answer one HTTP request to the Engine.IO path.
-    pub async fn handle(
+    pub async fn handle<B: RequestBody>(
         self: &Arc<Self>,
-        req: Request<Incoming>,
+        req: Request<B>,
         remote: SocketAddr,
     ) -> HttpResponse {
         let config = self.config();
@@ -247,9 +246,9 @@ impl<H: EngineHandler> Engine<H> {
         response
     }
 
-    async fn dispatch(
+    async fn dispatch<B: RequestBody>(
         self: &Arc<Self>,
-        req: Request<Incoming>,
+        req: Request<B>,
         remote: SocketAddr,
         config: &Arc<EngineConfig>,
     ) -> Result<HttpResponse, Error> {
@@ -330,9 +329,9 @@ impl<H: EngineHandler> Engine<H> {
 
     /// A new session: admitted, registered, and answered with its OPEN packet (the first poll,
     /// or the WebSocket upgrade).
-    async fn handshake(
+    async fn handshake<B: RequestBody>(
         self: &Arc<Self>,
-        req: Request<Incoming>,
+        req: Request<B>,
         remote: SocketAddr,
         config: &Arc<EngineConfig>,
         transport: Transport,

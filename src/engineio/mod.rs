@@ -41,6 +41,19 @@ pub use sid::{InvalidSid, Sid};
 /// order the peer sent them.
 pub type Pending = Pin<Box<dyn Future<Output = ()> + Send + 'static>>;
 
+/// The body of a request to the Engine.IO path: hyper's, or one the server reads itself
+/// (its own long-polling path). Only a POST's is read.
+pub trait RequestBody:
+    hyper::body::Body<Data = Bytes, Error: Into<Box<dyn std::error::Error + Send + Sync>>> + Send
+{
+}
+
+impl<B> RequestBody for B where
+    B: hyper::body::Body<Data = Bytes, Error: Into<Box<dyn std::error::Error + Send + Sync>>>
+        + Send
+{
+}
+
 /// What the layer above Engine.IO implements. Callbacks run on the task that read the
 /// packet, in the order the peer sent them; they must not block.
 pub trait EngineHandler: Send + Sync + 'static {

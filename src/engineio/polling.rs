@@ -6,14 +6,13 @@ use std::sync::atomic::Ordering;
 use bytes::{Bytes, BytesMut};
 use http::{HeaderValue, Response, header};
 use http_body_util::{BodyExt, Full, Limited};
-use hyper::body::Incoming;
 
 use super::config::Transport;
 use super::engine::{Conn, Engine, Stats, TEXT_PLAIN};
 use super::error::Error;
 use super::packet::Packet;
 use super::session::{CloseReason, Session};
-use super::{EngineHandler, payload};
+use super::{EngineHandler, RequestBody, payload};
 use crate::limits::Limit;
 
 /// Answer a long-poll GET: wait for queued packets (or an upgrade, or the close) and send
@@ -104,10 +103,10 @@ impl Drop for Waiting<'_> {
 
 /// Read a POST body of packets and hand them to the engine. Over `max_payload` answers 413
 /// and closes the session; a malformed payload closes it with "parse error".
-pub(crate) async fn post<H: EngineHandler>(
+pub(crate) async fn post<H: EngineHandler, B: RequestBody>(
     engine: &Arc<Engine<H>>,
     conn: &Arc<Conn<H::Data>>,
-    body: Incoming,
+    body: B,
 ) -> Result<Response<Full<Bytes>>, Error> {
     let session = &conn.session;
     if session.posting.swap(true, Ordering::AcqRel) {

@@ -1,12 +1,15 @@
 //! HTTP EDGE — the hyper service: the Engine.IO path, the client bundle, static mounts,
 //! health and metrics; the accept loop, its caps and timeouts, and graceful shutdown.
 //!
-//! Every connection is HTTP/1.1 (there is no TLS here to negotiate HTTP/2), served by hyper
-//! with its timer: request headers must arrive within `header_timeout`, which also bounds
-//! how long a keep-alive connection may sit idle; writes that stall past `write_timeout`
-//! fail. Connections count against `max_connections` (by default the file limit less a
-//! reserve) and `max_connections_per_ip`; one over a cap still gets an answer — 503, with
-//! the Engine.IO error body on the Engine.IO path — from the reserve, and is closed.
+//! Every connection is HTTP/1.1 (there is no TLS here to negotiate HTTP/2). On the public
+//! listener a connection's Engine.IO long-polling requests are read and answered by
+//! [`polling_http`], which holds no buffer while a poll waits or the connection idles; the
+//! first request of any other kind hands the connection to hyper, with its timer, for good.
+//! Both hold a request head to `header_timeout`, which also bounds how long a keep-alive
+//! connection may sit idle; writes that stall past `write_timeout` fail. Connections count
+//! against `max_connections` (by default the file limit less a reserve) and
+//! `max_connections_per_ip`; one over a cap still gets an answer — 503, with the Engine.IO
+//! error body on the Engine.IO path — from the reserve, and is closed.
 
 mod admin_tools;
 mod admin_ui;
@@ -16,6 +19,8 @@ mod client_bundle;
 mod health;
 mod metrics;
 mod peer;
+mod polling_http;
+mod rewind;
 mod static_files;
 
 use std::future::Future;
@@ -30,12 +35,14 @@ use hyper::server::conn::http1;
 use hyper::service::service_fn;
 use hyper_util::rt::{TokioIo, TokioTimer};
 use tokio::net::{TcpListener, TcpStream};
+use tokio_util::either::Either;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
 use crate::app::App;
 use crate::engineio::{CloseReason, PeerHandle};
 use peer::{Counts, PeerStream};
+use rewind::Rewind;
 
 pub use body::Body;
 pub use client_bundle::{BundleError, ClientBundle, FILES as CLIENT_FILES};
@@ -311,11 +318,8 @@ impl Server {
         let server = self.clone();
         match self.counts.take(ip, max, per_ip) {
             Ok(slot) => {
-                self.connections.spawn(async move {
-                    server
-                        .connection(stream, remote, Role::Public, Some(slot))
-                        .await;
-                });
+                self.connections
+                    .spawn(server.connection(stream, remote, Role::Public, Some(slot)));
             }
             Err(limit) => {
                 self.app
@@ -334,14 +338,16 @@ impl Server {
     }
 
     /// Serve one connection until it ends (or, at shutdown, finishes its request) — over
-    /// TLS when `[server] tls` is set and it came to the public listener.
-    async fn connection(
+    /// TLS when `[server] tls` is set and it came to the public listener. Not `async`: what
+    /// it returns is the connection's task, and every `async` layer around it would keep its
+    /// own copy of the connection's parts for the connection's whole life.
+    fn connection(
         self: Arc<Self>,
         stream: TcpStream,
         remote: SocketAddr,
         role: Role,
         slot: Option<peer::Slot>,
-    ) {
+    ) -> impl Future<Output = ()> + Send + 'static {
         let snapshot = self.app.snapshot();
         let limits = &snapshot.routes.limits;
         let handle = PeerHandle::new();
@@ -351,15 +357,15 @@ impl Server {
             Role::Admin | Role::Api => None,
         };
         let Some(tls) = tls else {
-            drop(snapshot);
-            return self.http(io, handle, remote, role).await;
+            return Either::Left(self.http(io, handle, remote, role));
         };
         // The handshake is a wait on the peer: as long as a request head may take. Boxed:
         // every plain connection's task would otherwise carry the size of this path.
         let acceptor = tokio_rustls::TlsAcceptor::from(tls.config.clone());
         let deadline = limits.header_timeout;
-        drop(snapshot);
-        Box::pin(self.tls(acceptor, deadline, io, handle, remote, role)).await;
+        Either::Right(Box::pin(
+            self.tls(acceptor, deadline, io, handle, remote, role),
+        ))
     }
 
     /// The TLS handshake, then HTTP/1.1 over it.
@@ -381,8 +387,27 @@ impl Server {
         }
     }
 
-    /// HTTP/1.1 on `io` until the connection ends.
-    async fn http<I>(self: Arc<Self>, io: I, handle: PeerHandle, remote: SocketAddr, role: Role)
+    /// HTTP/1.1 on `io` until the connection ends: on the public listener, long-polling
+    /// requests answered by [`polling_http`] until another comes, then hyper for the rest.
+    fn http<I>(
+        self: Arc<Self>,
+        io: I,
+        handle: PeerHandle,
+        remote: SocketAddr,
+        role: Role,
+    ) -> impl Future<Output = ()> + Send + 'static
+    where
+        I: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send + Sync + 'static,
+    {
+        if role == Role::Public {
+            return Either::Left(polling_http::serve(self, io, handle, remote));
+        }
+        let io = Rewind::new(io, bytes::Bytes::new());
+        Either::Right(Box::pin(self.hyper(io, handle, remote, role)))
+    }
+
+    /// hyper serves `io` until the connection ends.
+    async fn hyper<I>(self: Arc<Self>, io: I, handle: PeerHandle, remote: SocketAddr, role: Role)
     where
         I: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send + 'static,
     {
@@ -422,6 +447,23 @@ impl Server {
         if let Err(e) = result {
             tracing::trace!(error = %e, remote_addr = %remote, "Connection ended with an error");
         }
+    }
+
+    /// What follows the Engine.IO path in `path`, when `path` is under it.
+    fn engine_rest<'a>(&self, path: &'a str) -> Option<&'a str> {
+        path.strip_prefix(self.path.as_str())
+            .filter(|rest| rest.is_empty() || rest.starts_with('/'))
+    }
+
+    /// Whether a public request for `path` is one for the engine itself (not the client
+    /// bundle, the API, health or metrics), as [`Server::handle`] routes it.
+    fn is_engine_endpoint(&self, path: &str) -> bool {
+        let ops = matches!(path, "/healthz" | "/readyz" | "/metrics");
+        let api = path == "/api" || path.starts_with("/api/");
+        !ops && !api
+            && self
+                .engine_rest(path)
+                .is_some_and(|rest| rest.trim_start_matches('/').is_empty())
     }
 
     async fn shut_down(&self) {
@@ -500,9 +542,7 @@ impl Server {
             _ if role == Role::Admin => return body::status(StatusCode::NOT_FOUND),
             _ => {}
         }
-        let engine_path = path
-            .strip_prefix(self.path.as_str())
-            .filter(|rest| rest.is_empty() || rest.starts_with('/'));
+        let engine_path = self.engine_rest(path);
         if role == Role::Refusing {
             return match engine_path {
                 Some(_) => body::whole(

@@ -11,7 +11,6 @@ use std::sync::atomic::Ordering;
 use bytes::Bytes;
 use http::{Request, Response};
 use http_body_util::Full;
-use hyper::body::Incoming;
 use hyper::upgrade::Upgraded;
 use hyper_util::rt::TokioIo;
 use tokio::io::{AsyncWriteExt, ReadHalf, WriteHalf};
@@ -29,10 +28,10 @@ type Stream = TokioIo<Upgraded>;
 
 /// Accept the WebSocket handshake for `conn`'s session and spawn the connection's tasks.
 /// With `conn.session` on polling this is an upgrade; otherwise a direct session.
-pub(crate) fn upgrade<H: EngineHandler>(
+pub(crate) fn upgrade<H: EngineHandler, B>(
     engine: Arc<Engine<H>>,
     conn: Arc<Conn<H::Data>>,
-    mut req: Request<Incoming>,
+    mut req: Request<B>,
 ) -> Result<Response<Full<Bytes>>, Error> {
     let is_upgrade = conn.session.is_upgrading();
     let peer = req.extensions().get::<PeerHandle>().cloned();
@@ -53,7 +52,7 @@ pub(crate) fn upgrade<H: EngineHandler>(
 
 /// Complete the WebSocket handshake and close at once: a second WebSocket for a session that
 /// has one already.
-pub(crate) fn refuse(mut req: Request<Incoming>) -> Result<Response<Full<Bytes>>, Error> {
+pub(crate) fn refuse<B>(mut req: Request<B>) -> Result<Response<Full<Bytes>>, Error> {
     let (response, fut) =
         fastwebsockets::upgrade::upgrade(&mut req).map_err(|_| Error::BadRequest)?;
     tokio::spawn(async move {

@@ -1,0 +1,209 @@
+//! Unit tests of the long-polling path: heads, bodies, answers.
+
+use super::*;
+use std::time::Duration;
+
+const ENDPOINT: &str = "/socket.io/";
+
+fn parse(head: &str) -> Parsed {
+    Head::parse(head.as_bytes(), |path| path == ENDPOINT)
+}
+
+fn polling(head: &str) -> Head {
+    match parse(head) {
+        Parsed::Polling(head) => *head,
+        other => panic!("not a polling request: {other:?} for {head:?}"),
+    }
+}
+
+fn is_other(head: &str) -> bool {
+    matches!(parse(head), Parsed::Other)
+}
+
+#[test]
+fn a_poll_and_a_post_are_read_here() {
+    let get = "GET /socket.io/?EIO=4&transport=polling&sid=x HTTP/1.1\r\nHost: a\r\n\r\n";
+    let head = polling(get);
+    assert_eq!(head.method, Method::GET);
+    assert_eq!(head.uri.query(), Some("EIO=4&transport=polling&sid=x"));
+    assert_eq!((head.body_len, head.close, head.len), (0, false, get.len()));
+    assert_eq!(head.headers["host"], "a");
+
+    let post = "POST /socket.io/?sid=x HTTP/1.1\r\ncontent-length: 12\r\nConnection: keep-alive, Close\r\n\r\n4hello";
+    let head = polling(post);
+    assert_eq!((head.body_len, head.close), (12, true));
+    assert_eq!(
+        head.len,
+        post.len() - "4hello".len(),
+        "the body is not part of the head"
+    );
+}
+
+#[test]
+fn a_head_not_whole_yet_is_partial() {
+    assert!(matches!(
+        parse("GET /socket.io/ HTTP/1.1\r\nHost: a\r\n"),
+        Parsed::Partial
+    ));
+    assert!(matches!(parse("GE"), Parsed::Partial));
+}
+
+#[test]
+fn everything_else_goes_to_hyper() {
+    for head in [
+        // Another path, another method, another version.
+        "GET /healthz HTTP/1.1\r\n\r\n",
+        "GET /socket.io/socket.io.min.js HTTP/1.1\r\n\r\n",
+        "OPTIONS /socket.io/ HTTP/1.1\r\n\r\n",
+        "HEAD /socket.io/ HTTP/1.1\r\n\r\n",
+        "GET /socket.io/ HTTP/1.0\r\n\r\n",
+        "GET http://a/socket.io/ HTTP/1.1\r\n\r\n",
+        // Upgrades, chunked bodies, expectations.
+        "GET /socket.io/ HTTP/1.1\r\nConnection: Upgrade\r\nUpgrade: websocket\r\n\r\n",
+        "GET /socket.io/ HTTP/1.1\r\nUpgrade: websocket\r\n\r\n",
+        "POST /socket.io/ HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\n",
+        "POST /socket.io/ HTTP/1.1\r\nContent-Length: 3\r\nTransfer-Encoding: chunked\r\n\r\n",
+        "POST /socket.io/ HTTP/1.1\r\nContent-Length: 3\r\nExpect: 100-continue\r\n\r\n",
+        // Lengths that are not one plain number, a GET with a body.
+        "POST /socket.io/ HTTP/1.1\r\nContent-Length: 3\r\nContent-Length: 3\r\n\r\n",
+        "POST /socket.io/ HTTP/1.1\r\nContent-Length: +3\r\n\r\n",
+        "POST /socket.io/ HTTP/1.1\r\nContent-Length: 3, 3\r\n\r\n",
+        "POST /socket.io/ HTTP/1.1\r\nContent-Length: 99999999999999999999\r\n\r\n",
+        "GET /socket.io/ HTTP/1.1\r\nContent-Length: 1\r\n\r\n",
+        // Malformed.
+        "GET /socket.io/ HTTP/1.1\r\nBad Name: x\r\n\r\n",
+        "GET /socket.io/ HTTP/1.1\nHost a\r\n\r\n",
+        "\u{0}\u{0}\r\n\r\n",
+    ] {
+        assert!(is_other(head), "{head:?} is hyper's");
+    }
+    let many: String = (0..MAX_HEADERS + 1)
+        .map(|i| format!("x-{i}: y\r\n"))
+        .collect();
+    assert!(is_other(&format!("GET /socket.io/ HTTP/1.1\r\n{many}\r\n")));
+}
+
+#[test]
+fn content_length_is_digits_only() {
+    assert_eq!(content_length(b"0"), Some(0));
+    assert_eq!(content_length(b"1048576"), Some(1_048_576));
+    for bad in [
+        &b""[..],
+        b" 1",
+        b"1 ",
+        b"-1",
+        b"0x10",
+        b"1e3",
+        b"1234567890123456789",
+    ] {
+        assert_eq!(
+            content_length(bad),
+            None,
+            "{:?}",
+            String::from_utf8_lossy(bad)
+        );
+    }
+}
+
+#[tokio::test]
+async fn a_body_is_what_was_read_then_the_rest_and_no_more() {
+    let (mut near, mut far) = tokio::io::duplex(64);
+    near.write_all(b"lo, world\r\nGET /next").await.unwrap();
+    let mut buf = BytesMut::from(&b"hel"[..]);
+    let mut unread = 8;
+    let collected = Body::read(&mut far, &mut buf, &mut unread)
+        .collect()
+        .await
+        .unwrap()
+        .to_bytes();
+    assert_eq!(&collected[..], b"hello, w");
+    assert_eq!(unread, 0);
+    // What came after the body stays for the next request.
+    assert_eq!(&buf[..], b"orld\r\nGET /next");
+}
+
+#[tokio::test]
+async fn a_body_cut_short_is_an_error_and_says_what_is_missing() {
+    let (mut near, mut far) = tokio::io::duplex(64);
+    near.write_all(b"abc").await.unwrap();
+    drop(near);
+    let mut buf = BytesMut::new();
+    let mut unread = 10;
+    let read = Body::read(&mut far, &mut buf, &mut unread).collect().await;
+    assert_eq!(
+        read.err().map(|e| e.kind()),
+        Some(io::ErrorKind::UnexpectedEof)
+    );
+    assert_eq!(unread, 7);
+}
+
+async fn written(answer: Response<Full<Bytes>>, close: bool) -> String {
+    let mut out = Vec::new();
+    respond(&mut out, answer, close).await.unwrap();
+    String::from_utf8(out).unwrap()
+}
+
+#[tokio::test]
+async fn an_answer_is_written_with_its_length_and_the_date() {
+    let mut answer = Response::new(Full::new(Bytes::from_static(b"4hello")));
+    answer
+        .headers_mut()
+        .insert(header::CONTENT_TYPE, HeaderValue::from_static("text/plain"));
+    let text = written(answer, false).await;
+    let (head, body) = text.split_once("\r\n\r\n").unwrap();
+    assert_eq!(body, "4hello");
+    let mut lines = head.lines();
+    assert_eq!(lines.next(), Some("HTTP/1.1 200 OK"));
+    let rest: Vec<&str> = lines.collect();
+    assert_eq!(
+        &rest[..2],
+        ["content-type: text/plain", "content-length: 6"]
+    );
+    assert!(
+        rest[2].starts_with("date: ") && rest[2].ends_with(" GMT"),
+        "{rest:?}"
+    );
+    assert_eq!(rest.len(), 3);
+
+    let mut refused = Response::new(Full::new(Bytes::new()));
+    *refused.status_mut() = StatusCode::BAD_REQUEST;
+    let text = written(refused, true).await;
+    assert!(
+        text.starts_with("HTTP/1.1 400 Bad Request\r\ncontent-length: 0\r\nconnection: close\r\n")
+    );
+    assert!(text.ends_with("\r\n\r\n"));
+}
+
+#[tokio::test]
+async fn a_large_answer_is_written_whole() {
+    let big = Bytes::from(vec![b'x'; COPY_BODY * 3]);
+    let text = written(Response::new(Full::new(big.clone())), false).await;
+    let (head, body) = text.split_once("\r\n\r\n").unwrap();
+    assert!(head.contains(&format!("content-length: {}", big.len())));
+    assert_eq!(body.as_bytes(), &big[..]);
+}
+
+#[tokio::test(start_paused = true)]
+async fn what_comes_while_a_poll_waits_is_kept_up_to_a_head_s_worth() {
+    let (mut near, mut far) = tokio::io::duplex(1 << 20);
+    near.write_all(&vec![b'x'; 4 * MAX_REQUEST_HEAD]).await.unwrap();
+    let mut buf = BytesMut::new();
+    // The peer keeps its connection open and sends more than a head: watching reads a
+    // head's worth, then waits (the clock is paused: the deadline passes once it does).
+    let watched = tokio::time::timeout(Duration::from_secs(60), watch(&mut far, &mut buf)).await;
+    assert!(watched.is_err(), "still watching");
+    assert!(
+        (MAX_REQUEST_HEAD..MAX_REQUEST_HEAD + READ_CHUNK).contains(&buf.len()),
+        "{} bytes kept",
+        buf.len()
+    );
+    // A peer that sends a little and closes: watching ends.
+    let (mut near, mut far) = tokio::io::duplex(1 << 20);
+    near.write_all(b"GET /next").await.unwrap();
+    drop(near);
+    let mut buf = BytesMut::new();
+    tokio::time::timeout(Duration::from_secs(60), watch(&mut far, &mut buf))
+        .await
+        .expect("the close is seen");
+    assert_eq!(&buf[..], b"GET /next");
+}

@@ -1,0 +1,208 @@
+//! The server's own HTTP/1.1 path for long-polling requests, over raw connections: kept
+//! alive, pipelined, handed to hyper for anything else at a request's first byte, closed when
+//! a body is left unread, when asked, and when idle.
+
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::TcpStream;
+
+use crate::support::{Polling, start, within};
+
+/// One response read off `stream`: its head (status line and headers) and body, framed by
+/// `content-length` or by the end of the connection.
+async fn response(stream: &mut TcpStream, pending: &mut Vec<u8>) -> (String, String) {
+    within("a response", async {
+        let split = loop {
+            if let Some(at) = pending.windows(4).position(|w| w == b"\r\n\r\n") {
+                break at;
+            }
+            let mut chunk = [0u8; 4096];
+            let n = stream.read(&mut chunk).await.unwrap();
+            assert!(
+                n > 0,
+                "closed before a response: {:?}",
+                String::from_utf8_lossy(pending)
+            );
+            pending.extend_from_slice(&chunk[..n]);
+        };
+        let head = String::from_utf8(pending.drain(..split + 4).collect()).unwrap();
+        let length: usize = head
+            .lines()
+            .find_map(|l| l.strip_prefix("content-length: "))
+            .expect("a content-length")
+            .parse()
+            .unwrap();
+        while pending.len() < length {
+            let mut chunk = [0u8; 4096];
+            let n = stream.read(&mut chunk).await.unwrap();
+            assert!(n > 0, "closed inside a body");
+            pending.extend_from_slice(&chunk[..n]);
+        }
+        let body = String::from_utf8(pending.drain(..length).collect()).unwrap();
+        (head.trim_end().to_owned(), body)
+    })
+    .await
+}
+
+/// Whether the server closes `stream` (reading nothing more).
+async fn closed(stream: &mut TcpStream) -> bool {
+    within("the server to close the connection", async {
+        let mut rest = Vec::new();
+        matches!(stream.read_to_end(&mut rest).await, Ok(0) | Err(_)) && rest.is_empty()
+    })
+    .await
+}
+
+fn post(p: &Polling, body: &str, extra: &str) -> String {
+    format!(
+        "POST {} HTTP/1.1\r\nHost: x\r\n{extra}Content-Length: {}\r\n\r\n{body}",
+        p.target(),
+        body.len()
+    )
+}
+
+fn poll(p: &Polling) -> String {
+    format!("GET {} HTTP/1.1\r\nHost: x\r\n\r\n", p.target())
+}
+
+fn status(head: &str) -> &str {
+    head.lines().next().unwrap()
+}
+
+#[tokio::test]
+async fn a_post_and_a_poll_pipelined_on_one_connection_are_answered_in_order() {
+    let server = start("").await;
+    let p = Polling::open(server.addr).await;
+    let mut stream = TcpStream::connect(server.addr).await.unwrap();
+    let both = format!("{}{}", post(&p, "2one", ""), poll(&p));
+    stream.write_all(both.as_bytes()).await.unwrap();
+    let mut pending = Vec::new();
+    let (head, body) = response(&mut stream, &mut pending).await;
+    assert_eq!((status(&head), body.as_str()), ("HTTP/1.1 200 OK", "ok"));
+    assert!(head.contains("\r\ndate: "), "{head}");
+    let (head, body) = response(&mut stream, &mut pending).await;
+    assert_eq!((status(&head), body.as_str()), ("HTTP/1.1 200 OK", "3one"));
+    assert!(
+        head.contains("content-type: text/plain; charset=UTF-8"),
+        "{head}"
+    );
+    // Kept alive: the next round on the same connection.
+    stream
+        .write_all(post(&p, "2two", "").as_bytes())
+        .await
+        .unwrap();
+    assert_eq!(response(&mut stream, &mut pending).await.1, "ok");
+    stream.write_all(poll(&p).as_bytes()).await.unwrap();
+    assert_eq!(response(&mut stream, &mut pending).await.1, "3two");
+}
+
+#[tokio::test]
+async fn another_request_on_a_polling_connection_is_hyper_s_and_so_is_the_rest() {
+    let server = start("").await;
+    let p = Polling::open(server.addr).await;
+    let mut stream = TcpStream::connect(server.addr).await.unwrap();
+    let mut pending = Vec::new();
+    stream
+        .write_all(post(&p, "2a", "").as_bytes())
+        .await
+        .unwrap();
+    assert_eq!(response(&mut stream, &mut pending).await.1, "ok");
+    let rounds = format!("GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n{}", poll(&p));
+    stream.write_all(rounds.as_bytes()).await.unwrap();
+    let (head, _) = response(&mut stream, &mut pending).await;
+    assert_eq!(
+        status(&head),
+        "HTTP/1.1 200 OK",
+        "health answered on the same connection"
+    );
+    assert_eq!(response(&mut stream, &mut pending).await.1, "3a");
+    // A chunked body is hyper's to read.
+    let chunked = format!(
+        "POST {} HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n2\r\n2b\r\n0\r\n\r\n",
+        p.target()
+    );
+    stream.write_all(chunked.as_bytes()).await.unwrap();
+    assert_eq!(response(&mut stream, &mut pending).await.1, "ok");
+    assert_eq!(p.recv().await, "3b");
+}
+
+#[tokio::test]
+async fn a_chunked_post_on_a_fresh_connection_is_read() {
+    let server = start("").await;
+    let p = Polling::open(server.addr).await;
+    let mut stream = TcpStream::connect(server.addr).await.unwrap();
+    let chunked = format!(
+        "POST {} HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n3\r\n2ch\r\n0\r\n\r\n",
+        p.target()
+    );
+    stream.write_all(chunked.as_bytes()).await.unwrap();
+    assert_eq!(response(&mut stream, &mut Vec::new()).await.1, "ok");
+    assert_eq!(p.recv().await, "3ch");
+}
+
+#[tokio::test]
+async fn a_post_over_max_payload_is_refused_and_its_connection_closed() {
+    let server = start("[server]\nmax_payload = 1000\n").await;
+    let p = Polling::open(server.addr).await;
+    let mut stream = TcpStream::connect(server.addr).await.unwrap();
+    // More than max_payload comes, and more is announced: the server stops reading, and
+    // what the client sends after could not be told from a request.
+    let head = format!(
+        "POST {} HTTP/1.1\r\nHost: x\r\nContent-Length: 100000\r\n\r\n4",
+        p.target()
+    );
+    stream.write_all(head.as_bytes()).await.unwrap();
+    stream.write_all("x".repeat(4000).as_bytes()).await.unwrap();
+    let (head, _) = response(&mut stream, &mut Vec::new()).await;
+    assert_eq!(status(&head), "HTTP/1.1 413 Payload Too Large");
+    assert!(head.contains("\r\nconnection: close"), "{head}");
+    assert!(closed(&mut stream).await);
+}
+
+#[tokio::test]
+async fn connection_close_is_honoured() {
+    let server = start("").await;
+    let p = Polling::open(server.addr).await;
+    let mut stream = TcpStream::connect(server.addr).await.unwrap();
+    let request = post(&p, "2bye", "Connection: close\r\n");
+    stream.write_all(request.as_bytes()).await.unwrap();
+    let (head, body) = response(&mut stream, &mut Vec::new()).await;
+    assert_eq!(body, "ok");
+    assert!(head.contains("\r\nconnection: close"), "{head}");
+    assert!(closed(&mut stream).await);
+    assert_eq!(p.recv().await, "3bye");
+}
+
+#[tokio::test]
+async fn a_polling_connection_idle_past_the_header_timeout_is_closed() {
+    let server = start("[limits]\nheader_timeout = \"200ms\"\n").await;
+    let p = Polling::open(server.addr).await;
+    let mut stream = TcpStream::connect(server.addr).await.unwrap();
+    stream
+        .write_all(post(&p, "2x", "").as_bytes())
+        .await
+        .unwrap();
+    assert_eq!(response(&mut stream, &mut Vec::new()).await.1, "ok");
+    assert!(closed(&mut stream).await, "closed once idle");
+    // A head begun and never finished is cut off too.
+    let mut slow = TcpStream::connect(server.addr).await.unwrap();
+    let half = format!("GET {} HTTP/1.1\r\nHost: x\r\nX-Slow: ", p.target());
+    slow.write_all(half.as_bytes()).await.unwrap();
+    assert!(closed(&mut slow).await);
+    assert_eq!(p.recv().await, "3x", "the session is untouched");
+}
+
+#[tokio::test]
+async fn a_client_gone_while_its_poll_waits_ends_the_session() {
+    // As engine.io ("poll connection closed prematurely"), and as hyper did here: the
+    // session is not kept until the heartbeat notices.
+    let server = start("").await;
+    let p = Polling::open(server.addr).await;
+    let mut stream = TcpStream::connect(server.addr).await.unwrap();
+    stream.write_all(poll(&p).as_bytes()).await.unwrap();
+    let engine = server.server.app().engine().clone();
+    let waiting = || engine.stats().polls_waiting.load(std::sync::atomic::Ordering::Relaxed);
+    crate::support::until("the poll to be waiting", || waiting() == 1).await;
+    drop(stream);
+    crate::support::until("the session to end", || engine.session_count() == 0).await;
+    crate::support::assert_error(&p.get().await, 400, 1, "Session ID unknown");
+}

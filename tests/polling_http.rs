@@ -200,7 +200,12 @@ async fn a_client_gone_while_its_poll_waits_ends_the_session() {
     let mut stream = TcpStream::connect(server.addr).await.unwrap();
     stream.write_all(poll(&p).as_bytes()).await.unwrap();
     let engine = server.server.app().engine().clone();
-    let waiting = || engine.stats().polls_waiting.load(std::sync::atomic::Ordering::Relaxed);
+    let waiting = || {
+        engine
+            .stats()
+            .polls_waiting
+            .load(std::sync::atomic::Ordering::Relaxed)
+    };
     crate::support::until("the poll to be waiting", || waiting() == 1).await;
     drop(stream);
     crate::support::until("the session to end", || engine.session_count() == 0).await;

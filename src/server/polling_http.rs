@@ -45,7 +45,7 @@ where
     loop {
         let deadline = server.app.snapshot().routes.limits.header_timeout;
         let head = tokio::select! {
-            head = tokio::time::timeout(deadline, read_head(&mut io, &mut buf, &server)) => head,
+            head = tokio::time::timeout(deadline, read_head(&mut io, &mut buf, |path| server.is_engine_endpoint(path))) => head,
             () = server.stopping.cancelled() => return,
         };
         let head = match head {
@@ -123,23 +123,41 @@ enum Read {
     Closed,
 }
 
-/// Read until `buf` holds a whole request head.
-async fn read_head<I>(io: &mut I, buf: &mut BytesMut, server: &Server) -> io::Result<Read>
+/// Read until `buf` holds a whole request head. The head is parsed once its blank line has
+/// come, not at every read: a head sent a byte at a time costs one pass over it, not one per
+/// byte.
+/// `engine` says whether a path is the Engine.IO endpoint.
+async fn read_head<I>(
+    io: &mut I,
+    buf: &mut BytesMut,
+    engine: impl Fn(&str) -> bool,
+) -> io::Result<Read>
 where
     I: AsyncRead + Unpin,
 {
+    let mut searched: usize = 0;
     loop {
-        if !buf.is_empty() {
-            match Head::parse(buf, |path| server.is_engine_endpoint(path)) {
+        if ends_a_head(&buf[searched.saturating_sub(2)..]) || buf.len() >= MAX_REQUEST_HEAD {
+            match Head::parse(buf, &engine) {
                 Parsed::Partial if buf.len() < MAX_REQUEST_HEAD => {}
                 Parsed::Partial | Parsed::Other => return Ok(Read::Other),
                 Parsed::Polling(head) => return Ok(Read::Polling(head)),
             }
         }
+        searched = buf.len();
         if std::future::poll_fn(|cx| fill(io, cx, buf)).await? == 0 {
             return Ok(Read::Closed);
         }
     }
+}
+
+/// Whether `bytes` hold an empty line (`\n\n` or `\n\r\n`), which ends a request head.
+fn ends_a_head(bytes: &[u8]) -> bool {
+    bytes
+        .iter()
+        .enumerate()
+        .filter(|&(_, &b)| b == b'\n')
+        .any(|(at, _)| matches!(&bytes[at + 1..], [b'\n', ..] | [b'\r', b'\n', ..]))
 }
 
 /// Read once from `io` into `buf`: how many bytes came (0 at the end). The read goes through

@@ -84,6 +84,35 @@ fn everything_else_goes_to_hyper() {
 }
 
 #[test]
+fn a_head_ends_at_its_empty_line() {
+    assert!(ends_a_head(b"GET / HTTP/1.1\r\nHost: a\r\n\r\n"));
+    assert!(ends_a_head(b"GET / HTTP/1.1\nHost: a\n\n"));
+    assert!(ends_a_head(b"\n\r\n"));
+    assert!(!ends_a_head(b"GET / HTTP/1.1\r\nHost: a\r\n"));
+    assert!(!ends_a_head(b"GET / HTTP/1.1\r\nHost: a\r\n\r"));
+    assert!(!ends_a_head(b""));
+}
+
+#[tokio::test]
+async fn a_head_sent_a_byte_at_a_time_is_read() {
+    let (mut near, mut far) = tokio::io::duplex(1);
+    let head = "POST /socket.io/?sid=x HTTP/1.1\r\nHost: a\r\nContent-Length: 2\r\n\r\n";
+    let sending = tokio::spawn(async move {
+        for byte in head.bytes() {
+            near.write_all(&[byte]).await.unwrap();
+        }
+        near
+    });
+    let mut buf = BytesMut::new();
+    let read = read_head(&mut far, &mut buf, |path| path == ENDPOINT).await;
+    let Read::Polling(parsed) = read.unwrap() else {
+        panic!("a polling request");
+    };
+    assert_eq!((parsed.len, parsed.body_len), (head.len(), 2));
+    let _near = sending.await.unwrap();
+}
+
+#[test]
 fn content_length_is_digits_only() {
     assert_eq!(content_length(b"0"), Some(0));
     assert_eq!(content_length(b"1048576"), Some(1_048_576));
@@ -186,7 +215,9 @@ async fn a_large_answer_is_written_whole() {
 #[tokio::test(start_paused = true)]
 async fn what_comes_while_a_poll_waits_is_kept_up_to_a_head_s_worth() {
     let (mut near, mut far) = tokio::io::duplex(1 << 20);
-    near.write_all(&vec![b'x'; 4 * MAX_REQUEST_HEAD]).await.unwrap();
+    near.write_all(&vec![b'x'; 4 * MAX_REQUEST_HEAD])
+        .await
+        .unwrap();
     let mut buf = BytesMut::new();
     // The peer keeps its connection open and sends more than a head: watching reads a
     // head's worth, then waits (the clock is paused: the deadline passes once it does).

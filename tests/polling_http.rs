@@ -211,3 +211,21 @@ async fn a_client_gone_while_its_poll_waits_ends_the_session() {
     crate::support::until("the session to end", || engine.session_count() == 0).await;
     crate::support::assert_error(&p.get().await, 400, 1, "Session ID unknown");
 }
+
+#[tokio::test]
+async fn a_post_for_an_unknown_session_leaves_its_connection_usable() {
+    let server = start("").await;
+    let p = Polling::open(server.addr).await;
+    let mut stream = TcpStream::connect(server.addr).await.unwrap();
+    let stray = "POST /socket.io/?EIO=4&transport=polling&sid=unknown HTTP/1.1\r\n\
+                 Host: x\r\nContent-Length: 6\r\n\r\n2stray";
+    let both = format!("{stray}{}", post(&p, "2next", ""));
+    stream.write_all(both.as_bytes()).await.unwrap();
+    let mut pending = Vec::new();
+    let (head, body) = response(&mut stream, &mut pending).await;
+    assert_eq!(status(&head), "HTTP/1.1 400 Bad Request");
+    assert_eq!(body, r#"{"code":1,"message":"Session ID unknown"}"#);
+    // The body the engine did not want was skipped: the next request is read.
+    assert_eq!(response(&mut stream, &mut pending).await.1, "ok");
+    assert_eq!(p.recv().await, "3next");
+}

@@ -55,6 +55,10 @@ where
             Ok(Ok(Read::Closed) | Err(_)) | Err(_) => return,
         };
         buf.advance(head.len);
+        if buf.is_empty() {
+            // A poll waits holding nothing of the bytes its request came in.
+            buf = BytesMut::new();
+        }
         // Boxed: a connection holds the room a request takes only while one runs.
         if !Box::pin(answer(&server, &mut io, &mut buf, head, &peer, remote)).await {
             return;
@@ -98,6 +102,12 @@ where
         let body = Body::read(io, buf, &mut unread);
         let req = head.into_request(body, peer);
         let answer = Box::pin(engine.handle(req, remote)).await;
+        // A body the engine did not read (an unknown session's, say) that is all here is
+        // skipped; the connection goes on.
+        if unread > 0 && buf.len() as u64 >= unread {
+            buf.advance(unread as usize);
+            unread = 0;
+        }
         (answer, unread)
     };
     // A body not read to its end leaves no way to find the next request.
@@ -137,11 +147,19 @@ where
 {
     let mut searched: usize = 0;
     loop {
-        if ends_a_head(&buf[searched.saturating_sub(2)..]) || buf.len() >= MAX_REQUEST_HEAD {
+        // Empty lines before a request line are skipped (as httparse does), not taken for
+        // the end of a head.
+        let start = buf.iter().position(|b| !matches!(b, b'\r' | b'\n'));
+        let ended =
+            start.is_some_and(|start| ends_a_head(&buf[start.max(searched.saturating_sub(2))..]));
+        if ended || buf.len() >= MAX_REQUEST_HEAD {
             match Head::parse(buf, &engine) {
                 Parsed::Partial if buf.len() < MAX_REQUEST_HEAD => {}
-                Parsed::Partial | Parsed::Other => return Ok(Read::Other),
-                Parsed::Polling(head) => return Ok(Read::Polling(head)),
+                // Whole, but over the limit (its last read crossed it): hyper answers 431.
+                Parsed::Polling(head) if head.len <= MAX_REQUEST_HEAD => {
+                    return Ok(Read::Polling(head));
+                }
+                Parsed::Partial | Parsed::Other | Parsed::Polling(_) => return Ok(Read::Other),
             }
         }
         searched = buf.len();
@@ -408,16 +426,13 @@ async fn respond<I: AsyncWrite + Unpin>(
     }
     DATE.with_borrow_mut(|date| line(&mut out, b"date", date.now().as_bytes()));
     out.extend_from_slice(b"\r\n");
-    if !bodiless {
-        if body.len() <= COPY_BODY {
-            out.extend_from_slice(&body);
-        } else {
-            io.write_all(&out).await?;
-            out.clear();
-            out.extend_from_slice(&body);
-        }
+    if !bodiless && body.len() <= COPY_BODY {
+        out.extend_from_slice(&body);
     }
     io.write_all(&out).await?;
+    if !bodiless && body.len() > COPY_BODY {
+        io.write_all(&body).await?;
+    }
     io.flush().await
 }
 

@@ -1,6 +1,7 @@
 //! Unit tests of the long-polling path: heads, bodies, answers.
 
 use super::*;
+use std::task::Context;
 use std::time::Duration;
 
 const ENDPOINT: &str = "/socket.io/";
@@ -237,4 +238,67 @@ async fn what_comes_while_a_poll_waits_is_kept_up_to_a_head_s_worth() {
         .await
         .expect("the close is seen");
     assert_eq!(&buf[..], b"GET /next");
+}
+
+/// A peer whose reads return these chunks, one per read (split where a read takes less),
+/// then the end.
+struct Script(std::collections::VecDeque<Vec<u8>>);
+
+impl AsyncRead for Script {
+    fn poll_read(
+        mut self: Pin<&mut Self>,
+        _: &mut Context<'_>,
+        buf: &mut ReadBuf<'_>,
+    ) -> Poll<io::Result<()>> {
+        if let Some(mut chunk) = self.0.pop_front() {
+            if chunk.len() > buf.remaining() {
+                let rest = chunk.split_off(buf.remaining());
+                self.0.push_front(rest);
+            }
+            buf.put_slice(&chunk);
+        }
+        Poll::Ready(Ok(()))
+    }
+}
+
+async fn read_script(chunks: Vec<Vec<u8>>) -> (Read, BytesMut) {
+    let mut buf = BytesMut::new();
+    let mut peer = Script(chunks.into());
+    let read = read_head(&mut peer, &mut buf, |path| path == ENDPOINT);
+    (read.await.unwrap(), buf)
+}
+
+#[tokio::test]
+async fn a_head_over_the_limit_is_hyper_s_even_when_its_last_read_ends_it() {
+    let line = format!("x-pad: {}\r\n", "p".repeat(1000));
+    let mut head = b"GET /socket.io/?sid=x HTTP/1.1\r\n".to_vec();
+    while head.len() < MAX_REQUEST_HEAD - 1024 {
+        head.extend_from_slice(line.as_bytes());
+    }
+    // The last read brings the empty line and crosses the limit.
+    let mut last = line.repeat(3).into_bytes();
+    last.extend_from_slice(b"\r\n");
+    assert!(head.len() + last.len() > MAX_REQUEST_HEAD);
+    let (read, buf) = read_script(vec![head.clone(), last]).await;
+    assert!(matches!(read, Read::Other));
+    assert!(
+        buf.len() > MAX_REQUEST_HEAD,
+        "every byte read goes to hyper"
+    );
+    // Under the limit, the same head is read here.
+    let mut under = head;
+    under.extend_from_slice(b"\r\n");
+    assert!(matches!(read_script(vec![under]).await.0, Read::Polling(_)));
+}
+
+#[tokio::test]
+async fn empty_lines_before_a_request_are_not_its_end() {
+    let request = b"GET /socket.io/?sid=x HTTP/1.1\r\nHost: a\r\n\r\n";
+    let mut chunks: Vec<Vec<u8>> = (0..100).map(|_| b"\r\n".to_vec()).collect();
+    chunks.push(request.to_vec());
+    let (read, _) = read_script(chunks).await;
+    let Read::Polling(head) = read else {
+        panic!("a polling request after the empty lines");
+    };
+    assert_eq!(head.len, 200 + request.len());
 }

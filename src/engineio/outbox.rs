@@ -6,7 +6,9 @@
 use std::collections::VecDeque;
 use std::sync::Mutex;
 
-use tokio::sync::Notify;
+use std::task::{Poll, Waker};
+
+use atomic_waker::AtomicWaker;
 
 use super::packet::Packet;
 
@@ -35,7 +37,10 @@ struct Inner {
 #[derive(Debug)]
 pub(crate) struct Outbox {
     inner: Mutex<Inner>,
-    ready: Notify,
+    /// The one task that drains the queue (a waiting poll or the WebSocket writer; the
+    /// session's reader lock makes it one): woken when a packet comes to an empty queue,
+    /// at the close, or when [`Outbox::wake`] is called.
+    waker: AtomicWaker,
     limit: usize,
     volatile_limit: usize,
 }
@@ -50,7 +55,7 @@ impl Outbox {
     pub(crate) fn new(limit: usize, volatile_limit: usize) -> Outbox {
         Outbox {
             inner: Mutex::new(Inner::default()),
-            ready: Notify::new(),
+            waker: AtomicWaker::new(),
             limit: limit.max(1),
             volatile_limit,
         }
@@ -102,7 +107,7 @@ impl Outbox {
         inner.bytes += size;
         drop(inner);
         if was_empty {
-            self.ready.notify_one();
+            self.waker.wake();
         }
         Ok(())
     }
@@ -138,20 +143,32 @@ impl Outbox {
 
     /// Resolves once something is queued (at once if something already is).
     pub(crate) async fn ready(&self) {
-        loop {
-            let notified = self.ready.notified();
-            tokio::pin!(notified);
-            notified.as_mut().enable();
-            if !self.is_empty() {
-                return;
+        std::future::poll_fn(|cx| {
+            self.register(cx.waker());
+            if self.is_empty() {
+                Poll::Pending
+            } else {
+                Poll::Ready(())
             }
-            notified.await;
-        }
+        })
+        .await
+    }
+
+    /// `waker` is the draining task's: woken by the next push to an empty queue, the close,
+    /// or [`Outbox::wake`]. Register, then check what to wait for: nothing is missed.
+    pub(crate) fn register(&self, waker: &Waker) {
+        self.waker.register(waker);
+    }
+
+    /// Wake the draining task (it has something else to do).
+    pub(crate) fn wake(&self) {
+        self.waker.wake();
     }
 
     /// Refuse everything from now on; what is queued stays to be drained.
     pub(crate) fn close(&self) {
         self.inner.lock().expect("outbox lock").closed = true;
+        self.waker.wake();
     }
 }
 

@@ -293,6 +293,22 @@ impl Session {
         self.outbox.ready().await
     }
 
+    /// `waker` is the WebSocket writer's: woken by a packet queued, the close, or
+    /// [`Session::wake_writer`].
+    pub(crate) fn register_writer(&self, waker: &std::task::Waker) {
+        self.outbox.register(waker);
+    }
+
+    /// Wake the WebSocket writer (a control frame is owed).
+    pub(crate) fn wake_writer(&self) {
+        self.outbox.wake();
+    }
+
+    /// Whether the queue is empty.
+    pub(crate) fn nothing_queued(&self) -> bool {
+        self.outbox.is_empty()
+    }
+
     /// Close the session. The first reason given wins; later calls do nothing.
     pub fn close(&self, reason: CloseReason) {
         if self.close_reason.set(reason).is_ok() {

@@ -157,7 +157,7 @@ async fn read_loop<H: EngineHandler>(
                 Packet::Binary(data)
             }
             Ok(Message::Ping(data)) => {
-                control.pong(&data);
+                control.pong(&data, session);
                 continue;
             }
             Ok(Message::Close) | Err(ReadError::Closed) => {

@@ -3,12 +3,11 @@
 //! reading is let go when its write stalls past `write_timeout` or its queue overflows —
 //! and then at once: the stalled write is abandoned, no close handshake is attempted.
 
-use std::sync::atomic::Ordering;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::task::Poll;
 
 use tokio::io::{AsyncWrite, AsyncWriteExt};
-use tokio::sync::Notify;
 
 use super::super::engine::Stats;
 use super::super::frame::{self, OpCode};
@@ -38,29 +37,38 @@ pub(crate) fn put_packet(packet: &Packet, out: &mut Vec<u8>) {
 /// an endpoint answer only the latest ping).
 const CONTROL_BYTES: usize = 4 * (125 + 2);
 
-/// Control frames the reader owes the peer (pongs to its pings), handed to the writer task.
-/// A mutex and a notification: a channel would cost an idle connection a kilobyte.
+/// Control frames the reader owes the peer (pongs to its pings), handed to the writer task,
+/// which the session's queue wakes: a mutex and a flag (a channel would cost an idle
+/// connection a kilobyte).
 #[derive(Debug, Default)]
 pub(crate) struct Control {
     frames: Mutex<Vec<u8>>,
-    ready: Notify,
+    owed: AtomicBool,
 }
 
 impl Control {
-    /// Owe the peer a pong carrying `data` (at most 125 bytes, as the reader checked).
-    pub(crate) fn pong(&self, data: &[u8]) {
+    /// Owe the peer a pong carrying `data` (at most 125 bytes, as the reader checked), and
+    /// wake `session`'s writer.
+    pub(crate) fn pong(&self, data: &[u8], session: &Session) {
         let mut frames = self.frames.lock().expect("control lock");
         if frames.len() + data.len() + 2 > CONTROL_BYTES {
             return;
         }
         frame::put_frame(&mut frames, true, OpCode::Pong, data, None);
+        self.owed.store(true, Ordering::Release);
         drop(frames);
-        self.ready.notify_one();
+        session.wake_writer();
+    }
+
+    /// Whether frames are owed.
+    fn is_owed(&self) -> bool {
+        self.owed.load(Ordering::Acquire)
     }
 
     /// Move what is owed to the end of `out`.
     fn take_into(&self, out: &mut Vec<u8>) {
         let mut frames = self.frames.lock().expect("control lock");
+        self.owed.store(false, Ordering::Release);
         if !frames.is_empty() {
             out.extend_from_slice(&frames);
             *frames = Vec::new();
@@ -142,16 +150,26 @@ pub(crate) async fn run<W: AsyncWrite + Unpin>(
 ) {
     let _reading = session.reader.lock().await;
     let mut buf = Vec::new();
-    // One close future for the whole loop, not one per batch.
-    let closed = session.closed();
-    tokio::pin!(closed);
     loop {
-        tokio::select! {
-            biased;
-            // A pong owed leaves a permit: taken on the next turn, never lost.
-            () = control.ready.notified() => control.take_into(&mut buf),
-            () = session.queued() => {}
-            _ = &mut closed => break,
+        // One waker for all the writer waits on — pongs owed, packets queued, the close —
+        // registered before each is checked, so no wake is missed: a wait costs no lock but
+        // the queue's.
+        let closed = std::future::poll_fn(|cx| {
+            session.register_writer(cx.waker());
+            if control.is_owed() {
+                control.take_into(&mut buf);
+                Poll::Ready(false)
+            } else if !session.nothing_queued() {
+                Poll::Ready(false)
+            } else if session.is_closed() {
+                Poll::Ready(true)
+            } else {
+                Poll::Pending
+            }
+        })
+        .await;
+        if closed {
+            break;
         }
         session.drain(BATCH_BYTES, |packet| put_packet(&packet, &mut buf));
         if buf.is_empty() {
@@ -277,15 +295,19 @@ mod tests {
     #[test]
     fn pongs_owed_are_bounded_and_taken_once() {
         let control = Control::default();
-        control.pong(b"a");
+        let session = crate::engineio::test_support::session();
+        assert!(!control.is_owed());
+        control.pong(b"a", &session);
+        assert!(control.is_owed());
         let mut out = Vec::new();
         control.take_into(&mut out);
+        assert!(!control.is_owed());
         assert_eq!(out, b"\x8a\x01a");
         control.take_into(&mut out);
         assert_eq!(out.len(), 3, "taken once");
 
         for _ in 0..10 {
-            control.pong(&[0; 125]);
+            control.pong(&[0; 125], &session);
         }
         let mut out = Vec::new();
         control.take_into(&mut out);

@@ -10,7 +10,7 @@
 //! idle connection too), a POST body within `body_timeout` (the engine's).
 
 use std::cell::RefCell;
-use std::io;
+use std::io::{self, Write as _};
 use std::net::SocketAddr;
 use std::pin::Pin;
 use std::sync::Arc;
@@ -22,16 +22,14 @@ use http::header::{self, HeaderMap, HeaderName, HeaderValue};
 use http::{Method, Request, Response, StatusCode, Uri, Version};
 use http_body_util::{BodyExt, Full};
 use hyper::body::{Frame, SizeHint};
-use tokio::io::{AsyncRead, AsyncWrite, AsyncWriteExt, ReadBuf};
+use tokio::io::{AsyncRead, AsyncWrite, AsyncWriteExt};
 
 use super::rewind::Rewind;
 use super::{MAX_REQUEST_HEAD, Role, Server};
-use crate::engineio::PeerHandle;
+use crate::engineio::{PeerHandle, block};
 
 /// Headers of a request read here; a request with more goes to hyper.
 const MAX_HEADERS: usize = 64;
-/// Bytes read from the connection per read (on the stack, for that read only).
-const READ_CHUNK: usize = 8 * 1024;
 /// A response body up to this size goes out in the same write as its head.
 const COPY_BODY: usize = 16 * 1024;
 
@@ -178,18 +176,17 @@ fn ends_a_head(bytes: &[u8]) -> bool {
         .any(|(at, _)| matches!(&bytes[at + 1..], [b'\n', ..] | [b'\r', b'\n', ..]))
 }
 
-/// Read once from `io` into `buf`: how many bytes came (0 at the end). The read goes through
-/// a buffer on the stack, so a connection waiting to read holds none.
+/// Read once from `io` into `buf`: how many bytes came (0 at the end). The read goes into
+/// the thread's read block (as a WebSocket's does) and is copied out at once, so a
+/// connection waiting to read holds no buffer and the block is free again.
 fn fill<I: AsyncRead + Unpin>(
     io: &mut I,
     cx: &mut Context<'_>,
     buf: &mut BytesMut,
 ) -> Poll<io::Result<usize>> {
-    let mut chunk = [0u8; READ_CHUNK];
-    let mut read = ReadBuf::new(&mut chunk);
-    ready!(Pin::new(io).poll_read(cx, &mut read))?;
-    buf.extend_from_slice(read.filled());
-    Poll::Ready(Ok(read.filled().len()))
+    let read = ready!(block::poll_read(Pin::new(io), cx))?;
+    buf.extend_from_slice(&read);
+    Poll::Ready(Ok(read.len()))
 }
 
 /// Returns when the peer closes the connection (or it fails). What the peer sends meanwhile
@@ -391,10 +388,12 @@ async fn respond<I: AsyncWrite + Unpin>(
     answer: Response<Full<Bytes>>,
     close: bool,
 ) -> io::Result<()> {
-    let (parts, body) = answer.into_parts();
-    let body = match body.collect().await {
-        Ok(collected) => collected.to_bytes(),
-        Err(never) => match never {},
+    let (parts, mut body) = answer.into_parts();
+    // A whole body is one frame (none when empty): taken as it is, nothing collected.
+    let body = match body.frame().await {
+        Some(Ok(frame)) => frame.into_data().unwrap_or_default(),
+        Some(Err(never)) => match never {},
+        None => Bytes::new(),
     };
     let bodiless = parts.status.is_informational()
         || parts.status == StatusCode::NO_CONTENT
@@ -415,11 +414,9 @@ async fn respond<I: AsyncWrite + Unpin>(
         line(&mut out, name.as_str().as_bytes(), value.as_bytes());
     }
     if !bodiless && !parts.headers.contains_key(header::CONTENT_LENGTH) {
-        line(
-            &mut out,
-            b"content-length",
-            body.len().to_string().as_bytes(),
-        );
+        out.extend_from_slice(b"content-length: ");
+        let _ = write!(out, "{}", body.len());
+        out.extend_from_slice(b"\r\n");
     }
     if close {
         line(&mut out, b"connection", b"close");

@@ -5,7 +5,7 @@
 import { describe } from "node:test";
 import assert from "node:assert/strict";
 import bcrypt from "bcryptjs";
-import { browserTest, useBrowser, waitForState, WAIT_MS } from "./browser.mjs";
+import { browserTest, evaluateWithin, useBrowser, waitForState, WAIT_MS } from "./browser.mjs";
 
 const config = "examples/admin-ui/routes.toml";
 const env = { ADMIN_UI_PASSWORD_HASH: bcrypt.hashSync("admin-ui-test", 4) };
@@ -18,7 +18,7 @@ describe("admin UI example", () => {
     const server = await s.server({ config, env });
     const chat = await s.open("/", "a chat page (in room lobby)");
     await waitForState(chat, "connected");
-    const id = await chat.evaluate(async () => {
+    const id = await evaluateWithin(chat, "a second socket connects and joins lobby", async () => {
       const socket = io();
       await new Promise((resolve) => socket.on("connect", resolve));
       await socket.emitWithAck("enter", "lobby");

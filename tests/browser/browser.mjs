@@ -16,9 +16,9 @@
 // made a request to any origin but the test server's, got an HTTP error for a file, or threw.
 //
 // The browser is never downloaded: CHROMIUM_PATH or /usr/bin/chromium (Debian's `chromium`
-// package, which .ci/run installs); a missing one fails every test.
+// package, which .ci/run installs); a missing one fails each suite that needs it.
 
-import { after, test } from "node:test";
+import { after, before, test } from "node:test";
 import assert from "node:assert/strict";
 import { existsSync } from "node:fs";
 import { mkdir, writeFile } from "node:fs/promises";
@@ -41,17 +41,30 @@ export const ARTIFACTS_DIR = join(repoRoot, "test-artifacts", "browser");
 export const WAIT_MS = 5_000;
 /** Bound of a wait that spans a reconnection (socket.io's back-off is up to 5 s). */
 export const RECONNECT_MS = 15_000;
+/**
+ * Bound of Chromium's launch, apart from any test's own time: the first launch on a fresh
+ * machine (cold disk, a font cache to build) can take many seconds.
+ */
+export const LAUNCH_MS = 120_000;
 const VIEWPORT = { width: 640, height: 480 };
 
 let browser; // a Promise of the file's Chromium, launched by its first test
 let registered = false;
 
 /**
- * One Chromium for the tests of the enclosing describe() (or file): launched by the first test
- * that needs it (so that a missing browser fails each test with the reason), closed after them.
+ * One Chromium for the tests of the enclosing describe() (or file): launched before them
+ * within {@link LAUNCH_MS}, not in any test's own time (a missing or failing browser fails the
+ * suite with the reason, and cancels its tests), closed after them.
  */
 export function useBrowser() {
   registered = true;
+  before(
+    async () => {
+      browser = launchBrowser();
+      await browser;
+    },
+    { timeout: LAUNCH_MS },
+  );
   after(async () => {
     const launched = browser;
     browser = undefined;
@@ -78,7 +91,6 @@ export async function launchBrowser() {
 export function browserTest(name, fn, { timeout = 30_000 } = {}) {
   test(name, { timeout }, async (t) => {
     if (!registered) throw new Error("browserTest in a file that does not call useBrowser()");
-    browser ??= launchBrowser();
     const s = new Session(await browser, name);
     let failed = false;
     try {
@@ -259,6 +271,26 @@ export const statusOf = (page) => page.getByRole("status");
 /** The connection state the page shows: connecting, connected, reconnecting, error, … */
 export function stateOf(page) {
   return statusOf(page).getAttribute("data-state");
+}
+
+/**
+ * `page.evaluate(fn, arg)` within `timeout` ms, else an error naming `what`: playwright bounds
+ * no evaluate, and a page script awaiting an event that never comes would otherwise hold its
+ * test until the test's own timeout, which says nothing of where it stood.
+ */
+export async function evaluateWithin(page, what, fn, arg, { timeout = WAIT_MS } = {}) {
+  let timer;
+  const late = new Promise((_, reject) => {
+    timer = setTimeout(
+      () => reject(new Error(`${what}: not done within ${timeout} ms (page ${page.url()})`)),
+      timeout,
+    );
+  });
+  try {
+    return await Promise.race([page.evaluate(fn, arg), late]);
+  } finally {
+    clearTimeout(timer);
+  }
 }
 
 /** Wait until the page shows connection state `state`. */

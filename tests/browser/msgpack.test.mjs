@@ -3,7 +3,7 @@
 // upgrade, binary both ways, and a template route, in Chromium.
 import { describe } from "node:test";
 import assert from "node:assert/strict";
-import { browserTest, chat, chatMessages, useBrowser, waitForState } from "./browser.mjs";
+import { browserTest, chat, chatMessages, evaluateWithin, useBrowser, waitForState } from "./browser.mjs";
 
 const config = "examples/msgpack/routes.toml";
 
@@ -36,7 +36,7 @@ describe("msgpack example", () => {
       window.typing = new Promise((resolve) => s.on("typing", (who) => resolve(typeof who.id)));
     });
     await b.waitForFunction(() => window.listening === true);
-    const sent = await a.evaluate(async () => {
+    const sent = await evaluateWithin(a, "A echoes, sends the file and is acked", async () => {
       const s = io();
       await new Promise((resolve) => s.on("connect", resolve));
       const echoed = await new Promise((resolve) =>
@@ -49,7 +49,10 @@ describe("msgpack example", () => {
     });
     assert.deepEqual(sent.echoed, [[0, 1, 255], { n: 1 }]);
     assert.equal(sent.ack, "a.bin sent");
-    assert.deepEqual(await b.evaluate(() => window.received), { name: "a.bin", bytes: [7, 8, 9] });
-    assert.equal(await b.evaluate(() => window.typing), "string");
+    assert.deepEqual(await evaluateWithin(b, "B receives the file", () => window.received), {
+      name: "a.bin",
+      bytes: [7, 8, 9],
+    });
+    assert.equal(await evaluateWithin(b, "B hears A typing", () => window.typing), "string");
   });
 });

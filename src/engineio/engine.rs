@@ -588,7 +588,7 @@ impl<H: EngineHandler> Engine<H> {
 }
 
 /// Longest a poll waits for the upgrading WebSocket to read what it holds.
-const SYNC_LIMIT: std::time::Duration = std::time::Duration::from_secs(1);
+pub(super) const SYNC_LIMIT: std::time::Duration = std::time::Duration::from_secs(1);
 
 /// A polling session its client closed with no poll pending: a poll in flight is owed NOOP.
 struct OwedNoop {

@@ -8,7 +8,7 @@ use http::{HeaderValue, Response, header};
 use http_body_util::{BodyExt, Full, Limited};
 
 use super::config::Transport;
-use super::engine::{Conn, Engine, Stats, TEXT_PLAIN};
+use super::engine::{Conn, Engine, SYNC_LIMIT, Stats, TEXT_PLAIN};
 use super::error::Error;
 use super::packet::Packet;
 use super::session::{CloseReason, Session};
@@ -28,7 +28,11 @@ pub(crate) async fn poll(session: &Session, stats: &Stats) -> Result<Response<Fu
     upgraded.as_mut().enable();
 
     let mut body = BytesMut::new();
-    if !session.is_probed() && !session.is_closed() {
+    if session.is_probed() {
+        // Probed since the request's dispatch looked: as there, the WebSocket first reads
+        // what it holds (a `5` sent before this poll refuses it).
+        session.sync_with_websocket(SYNC_LIMIT).await;
+    } else if !session.is_closed() {
         tracing::trace!(session = %session.sid(), "Long-poll waiting");
         let waiting = Waiting::new(session, stats);
         tokio::select! {

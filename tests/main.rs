@@ -4,6 +4,7 @@
 
 mod api;
 mod edge;
+mod engine_http;
 mod engineio;
 mod errors;
 mod golden;
@@ -14,7 +15,6 @@ mod jwks;
 mod jwt;
 mod ops;
 mod ordering;
-mod polling_http;
 mod presence;
 mod recovery;
 mod reload;

@@ -2,9 +2,10 @@
 //! health and metrics; the accept loop, its caps and timeouts, and graceful shutdown.
 //!
 //! Every connection is HTTP/1.1 (there is no TLS here to negotiate HTTP/2). On the public
-//! listener a connection's Engine.IO long-polling requests are read and answered by
-//! [`polling_http`], which holds no buffer while a poll waits or the connection idles; the
-//! first request of any other kind hands the connection to hyper, with its timer, for good.
+//! listener a connection's Engine.IO long-polling requests and WebSocket handshakes are read
+//! and answered by [`engine_http`], which holds no buffer while a poll waits or the connection
+//! idles; the first request of any other kind hands the connection to hyper, with its timer,
+//! for good.
 //! Both hold a request head to `header_timeout`, which also bounds how long a keep-alive
 //! connection may sit idle; writes that stall past `write_timeout` fail. Connections count
 //! against `max_connections` (by default the file limit less a reserve) and
@@ -16,10 +17,10 @@ mod admin_ui;
 mod api;
 mod body;
 mod client_bundle;
+mod engine_http;
 mod health;
 mod metrics;
 mod peer;
-mod polling_http;
 mod rewind;
 mod static_files;
 
@@ -387,8 +388,8 @@ impl Server {
         }
     }
 
-    /// HTTP/1.1 on `io` until the connection ends: on the public listener, long-polling
-    /// requests answered by [`polling_http`] until another comes, then hyper for the rest.
+    /// HTTP/1.1 on `io` until the connection ends: on the public listener, Engine.IO
+    /// requests answered by [`engine_http`] until another comes, then hyper for the rest.
     fn http<I>(
         self: Arc<Self>,
         io: I,
@@ -400,7 +401,7 @@ impl Server {
         I: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send + Sync + 'static,
     {
         if role == Role::Public {
-            return Either::Left(polling_http::serve(self, io, handle, remote));
+            return Either::Left(engine_http::serve(self, io, handle, remote));
         }
         let io = Rewind::new(io, bytes::Bytes::new());
         Either::Right(Box::pin(self.hyper(io, handle, remote, role)))

@@ -1,6 +1,7 @@
 // Each transport setup connects, emits and receives through a routed event.
 import { describe, test } from "node:test";
 import assert from "node:assert/strict";
+import { connect } from "node:net";
 import { useServer, waitConnected, waitFor } from "./helpers.mjs";
 
 const routes = `
@@ -44,6 +45,44 @@ describe("transports", () => {
     // A second exchange makes sure the long-poll loop keeps delivering.
     await roundTrip(socket, "over polling again");
     assert.equal(socket.io.engine.transport.name, "polling");
+  });
+
+  // Over a raw socket: a WebSocket session whose client ends its side of the connection
+  // without a close frame is sent nothing more — no close frame to a peer that sent none
+  // (as ws does).
+  test("a WebSocket ended without a close frame is sent none", { timeout: 10_000 }, async () => {
+    const { port } = new URL(ctx.server.url);
+    const socket = connect(Number(port), "127.0.0.1");
+    let got = Buffer.alloc(0);
+    let ended = false;
+    const end = new Promise((resolve) => socket.on("end", () => resolve((ended = true))));
+    const arrived = (text) =>
+      new Promise((resolve, reject) => {
+        const check = () => {
+          if (got.includes(text)) return resolve();
+          if (ended) return reject(new Error(`ended before ${text}: ${got.toString("latin1")}`));
+          socket.once("data", check);
+          socket.once("end", check);
+        };
+        check();
+      });
+    socket.on("data", (d) => (got = Buffer.concat([got, d])));
+    socket.write(
+      "GET /socket.io/?EIO=4&transport=websocket HTTP/1.1\r\nHost: x\r\nUpgrade: websocket\r\n" +
+        "Connection: Upgrade\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n" +
+        "Sec-WebSocket-Version: 13\r\n\r\n",
+    );
+    await arrived('"maxPayload"');
+    assert.match(got.toString("latin1"), /^HTTP\/1\.1 101 [^]*\r\n\r\n\x81.0\{"sid"/);
+    // CONNECT to "/", masked as a client's frames are.
+    const key = [1, 2, 3, 4];
+    socket.write(Buffer.from([0x81, 0x82, ...key, 0x34 ^ key[0], 0x30 ^ key[1]]));
+    await arrived("40{");
+    got = Buffer.alloc(0);
+    socket.end();
+    await end;
+    assert.equal(got.toString("latin1"), "", "nothing after the client's end");
+    socket.destroy();
   });
 
   test("polling with upgrade disabled stays on polling", { timeout: 10_000 }, async () => {

@@ -88,12 +88,25 @@ impl RawWs {
     }
 
     /// The WebSocket handshake for `target` over `stream`.
-    pub async fn over(mut stream: TcpStream, addr: SocketAddr, target: &str) -> RawWs {
-        let request = format!(
+    pub async fn over(stream: TcpStream, addr: SocketAddr, target: &str) -> RawWs {
+        RawWs::over_with(stream, addr, target, &[]).await
+    }
+
+    /// The WebSocket handshake for `target` over `stream`, with `behind` (frames) sent in the
+    /// same write as the request, before any answer.
+    pub async fn over_with(
+        mut stream: TcpStream,
+        addr: SocketAddr,
+        target: &str,
+        behind: &[u8],
+    ) -> RawWs {
+        let mut request = format!(
             "GET {target} HTTP/1.1\r\nHost: {addr}\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\
              Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n"
-        );
-        stream.write_all(request.as_bytes()).await.expect("write");
+        )
+        .into_bytes();
+        request.extend_from_slice(behind);
+        stream.write_all(&request).await.expect("write");
         let mut buf = Vec::new();
         let end = loop {
             if let Some(i) = buf.windows(4).position(|w| w == b"\r\n\r\n") {
@@ -142,6 +155,13 @@ impl RawWs {
     /// Write bytes, tolerating a connection the server has already closed.
     pub async fn try_write(&mut self, bytes: &[u8]) -> std::io::Result<()> {
         within("bytes to be written", self.stream.write_all(bytes)).await
+    }
+
+    /// End the client's side of the connection (TCP half-close), without a close frame.
+    pub async fn shut_write(&mut self) {
+        within("the client's side to close", self.stream.shutdown())
+            .await
+            .expect("shutdown");
     }
 
     /// Send one masked text frame.

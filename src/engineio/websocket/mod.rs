@@ -5,15 +5,13 @@
 mod reader;
 mod writer;
 
-use std::sync::Arc;
 use std::sync::atomic::Ordering;
+use std::sync::{Arc, Mutex};
 
 use bytes::Bytes;
 use http::{Request, Response};
 use http_body_util::Full;
-use hyper::upgrade::Upgraded;
-use hyper_util::rt::TokioIo;
-use tokio::io::{AsyncWriteExt, ReadHalf, WriteHalf};
+use tokio::io::{AsyncRead, AsyncWrite, AsyncWriteExt, ReadHalf, WriteHalf};
 
 use super::EngineHandler;
 use super::engine::{Conn, Engine};
@@ -24,7 +22,41 @@ use super::peer::PeerHandle;
 use super::session::{CloseReason, Session};
 use reader::{Message, ReadError, Reader};
 
-type Stream = TokioIo<Upgraded>;
+/// A WebSocket's connection, whichever HTTP layer handed it over.
+type Stream = Box<dyn Io>;
+
+/// What a WebSocket's connection is: a byte stream of either direction.
+pub trait Io: AsyncRead + AsyncWrite + Send + Unpin + 'static {}
+impl<T: AsyncRead + AsyncWrite + Send + Unpin + 'static> Io for T {}
+
+/// The connection of an accepted WebSocket handshake, for an HTTP layer that reads requests
+/// itself rather than through hyper: put in the request's extensions, it receives from the
+/// engine what to run on the connection once the handshake is accepted. The layer then
+/// writes nothing itself: the `101` response's head goes to the WebSocket, which sends it
+/// with its first frames (a session's OPEN packet) in one write.
+#[derive(Clone, Default)]
+pub struct Takeover(Arc<Mutex<Option<Start>>>);
+
+/// The WebSocket's side of a [`Takeover`]: given the connection, the bytes read past the
+/// request, and the response head to send first, it spawns the WebSocket's task.
+pub type Start = Box<dyn FnOnce(Box<dyn Io>, Bytes, Vec<u8>) + Send>;
+
+impl Takeover {
+    /// What to run on the connection, if the engine accepted the handshake.
+    pub fn take(&self) -> Option<Start> {
+        self.0.lock().expect("takeover lock").take()
+    }
+
+    fn put(&self, start: Start) {
+        *self.0.lock().expect("takeover lock") = Some(start);
+    }
+}
+
+impl std::fmt::Debug for Takeover {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Takeover")
+    }
+}
 
 /// Accept the WebSocket handshake for `conn`'s session and spawn the connection's tasks.
 /// With `conn.session` on polling this is an upgrade; otherwise a direct session.
@@ -35,6 +67,7 @@ pub(crate) fn upgrade<H: EngineHandler, B>(
 ) -> Result<Response<Full<Bytes>>, Error> {
     let is_upgrade = conn.session.is_upgrading();
     let peer = req.extensions().get::<PeerHandle>().cloned();
+    let takeover = req.extensions().get::<Takeover>().cloned();
     let Ok((response, fut)) = fastwebsockets::upgrade::upgrade(&mut req) else {
         if is_upgrade {
             conn.session.abort_upgrade();
@@ -43,77 +76,105 @@ pub(crate) fn upgrade<H: EngineHandler, B>(
         }
         return Err(Error::BadRequest);
     };
-    engine
-        .tasks()
-        .clone()
-        .spawn(run(engine, conn, fut, is_upgrade, peer));
+    // The WebSocket runs in a task of its own, which does not keep the HTTP request's room.
+    let tasks = engine.tasks().clone();
+    match takeover {
+        Some(takeover) => takeover.put(Box::new(move |io, read_ahead, head| {
+            tasks.spawn(run(engine, conn, io, read_ahead, head, is_upgrade, peer));
+        })),
+        None => {
+            tasks.spawn(async move {
+                let stream: Stream = match fut.await {
+                    Ok(ws) => Box::new(ws.into_inner()),
+                    Err(e) => {
+                        let session = &conn.session;
+                        tracing::debug!(session = %session.sid(), error = %e, "WebSocket upgrade failed");
+                        if is_upgrade {
+                            session.abort_upgrade();
+                        } else {
+                            session.close(CloseReason::TransportError);
+                        }
+                        return;
+                    }
+                };
+                // Boxed: this future would otherwise hold two of the WebSocket's.
+                let run = run(engine, conn, stream, Bytes::new(), Vec::new(), is_upgrade, peer);
+                Box::pin(run).await;
+            });
+        }
+    }
     Ok(response.map(|_| Full::new(Bytes::new())))
 }
 
 /// Complete the WebSocket handshake and close at once: a second WebSocket for a session that
 /// has one already.
 pub(crate) fn refuse<B>(mut req: Request<B>) -> Result<Response<Full<Bytes>>, Error> {
+    let takeover = req.extensions().get::<Takeover>().cloned();
     let (response, fut) =
         fastwebsockets::upgrade::upgrade(&mut req).map_err(|_| Error::BadRequest)?;
-    tokio::spawn(async move {
-        if let Ok(ws) = fut.await {
-            let mut stream = ws.into_inner();
-            let _ = writer::write_now(&mut stream, &frame::close_frame(frame::close_code::NORMAL))
-                .await;
-            let _ = stream.shutdown().await;
+    let close = frame::close_frame(frame::close_code::NORMAL);
+    match takeover {
+        Some(takeover) => takeover.put(Box::new(move |mut io, _, mut head| {
+            tokio::spawn(async move {
+                head.extend_from_slice(&close);
+                let _ = writer::write_now(&mut io, &head).await;
+                let _ = io.shutdown().await;
+            });
+        })),
+        None => {
+            tokio::spawn(async move {
+                if let Ok(ws) = fut.await {
+                    let mut stream = ws.into_inner();
+                    let _ = writer::write_now(&mut stream, &close).await;
+                    let _ = stream.shutdown().await;
+                }
+            });
         }
-    });
+    }
     Ok(response.map(|_| Full::new(Bytes::new())))
 }
 
-/// The connection's task, from the end of the handshake to the end of the session. The
-/// handshake is awaited here rather than in a block around this future: such a block would
-/// hold this future and a copy of it, doubling what every connection costs.
+/// The connection's task, from the end of the handshake to the end of the session: `head`,
+/// the handshake's response when not sent yet, goes out first (with the OPEN packet of a
+/// direct session); `read_ahead` is what was read past the request.
 async fn run<H: EngineHandler>(
     engine: Arc<Engine<H>>,
     conn: Arc<Conn<H::Data>>,
-    handshake: fastwebsockets::upgrade::UpgradeFut,
+    stream: Stream,
+    read_ahead: Bytes,
+    head: Vec<u8>,
     is_upgrade: bool,
     peer: Option<PeerHandle>,
 ) {
     let session = &conn.session;
-    let stream: Stream = match handshake.await {
-        Ok(ws) => ws.into_inner(),
-        Err(e) => {
-            tracing::debug!(session = %session.sid(), error = %e, "WebSocket upgrade failed");
-            if is_upgrade {
-                session.abort_upgrade();
-            } else {
-                session.close(CloseReason::TransportError);
-            }
-            return;
-        }
-    };
     let (read, mut write) = tokio::io::split(stream);
-    let mut read = Reader::new(read, Bytes::new(), session.config().max_payload);
+    let mut read = Reader::new(read, read_ahead, session.config().max_payload);
     // The writer task owns the write half alone; the frames the protocol obliges the reader
     // to answer (a pong to a WebSocket ping) reach it through `control`.
     let control = Arc::new(writer::Control::default());
 
-    if is_upgrade {
+    // A direct session's response goes out with its OPEN packet, in the writer's first
+    // write; an upgrade's at once (the probe is answered only once it comes).
+    let first = if is_upgrade {
         // Boxed: only upgrades take this path, and every connection would carry its size.
-        match Box::pin(probe(&mut read, &mut write, session)).await {
+        match Box::pin(upgrade_phase(&mut read, &mut write, head, session)).await {
             Ok(()) => {
                 session.finish_upgrade();
                 tracing::debug!(session = %session.sid(), "Upgraded to WebSocket");
             }
             Err(()) => {
                 session.abort_upgrade();
-                let _ =
-                    writer::write_now(&mut write, &frame::close_frame(frame::close_code::NORMAL))
-                        .await;
                 return;
             }
         }
-    }
+        Vec::new()
+    } else {
+        head
+    };
 
     let write_task = engine.tasks().spawn(writer::run(
         session.clone(),
+        first,
         write,
         control.clone(),
         engine.stats_handle(),
@@ -160,7 +221,13 @@ async fn read_loop<H: EngineHandler>(
                 control.pong(&data, session);
                 continue;
             }
-            Ok(Message::Close) | Err(ReadError::Closed) => {
+            Ok(Message::Close) => {
+                session.close(CloseReason::TransportClose);
+                return;
+            }
+            Err(ReadError::Closed) => {
+                // As ws: a connection that ended without a close frame gets none.
+                control.peer_gone();
                 session.close(CloseReason::TransportClose);
                 return;
             }
@@ -193,6 +260,25 @@ fn count_in<H: EngineHandler>(engine: &Engine<H>, n: usize) {
         .stats()
         .bytes_in
         .fetch_add(n as u64, Ordering::Relaxed);
+}
+
+/// An upgrade's phase on the WebSocket: its response `head` (if not sent yet), then the
+/// probe. On failure, a close frame is sent if the response was.
+async fn upgrade_phase(
+    read: &mut Reader<ReadHalf<Stream>>,
+    write: &mut WriteHalf<Stream>,
+    head: Vec<u8>,
+    session: &Session,
+) -> Result<(), ()> {
+    if !head.is_empty() {
+        writer::write_now(write, &head).await.map_err(drop)?;
+    }
+    if probe(read, write, session).await.is_err() {
+        let close = frame::close_frame(frame::close_code::NORMAL);
+        let _ = writer::write_now(write, &close).await;
+        return Err(());
+    }
+    Ok(())
 }
 
 /// Where a probe phase stands after a message.

@@ -44,6 +44,8 @@ const CONTROL_BYTES: usize = 4 * (125 + 2);
 pub(crate) struct Control {
     frames: Mutex<Vec<u8>>,
     owed: AtomicBool,
+    /// The connection ended (or failed) under the reader: nothing more is written to it.
+    gone: AtomicBool,
 }
 
 impl Control {
@@ -58,6 +60,12 @@ impl Control {
         self.owed.store(true, Ordering::Release);
         drop(frames);
         session.wake_writer();
+    }
+
+    /// The peer's side of the connection ended without a close frame: the writer sends it
+    /// none (nobody reads it), as ws does.
+    pub(crate) fn peer_gone(&self) {
+        self.gone.store(true, Ordering::Release);
     }
 
     /// Whether frames are owed.
@@ -140,16 +148,20 @@ async fn write_with_deadline<W: AsyncWrite + Unpin>(
 }
 
 /// Drain the session queue to the socket until the session closes, then send what is
-/// left and a close frame — unless the peer was let go as too slow.
+/// left and a close frame — unless the peer was let go as too slow. `first` (the handshake's
+/// response, when not sent yet) goes out at the head of the first write.
 pub(crate) async fn run<W: AsyncWrite + Unpin>(
     session: Arc<Session>,
+    first: Vec<u8>,
     mut writer: W,
     control: Arc<Control>,
     stats: Arc<Stats>,
     hits: Arc<Hits>,
 ) {
     let _reading = session.reader.lock().await;
-    let mut buf = Vec::new();
+    // The response head is not WebSocket traffic: not counted in `bytes_out`.
+    let mut head_len = first.len();
+    let mut buf = first;
     loop {
         // One waker for all the writer waits on — pongs owed, packets queued, the close —
         // registered before each is checked, so no wake is missed: a wait costs no lock but
@@ -177,7 +189,8 @@ pub(crate) async fn run<W: AsyncWrite + Unpin>(
         }
         stats
             .bytes_out
-            .fetch_add(buf.len() as u64, Ordering::Relaxed);
+            .fetch_add((buf.len() - head_len) as u64, Ordering::Relaxed);
+        let with_head = std::mem::take(&mut head_len) > 0;
         match write_with_deadline(&mut writer, &buf, &session).await {
             Written::Done => {}
             Written::Failed => {
@@ -197,13 +210,16 @@ pub(crate) async fn run<W: AsyncWrite + Unpin>(
             }
         }
         buf.clear();
-        if buf.capacity() > BATCH_BYTES * 2 {
-            // A burst of large messages should not pin that much memory to an idle socket.
+        if with_head || buf.capacity() > BATCH_BYTES * 2 {
+            // Neither the room the response head took nor a burst of large messages should
+            // stay pinned to an idle socket.
             buf = Vec::new();
         }
     }
-    if session.close_reason().is_some_and(CloseReason::is_slow) {
-        // Nothing more is owed to a peer that does not read.
+    if session.close_reason().is_some_and(CloseReason::is_slow)
+        || control.gone.load(Ordering::Acquire)
+    {
+        // Nothing more is owed to a peer that does not read, or has gone.
         return;
     }
     session.drain(usize::MAX, |packet| put_packet(&packet, &mut buf));
@@ -236,6 +252,8 @@ mod tests {
     struct Buffering {
         held: Vec<u8>,
         wire: Arc<Mutex<Vec<u8>>>,
+        /// The length of each write call.
+        writes: Arc<Mutex<Vec<usize>>>,
     }
 
     impl AsyncWrite for Buffering {
@@ -245,6 +263,7 @@ mod tests {
             buf: &[u8],
         ) -> Poll<std::io::Result<usize>> {
             self.held.extend_from_slice(buf);
+            self.writes.lock().unwrap().push(buf.len());
             Poll::Ready(Ok(buf.len()))
         }
 
@@ -273,6 +292,7 @@ mod tests {
         let control = Arc::new(Control::default());
         let task = tokio::spawn(run(
             session.clone(),
+            Vec::new(),
             io,
             control,
             Arc::new(Stats::default()),
@@ -289,6 +309,39 @@ mod tests {
             tokio::task::yield_now().await;
         }
         assert_eq!(&wire.lock().unwrap()[..], b"\x81\x034hi", "flushed");
+        task.abort();
+    }
+
+    #[tokio::test]
+    async fn a_response_head_goes_out_with_the_first_frames_in_one_write() {
+        let session = crate::engineio::test_support::session();
+        session
+            .send(Packet::Message(Bytes::from_static(b"hi")))
+            .unwrap();
+        let io = Buffering::default();
+        let (wire, writes) = (io.wire.clone(), io.writes.clone());
+        let stats = Arc::new(Stats::default());
+        let task = tokio::spawn(run(
+            session.clone(),
+            b"HTTP/1.1 101 Switching Protocols\r\n\r\n".to_vec(),
+            io,
+            Arc::new(Control::default()),
+            stats.clone(),
+            Arc::new(Hits::default()),
+        ));
+        for _ in 0..100 {
+            if !wire.lock().unwrap().is_empty() {
+                break;
+            }
+            tokio::task::yield_now().await;
+        }
+        assert_eq!(
+            &wire.lock().unwrap()[..],
+            b"HTTP/1.1 101 Switching Protocols\r\n\r\n\x81\x034hi"
+        );
+        assert_eq!(writes.lock().unwrap().len(), 1, "one write");
+        // The head is HTTP, not WebSocket traffic.
+        assert_eq!(stats.bytes_out.load(Ordering::Relaxed), 5);
         task.abort();
     }
 

@@ -1,10 +1,12 @@
-//! The server's own HTTP/1.1 path for long-polling requests, over raw connections: kept
-//! alive, pipelined, handed to hyper for anything else at a request's first byte, closed when
-//! a body is left unread, when asked, and when idle.
+//! The server's own HTTP/1.1 path for long-polling requests and WebSocket handshakes, over
+//! raw connections: kept alive, pipelined, handed to hyper for anything else at a request's
+//! first byte, closed when a body is left unread, when asked, and when idle; a WebSocket's
+//! frames sent behind its handshake are read.
 
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 
+use crate::support::raw::{RawWs, text_frame};
 use crate::support::{Polling, start, within};
 
 /// One response read off `stream`: its head (status line and headers) and body, framed by
@@ -51,6 +53,10 @@ async fn closed(stream: &mut TcpStream) -> bool {
     })
     .await
 }
+
+const CHAT: &str = r#"[namespaces."/".events]
+echo = "emit"
+"#;
 
 fn post(p: &Polling, body: &str, extra: &str) -> String {
     format!(
@@ -228,4 +234,56 @@ async fn a_post_for_an_unknown_session_leaves_its_connection_usable() {
     // The body the engine did not want was skipped: the next request is read.
     assert_eq!(response(&mut stream, &mut pending).await.1, "ok");
     assert_eq!(p.recv().await, "3next");
+}
+
+#[tokio::test]
+async fn frames_sent_behind_a_websocket_handshake_are_read() {
+    let server = start(CHAT).await;
+    let stream = TcpStream::connect(server.addr).await.unwrap();
+    // The client does not wait for the 101: its CONNECT and an event ride with the request.
+    let mut behind = text_frame("40");
+    behind.extend_from_slice(&text_frame(r#"42["echo","early"]"#));
+    let mut ws = RawWs::over_with(
+        stream,
+        server.addr,
+        "/socket.io/?EIO=4&transport=websocket",
+        &behind,
+    )
+    .await;
+    assert!(ws.recv_text().await.starts_with("0{"), "OPEN first");
+    assert!(
+        ws.recv_text().await.starts_with("40{"),
+        "then the CONNECT's answer"
+    );
+    assert_eq!(ws.recv_event().await, r#"42["echo","early"]"#);
+}
+
+#[tokio::test]
+async fn a_refused_websocket_handshake_leaves_its_connection_usable() {
+    let server = start(CHAT).await;
+    let mut stream = TcpStream::connect(server.addr).await.unwrap();
+    let refused = "GET /socket.io/?EIO=4&transport=websocket&sid=nosuchsession HTTP/1.1\r\n\
+        Host: x\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\
+        Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n";
+    stream.write_all(refused.as_bytes()).await.unwrap();
+    let mut pending = Vec::new();
+    let (head, body) = response(&mut stream, &mut pending).await;
+    assert_eq!(status(&head), "HTTP/1.1 400 Bad Request");
+    assert_eq!(body, r#"{"code":1,"message":"Session ID unknown"}"#);
+    stream
+        .write_all(b"GET /socket.io/?EIO=4&transport=polling HTTP/1.1\r\nHost: x\r\n\r\n")
+        .await
+        .unwrap();
+    let (head, body) = response(&mut stream, &mut pending).await;
+    assert_eq!(status(&head), "HTTP/1.1 200 OK");
+    assert!(body.starts_with("0{"), "a polling handshake: {body:?}");
+}
+
+#[tokio::test]
+async fn a_websocket_ended_without_a_close_frame_gets_none() {
+    let server = start(CHAT).await;
+    let (mut ws, _) = RawWs::socket(server.addr).await;
+    ws.shut_write().await;
+    // As ws: the connection ends, no close frame is sent to a peer that sent none.
+    assert_eq!(ws.closed().await, None);
 }

@@ -1,12 +1,13 @@
-//! The long-polling path: Engine.IO's polling requests (GET and POST, HTTP/1.1, a body of a
-//! known length) are read and answered here, without hyper, so that a poll waiting for
-//! packets and a connection idle between requests hold no buffer: hyper keeps 16 KiB per
-//! connection for its life, and a polling session has two.
+//! The Engine.IO path's own HTTP/1.1: long-polling requests (GET and POST, a body of a known
+//! length) and WebSocket handshakes are read and answered here, without hyper, so that a poll
+//! waiting for packets and a connection idle between requests hold no buffer (hyper keeps
+//! 16 KiB per connection for its life, and a polling session has two), and so that a
+//! WebSocket's `101` response goes out with its session's OPEN packet in one write.
 //!
-//! Whatever else comes — another path, an upgrade, a chunked body, `Expect`, HTTP/1.0, a head
-//! httparse cannot read or that is too large — goes to hyper with every byte read of it, at a
-//! request's first byte, and the connection stays with hyper: no request is ever framed by
-//! both. The deadlines are hyper's: a request head within `header_timeout` (which bounds an
+//! Whatever else comes — another path, another upgrade, a chunked body, `Expect`, HTTP/1.0, a
+//! head httparse cannot read or that is too large — goes to hyper with every byte read of it,
+//! at a request's first byte, and the connection stays with hyper: no request is ever framed
+//! by both. The deadlines are hyper's: a request head within `header_timeout` (which bounds an
 //! idle connection too), a POST body within `body_timeout` (the engine's).
 
 use std::cell::RefCell;
@@ -26,15 +27,16 @@ use tokio::io::{AsyncRead, AsyncWrite, AsyncWriteExt};
 
 use super::rewind::Rewind;
 use super::{MAX_REQUEST_HEAD, Role, Server};
-use crate::engineio::{PeerHandle, block};
+use crate::engineio::{PeerHandle, Start, Takeover, block};
 
 /// Headers of a request read here; a request with more goes to hyper.
 const MAX_HEADERS: usize = 64;
 /// A response body up to this size goes out in the same write as its head.
 const COPY_BODY: usize = 16 * 1024;
 
-/// Serve `io`'s requests while they are long-polling requests; from the first that is not,
-/// hand the connection to hyper with every byte read of that request.
+/// Serve `io`'s requests while they are Engine.IO requests read here; from the first that is
+/// not, hand the connection to hyper with every byte read of that request. A WebSocket
+/// handshake the engine accepts hands the connection to the WebSocket.
 pub(super) async fn serve<I>(server: Arc<Server>, mut io: I, peer: PeerHandle, remote: SocketAddr)
 where
     I: AsyncRead + AsyncWrite + Unpin + Send + Sync + 'static,
@@ -47,7 +49,7 @@ where
             () = server.stopping.cancelled() => return,
         };
         let head = match head {
-            Ok(Ok(Read::Polling(head))) => head,
+            Ok(Ok(Read::Engine(head))) => head,
             Ok(Ok(Read::Other)) => break,
             // Closed, failed, or the head did not come in time: hyper too closes silently.
             Ok(Ok(Read::Closed) | Err(_)) | Err(_) => return,
@@ -58,8 +60,13 @@ where
             buf = BytesMut::new();
         }
         // Boxed: a connection holds the room a request takes only while one runs.
-        if !Box::pin(answer(&server, &mut io, &mut buf, head, &peer, remote)).await {
-            return;
+        match Box::pin(answer(&server, &mut io, &mut buf, head, &peer, remote)).await {
+            After::Next => {}
+            After::Close => return,
+            After::WebSocket(start, response) => {
+                start(Box::new(io), buf.split().freeze(), response);
+                return;
+            }
         }
         if buf.is_empty() {
             // Nothing held while the connection waits for its next request.
@@ -71,8 +78,17 @@ where
     Box::pin(server.hyper(io, peer, remote, Role::Public)).await;
 }
 
-/// Answer one long-polling request (its head read, its body next in `buf` and `io`):
-/// whether the connection stays open for the next.
+/// What comes after a request's answer.
+enum After {
+    /// The connection's next request.
+    Next,
+    /// The connection's end.
+    Close,
+    /// The connection is a WebSocket's: what runs it, and the response head it sends first.
+    WebSocket(Start, Vec<u8>),
+}
+
+/// Answer one Engine.IO request (its head read, its body next in `buf` and `io`).
 async fn answer<I>(
     server: &Server,
     io: &mut I,
@@ -80,20 +96,35 @@ async fn answer<I>(
     head: Box<Head>,
     peer: &PeerHandle,
     remote: SocketAddr,
-) -> bool
+) -> After
 where
     I: AsyncRead + AsyncWrite + Unpin + Send + Sync,
 {
     let engine = server.app.engine();
     let asked_close = head.close;
     let (answer, unread) = if head.method == Method::GET {
-        let req = head.into_request(Body::<I>::empty(), peer);
+        let takeover = head.websocket.then(Takeover::default);
+        let mut req = head.into_request(Body::<I>::empty(), peer);
+        if let Some(takeover) = &takeover {
+            req.extensions_mut().insert(takeover.clone());
+        }
         let mut handled = Box::pin(engine.handle(req, remote));
-        // As hyper: a client that closes while its poll waits takes the poll with it.
-        let answer = tokio::select! {
-            answer = &mut handled => answer,
-            () = watch(io, buf) => return false,
+        let answer = if takeover.is_some() {
+            // A WebSocket handshake is answered at once: there is no wait to watch.
+            handled.await
+        } else {
+            // As hyper: a client that closes while its poll waits takes the poll with it.
+            tokio::select! {
+                answer = &mut handled => answer,
+                () = watch(io, buf) => return After::Close,
+            }
         };
+        // An accepted WebSocket handshake: the WebSocket sends the response, with its first
+        // frames.
+        if let Some(start) = takeover.as_ref().and_then(Takeover::take) {
+            let (parts, _) = answer.into_parts();
+            return After::WebSocket(start, response_head(&parts, 0, false));
+        }
         (answer, 0)
     } else {
         let mut unread = head.body_len;
@@ -112,19 +143,19 @@ where
     let close = asked_close || unread > 0 || server.stopping.is_cancelled();
     // Boxed: a waiting poll does not carry the room its answer's writing takes.
     if Box::pin(respond(io, answer, close)).await.is_err() {
-        return false;
+        return After::Close;
     }
     if close {
         let _ = io.shutdown().await;
-        return false;
+        return After::Close;
     }
-    true
+    After::Next
 }
 
 /// What came on the connection.
 enum Read {
-    /// A long-polling request.
-    Polling(Box<Head>),
+    /// A long-polling request or a WebSocket handshake.
+    Engine(Box<Head>),
     /// A request for hyper (or bytes hyper will refuse).
     Other,
     /// The peer closed before a request began.
@@ -154,10 +185,10 @@ where
             match Head::parse(buf, &engine) {
                 Parsed::Partial if buf.len() < MAX_REQUEST_HEAD => {}
                 // Whole, but over the limit (its last read crossed it): hyper answers 431.
-                Parsed::Polling(head) if head.len <= MAX_REQUEST_HEAD => {
-                    return Ok(Read::Polling(head));
+                Parsed::Engine(head) if head.len <= MAX_REQUEST_HEAD => {
+                    return Ok(Read::Engine(head));
                 }
-                Parsed::Partial | Parsed::Other | Parsed::Polling(_) => return Ok(Read::Other),
+                Parsed::Partial | Parsed::Other | Parsed::Engine(_) => return Ok(Read::Other),
             }
         }
         searched = buf.len();
@@ -214,6 +245,8 @@ struct Head {
     body_len: u64,
     /// Whether the client asked for the connection to close after the answer.
     close: bool,
+    /// Whether it asks for a WebSocket (`Upgrade: websocket`).
+    websocket: bool,
     /// Bytes of the head.
     len: usize,
 }
@@ -223,8 +256,9 @@ struct Head {
 enum Parsed {
     /// Not a whole head yet.
     Partial,
-    /// A long-polling request for this path (boxed: a request's future keeps it).
-    Polling(Box<Head>),
+    /// A long-polling request or a WebSocket handshake for this path (boxed: a request's
+    /// future keeps it).
+    Engine(Box<Head>),
     /// Anything else.
     Other,
 }
@@ -254,7 +288,7 @@ impl Head {
             return Parsed::Other;
         }
         let mut map = HeaderMap::with_capacity(req.headers.len());
-        let (mut body_len, mut close) = (None, false);
+        let (mut body_len, mut close, mut websocket) = (None, false, false);
         for h in req.headers.iter() {
             let (Ok(name), Ok(value)) = (
                 HeaderName::from_bytes(h.name.as_bytes()),
@@ -263,9 +297,12 @@ impl Head {
                 return Parsed::Other;
             };
             match name {
-                header::TRANSFER_ENCODING | header::EXPECT | header::UPGRADE => {
-                    return Parsed::Other;
+                header::TRANSFER_ENCODING | header::EXPECT => return Parsed::Other,
+                // A WebSocket's handshake is answered here too; any other upgrade is hyper's.
+                header::UPGRADE if !websocket && h.value.eq_ignore_ascii_case(b"websocket") => {
+                    websocket = true;
                 }
+                header::UPGRADE => return Parsed::Other,
                 header::CONTENT_LENGTH => match (body_len, content_length(h.value)) {
                     (None, Some(n)) => body_len = Some(n),
                     _ => return Parsed::Other,
@@ -279,15 +316,16 @@ impl Head {
             map.append(name, value);
         }
         let body_len = body_len.unwrap_or(0);
-        if method == Method::GET && body_len != 0 {
+        if method == Method::GET && body_len != 0 || websocket && method != Method::GET {
             return Parsed::Other;
         }
-        Parsed::Polling(Box::new(Head {
+        Parsed::Engine(Box::new(Head {
             method,
             uri,
             headers: map,
             body_len,
             close,
+            websocket,
             len,
         }))
     }
@@ -312,15 +350,17 @@ fn content_length(value: &[u8]) -> Option<u64> {
     std::str::from_utf8(value).ok()?.parse().ok()
 }
 
-/// Whether a `Connection` header asks to close; `None` for any token but `close` and
-/// `keep-alive` (an upgrade, say: hyper's business).
+/// Whether a `Connection` header asks to close; `None` for any token but `close`,
+/// `keep-alive` and `upgrade` (which `Upgrade` qualifies).
 fn connection_close(value: &[u8]) -> Option<bool> {
     let mut close = false;
     for token in value.split(|&b| b == b',') {
         let token = token.trim_ascii();
         if token.eq_ignore_ascii_case(b"close") {
             close = true;
-        } else if !token.eq_ignore_ascii_case(b"keep-alive") {
+        } else if !token.eq_ignore_ascii_case(b"keep-alive")
+            && !token.eq_ignore_ascii_case(b"upgrade")
+        {
             return None;
         }
     }
@@ -395,16 +435,36 @@ async fn respond<I: AsyncWrite + Unpin>(
         Some(Err(never)) => match never {},
         None => Bytes::new(),
     };
-    let bodiless = parts.status.is_informational()
-        || parts.status == StatusCode::NO_CONTENT
-        || parts.status == StatusCode::NOT_MODIFIED;
-    let mut out = Vec::with_capacity(
-        256 + if body.len() <= COPY_BODY {
-            body.len()
-        } else {
-            0
-        },
-    );
+    let mut out = response_head(&parts, body.len(), close);
+    let with_body = has_body(parts.status);
+    if with_body && body.len() <= COPY_BODY {
+        out.extend_from_slice(&body);
+    }
+    io.write_all(&out).await?;
+    if with_body && body.len() > COPY_BODY {
+        io.write_all(&body).await?;
+    }
+    io.flush().await
+}
+
+/// Whether a response with `status` has a body (and a `content-length`).
+fn has_body(status: StatusCode) -> bool {
+    !(status.is_informational()
+        || status == StatusCode::NO_CONTENT
+        || status == StatusCode::NOT_MODIFIED)
+}
+
+/// A response's head (status line, headers, the empty line) for a body of `body_len` bytes,
+/// with room for that body behind it when it goes in the same write. With `close`, it says
+/// the connection closes after it.
+fn response_head(parts: &http::response::Parts, body_len: usize, close: bool) -> Vec<u8> {
+    let with_body = has_body(parts.status);
+    let room = if with_body && body_len <= COPY_BODY {
+        body_len
+    } else {
+        0
+    };
+    let mut out = Vec::with_capacity(256 + room);
     out.extend_from_slice(b"HTTP/1.1 ");
     out.extend_from_slice(parts.status.as_str().as_bytes());
     out.push(b' ');
@@ -413,9 +473,9 @@ async fn respond<I: AsyncWrite + Unpin>(
     for (name, value) in &parts.headers {
         line(&mut out, name.as_str().as_bytes(), value.as_bytes());
     }
-    if !bodiless && !parts.headers.contains_key(header::CONTENT_LENGTH) {
+    if with_body && !parts.headers.contains_key(header::CONTENT_LENGTH) {
         out.extend_from_slice(b"content-length: ");
-        let _ = write!(out, "{}", body.len());
+        let _ = write!(out, "{body_len}");
         out.extend_from_slice(b"\r\n");
     }
     if close {
@@ -423,14 +483,7 @@ async fn respond<I: AsyncWrite + Unpin>(
     }
     DATE.with_borrow_mut(|date| line(&mut out, b"date", date.now().as_bytes()));
     out.extend_from_slice(b"\r\n");
-    if !bodiless && body.len() <= COPY_BODY {
-        out.extend_from_slice(&body);
-    }
-    io.write_all(&out).await?;
-    if !bodiless && body.len() > COPY_BODY {
-        io.write_all(&body).await?;
-    }
-    io.flush().await
+    out
 }
 
 /// `name: value\r\n` onto `out`.

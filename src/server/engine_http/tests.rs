@@ -1,4 +1,4 @@
-//! Unit tests of the long-polling path: heads, bodies, answers.
+//! Unit tests of the Engine.IO path's own HTTP: heads, bodies, answers.
 
 use super::*;
 use std::task::Context;
@@ -11,10 +11,10 @@ fn parse(head: &str) -> Parsed {
     Head::parse(head.as_bytes(), |path| path == ENDPOINT)
 }
 
-fn polling(head: &str) -> Head {
+fn engine(head: &str) -> Head {
     match parse(head) {
-        Parsed::Polling(head) => *head,
-        other => panic!("not a polling request: {other:?} for {head:?}"),
+        Parsed::Engine(head) => *head,
+        other => panic!("not an Engine.IO request: {other:?} for {head:?}"),
     }
 }
 
@@ -25,20 +25,38 @@ fn is_other(head: &str) -> bool {
 #[test]
 fn a_poll_and_a_post_are_read_here() {
     let get = "GET /socket.io/?EIO=4&transport=polling&sid=x HTTP/1.1\r\nHost: a\r\n\r\n";
-    let head = polling(get);
+    let head = engine(get);
     assert_eq!(head.method, Method::GET);
     assert_eq!(head.uri.query(), Some("EIO=4&transport=polling&sid=x"));
     assert_eq!((head.body_len, head.close, head.len), (0, false, get.len()));
     assert_eq!(head.headers["host"], "a");
 
     let post = "POST /socket.io/?sid=x HTTP/1.1\r\ncontent-length: 12\r\nConnection: keep-alive, Close\r\n\r\n4hello";
-    let head = polling(post);
+    let head = engine(post);
     assert_eq!((head.body_len, head.close), (12, true));
     assert_eq!(
         head.len,
         post.len() - "4hello".len(),
         "the body is not part of the head"
     );
+}
+
+#[test]
+fn a_websocket_handshake_is_read_here() {
+    let get = "GET /socket.io/?EIO=4&transport=websocket HTTP/1.1\r\nHost: a\r\n\
+        Connection: keep-alive, Upgrade\r\nUpgrade: WebSocket\r\n\
+        Sec-WebSocket-Version: 13\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n\r\n";
+    let head = engine(get);
+    assert!(head.websocket);
+    assert_eq!(
+        (head.method, head.body_len, head.close),
+        (Method::GET, 0, false)
+    );
+    assert_eq!(
+        head.headers["upgrade"], "WebSocket",
+        "the engine checks the rest"
+    );
+    assert!(!engine("GET /socket.io/ HTTP/1.1\r\nConnection: upgrade\r\n\r\n").websocket);
 }
 
 #[test]
@@ -60,9 +78,12 @@ fn everything_else_goes_to_hyper() {
         "HEAD /socket.io/ HTTP/1.1\r\n\r\n",
         "GET /socket.io/ HTTP/1.0\r\n\r\n",
         "GET http://a/socket.io/ HTTP/1.1\r\n\r\n",
-        // Upgrades, chunked bodies, expectations.
-        "GET /socket.io/ HTTP/1.1\r\nConnection: Upgrade\r\nUpgrade: websocket\r\n\r\n",
-        "GET /socket.io/ HTTP/1.1\r\nUpgrade: websocket\r\n\r\n",
+        // Upgrades but WebSocket handshakes, chunked bodies, expectations.
+        "GET /socket.io/ HTTP/1.1\r\nConnection: Upgrade\r\nUpgrade: h2c\r\n\r\n",
+        "GET /socket.io/ HTTP/1.1\r\nUpgrade: websocket, h2c\r\n\r\n",
+        "GET /socket.io/ HTTP/1.1\r\nUpgrade: websocket\r\nUpgrade: websocket\r\n\r\n",
+        "POST /socket.io/ HTTP/1.1\r\nUpgrade: websocket\r\nContent-Length: 0\r\n\r\n",
+        "GET /socket.io/ HTTP/1.1\r\nConnection: Upgrade, TE\r\nUpgrade: websocket\r\n\r\n",
         "POST /socket.io/ HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\n",
         "POST /socket.io/ HTTP/1.1\r\nContent-Length: 3\r\nTransfer-Encoding: chunked\r\n\r\n",
         "POST /socket.io/ HTTP/1.1\r\nContent-Length: 3\r\nExpect: 100-continue\r\n\r\n",
@@ -107,7 +128,7 @@ async fn a_head_sent_a_byte_at_a_time_is_read() {
     });
     let mut buf = BytesMut::new();
     let read = read_head(&mut far, &mut buf, |path| path == ENDPOINT).await;
-    let Read::Polling(parsed) = read.unwrap() else {
+    let Read::Engine(parsed) = read.unwrap() else {
         panic!("a polling request");
     };
     assert_eq!((parsed.len, parsed.body_len), (head.len(), 2));
@@ -289,7 +310,7 @@ async fn a_head_over_the_limit_is_hyper_s_even_when_its_last_read_ends_it() {
     // Under the limit, the same head is read here.
     let mut under = head;
     under.extend_from_slice(b"\r\n");
-    assert!(matches!(read_script(vec![under]).await.0, Read::Polling(_)));
+    assert!(matches!(read_script(vec![under]).await.0, Read::Engine(_)));
 }
 
 #[tokio::test]
@@ -298,7 +319,7 @@ async fn empty_lines_before_a_request_are_not_its_end() {
     let mut chunks: Vec<Vec<u8>> = (0..100).map(|_| b"\r\n".to_vec()).collect();
     chunks.push(request.to_vec());
     let (read, _) = read_script(chunks).await;
-    let Read::Polling(head) = read else {
+    let Read::Engine(head) = read else {
         panic!("a polling request after the empty lines");
     };
     assert_eq!(head.len, 200 + request.len());

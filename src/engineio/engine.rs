@@ -270,7 +270,7 @@ impl<H: EngineHandler> Engine<H> {
                         || !conn.session.begin_upgrade()
                     {
                         // As the reference server: the WebSocket is accepted, then closed.
-                        return websocket::refuse(req);
+                        return websocket::refuse(self.tasks(), req);
                     }
                     websocket::upgrade(self.clone(), conn, req)
                 }

@@ -35,7 +35,7 @@ pub use packet::Packet;
 pub use peer::PeerHandle;
 pub use session::{CloseReason, Handshake, SendError, Session};
 pub use sid::{InvalidSid, Sid};
-pub use websocket::{Io, Start, Takeover};
+pub(crate) use websocket::{Start, Takeover};
 
 /// Work a handler could not finish at once (a script on another thread): the transport
 /// awaits it before it hands over the session's next packet, so packets are handled in the

@@ -26,6 +26,11 @@ pub(crate) async fn poll(session: &Session, stats: &Stats) -> Result<Response<Fu
     let upgraded = session.poll_released();
     tokio::pin!(upgraded);
     upgraded.as_mut().enable();
+    if session.transport() != Transport::Polling {
+        // Upgraded since the dispatch looked, its release gone by before this poll waited
+        // for it: what is queued belongs to the WebSocket.
+        return Err(Error::BadRequest);
+    }
 
     let mut body = BytesMut::new();
     if session.is_probed() {

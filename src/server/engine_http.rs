@@ -101,7 +101,9 @@ where
     I: AsyncRead + AsyncWrite + Unpin + Send + Sync,
 {
     let engine = server.app.engine();
-    let asked_close = head.close;
+    // A WebSocket handshake refused is answered and its connection closed, as by the
+    // reference server: what the client sent behind it is frames, not requests.
+    let asked_close = head.close || head.websocket;
     let (answer, unread) = if head.method == Method::GET {
         let takeover = head.websocket.then(Takeover::default);
         let mut req = head.into_request(Body::<I>::empty(), peer);
@@ -121,7 +123,10 @@ where
         };
         // An accepted WebSocket handshake: the WebSocket sends the response, with its first
         // frames.
-        if let Some(start) = takeover.as_ref().and_then(Takeover::take) {
+        // (A `Start` not taken fails its handshake when dropped.)
+        if let Some(start) = takeover.as_ref().and_then(Takeover::take)
+            && answer.status() == StatusCode::SWITCHING_PROTOCOLS
+        {
             let (parts, _) = answer.into_parts();
             return After::WebSocket(start, response_head(&parts, 0, false));
         }
@@ -288,7 +293,7 @@ impl Head {
             return Parsed::Other;
         }
         let mut map = HeaderMap::with_capacity(req.headers.len());
-        let (mut body_len, mut close, mut websocket) = (None, false, false);
+        let (mut body_len, mut close, mut websocket, mut upgrade) = (None, false, false, false);
         for h in req.headers.iter() {
             let (Ok(name), Ok(value)) = (
                 HeaderName::from_bytes(h.name.as_bytes()),
@@ -307,8 +312,11 @@ impl Head {
                     (None, Some(n)) => body_len = Some(n),
                     _ => return Parsed::Other,
                 },
-                header::CONNECTION => match connection_close(h.value) {
-                    Some(c) => close |= c,
+                header::CONNECTION => match connection_tokens(h.value) {
+                    Some(tokens) => {
+                        close |= tokens.close;
+                        upgrade |= tokens.upgrade;
+                    }
                     None => return Parsed::Other,
                 },
                 _ => {}
@@ -316,7 +324,11 @@ impl Head {
             map.append(name, value);
         }
         let body_len = body_len.unwrap_or(0);
-        if method == Method::GET && body_len != 0 || websocket && method != Method::GET {
+        // A WebSocket handshake is a GET without a body whose `Connection` names the upgrade;
+        // anything else with `Upgrade` is hyper's.
+        if method == Method::GET && body_len != 0
+            || websocket && (method != Method::GET || !upgrade)
+        {
             return Parsed::Other;
         }
         Parsed::Engine(Box::new(Head {
@@ -350,21 +362,30 @@ fn content_length(value: &[u8]) -> Option<u64> {
     std::str::from_utf8(value).ok()?.parse().ok()
 }
 
-/// Whether a `Connection` header asks to close; `None` for any token but `close`,
-/// `keep-alive` and `upgrade` (which `Upgrade` qualifies).
-fn connection_close(value: &[u8]) -> Option<bool> {
-    let mut close = false;
+/// What a `Connection` header says.
+#[derive(Debug, Default, PartialEq, Eq)]
+struct ConnectionTokens {
+    /// `close`: the connection closes after the answer.
+    close: bool,
+    /// `upgrade`: the request asks for the protocol its `Upgrade` names.
+    upgrade: bool,
+}
+
+/// The tokens of a `Connection` header; `None` for any but `close`, `keep-alive` and
+/// `upgrade` (hyper's business).
+fn connection_tokens(value: &[u8]) -> Option<ConnectionTokens> {
+    let mut tokens = ConnectionTokens::default();
     for token in value.split(|&b| b == b',') {
         let token = token.trim_ascii();
         if token.eq_ignore_ascii_case(b"close") {
-            close = true;
-        } else if !token.eq_ignore_ascii_case(b"keep-alive")
-            && !token.eq_ignore_ascii_case(b"upgrade")
-        {
+            tokens.close = true;
+        } else if token.eq_ignore_ascii_case(b"upgrade") {
+            tokens.upgrade = true;
+        } else if !token.eq_ignore_ascii_case(b"keep-alive") {
             return None;
         }
     }
-    Some(close)
+    Some(tokens)
 }
 
 /// A request's body, read from the connection: the bytes of it already read, then at most

@@ -85,6 +85,27 @@ describe("transports", () => {
     socket.destroy();
   });
 
+  // Over a raw socket: a WebSocket handshake for an unknown session is refused and its
+  // connection closed (what the client sent behind it is never read as a request).
+  test("a refused WebSocket handshake closes its connection", { timeout: 10_000 }, async () => {
+    const { port } = new URL(ctx.server.url);
+    const socket = connect(Number(port), "127.0.0.1");
+    let got = "";
+    socket.on("data", (d) => (got += d.toString("latin1")));
+    const end = new Promise((resolve) => socket.on("end", resolve));
+    socket.write(
+      "GET /socket.io/?EIO=4&transport=websocket&sid=nosuchsession HTTP/1.1\r\nHost: x\r\n" +
+        "Upgrade: websocket\r\nConnection: Upgrade\r\n" +
+        "Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n" +
+        "GET /socket.io/?EIO=4&transport=polling HTTP/1.1\r\nHost: x\r\n\r\n",
+    );
+    await end;
+    assert.match(got, /^HTTP\/1\.1 400 /);
+    assert.match(got, /\r\nconnection: close\r\n/i);
+    assert.equal(got.match(/HTTP\/1\.1/g).length, 1, `one answer only: ${got}`);
+    socket.destroy();
+  });
+
   test("polling with upgrade disabled stays on polling", { timeout: 10_000 }, async () => {
     const socket = await ctx.clients.connect(ctx.server.url, { upgrade: false });
     await roundTrip(socket, "no upgrade");

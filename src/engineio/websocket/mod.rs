@@ -12,6 +12,7 @@ use bytes::Bytes;
 use http::{Request, Response};
 use http_body_util::Full;
 use tokio::io::{AsyncRead, AsyncWrite, AsyncWriteExt, ReadHalf, WriteHalf};
+use tokio_util::task::TaskTracker;
 
 use super::EngineHandler;
 use super::engine::{Conn, Engine};
@@ -26,7 +27,7 @@ use reader::{Message, ReadError, Reader};
 type Stream = Box<dyn Io>;
 
 /// What a WebSocket's connection is: a byte stream of either direction.
-pub trait Io: AsyncRead + AsyncWrite + Send + Unpin + 'static {}
+pub(crate) trait Io: AsyncRead + AsyncWrite + Send + Unpin + 'static {}
 impl<T: AsyncRead + AsyncWrite + Send + Unpin + 'static> Io for T {}
 
 /// The connection of an accepted WebSocket handshake, for an HTTP layer that reads requests
@@ -35,15 +36,16 @@ impl<T: AsyncRead + AsyncWrite + Send + Unpin + 'static> Io for T {}
 /// writes nothing itself: the `101` response's head goes to the WebSocket, which sends it
 /// with its first frames (a session's OPEN packet) in one write.
 #[derive(Clone, Default)]
-pub struct Takeover(Arc<Mutex<Option<Start>>>);
+pub(crate) struct Takeover(Arc<Mutex<Option<Start>>>);
 
 /// The WebSocket's side of a [`Takeover`]: given the connection, the bytes read past the
-/// request, and the response head to send first, it spawns the WebSocket's task.
-pub type Start = Box<dyn FnOnce(Box<dyn Io>, Bytes, Vec<u8>) + Send>;
+/// request, and the response head to send first, it spawns the WebSocket's task. Dropped
+/// without being called, the handshake fails (see [`Unstarted`]).
+pub(crate) type Start = Box<dyn FnOnce(Box<dyn Io>, Bytes, Vec<u8>) + Send>;
 
 impl Takeover {
     /// What to run on the connection, if the engine accepted the handshake.
-    pub fn take(&self) -> Option<Start> {
+    pub(crate) fn take(&self) -> Option<Start> {
         self.0.lock().expect("takeover lock").take()
     }
 
@@ -69,31 +71,26 @@ pub(crate) fn upgrade<H: EngineHandler, B>(
     let peer = req.extensions().get::<PeerHandle>().cloned();
     let takeover = req.extensions().get::<Takeover>().cloned();
     let Ok((response, fut)) = fastwebsockets::upgrade::upgrade(&mut req) else {
-        if is_upgrade {
-            conn.session.abort_upgrade();
-        } else {
-            conn.session.close(CloseReason::TransportError);
-        }
+        handshake_failed(&conn.session, is_upgrade);
         return Err(Error::BadRequest);
     };
     // The WebSocket runs in a task of its own, which does not keep the HTTP request's room.
     let tasks = engine.tasks().clone();
     match takeover {
-        Some(takeover) => takeover.put(Box::new(move |io, read_ahead, head| {
-            tasks.spawn(run(engine, conn, io, read_ahead, head, is_upgrade, peer));
-        })),
+        Some(takeover) => {
+            let unstarted = Unstarted::new(conn.session.clone(), is_upgrade);
+            takeover.put(Box::new(move |io, read_ahead, head| {
+                unstarted.started();
+                tasks.spawn(run(engine, conn, io, read_ahead, head, is_upgrade, peer));
+            }));
+        }
         None => {
             tasks.spawn(async move {
                 let stream: Stream = match fut.await {
                     Ok(ws) => Box::new(ws.into_inner()),
                     Err(e) => {
-                        let session = &conn.session;
-                        tracing::debug!(session = %session.sid(), error = %e, "WebSocket upgrade failed");
-                        if is_upgrade {
-                            session.abort_upgrade();
-                        } else {
-                            session.close(CloseReason::TransportError);
-                        }
+                        tracing::debug!(session = %conn.session.sid(), error = %e, "WebSocket upgrade failed");
+                        handshake_failed(&conn.session, is_upgrade);
                         return;
                     }
                 };
@@ -106,23 +103,66 @@ pub(crate) fn upgrade<H: EngineHandler, B>(
     Ok(response.map(|_| Full::new(Bytes::new())))
 }
 
+/// A handshake that failed after the session was let into it: an upgrade's session stays on
+/// polling, a direct session ends.
+fn handshake_failed(session: &Session, is_upgrade: bool) {
+    if is_upgrade {
+        session.abort_upgrade();
+    } else {
+        session.close(CloseReason::TransportError);
+    }
+}
+
+/// A handshake accepted whose WebSocket has not run yet: dropped before [`Unstarted::started`]
+/// (its connection never handed over), the handshake fails as when hyper's upgrade fails.
+struct Unstarted {
+    session: Option<Arc<Session>>,
+    is_upgrade: bool,
+}
+
+impl Unstarted {
+    fn new(session: Arc<Session>, is_upgrade: bool) -> Self {
+        Unstarted {
+            session: Some(session),
+            is_upgrade,
+        }
+    }
+
+    /// The WebSocket runs: nothing to undo.
+    fn started(mut self) {
+        self.session = None;
+    }
+}
+
+impl Drop for Unstarted {
+    fn drop(&mut self) {
+        if let Some(session) = self.session.take() {
+            handshake_failed(&session, self.is_upgrade);
+        }
+    }
+}
+
 /// Complete the WebSocket handshake and close at once: a second WebSocket for a session that
-/// has one already.
-pub(crate) fn refuse<B>(mut req: Request<B>) -> Result<Response<Full<Bytes>>, Error> {
+/// has one already. The close runs among `tasks`.
+pub(crate) fn refuse<B>(
+    tasks: &TaskTracker,
+    mut req: Request<B>,
+) -> Result<Response<Full<Bytes>>, Error> {
     let takeover = req.extensions().get::<Takeover>().cloned();
     let (response, fut) =
         fastwebsockets::upgrade::upgrade(&mut req).map_err(|_| Error::BadRequest)?;
     let close = frame::close_frame(frame::close_code::NORMAL);
+    let tasks = tasks.clone();
     match takeover {
         Some(takeover) => takeover.put(Box::new(move |mut io, _, mut head| {
-            tokio::spawn(async move {
+            tasks.spawn(async move {
                 head.extend_from_slice(&close);
                 let _ = writer::write_now(&mut io, &head).await;
                 let _ = io.shutdown().await;
             });
         })),
         None => {
-            tokio::spawn(async move {
+            tasks.spawn(async move {
                 if let Ok(ws) = fut.await {
                     let mut stream = ws.into_inner();
                     let _ = writer::write_now(&mut stream, &close).await;
@@ -373,5 +413,31 @@ async fn already_here(read: &mut Reader<ReadHalf<Stream>>) -> Option<Result<Mess
         biased;
         message = read.read() => Some(message),
         () = std::future::ready(()) => None,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_handshake_whose_websocket_never_ran_fails() {
+        // A direct session ends.
+        let session = crate::engineio::test_support::session();
+        drop(Unstarted::new(session.clone(), false));
+        assert_eq!(session.close_reason(), Some(CloseReason::TransportError));
+        // An upgrade's session stays on polling, free to try again.
+        let session = crate::engineio::test_support::session();
+        assert!(session.begin_upgrade());
+        drop(Unstarted::new(session.clone(), true));
+        assert!(!session.is_upgrading() && !session.is_closed());
+        assert!(session.begin_upgrade(), "another upgrade may begin");
+    }
+
+    #[test]
+    fn a_handshake_whose_websocket_ran_is_left_alone() {
+        let session = crate::engineio::test_support::session();
+        Unstarted::new(session.clone(), false).started();
+        assert!(!session.is_closed());
     }
 }

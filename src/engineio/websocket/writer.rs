@@ -44,7 +44,8 @@ const CONTROL_BYTES: usize = 4 * (125 + 2);
 pub(crate) struct Control {
     frames: Mutex<Vec<u8>>,
     owed: AtomicBool,
-    /// The connection ended (or failed) under the reader: nothing more is written to it.
+    /// The peer's side of the connection ended (or failed) under the reader: no close frame
+    /// is written to it.
     gone: AtomicBool,
 }
 
@@ -63,7 +64,7 @@ impl Control {
     }
 
     /// The peer's side of the connection ended without a close frame: the writer sends it
-    /// none (nobody reads it), as ws does.
+    /// no close frame (only what was queued for it), as ws does.
     pub(crate) fn peer_gone(&self) {
         self.gone.store(true, Ordering::Release);
     }
@@ -216,16 +217,24 @@ pub(crate) async fn run<W: AsyncWrite + Unpin>(
             buf = Vec::new();
         }
     }
-    if session.close_reason().is_some_and(CloseReason::is_slow)
-        || control.gone.load(Ordering::Acquire)
-    {
-        // Nothing more is owed to a peer that does not read, or has gone.
+    if session.close_reason().is_some_and(CloseReason::is_slow) {
+        // Nothing more is owed to a peer that does not read.
         return;
     }
     session.drain(usize::MAX, |packet| put_packet(&packet, &mut buf));
-    buf.extend_from_slice(&frame::close_frame(session.ws_close_code()));
+    // A peer that ended its side without a close frame is sent none (as ws), only what was
+    // queued for it.
+    let gone = control.gone.load(Ordering::Acquire);
+    if !gone {
+        buf.extend_from_slice(&frame::close_frame(session.ws_close_code()));
+    }
     session.finished().await;
-    if let Written::Done = write_with_deadline(&mut writer, &buf, &session).await {
+    if buf.is_empty() {
+        return;
+    }
+    if let Written::Done = write_with_deadline(&mut writer, &buf, &session).await
+        && !gone
+    {
         let _ = tokio::time::timeout(session.config().write_timeout, writer.shutdown()).await;
     }
 }

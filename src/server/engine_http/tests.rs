@@ -84,6 +84,8 @@ fn everything_else_goes_to_hyper() {
         "GET /socket.io/ HTTP/1.1\r\nUpgrade: websocket\r\nUpgrade: websocket\r\n\r\n",
         "POST /socket.io/ HTTP/1.1\r\nUpgrade: websocket\r\nContent-Length: 0\r\n\r\n",
         "GET /socket.io/ HTTP/1.1\r\nConnection: Upgrade, TE\r\nUpgrade: websocket\r\n\r\n",
+        "GET /socket.io/ HTTP/1.1\r\nUpgrade: websocket\r\n\r\n",
+        "GET /socket.io/ HTTP/1.1\r\nConnection: keep-alive\r\nUpgrade: websocket\r\n\r\n",
         "POST /socket.io/ HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\n",
         "POST /socket.io/ HTTP/1.1\r\nContent-Length: 3\r\nTransfer-Encoding: chunked\r\n\r\n",
         "POST /socket.io/ HTTP/1.1\r\nContent-Length: 3\r\nExpect: 100-continue\r\n\r\n",

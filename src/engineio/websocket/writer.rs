@@ -162,6 +162,8 @@ pub(crate) async fn run<W: AsyncWrite + Unpin>(
     let _reading = session.reader.lock().await;
     // The response head is not WebSocket traffic: not counted in `bytes_out`.
     let mut head_len = first.len();
+    // Empty, without room, while the writer waits: a batch is framed in the thread's
+    // scratch buffer, which goes back once written.
     let mut buf = first;
     loop {
         // One waker for all the writer waits on — pongs owed, packets queued, the close —
@@ -169,10 +171,7 @@ pub(crate) async fn run<W: AsyncWrite + Unpin>(
         // the queue's.
         let closed = std::future::poll_fn(|cx| {
             session.register_writer(cx.waker());
-            if control.is_owed() {
-                control.take_into(&mut buf);
-                Poll::Ready(false)
-            } else if !session.nothing_queued() {
+            if control.is_owed() || !session.nothing_queued() {
                 Poll::Ready(false)
             } else if session.is_closed() {
                 Poll::Ready(true)
@@ -184,14 +183,21 @@ pub(crate) async fn run<W: AsyncWrite + Unpin>(
         if closed {
             break;
         }
+        if buf.capacity() == 0 {
+            buf = scratch::take();
+        }
+        if control.is_owed() {
+            control.take_into(&mut buf);
+        }
         session.drain(BATCH_BYTES, |packet| put_packet(&packet, &mut buf));
         if buf.is_empty() {
+            scratch::give_back(std::mem::take(&mut buf));
             continue;
         }
         stats
             .bytes_out
             .fetch_add((buf.len() - head_len) as u64, Ordering::Relaxed);
-        let with_head = std::mem::take(&mut head_len) > 0;
+        head_len = 0;
         match write_with_deadline(&mut writer, &buf, &session).await {
             Written::Done => {}
             Written::Failed => {
@@ -211,15 +217,14 @@ pub(crate) async fn run<W: AsyncWrite + Unpin>(
             }
         }
         buf.clear();
-        if with_head || buf.capacity() > BATCH_BYTES * 2 {
-            // Neither the room the response head took nor a burst of large messages should
-            // stay pinned to an idle socket.
-            buf = Vec::new();
-        }
+        scratch::give_back(std::mem::take(&mut buf));
     }
     if session.close_reason().is_some_and(CloseReason::is_slow) {
         // Nothing more is owed to a peer that does not read.
         return;
+    }
+    if buf.capacity() == 0 {
+        buf = scratch::take();
     }
     session.drain(usize::MAX, |packet| put_packet(&packet, &mut buf));
     // A peer that ended its side without a close frame is sent none (as ws), only what was
@@ -229,13 +234,49 @@ pub(crate) async fn run<W: AsyncWrite + Unpin>(
         buf.extend_from_slice(&frame::close_frame(session.ws_close_code()));
     }
     session.finished().await;
-    if buf.is_empty() {
-        return;
-    }
-    if let Written::Done = write_with_deadline(&mut writer, &buf, &session).await
+    if !buf.is_empty()
+        && let Written::Done = write_with_deadline(&mut writer, &buf, &session).await
         && !gone
     {
         let _ = tokio::time::timeout(session.config().write_timeout, writer.shutdown()).await;
+    }
+    buf.clear();
+    scratch::give_back(buf);
+}
+
+/// The buffer a thread's writers frame their batches in, one at a time: taken for a batch
+/// and given back once it is written, so that an idle WebSocket holds no write buffer and a
+/// batch allocates nothing. A writer whose write must wait keeps the buffer it took; the
+/// next writer on the thread then starts a new one. What is given back is kept up to
+/// [`scratch::MAX`](MAX), one per thread.
+mod scratch {
+    use std::cell::Cell;
+
+    /// Most room a thread keeps: a batch's (64 KiB) and then some.
+    pub(super) const MAX: usize = 2 * super::BATCH_BYTES;
+
+    thread_local! {
+        static SCRATCH: Cell<Vec<u8>> = const { Cell::new(Vec::new()) };
+    }
+
+    /// The thread's buffer (empty; without room if another writer has it).
+    pub(super) fn take() -> Vec<u8> {
+        SCRATCH.take()
+    }
+
+    /// Give `buf` back to the thread, emptied: kept if it is the larger of the two and not
+    /// over [`MAX`].
+    pub(super) fn give_back(mut buf: Vec<u8>) {
+        if buf.capacity() == 0 || buf.capacity() > MAX {
+            return;
+        }
+        buf.clear();
+        let kept = SCRATCH.take();
+        SCRATCH.set(if kept.capacity() >= buf.capacity() {
+            kept
+        } else {
+            buf
+        });
     }
 }
 
@@ -318,6 +359,54 @@ mod tests {
             tokio::task::yield_now().await;
         }
         assert_eq!(&wire.lock().unwrap()[..], b"\x81\x034hi", "flushed");
+        task.abort();
+    }
+
+    #[test]
+    fn a_thread_keeps_one_scratch_buffer_of_bounded_size() {
+        std::thread::spawn(|| {
+            assert_eq!(scratch::take().capacity(), 0, "none at first");
+            scratch::give_back(Vec::with_capacity(100));
+            scratch::give_back(Vec::with_capacity(50));
+            assert_eq!(
+                scratch::take().capacity(),
+                100,
+                "the larger is kept, one only"
+            );
+            assert_eq!(scratch::take().capacity(), 0, "taken");
+            scratch::give_back(Vec::with_capacity(scratch::MAX + 1));
+            assert_eq!(scratch::take().capacity(), 0, "over the bound: dropped");
+        })
+        .join()
+        .unwrap();
+    }
+
+    #[tokio::test(flavor = "current_thread")]
+    async fn a_writer_gives_its_buffer_back_once_its_batch_is_written() {
+        let session = crate::engineio::test_support::session();
+        let io = Buffering::default();
+        let wire = io.wire.clone();
+        drop(scratch::take());
+        let task = tokio::spawn(run(
+            session.clone(),
+            Vec::new(),
+            io,
+            Arc::new(Control::default()),
+            Arc::new(Stats::default()),
+            Arc::new(Hits::default()),
+        ));
+        session
+            .send(Packet::Message(Bytes::from(vec![b'x'; 10_000])))
+            .unwrap();
+        for _ in 0..100 {
+            if !wire.lock().unwrap().is_empty() {
+                break;
+            }
+            tokio::task::yield_now().await;
+        }
+        assert_eq!(wire.lock().unwrap().len(), 4 + 10_001, "written");
+        // The idle writer holds none of the batch's room: the thread has it.
+        assert!(scratch::take().capacity() >= 10_000);
         task.abort();
     }
 

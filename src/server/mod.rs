@@ -1,5 +1,6 @@
-//! HTTP EDGE — the hyper service: the Engine.IO path, the client bundle, static mounts,
-//! health and metrics; the accept loop, its caps and timeouts, and graceful shutdown.
+//! HTTP EDGE — the Engine.IO path (its own HTTP/1.1, [`engine_http`], and hyper), the client
+//! bundle, static mounts, health and metrics; the accept loop, its caps and timeouts, and
+//! graceful shutdown.
 //!
 //! Every connection is HTTP/1.1 (there is no TLS here to negotiate HTTP/2). On the public
 //! listener a connection's Engine.IO long-polling requests and WebSocket handshakes are read

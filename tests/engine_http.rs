@@ -6,7 +6,7 @@
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 
-use crate::support::raw::{RawWs, text_frame};
+use crate::support::raw::{RawWs, handshake_request, text_frame};
 use crate::support::{Polling, start, within};
 
 /// One response read off `stream`: its head (status line and headers) and body, framed by
@@ -264,10 +264,10 @@ async fn a_refused_websocket_handshake_is_answered_and_its_connection_closed() {
     let mut stream = TcpStream::connect(server.addr).await.unwrap();
     // As the reference server: what follows a handshake is taken for frames, so after a
     // refusal none of it is read as a request.
-    let refused = "GET /socket.io/?EIO=4&transport=websocket&sid=nosuchsession HTTP/1.1\r\n\
-        Host: x\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\
-        Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n\
-        GET /socket.io/?EIO=4&transport=polling HTTP/1.1\r\nHost: x\r\n\r\n";
+    let refused = handshake_request(
+        "/socket.io/?EIO=4&transport=websocket&sid=nosuchsession",
+        "x",
+    ) + "GET /socket.io/?EIO=4&transport=polling HTTP/1.1\r\nHost: x\r\n\r\n";
     stream.write_all(refused.as_bytes()).await.unwrap();
     let mut pending = Vec::new();
     let (head, body) = response(&mut stream, &mut pending).await;

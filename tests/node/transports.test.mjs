@@ -9,6 +9,11 @@ const routes = `
 "chat message" = "io"
 `;
 
+/** A client's WebSocket handshake request for `target`, as written on a raw socket. */
+const handshake = (target) =>
+  `GET ${target} HTTP/1.1\r\nHost: x\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n` +
+  "Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n";
+
 describe("transports", () => {
   const ctx = useServer(routes);
 
@@ -67,11 +72,7 @@ describe("transports", () => {
         check();
       });
     socket.on("data", (d) => (got = Buffer.concat([got, d])));
-    socket.write(
-      "GET /socket.io/?EIO=4&transport=websocket HTTP/1.1\r\nHost: x\r\nUpgrade: websocket\r\n" +
-        "Connection: Upgrade\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n" +
-        "Sec-WebSocket-Version: 13\r\n\r\n",
-    );
+    socket.write(handshake("/socket.io/?EIO=4&transport=websocket"));
     await arrived('"maxPayload"');
     assert.match(got.toString("latin1"), /^HTTP\/1\.1 101 [^]*\r\n\r\n\x81.0\{"sid"/);
     // CONNECT to "/", masked as a client's frames are.
@@ -94,9 +95,7 @@ describe("transports", () => {
     socket.on("data", (d) => (got += d.toString("latin1")));
     const end = new Promise((resolve) => socket.on("end", resolve));
     socket.write(
-      "GET /socket.io/?EIO=4&transport=websocket&sid=nosuchsession HTTP/1.1\r\nHost: x\r\n" +
-        "Upgrade: websocket\r\nConnection: Upgrade\r\n" +
-        "Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n" +
+      handshake("/socket.io/?EIO=4&transport=websocket&sid=nosuchsession") +
         "GET /socket.io/?EIO=4&transport=polling HTTP/1.1\r\nHost: x\r\n\r\n",
     );
     await end;

@@ -62,6 +62,14 @@ pub fn text_frames(bytes: &[u8]) -> (Vec<String>, usize) {
     (out, at)
 }
 
+/// A client's WebSocket handshake request for `target` (as a browser sends it).
+pub fn handshake_request(target: &str, host: &str) -> String {
+    format!(
+        "GET {target} HTTP/1.1\r\nHost: {host}\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\
+         Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n"
+    )
+}
+
 impl RawWs {
     /// Open a WebSocket to `target` and check the 101 answer.
     pub async fn connect(addr: SocketAddr, target: &str) -> RawWs {
@@ -100,11 +108,7 @@ impl RawWs {
         target: &str,
         behind: &[u8],
     ) -> RawWs {
-        let mut request = format!(
-            "GET {target} HTTP/1.1\r\nHost: {addr}\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\
-             Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n"
-        )
-        .into_bytes();
+        let mut request = handshake_request(target, &addr.to_string()).into_bytes();
         request.extend_from_slice(behind);
         stream.write_all(&request).await.expect("write");
         let mut buf = Vec::new();

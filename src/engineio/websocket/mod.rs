@@ -151,27 +151,28 @@ pub(crate) fn refuse<B>(
     let takeover = req.extensions().get::<Takeover>().cloned();
     let (response, fut) =
         fastwebsockets::upgrade::upgrade(&mut req).map_err(|_| Error::BadRequest)?;
-    let close = frame::close_frame(frame::close_code::NORMAL);
     let tasks = tasks.clone();
     match takeover {
-        Some(takeover) => takeover.put(Box::new(move |mut io, _, mut head| {
-            tasks.spawn(async move {
-                head.extend_from_slice(&close);
-                let _ = writer::write_now(&mut io, &head).await;
-                let _ = io.shutdown().await;
-            });
+        Some(takeover) => takeover.put(Box::new(move |io, _, head| {
+            tasks.spawn(close_at_once(io, head));
         })),
         None => {
             tasks.spawn(async move {
                 if let Ok(ws) = fut.await {
-                    let mut stream = ws.into_inner();
-                    let _ = writer::write_now(&mut stream, &close).await;
-                    let _ = stream.shutdown().await;
+                    close_at_once(ws.into_inner(), Vec::new()).await;
                 }
             });
         }
     }
     Ok(response.map(|_| Full::new(Bytes::new())))
+}
+
+/// Send `head` (the handshake's response, if not sent yet) and a close frame, then end the
+/// connection.
+async fn close_at_once<W: AsyncWrite + Unpin>(mut io: W, mut head: Vec<u8>) {
+    head.extend_from_slice(&frame::close_frame(frame::close_code::NORMAL));
+    let _ = writer::write_now(&mut io, &head).await;
+    let _ = io.shutdown().await;
 }
 
 /// The connection's task, from the end of the handshake to the end of the session: `head`,

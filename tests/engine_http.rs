@@ -261,6 +261,7 @@ async fn frames_sent_behind_a_websocket_handshake_are_read() {
 #[tokio::test]
 async fn a_refused_websocket_handshake_is_answered_and_its_connection_closed() {
     let server = start(CHAT).await;
+    let (mut other, _) = RawWs::socket(server.addr).await;
     let mut stream = TcpStream::connect(server.addr).await.unwrap();
     // As the reference server: what follows a handshake is taken for frames, so after a
     // refusal none of it is read as a request.
@@ -279,6 +280,9 @@ async fn a_refused_websocket_handshake_is_answered_and_its_connection_closed() {
         closed(&mut stream).await,
         "closed, the second request unanswered"
     );
+    // Only its sender paid: another client's WebSocket goes on.
+    other.send_text(r#"42["echo","still here"]"#).await;
+    assert_eq!(other.recv_event().await, r#"42["echo","still here"]"#);
 }
 
 #[tokio::test]

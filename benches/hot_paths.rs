@@ -1,6 +1,7 @@
 //! Micro-benchmarks of switchboard's hot paths: Engine.IO packet and payload codecs,
-//! Socket.IO packet parse and encode, route resolution, and a broadcast to 1,000 sockets
-//! through [`LocalAdapter`].
+//! Socket.IO packet parse and encode, route resolution, a broadcast to 1,000 sockets
+//! through [`LocalAdapter`], and a join and leave beside broadcasts in progress on another
+//! thread (what a room change waits for).
 //!
 //! `cargo bench --bench hot_paths` (add `-- broadcast` to run one group). The end-to-end
 //! numbers come from `bench/compare.sh`; these isolate one step each.
@@ -260,7 +261,7 @@ fn broadcast(c: &mut Criterion) {
         loop {
             let sockets = source.sockets(&BroadcastOptions::all());
             if sockets.len() == SOCKETS {
-                let local = LocalAdapter::new();
+                let local = Arc::new(LocalAdapter::new());
                 for s in sockets {
                     local.add(s);
                 }
@@ -315,6 +316,32 @@ fn broadcast(c: &mut Criterion) {
             })
         });
     }
+
+    // A join and a leave of one socket while another thread broadcasts to the 1,000 sockets
+    // without pause (volatile: a socket that is behind skips it, so nothing piles up): the
+    // time a room change waits for the broadcasts in progress.
+    g.throughput(Throughput::Elements(1));
+    let stop = Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let broadcaster = {
+        let (local, stop, packet) = (local.clone(), stop.clone(), packet.clone());
+        std::thread::spawn(move || {
+            let volatile = BroadcastOptions {
+                volatile: true,
+                ..BroadcastOptions::all()
+            };
+            while !stop.load(Ordering::Relaxed) {
+                black_box(local.broadcast(&packet, &volatile));
+            }
+        })
+    };
+    g.bench_function("join_leave_while_another_thread_broadcasts", |b| {
+        b.iter(|| {
+            local.join(one, "lobby");
+            local.leave(one, "lobby");
+        })
+    });
+    stop.store(true, Ordering::Relaxed);
+    broadcaster.join().expect("broadcaster");
     g.finish();
     drop(server);
 }

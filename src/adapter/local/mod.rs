@@ -1,10 +1,25 @@
 //! The in-memory adapter: rooms of one namespace on this node.
+//!
+//! Its state is split into 16 shards (`shards::SHARDS`), each behind its own lock: the sockets by
+//! their id, the rooms (with their members' sockets) by the room's name. A broadcast to a
+//! room reads one room shard; one to the whole namespace reads the socket shards one after
+//! the other; a join or a leave writes one socket shard and one room shard. So a join
+//! waits for no broadcast but one in progress on its own shards, and then only for that
+//! shard's part of it — with one lock per namespace, every join waited for every
+//! broadcast in progress, and (a waiting writer holding readers back) every new broadcast
+//! of the namespace, on every core, waited behind the join.
+//!
+//! Lock order, which keeps it free of deadlocks: a writer takes a socket shard, then room
+//! shards while holding it; a reader holds one shard at a time.
+
+mod shards;
 
 use std::collections::{HashMap, HashSet};
-use std::sync::{Arc, RwLock};
+use std::sync::Arc;
 
 use arc_swap::ArcSwapOption;
 
+use self::shards::Shards;
 use super::{
     Adapter, BroadcastOptions, Delivery, Keep, KeptMessage, Recovery, RecoveryWindow, Remote,
     RoomObserver, SavedSocket,
@@ -12,94 +27,11 @@ use super::{
 use crate::engineio::Sid;
 use crate::socketio::{Encoded, Socket};
 
-#[derive(Debug, Default)]
-struct Inner {
-    sockets: HashMap<Sid, (Arc<Socket>, HashSet<String>)>,
-    rooms: HashMap<String, HashSet<Sid>>,
-}
-
-impl Inner {
-    /// `sid` joins `room`: `Some(members)` — the room's size now — when it was not in it.
-    fn join(&mut self, sid: Sid, room: &str) -> Option<usize> {
-        let (_, rooms) = self.sockets.get_mut(&sid)?;
-        if !rooms.insert(room.to_owned()) {
-            return None;
-        }
-        let members = self.rooms.entry(room.to_owned()).or_default();
-        members.insert(sid);
-        Some(members.len())
-    }
-
-    /// `sid` leaves `room`: `Some(members)` — how many are left — when it was in it.
-    fn leave(&mut self, sid: Sid, room: &str) -> Option<usize> {
-        if let Some((_, rooms)) = self.sockets.get_mut(&sid) {
-            rooms.remove(room);
-        }
-        let members = self.rooms.get_mut(room)?;
-        if !members.remove(&sid) {
-            return None;
-        }
-        let left = members.len();
-        if left == 0 {
-            self.rooms.remove(room);
-        }
-        Some(left)
-    }
-
-    /// Calls `f` once for each selected socket.
-    fn select(&self, opts: &BroadcastOptions, mut f: impl FnMut(&Arc<Socket>)) {
-        // The common case, one room excepted (the sender's own), needs no set of its own.
-        let single;
-        let merged: HashSet<Sid>;
-        let excluded: &HashSet<Sid> = match opts.except.as_slice() {
-            [] => {
-                single = HashSet::new();
-                &single
-            }
-            [room] => match self.rooms.get(room) {
-                Some(members) => members,
-                None => {
-                    single = HashSet::new();
-                    &single
-                }
-            },
-            rooms => {
-                merged = rooms
-                    .iter()
-                    .filter_map(|room| self.rooms.get(room))
-                    .flatten()
-                    .copied()
-                    .collect();
-                &merged
-            }
-        };
-        if opts.rooms.is_empty() {
-            for (sid, (socket, _)) in &self.sockets {
-                if !excluded.contains(sid) {
-                    f(socket);
-                }
-            }
-            return;
-        }
-        let mut seen = HashSet::new();
-        for room in &opts.rooms {
-            for sid in self.rooms.get(room).into_iter().flatten() {
-                if excluded.contains(sid) || (opts.rooms.len() > 1 && !seen.insert(*sid)) {
-                    continue;
-                }
-                if let Some((socket, _)) = self.sockets.get(sid) {
-                    f(socket);
-                }
-            }
-        }
-    }
-}
-
-/// Rooms in memory. Broadcasts take a shared read lock of this namespace only; joins and
-/// leaves take it exclusively for a few map operations.
+/// Rooms in memory, in shards (see the module's doc): broadcasts read one shard at a time,
+/// joins and leaves write one socket shard and one room shard for a few map operations.
 #[derive(Debug, Default)]
 pub struct LocalAdapter {
-    inner: RwLock<Inner>,
+    shards: Shards,
     /// Told of room changes, with the namespace's name.
     observer: Option<(Arc<str>, Arc<dyn RoomObserver>)>,
     /// Connection state recovery, when on.
@@ -115,7 +47,7 @@ impl LocalAdapter {
     /// An empty namespace `nsp` whose room changes `observer` is told of.
     pub fn observed(nsp: &str, observer: Arc<dyn RoomObserver>) -> Self {
         LocalAdapter {
-            inner: RwLock::default(),
+            shards: Shards::default(),
             observer: Some((Arc::from(nsp), observer)),
             recovery: ArcSwapOption::empty(),
         }
@@ -151,7 +83,11 @@ impl LocalAdapter {
 
     /// How many sockets are in the namespace.
     pub fn len(&self) -> usize {
-        self.inner.read().expect("adapter lock").sockets.len()
+        let shards = &self.shards.sockets;
+        shards
+            .iter()
+            .map(|shard| shard.read().expect("adapter lock").len())
+            .sum()
     }
 
     /// Whether the namespace has no sockets.
@@ -162,8 +98,10 @@ impl LocalAdapter {
     /// Every room with a member here (socket ids included), from the room table: no walk
     /// over the sockets.
     pub fn all_rooms(&self) -> Vec<String> {
-        let inner = self.inner.read().expect("adapter lock");
-        let mut rooms: Vec<String> = inner.rooms.keys().cloned().collect();
+        let mut rooms = Vec::new();
+        for shard in &self.shards.rooms {
+            rooms.extend(shard.read().expect("adapter lock").keys().cloned());
+        }
         rooms.sort();
         rooms
     }
@@ -172,39 +110,36 @@ impl LocalAdapter {
 impl Adapter for LocalAdapter {
     fn add(&self, socket: Arc<Socket>) {
         let sid = socket.id();
-        let mut inner = self.inner.write().expect("adapter lock");
-        if inner.sockets.contains_key(&sid) {
+        let mut sockets = self.shards.write_socket(sid);
+        if sockets.contains_key(&sid) {
             // Already back (a recovered socket): its rooms stay.
             return;
         }
-        inner.sockets.insert(sid, (socket, HashSet::new()));
-        inner.join(sid, sid.as_str());
+        let member = sockets.entry(sid).or_insert((socket, HashSet::new()));
+        self.shards.join(sid, member, sid.as_str());
     }
 
     fn remove(&self, sid: Sid) {
         let listening = self.listening().is_some();
         let mut left = Vec::new();
-        let mut inner = self.inner.write().expect("adapter lock");
-        let removed = inner.sockets.remove(&sid);
+        // The socket shard stays held until its rooms are left: a socket added again with
+        // the same id (recovered) finds them left.
+        let mut sockets = self.shards.write_socket(sid);
+        let removed = sockets.remove(&sid);
         if let Some((_, rooms)) = &removed {
             for room in rooms {
-                if let Some(members) = inner.rooms.get_mut(room) {
-                    members.remove(&sid);
-                    let size = members.len();
-                    if size == 0 {
-                        inner.rooms.remove(room);
-                    }
-                    if listening {
-                        left.push(Change {
-                            room: room.clone(),
-                            joined: false,
-                            size,
-                        });
-                    }
+                if let Some(size) = self.shards.leave(sid, None, room)
+                    && listening
+                {
+                    left.push(Change {
+                        room: room.clone(),
+                        joined: false,
+                        size,
+                    });
                 }
             }
         }
-        drop(inner);
+        drop(sockets);
         if let Some((socket, _)) = removed
             && listening
         {
@@ -226,27 +161,26 @@ impl Adapter for LocalAdapter {
     }
 
     fn room_count(&self, sid: Sid) -> usize {
-        let inner = self.inner.read().expect("adapter lock");
-        inner.sockets.get(&sid).map_or(0, |(_, rooms)| rooms.len())
+        let sockets = self.shards.read_socket(sid);
+        sockets.get(&sid).map_or(0, |(_, rooms)| rooms.len())
     }
 
     fn room_size(&self, room: &str) -> usize {
-        let inner = self.inner.read().expect("adapter lock");
-        inner.rooms.get(room).map_or(0, HashSet::len)
+        let rooms = self.shards.read_room(room);
+        rooms.get(room).map_or(0, HashMap::len)
     }
 
     fn is_in(&self, sid: Sid, room: &str) -> bool {
-        let inner = self.inner.read().expect("adapter lock");
-        inner
-            .sockets
+        self.shards
+            .read_socket(sid)
             .get(&sid)
             .is_some_and(|(_, rooms)| rooms.contains(room))
     }
 
     fn rooms_of(&self, sid: Sid) -> Vec<String> {
-        let inner = self.inner.read().expect("adapter lock");
-        let mut rooms: Vec<String> = inner
-            .sockets
+        let mut rooms: Vec<String> = self
+            .shards
+            .read_socket(sid)
             .get(&sid)
             .map(|(_, rooms)| rooms.iter().cloned().collect())
             .unwrap_or_default();
@@ -256,10 +190,7 @@ impl Adapter for LocalAdapter {
 
     fn sockets(&self, opts: &BroadcastOptions) -> Vec<Arc<Socket>> {
         let mut out = Vec::new();
-        self.inner
-            .read()
-            .expect("adapter lock")
-            .select(opts, |s| out.push(s.clone()));
+        self.shards.select(opts, |s| out.push(s.clone()));
         out
     }
 
@@ -326,14 +257,16 @@ impl Adapter for LocalAdapter {
         self.add(socket.clone());
         let mut joined = Vec::new();
         {
-            let mut inner = self.inner.write().expect("adapter lock");
-            for room in rooms {
-                if let Some(size) = inner.join(sid, room) {
-                    joined.push(Change {
-                        room: room.clone(),
-                        joined: true,
-                        size,
-                    });
+            let mut sockets = self.shards.write_socket(sid);
+            if let Some(member) = sockets.get_mut(&sid) {
+                for room in rooms {
+                    if let Some(size) = self.shards.join(sid, member, room) {
+                        joined.push(Change {
+                            room: room.clone(),
+                            joined: true,
+                            size,
+                        });
+                    }
                 }
             }
         }
@@ -364,11 +297,12 @@ impl LocalAdapter {
     /// `sid` joins (or leaves) `room`; the observer, if one listens, is told.
     fn change(&self, sid: Sid, room: &str, joined: bool) {
         let listening = self.listening().is_some();
-        let mut inner = self.inner.write().expect("adapter lock");
+        let mut sockets = self.shards.write_socket(sid);
+        let member = sockets.get_mut(&sid);
         let size = if joined {
-            inner.join(sid, room)
+            member.and_then(|member| self.shards.join(sid, member, room))
         } else {
-            inner.leave(sid, room)
+            self.shards.leave(sid, member, room)
         };
         let Some(size) = size else {
             return;
@@ -377,8 +311,8 @@ impl LocalAdapter {
         if !listening {
             return;
         }
-        let socket = inner.sockets.get(&sid).map(|(s, _)| s.clone());
-        drop(inner);
+        let socket = sockets.get(&sid).map(|(s, _)| s.clone());
+        drop(sockets);
         if let Some(socket) = socket {
             let room = room.to_owned();
             self.tell(&socket, vec![Change { room, joined, size }]);
@@ -408,11 +342,12 @@ impl LocalAdapter {
     /// Queue `packet` for every socket `opts` selects.
     fn fan_out(&self, packet: &Encoded, opts: &BroadcastOptions) -> Delivery {
         let mut delivery = Delivery::default();
-        let inner = self.inner.read().expect("adapter lock");
         if opts.volatile {
-            inner.select(opts, |socket| delivery.count(socket.send_volatile(packet)));
+            self.shards
+                .select(opts, |socket| delivery.count(socket.send_volatile(packet)));
         } else {
-            inner.select(opts, |socket| delivery.count(socket.send(packet)));
+            self.shards
+                .select(opts, |socket| delivery.count(socket.send(packet)));
         }
         delivery
     }
@@ -510,6 +445,135 @@ mod tests {
             ..BroadcastOptions::default()
         };
         assert!(adapter.sockets(&lobby).is_empty());
+    }
+
+    #[test]
+    fn broadcasts_across_every_shard_reach_each_selected_socket_once() {
+        let adapter = LocalAdapter::new();
+        let sockets: Vec<_> = (0..100).map(|_| socket()).collect();
+        for (i, s) in sockets.iter().enumerate() {
+            adapter.add(s.clone());
+            adapter.join(s.id(), if i % 2 == 0 { "even" } else { "odd" });
+            if i < 10 {
+                adapter.join(s.id(), "first ten");
+            }
+        }
+        assert_eq!(adapter.len(), 100);
+        let count = |opts: BroadcastOptions| adapter.broadcast(&packet(), &opts).queued;
+        assert_eq!(count(BroadcastOptions::all()), 100);
+        assert_eq!(count(BroadcastOptions::all_but(sockets[7].id())), 99);
+        let except_ten = BroadcastOptions {
+            except: vec!["first ten".into()],
+            ..BroadcastOptions::default()
+        };
+        assert_eq!(count(except_ten), 90, "more excluded than are kept inline");
+        let both = BroadcastOptions {
+            rooms: vec!["even".into(), "first ten".into()],
+            except: vec![sockets[0].id().to_string(), sockets[1].id().to_string()],
+            volatile: false,
+        };
+        assert_eq!(count(both), 50 + 5 - 2);
+        assert_eq!(adapter.room_size("even"), 50);
+        let mut rooms = adapter.all_rooms();
+        assert_eq!(rooms.len(), 100 + 3, "each socket's own room, and three");
+        rooms.retain(|r| !sockets.iter().any(|s| s.id().as_str() == r));
+        assert_eq!(rooms, ["even", "first ten", "odd"]);
+        for s in &sockets {
+            adapter.remove(s.id());
+        }
+        assert!(adapter.is_empty());
+        assert!(adapter.all_rooms().is_empty());
+    }
+
+    /// Runs a broadcast to `opts` on a thread of its own and stops it at its first
+    /// recipient, whose id it returns; the broadcast goes on when the handle is dropped.
+    fn stop_a_broadcast(
+        adapter: &Arc<LocalAdapter>,
+        opts: BroadcastOptions,
+    ) -> (
+        Sid,
+        std::sync::mpsc::Sender<()>,
+        std::thread::JoinHandle<()>,
+    ) {
+        let (visiting, at) = std::sync::mpsc::channel();
+        let (resume, resumed) = std::sync::mpsc::channel::<()>();
+        let adapter = adapter.clone();
+        let broadcaster = std::thread::spawn(move || {
+            adapter.shards.select(&opts, |s| {
+                if visiting.send(s.id()).is_ok() {
+                    let _ = resumed.recv();
+                }
+            });
+        });
+        let first = at.recv().expect("the broadcast reaches a socket");
+        drop(at);
+        (first, resume, broadcaster)
+    }
+
+    /// Runs `f` on a thread of its own: whether it ended while the test waited (a
+    /// deadlock detector's bound, not a speed test: it ends at once or never).
+    fn ends(f: impl FnOnce() + Send + 'static) -> bool {
+        let (done, ended) = std::sync::mpsc::channel();
+        std::thread::spawn(move || {
+            f();
+            let _ = done.send(());
+        });
+        ended
+            .recv_timeout(std::time::Duration::from_secs(10))
+            .is_ok()
+    }
+
+    #[test]
+    fn a_join_waits_for_no_broadcast_in_progress_on_other_shards() {
+        let adapter = Arc::new(LocalAdapter::new());
+        let sockets: Vec<_> = (0..64).map(|_| socket()).collect();
+        for s in &sockets {
+            adapter.add(s.clone());
+            adapter.join(s.id(), "lobby");
+        }
+        let shard = |sid: Sid| adapter.shards.index(sid.as_str().as_bytes());
+
+        // A broadcast to the whole namespace, stopped while it holds one socket shard.
+        let (busy, resume, broadcaster) = stop_a_broadcast(&adapter, BroadcastOptions::all());
+        let other = sockets
+            .iter()
+            .map(|s| s.id())
+            .find(|&sid| shard(sid) != shard(busy))
+            .expect("64 sockets fill more than one shard");
+        let a = adapter.clone();
+        let joined = ends(move || {
+            a.join(other, "elsewhere");
+            a.leave(other, "lobby");
+        });
+        drop(resume);
+        broadcaster.join().expect("broadcaster");
+        assert!(joined, "the join waited for the broadcast in progress");
+        assert_eq!(adapter.room_size("elsewhere"), 1);
+        assert_eq!(adapter.room_size("lobby"), 63);
+
+        // A broadcast to a room, stopped: another room's member joins and leaves.
+        let (_, resume, broadcaster) = stop_a_broadcast(
+            &adapter,
+            BroadcastOptions {
+                rooms: vec!["lobby".into()],
+                ..BroadcastOptions::default()
+            },
+        );
+        let room = (0..)
+            .map(|i| format!("room {i}"))
+            .find(|r| adapter.shards.index(r.as_bytes()) != adapter.shards.index(b"lobby"))
+            .expect("a room of another shard");
+        let a = adapter.clone();
+        let joined = ends(move || {
+            a.join(other, &room);
+            a.leave(other, &room);
+        });
+        drop(resume);
+        broadcaster.join().expect("broadcaster");
+        assert!(
+            joined,
+            "the join waited for the room's broadcast in progress"
+        );
     }
 
     #[test]

@@ -20,13 +20,13 @@
 //! - Two WebSockets: a second one for a session that has (or is getting) one is accepted
 //!   and closed at once. A POST during the upgrade is handled; after it, refused.
 
-use std::collections::HashMap;
 use std::net::SocketAddr;
-use std::sync::{Arc, RwLock};
+use std::sync::Arc;
 use std::time::SystemTime;
 
 use arc_swap::ArcSwap;
 use bytes::Bytes;
+use dashmap::DashMap;
 use http::{HeaderValue, Method, Request, Response, StatusCode, header};
 use http_body_util::Full;
 
@@ -98,8 +98,10 @@ pub struct Engine<H: EngineHandler> {
     hits: Arc<Hits>,
     gate: Gate,
     /// Looked up once per polling request and once per WebSocket connection, never per
-    /// message on an open WebSocket.
-    sessions: RwLock<HashMap<Sid, Arc<Conn<H::Data>>>>,
+    /// message on an open WebSocket. Sharded, each shard with its own lock: a handshake or a
+    /// close writes one shard, and a walk over all sessions (a `/metrics` scrape, a shutdown)
+    /// holds one shard at a time, so neither stalls the other shards' lookups.
+    sessions: DashMap<Sid, Arc<Conn<H::Data>>>,
     /// Polling sessions the client closed while no poll was pending (see `owe_noop`).
     closed_polls: std::sync::Mutex<std::collections::VecDeque<OwedNoop>>,
 }
@@ -129,7 +131,7 @@ impl<H: EngineHandler> Engine<H> {
             stats: Arc::new(Stats::default()),
             hits,
             gate: Gate::default(),
-            sessions: RwLock::new(HashMap::new()),
+            sessions: DashMap::new(),
             closed_polls: std::sync::Mutex::new(std::collections::VecDeque::new()),
         })
     }
@@ -174,28 +176,25 @@ impl<H: EngineHandler> Engine<H> {
 
     /// How many sessions use each transport: (polling, websocket).
     pub fn sessions_by_transport(&self) -> (usize, usize) {
-        let sessions = self.sessions.read().expect("sessions lock");
-        let ws = sessions
-            .values()
-            .filter(|c| c.session.transport() == Transport::Websocket)
-            .count();
-        (sessions.len() - ws, ws)
+        let (mut polling, mut ws) = (0, 0);
+        for conn in self.sessions.iter() {
+            match conn.session.transport() {
+                Transport::Websocket => ws += 1,
+                Transport::Polling => polling += 1,
+            }
+        }
+        (polling, ws)
     }
 
     /// How many sessions are open.
     pub fn session_count(&self) -> usize {
-        self.sessions.read().expect("sessions lock").len()
+        self.sessions.len()
     }
 
     /// Close every session with `reason`.
     pub fn close_all(&self, reason: CloseReason) {
-        let conns: Vec<_> = self
-            .sessions
-            .read()
-            .expect("sessions lock")
-            .values()
-            .cloned()
-            .collect();
+        // Taken out first: a session's close must not run under its shard's lock.
+        let conns: Vec<_> = self.sessions.iter().map(|c| c.value().clone()).collect();
         for conn in conns {
             conn.session.close(reason);
         }
@@ -208,12 +207,7 @@ impl<H: EngineHandler> Engine<H> {
 
     /// The open session `sid`; a session whose pong is overdue counts as gone.
     fn lookup(&self, sid: Sid) -> Option<Arc<Conn<H::Data>>> {
-        let conn = self
-            .sessions
-            .read()
-            .expect("sessions lock")
-            .get(&sid)
-            .cloned()?;
+        let conn = self.sessions.get(&sid)?.value().clone();
         (!conn.session.check_pong_deadline()).then_some(conn)
     }
 
@@ -409,10 +403,7 @@ impl<H: EngineHandler> Engine<H> {
             .expect("a new session's queue has room for OPEN");
         let data = self.handler.on_open(&session);
         let conn = Arc::new(Conn { session, data });
-        self.sessions
-            .write()
-            .expect("sessions lock")
-            .insert(sid, conn.clone());
+        self.sessions.insert(sid, conn.clone());
         tracing::debug!(session = %sid, transport = transport.as_str(), "Session opened");
         self.tasks.spawn(self.clone().run_heartbeat(conn.clone()));
         conn
@@ -465,10 +456,7 @@ impl<H: EngineHandler> Engine<H> {
             next_ping = tokio::time::Instant::now() + interval;
         }
         let reason = session.close_reason().unwrap_or(CloseReason::ForcedClose);
-        self.sessions
-            .write()
-            .expect("sessions lock")
-            .remove(&session.sid());
+        self.sessions.remove(&session.sid());
         self.gate.left(session.handshake().client_ip);
         self.stats.closed(reason);
         if reason == CloseReason::SlowClient {

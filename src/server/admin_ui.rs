@@ -71,6 +71,11 @@ pub fn start_ticks(app: Weak<App>) {
             tick.tick().await;
             let Some(app) = app.upgrade() else { return };
             let app: Arc<App> = app;
+            // Without the admin UI there is nobody to tell: no thread of the blocking pool
+            // is woken (or kept alive) for it.
+            if app.snapshot().routes.admin_ui.is_none() {
+                continue;
+            }
             let _ = tokio::task::spawn_blocking(move || app.admin_ui_tick()).await;
         }
     });

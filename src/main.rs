@@ -10,6 +10,7 @@ use switchboard::app::{App, LoadError, load_routes};
 use switchboard::golden::Outcome;
 use switchboard::routing::RouteTable;
 use switchboard::server::{ClientBundle, Server};
+use tracing_appender::non_blocking::WorkerGuard;
 
 /// A Socket.IO server whose event routing is configuration.
 ///
@@ -150,6 +151,12 @@ fn main() -> ExitCode {
         _ => "info",
     };
     init_logs(&cli.log_format, level);
+    let code = run(&cli);
+    flush_logs();
+    code
+}
+
+fn run(cli: &Cli) -> ExitCode {
     match cli.command {
         Some(Command::Check {
             ref path,
@@ -216,7 +223,7 @@ fn main() -> ExitCode {
                 socket_data,
             ),
         },
-        None => match serve(&cli) {
+        None => match serve(cli) {
             Ok(()) => ExitCode::SUCCESS,
             Err(e) => {
                 if cli.log_format == "json" {
@@ -238,14 +245,25 @@ fn main() -> ExitCode {
 /// characters escaped, so what a client sent (an event name, a script's `print` of it)
 /// can never forge a log line; colours only on a terminal, and never with `NO_COLOR` set
 /// (<https://no-color.org>). JSON escapes by itself.
+///
+/// Lines are written by a thread of their own, never by one serving sockets: when whatever
+/// reads stderr stops (a stalled log collector, a full pipe), up to [`LOG_LINES_QUEUED`]
+/// lines wait and later ones are dropped, counted in `/metrics`.
 fn init_logs(format: &str, level: &str) {
     use std::io::IsTerminal;
     use tracing_subscriber::field::MakeExt;
+    let (writer, guard) = tracing_appender::non_blocking::NonBlockingBuilder::default()
+        .buffered_lines_limit(LOG_LINES_QUEUED)
+        .lossy(true)
+        .thread_name("switchboard-log")
+        .finish(std::io::stderr());
+    switchboard::server::count_dropped_log_lines(writer.error_counter());
+    *LOG_GUARD.lock().unwrap_or_else(|e| e.into_inner()) = Some(guard);
     let filter = tracing_subscriber::EnvFilter::try_from_default_env()
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(level));
     let logs = tracing_subscriber::fmt()
         .with_env_filter(filter)
-        .with_writer(std::io::stderr);
+        .with_writer(writer);
     if format == "json" {
         logs.json().init();
         return;
@@ -264,6 +282,19 @@ fn init_logs(format: &str, level: &str) {
         && std::env::var_os("NO_COLOR").is_none_or(|v| v.is_empty());
     logs.with_ansi(colour).fmt_fields(fields).init();
 }
+
+/// The log's writer thread, until [`flush_logs`].
+static LOG_GUARD: std::sync::Mutex<Option<WorkerGuard>> = std::sync::Mutex::new(None);
+
+/// Write out the log lines still queued (waiting at most a second for a slow reader); call
+/// before the process exits.
+fn flush_logs() {
+    let guard = LOG_GUARD.lock().unwrap_or_else(|e| e.into_inner()).take();
+    drop(guard);
+}
+
+/// Log lines that may wait for a slow reader of stderr (about 1.5 MB of text).
+const LOG_LINES_QUEUED: usize = 10_000;
 
 /// `text` with control characters (newlines, escapes) written as escapes.
 fn escape_controls(text: &str) -> std::borrow::Cow<'_, str> {
@@ -737,6 +768,7 @@ fn shutdown_signal() -> impl std::future::Future<Output = ()> {
                 _ = int.recv() => {}
             }
             tracing::warn!("Second signal: exiting now");
+            flush_logs();
             std::process::exit(130);
         });
     }

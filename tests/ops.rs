@@ -147,6 +147,45 @@ fn traced(mut command: Command) -> Command {
     command
 }
 
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_log_nobody_reads_stalls_no_socket() {
+    // stderr is a pipe nobody reads (a stalled log collector): once it is full, a log line
+    // written by a thread serving sockets would hold that thread, and every socket on it.
+    let dir = TempDir::new("unread-log");
+    let config = dir.write(
+        "routes.toml",
+        "[server]\nserve_client = false\n[limits]\nhandshakes_per_ip = \"off\"\n\
+         max_connections_per_ip = \"off\"\n[namespaces.\"/\".events]\necho = { ack = \"{args}\" }\n",
+    );
+    let process = Process::spawn_unread(traced(binary(&config)));
+    let (mut kept, _) = Ws::socket(process.addr).await;
+    // Each socket that comes and goes logs four lines of about 100 bytes (its session opened
+    // and closed, the socket connected and disconnected): 3,000 of them are far more than
+    // the pipe holds and the 10,000 lines that may wait for it.
+    for round in 0..30 {
+        for _ in 0..100 {
+            drop(Ws::socket(process.addr).await);
+        }
+        kept.send(&format!("42{round}[\"echo\",\"still here\"]"))
+            .await;
+        assert_eq!(
+            kept.recv().await,
+            Msg::Text(format!("43{round}[\"still here\"]")),
+            "the socket kept open answers after {} others came and went",
+            (round + 1) * 100
+        );
+    }
+    let metrics = get(process.addr, "/metrics").await;
+    let dropped: u64 = metrics
+        .text()
+        .lines()
+        .find_map(|l| l.strip_prefix("switchboard_log_lines_dropped_total "))
+        .expect("the dropped log lines are counted")
+        .parse()
+        .unwrap();
+    assert!(dropped > 0, "lines were dropped, not waited for");
+}
+
 // Multi-threaded: the log is awaited by blocking reads while clients run.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn sigterm_closes_polling_and_websocket_clients_and_exits_zero() {
@@ -213,6 +252,8 @@ async fn a_second_signal_exits_at_once() {
     process.signal("INT");
     process.log_line("shutting down gracefully");
     process.signal("INT");
+    // Written before the exit, although lines are written by a thread of their own.
+    process.log_line("Second signal: exiting now");
     let code = tokio::task::spawn_blocking(move || process.exit_code())
         .await
         .unwrap();

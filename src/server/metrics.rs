@@ -38,6 +38,17 @@ impl Out {
     }
 }
 
+/// The log's count of lines dropped for a slow reader, once the binary's logging started.
+static LOG_LINES_DROPPED: std::sync::OnceLock<tracing_appender::non_blocking::ErrorCounter> =
+    std::sync::OnceLock::new();
+
+/// Report the log lines `counter` counts as dropped (lines a slow reader of the log did not
+/// take in time) as `switchboard_log_lines_dropped_total`. The first call wins: the process
+/// has one log.
+pub fn count_dropped_log_lines(counter: tracing_appender::non_blocking::ErrorCounter) {
+    let _ = LOG_LINES_DROPPED.set(counter);
+}
+
 /// `url="…"`.
 fn url_label(url: &str) -> String {
     format!("url=\"{}\"", label(url))
@@ -82,6 +93,18 @@ pub(crate) fn render(app: &App) -> Response<Full<Bytes>> {
             "switchboard_events_received_total",
             &format!("namespace=\"{}\",event=\"{}\"", label(&ns), label(&event)),
             n,
+        );
+    }
+    if let Some(dropped) = LOG_LINES_DROPPED.get() {
+        out.head(
+            "switchboard_log_lines_dropped_total",
+            "counter",
+            "Log lines dropped because the reader of stderr fell behind.",
+        );
+        out.value(
+            "switchboard_log_lines_dropped_total",
+            "",
+            dropped.dropped_lines(),
         );
     }
     out.counter(

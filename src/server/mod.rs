@@ -48,6 +48,7 @@ use rewind::Rewind;
 
 pub use body::Body;
 pub use client_bundle::{BundleError, ClientBundle, FILES as CLIENT_FILES};
+pub use metrics::count_dropped_log_lines;
 
 /// The answer for the msgpack client bundle: it speaks a parser this server does not.
 const MSGPACK_BUNDLE: &str = "switchboard: socket.io.msgpack.min.js speaks the msgpack parser; \

@@ -3,7 +3,7 @@
 
 use std::io::{BufRead, BufReader};
 use std::path::Path;
-use std::process::{Child, Command, Stdio};
+use std::process::{Child, ChildStderr, Command, Stdio};
 use std::time::Duration;
 
 /// A running binary and the address it listens on.
@@ -12,11 +12,30 @@ pub struct Process {
     /// Where it listens.
     pub addr: std::net::SocketAddr,
     stderr: std::sync::mpsc::Receiver<String>,
+    /// The read end of a log pipe kept open and never read (`spawn_unread`).
+    _unread: Option<ChildStderr>,
 }
 
 impl Process {
     /// Start `command` and read the address it listens on.
-    pub fn spawn(mut command: Command) -> Process {
+    pub fn spawn(command: Command) -> Process {
+        let mut process = Process::spawn_unread(command);
+        let (tx, stderr) = std::sync::mpsc::channel();
+        let err = process._unread.take().unwrap();
+        std::thread::spawn(move || {
+            for line in BufReader::new(err).lines().map_while(Result::ok) {
+                if tx.send(line).is_err() {
+                    return;
+                }
+            }
+        });
+        process.stderr = stderr;
+        process
+    }
+
+    /// Start `command` and read the address it listens on; its log (stderr) goes into a
+    /// pipe nobody reads, which fills up (64 KiB on Linux) as a stalled log collector's would.
+    pub fn spawn_unread(mut command: Command) -> Process {
         let mut child = command
             .stdout(Stdio::piped())
             .stderr(Stdio::piped())
@@ -32,19 +51,12 @@ impl Process {
             .unwrap_or_else(|| panic!("unexpected first line {line:?}"))
             .parse()
             .unwrap();
-        let (tx, stderr) = std::sync::mpsc::channel();
-        let err = child.stderr.take().unwrap();
-        std::thread::spawn(move || {
-            for line in BufReader::new(err).lines().map_while(Result::ok) {
-                if tx.send(line).is_err() {
-                    return;
-                }
-            }
-        });
+        let unread = child.stderr.take();
         Process {
             child,
             addr,
-            stderr,
+            stderr: std::sync::mpsc::channel().1,
+            _unread: unread,
         }
     }
 

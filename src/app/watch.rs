@@ -3,9 +3,13 @@
 //! reload once the folder has been quiet for a moment.
 //!
 //! The folder is watched rather than the file, because the ways files really change replace
-//! the file: a watch on the old inode would go deaf.
+//! the file: a watch on the old inode would go deaf. Of the folder's events, only those that
+//! name a file a reload reads count (see [`Names`]): a log written next to the routes file
+//! would otherwise make every log line a reload check — and, at `debug`, each check's own
+//! line the next one, forever.
 
 use std::collections::HashSet;
+use std::ffi::OsString;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
@@ -67,18 +71,11 @@ pub fn watch(app: Arc<App>) -> Result<Watcher, WatchError> {
     };
     let (tx, rx) = mpsc::unbounded_channel();
     let events = tx.clone();
+    let names = Arc::new(Names::default());
+    let wanted = names.clone();
     let mut watcher = notify::recommended_watcher(move |event: notify::Result<notify::Event>| {
-        // Our own reads of the file show up as access events; a finished write does too.
-        let relevant = |kind: &notify::EventKind| {
-            !kind.is_access()
-                || matches!(
-                    kind,
-                    notify::EventKind::Access(notify::event::AccessKind::Close(
-                        notify::event::AccessMode::Write
-                    ))
-                )
-        };
-        if event.is_ok_and(|e| relevant(&e.kind)) {
+        // An error (the OS dropped events) may hide a change: check.
+        if event.map_or(true, |e| wanted.wants(&e)) {
             let _ = events.send(());
         }
     })
@@ -95,8 +92,10 @@ pub fn watch(app: Arc<App>) -> Result<Watcher, WatchError> {
     let folders = Arc::new(Folders {
         watcher: std::sync::Mutex::new(watcher),
         watched: std::sync::Mutex::new(HashSet::from([dir])),
+        names,
+        path: path.clone(),
     });
-    folders.add_script_folders(&app);
+    folders.follow(&app, false);
     tracing::info!(config = %path.display(), "Watching the routes file for changes");
     #[cfg(unix)]
     spawn_sighup(tx.clone());
@@ -112,6 +111,63 @@ pub fn watch(app: Arc<App>) -> Result<Watcher, WatchError> {
 struct Folders {
     watcher: std::sync::Mutex<notify::RecommendedWatcher>,
     watched: std::sync::Mutex<HashSet<PathBuf>>,
+    /// Which of their events count.
+    names: Arc<Names>,
+    /// The routes file.
+    path: PathBuf,
+}
+
+/// The names of the files a reload reads — the routes file and every file the routes in
+/// force name, each also by the name of what it links to — by which the events of the
+/// watched folders are told apart. Names starting with `..` count too (a Kubernetes
+/// ConfigMap swaps its `..data` link). After a refused reload every event counts: the file
+/// that was missing or wrong may be one the refused routes named.
+#[derive(Debug, Default)]
+struct Names {
+    files: std::sync::RwLock<HashSet<OsString>>,
+    refused: std::sync::atomic::AtomicBool,
+}
+
+impl Names {
+    /// Whether `event` may have changed what a reload reads.
+    fn wants(&self, event: &notify::Event) -> bool {
+        // Our own reads of the files show up as access events; a finished write does too.
+        let kind = &event.kind;
+        let written = !kind.is_access()
+            || matches!(
+                kind,
+                notify::EventKind::Access(notify::event::AccessKind::Close(
+                    notify::event::AccessMode::Write
+                ))
+            );
+        if !written {
+            return false;
+        }
+        if event.paths.is_empty() || self.refused.load(std::sync::atomic::Ordering::Relaxed) {
+            return true;
+        }
+        let files = self.files.read().expect("names lock");
+        event
+            .paths
+            .iter()
+            .filter_map(|p| p.file_name())
+            .any(|name| files.contains(name) || name.as_encoded_bytes().starts_with(b".."))
+    }
+
+    /// The names of `paths` (and of what they link to) are now the ones that count;
+    /// `refused`: the last reload was refused.
+    fn set<'a>(&self, paths: impl IntoIterator<Item = &'a Path>, refused: bool) {
+        let mut files = HashSet::new();
+        for path in paths {
+            files.extend(path.file_name().map(OsString::from));
+            if let Ok(target) = std::fs::canonicalize(path) {
+                files.extend(target.file_name().map(OsString::from));
+            }
+        }
+        *self.files.write().expect("names lock") = files;
+        self.refused
+            .store(refused, std::sync::atomic::Ordering::Relaxed);
+    }
 }
 
 impl std::fmt::Debug for Folders {
@@ -123,10 +179,16 @@ impl std::fmt::Debug for Folders {
 }
 
 impl Folders {
-    /// Watch the folder of every file the routes in force read (scripts, public keys).
-    fn add_script_folders(&self, app: &App) {
+    /// Watch the folder of every file the routes in force read (scripts, public keys), and
+    /// count the events of the files a reload reads (`refused`: the last reload was refused).
+    fn follow(&self, app: &App, refused: bool) {
         let snapshot = app.snapshot();
-        for file in snapshot.routes.files() {
+        let files = snapshot.routes.files();
+        self.names.set(
+            std::iter::once(self.path.as_path()).chain(files.iter().copied()),
+            refused,
+        );
+        for file in files {
             let Some(dir) = file.parent() else {
                 continue;
             };
@@ -166,18 +228,24 @@ async fn run(
                 _ = tokio::time::sleep_until(deadline) => break,
             }
         }
-        reload(&app, &path).await;
-        folders.add_script_folders(&app);
+        let refused = reload(&app, &path).await;
+        folders.follow(&app, refused);
     }
 }
 
 /// Read and compile on the blocking pool (file reads and compiles of scripts take a while,
-/// and a runtime thread serves connections), one reload at a time.
-async fn reload(app: &Arc<App>, path: &Path) {
+/// and a runtime thread serves connections), one reload at a time: whether it was refused.
+async fn reload(app: &Arc<App>, path: &Path) -> bool {
     let worker = app.clone();
     match tokio::task::spawn_blocking(move || worker.reload()).await {
-        Ok(outcome) => tracing::debug!(config = %path.display(), ?outcome, "Reload checked"),
-        Err(e) => tracing::error!(config = %path.display(), error = %e, "Reload failed"),
+        Ok(outcome) => {
+            tracing::debug!(config = %path.display(), ?outcome, "Reload checked");
+            matches!(outcome, super::ReloadOutcome::Rejected(_))
+        }
+        Err(e) => {
+            tracing::error!(config = %path.display(), error = %e, "Reload failed");
+            true
+        }
     }
 }
 
@@ -196,5 +264,93 @@ fn spawn_sighup(tx: mpsc::UnboundedSender<()>) {
             });
         }
         Err(e) => tracing::warn!(error = %e, "SIGHUP will not reload: no handler"),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use notify::event::{AccessKind, AccessMode, CreateKind, DataChange, ModifyKind, RenameMode};
+    use notify::{Event, EventKind};
+
+    use super::*;
+
+    const WRITE: EventKind = EventKind::Modify(ModifyKind::Data(DataChange::Any));
+
+    fn event(kind: EventKind, paths: &[&str]) -> Event {
+        paths
+            .iter()
+            .fold(Event::new(kind), |e, p| e.add_path(PathBuf::from(p)))
+    }
+
+    fn names(refused: bool) -> Names {
+        let names = Names::default();
+        let files = ["/etc/sb/routes.toml", "/etc/sb/scripts/auth.rhai"];
+        names.set(files.iter().map(Path::new), refused);
+        names
+    }
+
+    #[test]
+    fn only_the_files_a_reload_reads_count() {
+        let names = names(false);
+        assert!(names.wants(&event(WRITE, &["/etc/sb/routes.toml"])));
+        assert!(names.wants(&event(WRITE, &["/etc/sb/scripts/auth.rhai"])));
+        assert!(
+            !names.wants(&event(WRITE, &["/etc/sb/server.log"])),
+            "a log written next to the routes file"
+        );
+        let rename = EventKind::Modify(ModifyKind::Name(RenameMode::Both));
+        assert!(
+            names.wants(&event(
+                rename,
+                &["/etc/sb/.routes.toml.swp", "/etc/sb/routes.toml"]
+            )),
+            "an editor's temporary file renamed over the routes file"
+        );
+        assert!(
+            names.wants(&event(
+                EventKind::Create(CreateKind::Any),
+                &["/etc/sb/..data_tmp"]
+            )),
+            "a ConfigMap's link swap"
+        );
+        let read = EventKind::Access(AccessKind::Open(AccessMode::Read));
+        assert!(
+            !names.wants(&event(read, &["/etc/sb/routes.toml"])),
+            "our own read"
+        );
+        let written = EventKind::Access(AccessKind::Close(AccessMode::Write));
+        assert!(names.wants(&event(written, &["/etc/sb/routes.toml"])));
+        assert!(
+            names.wants(&event(EventKind::Other, &[])),
+            "an event without a path (the OS dropped some)"
+        );
+    }
+
+    #[test]
+    fn after_a_refused_reload_every_write_counts() {
+        // The refused routes may name a script that does not exist yet: its creation counts.
+        let names = names(true);
+        assert!(names.wants(&event(WRITE, &["/etc/sb/scripts/new.rhai"])));
+        names.set([Path::new("/etc/sb/routes.toml")], false);
+        assert!(!names.wants(&event(WRITE, &["/etc/sb/scripts/new.rhai"])));
+    }
+
+    #[cfg(unix)]
+    #[test]
+    fn a_linked_file_counts_by_the_name_of_its_target_too() {
+        let dir = std::env::temp_dir().join(format!(
+            "switchboard-watch-{}-{}",
+            std::process::id(),
+            rand::random::<u64>()
+        ));
+        std::fs::create_dir_all(&dir).unwrap();
+        std::fs::write(dir.join("routes.v2.toml"), "").unwrap();
+        std::os::unix::fs::symlink("routes.v2.toml", dir.join("routes.toml")).unwrap();
+        let names = Names::default();
+        names.set([dir.join("routes.toml").as_path()], false);
+        let target = dir.join("routes.v2.toml");
+        let wanted = names.wants(&event(WRITE, &[target.to_str().unwrap()]));
+        std::fs::remove_dir_all(&dir).unwrap();
+        assert!(wanted, "an edit of the file the routes file links to");
     }
 }

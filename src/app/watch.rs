@@ -3,13 +3,11 @@
 //! reload once the folder has been quiet for a moment.
 //!
 //! The folder is watched rather than the file, because the ways files really change replace
-//! the file: a watch on the old inode would go deaf. Of the folder's events, only those that
-//! name a file a reload reads count (see [`Names`]): a log written next to the routes file
-//! would otherwise make every log line a reload check — and, at `debug`, each check's own
-//! line the next one, forever.
+//! the file: a watch on the old inode would go deaf. Any change in it counts, but one to the
+//! server's own output (`switchboard 2> server.log` run in the routes file's folder): each log
+//! line would be a reload check, and at `debug` each check's own line the next one, forever.
 
 use std::collections::HashSet;
-use std::ffi::OsString;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
@@ -71,11 +69,9 @@ pub fn watch(app: Arc<App>) -> Result<Watcher, WatchError> {
     };
     let (tx, rx) = mpsc::unbounded_channel();
     let events = tx.clone();
-    let names = Arc::new(Names::default());
-    let wanted = names.clone();
+    let own = OwnOutput::of_this_process();
     let mut watcher = notify::recommended_watcher(move |event: notify::Result<notify::Event>| {
-        // An error (the OS dropped events) may hide a change: check.
-        if event.map_or(true, |e| wanted.wants(&e)) {
+        if event.is_ok_and(|e| own.wants(&e)) {
             let _ = events.send(());
         }
     })
@@ -92,10 +88,8 @@ pub fn watch(app: Arc<App>) -> Result<Watcher, WatchError> {
     let folders = Arc::new(Folders {
         watcher: std::sync::Mutex::new(watcher),
         watched: std::sync::Mutex::new(HashSet::from([dir])),
-        names,
-        path: path.clone(),
     });
-    folders.follow(&app, false);
+    folders.add_script_folders(&app);
     tracing::info!(config = %path.display(), "Watching the routes file for changes");
     #[cfg(unix)]
     spawn_sighup(tx.clone());
@@ -107,31 +101,40 @@ pub fn watch(app: Arc<App>) -> Result<Watcher, WatchError> {
     })
 }
 
-/// The folders watched: the routes file's and those of the files it names.
-struct Folders {
-    watcher: std::sync::Mutex<notify::RecommendedWatcher>,
-    watched: std::sync::Mutex<HashSet<PathBuf>>,
-    /// Which of their events count.
-    names: Arc<Names>,
-    /// The routes file.
-    path: PathBuf,
-}
-
-/// The names of the files a reload reads — the routes file and every file the routes in
-/// force name, each also by the name of what it links to — by which the events of the
-/// watched folders are told apart. Names starting with `..` count too (a Kubernetes
-/// ConfigMap swaps its `..data` link). After a refused reload every event counts: the file
-/// that was missing or wrong may be one the refused routes named.
+/// The files the process writes its output to (stdout and stderr, when they are files), by
+/// device and inode: changes to them are not changes of the configuration.
 #[derive(Debug, Default)]
-struct Names {
-    files: std::sync::RwLock<HashSet<OsString>>,
-    refused: std::sync::atomic::AtomicBool,
-}
+struct OwnOutput(Vec<(u64, u64)>);
 
-impl Names {
-    /// Whether `event` may have changed what a reload reads.
+impl OwnOutput {
+    #[cfg(unix)]
+    fn of_this_process() -> Self {
+        use std::os::fd::AsFd;
+        use std::os::unix::fs::MetadataExt;
+        let id = |fd: std::os::fd::BorrowedFd<'_>| {
+            let file = std::fs::File::from(fd.try_clone_to_owned().ok()?);
+            let meta = file.metadata().ok()?;
+            meta.is_file().then(|| (meta.dev(), meta.ino()))
+        };
+        let stdout = std::io::stdout();
+        let stderr = std::io::stderr();
+        OwnOutput(
+            [id(stdout.as_fd()), id(stderr.as_fd())]
+                .into_iter()
+                .flatten()
+                .collect(),
+        )
+    }
+
+    #[cfg(not(unix))]
+    fn of_this_process() -> Self {
+        OwnOutput::default()
+    }
+
+    /// Whether `event` may have changed the configuration: a write (our own reads of the
+    /// files show up as access events; a finished write does too) to anything but our own
+    /// output. A path that cannot be looked at any more counts.
     fn wants(&self, event: &notify::Event) -> bool {
-        // Our own reads of the files show up as access events; a finished write does too.
         let kind = &event.kind;
         let written = !kind.is_access()
             || matches!(
@@ -140,34 +143,26 @@ impl Names {
                     notify::event::AccessMode::Write
                 ))
             );
-        if !written {
-            return false;
-        }
-        if event.paths.is_empty() || self.refused.load(std::sync::atomic::Ordering::Relaxed) {
-            return true;
-        }
-        let files = self.files.read().expect("names lock");
-        event
-            .paths
-            .iter()
-            .filter_map(|p| p.file_name())
-            .any(|name| files.contains(name) || name.as_encoded_bytes().starts_with(b".."))
+        written && (event.paths.is_empty() || !event.paths.iter().all(|p| self.is_own(p)))
     }
 
-    /// The names of `paths` (and of what they link to) are now the ones that count;
-    /// `refused`: the last reload was refused.
-    fn set<'a>(&self, paths: impl IntoIterator<Item = &'a Path>, refused: bool) {
-        let mut files = HashSet::new();
-        for path in paths {
-            files.extend(path.file_name().map(OsString::from));
-            if let Ok(target) = std::fs::canonicalize(path) {
-                files.extend(target.file_name().map(OsString::from));
-            }
-        }
-        *self.files.write().expect("names lock") = files;
-        self.refused
-            .store(refused, std::sync::atomic::Ordering::Relaxed);
+    #[cfg(unix)]
+    fn is_own(&self, path: &Path) -> bool {
+        use std::os::unix::fs::MetadataExt;
+        !self.0.is_empty()
+            && std::fs::metadata(path).is_ok_and(|m| self.0.contains(&(m.dev(), m.ino())))
     }
+
+    #[cfg(not(unix))]
+    fn is_own(&self, _path: &Path) -> bool {
+        false
+    }
+}
+
+/// The folders watched: the routes file's and those of the files it names.
+struct Folders {
+    watcher: std::sync::Mutex<notify::RecommendedWatcher>,
+    watched: std::sync::Mutex<HashSet<PathBuf>>,
 }
 
 impl std::fmt::Debug for Folders {
@@ -179,16 +174,10 @@ impl std::fmt::Debug for Folders {
 }
 
 impl Folders {
-    /// Watch the folder of every file the routes in force read (scripts, public keys), and
-    /// count the events of the files a reload reads (`refused`: the last reload was refused).
-    fn follow(&self, app: &App, refused: bool) {
+    /// Watch the folder of every file the routes in force read (scripts, public keys).
+    fn add_script_folders(&self, app: &App) {
         let snapshot = app.snapshot();
-        let files = snapshot.routes.files();
-        self.names.set(
-            std::iter::once(self.path.as_path()).chain(files.iter().copied()),
-            refused,
-        );
-        for file in files {
+        for file in snapshot.routes.files() {
             let Some(dir) = file.parent() else {
                 continue;
             };
@@ -228,24 +217,18 @@ async fn run(
                 _ = tokio::time::sleep_until(deadline) => break,
             }
         }
-        let refused = reload(&app, &path).await;
-        folders.follow(&app, refused);
+        reload(&app, &path).await;
+        folders.add_script_folders(&app);
     }
 }
 
 /// Read and compile on the blocking pool (file reads and compiles of scripts take a while,
-/// and a runtime thread serves connections), one reload at a time: whether it was refused.
-async fn reload(app: &Arc<App>, path: &Path) -> bool {
+/// and a runtime thread serves connections), one reload at a time.
+async fn reload(app: &Arc<App>, path: &Path) {
     let worker = app.clone();
     match tokio::task::spawn_blocking(move || worker.reload()).await {
-        Ok(outcome) => {
-            tracing::debug!(config = %path.display(), ?outcome, "Reload checked");
-            matches!(outcome, super::ReloadOutcome::Rejected(_))
-        }
-        Err(e) => {
-            tracing::error!(config = %path.display(), error = %e, "Reload failed");
-            true
-        }
+        Ok(outcome) => tracing::debug!(config = %path.display(), ?outcome, "Reload checked"),
+        Err(e) => tracing::error!(config = %path.display(), error = %e, "Reload failed"),
     }
 }
 
@@ -267,90 +250,61 @@ fn spawn_sighup(tx: mpsc::UnboundedSender<()>) {
     }
 }
 
-#[cfg(test)]
+#[cfg(all(test, unix))]
 mod tests {
-    use notify::event::{AccessKind, AccessMode, CreateKind, DataChange, ModifyKind, RenameMode};
+    use std::os::unix::fs::MetadataExt;
+
+    use notify::event::{AccessKind, AccessMode, CreateKind, DataChange, ModifyKind};
     use notify::{Event, EventKind};
 
     use super::*;
 
     const WRITE: EventKind = EventKind::Modify(ModifyKind::Data(DataChange::Any));
 
-    fn event(kind: EventKind, paths: &[&str]) -> Event {
+    fn event(kind: EventKind, paths: &[&Path]) -> Event {
         paths
             .iter()
-            .fold(Event::new(kind), |e, p| e.add_path(PathBuf::from(p)))
-    }
-
-    fn names(refused: bool) -> Names {
-        let names = Names::default();
-        let files = ["/etc/sb/routes.toml", "/etc/sb/scripts/auth.rhai"];
-        names.set(files.iter().map(Path::new), refused);
-        names
+            .fold(Event::new(kind), |e, p| e.add_path(p.to_path_buf()))
     }
 
     #[test]
-    fn only_the_files_a_reload_reads_count() {
-        let names = names(false);
-        assert!(names.wants(&event(WRITE, &["/etc/sb/routes.toml"])));
-        assert!(names.wants(&event(WRITE, &["/etc/sb/scripts/auth.rhai"])));
-        assert!(
-            !names.wants(&event(WRITE, &["/etc/sb/server.log"])),
-            "a log written next to the routes file"
-        );
-        let rename = EventKind::Modify(ModifyKind::Name(RenameMode::Both));
-        assert!(
-            names.wants(&event(
-                rename,
-                &["/etc/sb/.routes.toml.swp", "/etc/sb/routes.toml"]
-            )),
-            "an editor's temporary file renamed over the routes file"
-        );
-        assert!(
-            names.wants(&event(
-                EventKind::Create(CreateKind::Any),
-                &["/etc/sb/..data_tmp"]
-            )),
-            "a ConfigMap's link swap"
-        );
-        let read = EventKind::Access(AccessKind::Open(AccessMode::Read));
-        assert!(
-            !names.wants(&event(read, &["/etc/sb/routes.toml"])),
-            "our own read"
-        );
-        let written = EventKind::Access(AccessKind::Close(AccessMode::Write));
-        assert!(names.wants(&event(written, &["/etc/sb/routes.toml"])));
-        assert!(
-            names.wants(&event(EventKind::Other, &[])),
-            "an event without a path (the OS dropped some)"
-        );
-    }
-
-    #[test]
-    fn after_a_refused_reload_every_write_counts() {
-        // The refused routes may name a script that does not exist yet: its creation counts.
-        let names = names(true);
-        assert!(names.wants(&event(WRITE, &["/etc/sb/scripts/new.rhai"])));
-        names.set([Path::new("/etc/sb/routes.toml")], false);
-        assert!(!names.wants(&event(WRITE, &["/etc/sb/scripts/new.rhai"])));
-    }
-
-    #[cfg(unix)]
-    #[test]
-    fn a_linked_file_counts_by_the_name_of_its_target_too() {
+    fn every_write_counts_but_one_to_our_own_output() {
         let dir = std::env::temp_dir().join(format!(
             "switchboard-watch-{}-{}",
             std::process::id(),
             rand::random::<u64>()
         ));
         std::fs::create_dir_all(&dir).unwrap();
-        std::fs::write(dir.join("routes.v2.toml"), "").unwrap();
-        std::os::unix::fs::symlink("routes.v2.toml", dir.join("routes.toml")).unwrap();
-        let names = Names::default();
-        names.set([dir.join("routes.toml").as_path()], false);
-        let target = dir.join("routes.v2.toml");
-        let wanted = names.wants(&event(WRITE, &[target.to_str().unwrap()]));
+        let (log, routes) = (dir.join("server.log"), dir.join("routes.toml"));
+        std::fs::write(&log, "a line\n").unwrap();
+        std::fs::write(&routes, "").unwrap();
+        let meta = std::fs::metadata(&log).unwrap();
+        let own = OwnOutput(vec![(meta.dev(), meta.ino())]);
+
+        let wanted = [
+            own.wants(&event(WRITE, &[&log])),
+            own.wants(&event(WRITE, &[&routes])),
+            own.wants(&event(
+                EventKind::Create(CreateKind::Any),
+                &[&dir.join("new.rhai")],
+            )),
+            own.wants(&event(WRITE, &[&log, &routes])),
+            own.wants(&event(EventKind::Other, &[])),
+            own.wants(&event(
+                EventKind::Access(AccessKind::Open(AccessMode::Read)),
+                &[&routes],
+            )),
+            own.wants(&event(
+                EventKind::Access(AccessKind::Close(AccessMode::Write)),
+                &[&routes],
+            )),
+        ];
         std::fs::remove_dir_all(&dir).unwrap();
-        assert!(wanted, "an edit of the file the routes file links to");
+        assert_eq!(
+            wanted,
+            [false, true, true, true, true, false, true],
+            "our log; the routes; a new file, even one that does not exist any more; a rename \
+             between the two; no path (the OS dropped events); our own read; a finished write"
+        );
     }
 }

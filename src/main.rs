@@ -230,6 +230,8 @@ fn run(cli: &Cli) -> ExitCode {
                     // Every line the server writes is JSON: the fatal one too.
                     tracing::error!("switchboard: {e:#}");
                 } else {
+                    // After the lines that led to it, which its own thread may still hold.
+                    flush_logs();
                     eprintln!("switchboard: {e:#}");
                 }
                 ExitCode::from(match e.downcast_ref::<LoadError>() {

@@ -11,6 +11,11 @@
 //!
 //! Lock order, which keeps it free of deadlocks: a writer takes a socket shard, then room
 //! shards while holding it; a reader holds one shard at a time.
+//!
+//! So a broadcast is no longer one instant for the whole namespace: the rooms it skips
+//! (`except`) are read before its walk, and several rooms one after the other. A socket
+//! that changes rooms while a broadcast is under way gets it once or not at all, as a socket
+//! joining a moment later or earlier would; it never gets it twice.
 
 mod shards;
 

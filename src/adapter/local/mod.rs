@@ -491,24 +491,28 @@ mod tests {
     }
 
     /// Runs a broadcast to `opts` on a thread of its own and stops it at its first
-    /// recipient, whose id it returns; the broadcast goes on when the handle is dropped.
+    /// recipient, whose id it returns; the broadcast goes on when the sender is dropped, and
+    /// its thread returns every recipient, in order.
     fn stop_a_broadcast(
         adapter: &Arc<LocalAdapter>,
         opts: BroadcastOptions,
     ) -> (
         Sid,
         std::sync::mpsc::Sender<()>,
-        std::thread::JoinHandle<()>,
+        std::thread::JoinHandle<Vec<Sid>>,
     ) {
         let (visiting, at) = std::sync::mpsc::channel();
         let (resume, resumed) = std::sync::mpsc::channel::<()>();
         let adapter = adapter.clone();
         let broadcaster = std::thread::spawn(move || {
+            let mut reached = Vec::new();
             adapter.shards.select(&opts, |s| {
+                reached.push(s.id());
                 if visiting.send(s.id()).is_ok() {
                     let _ = resumed.recv();
                 }
             });
+            reached
         });
         let first = at.recv().expect("the broadcast reaches a socket");
         drop(at);
@@ -579,6 +583,38 @@ mod tests {
             joined,
             "the join waited for the room's broadcast in progress"
         );
+    }
+
+    #[test]
+    fn a_socket_that_joins_a_later_room_during_a_broadcast_gets_it_once() {
+        let adapter = Arc::new(LocalAdapter::new());
+        let (x, y) = (socket(), socket());
+        adapter.add(x.clone());
+        adapter.add(y.clone());
+        adapter.join(x.id(), "a");
+        // A room of another shard than "a", whose shard the stopped broadcast holds.
+        let shard = |room: &str| adapter.shards.index(room.as_bytes());
+        let b = (0..)
+            .map(|i| format!("b{i}"))
+            .find(|r| shard(r) != shard("a"))
+            .expect("a room of another shard");
+        adapter.join(y.id(), &b);
+        let to_both = BroadcastOptions {
+            rooms: vec!["a".into(), b.clone()],
+            ..BroadcastOptions::default()
+        };
+        // Stopped at x, the only member of "a": x joins b, which comes next.
+        let (first, resume, broadcaster) = stop_a_broadcast(&adapter, to_both);
+        assert_eq!(first, x.id());
+        let a = adapter.clone();
+        let (xid, room) = (x.id(), b.clone());
+        assert!(ends(move || a.join(xid, &room)), "the join waited");
+        drop(resume);
+        let mut reached = broadcaster.join().expect("broadcaster");
+        reached.sort();
+        let mut both = vec![x.id(), y.id()];
+        both.sort();
+        assert_eq!(reached, both, "x once (in \"a\"), not again in {b:?}");
     }
 
     #[test]

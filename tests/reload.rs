@@ -371,58 +371,23 @@ async fn healthz_shows_the_reload_history() {
 
 #[test]
 fn sighup_reloads_the_running_binary() {
-    use std::io::{BufRead, BufReader};
-    use std::process::{Command, Stdio};
-    use std::time::Duration;
+    use crate::support::process::{Process, binary};
 
     let dir = TempDir::new("sighup");
     let file = dir.write(
         "routes.toml",
         format!("[server]\nserve_client = false\n{CHAT_IO}"),
     );
-    let mut child = Command::new(env!("CARGO_BIN_EXE_switchboard"))
-        .arg("--config")
-        .arg(&file)
-        .args(["--listen", "127.0.0.1:0"])
-        .env("RUST_LOG", "switchboard=debug")
-        .env("NO_COLOR", "1")
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let mut stdout = BufReader::new(child.stdout.take().unwrap());
-    let mut line = String::new();
-    stdout.read_line(&mut line).unwrap();
-    assert!(line.contains("listening on"), "{line}");
-
-    // Watch the log from a thread, so a missing line fails the test instead of hanging it.
-    let (tx, rx) = std::sync::mpsc::channel();
-    let stderr = child.stderr.take().unwrap();
-    std::thread::spawn(move || {
-        for line in BufReader::new(stderr).lines().map_while(Result::ok) {
-            if tx.send(line).is_err() {
-                return;
-            }
-        }
-    });
-    let wait_for = |needle: &str| loop {
-        match rx.recv_timeout(Duration::from_secs(5)) {
-            Ok(line) if line.contains(needle) => return line,
-            Ok(_) => {}
-            Err(e) => panic!("no log line with {needle:?}: {e}"),
-        }
-    };
-    wait_for("Watching the routes file");
-    let status = Command::new("kill")
-        .args(["-HUP", &child.id().to_string()])
-        .status()
-        .unwrap();
-    assert!(status.success());
-    wait_for("SIGHUP: reloading the routes file");
-    let checked = wait_for("Reload checked");
+    let mut command = binary(&file);
+    command.env("RUST_LOG", "switchboard=debug");
+    // Process::spawn reads the listening line and watches the log from a thread, so a
+    // missing line fails the test instead of hanging it.
+    let process = Process::spawn(command);
+    process.log_line("Watching the routes file");
+    process.signal("HUP");
+    process.log_line("SIGHUP: reloading the routes file");
+    let checked = process.log_line("Reload checked");
     assert!(checked.contains("Unchanged"), "{checked}");
-    let _ = child.kill();
-    let _ = child.wait();
 }
 
 #[tokio::test]

@@ -13,7 +13,7 @@ pub struct Process {
     pub addr: std::net::SocketAddr,
     stderr: std::sync::mpsc::Receiver<String>,
     /// The read end of a log pipe kept open and never read (`spawn_unread`).
-    _unread: Option<ChildStderr>,
+    unread: Option<ChildStderr>,
 }
 
 impl Process {
@@ -21,7 +21,7 @@ impl Process {
     pub fn spawn(command: Command) -> Process {
         let mut process = Process::spawn_unread(command);
         let (tx, stderr) = std::sync::mpsc::channel();
-        let err = process._unread.take().unwrap();
+        let err = process.unread.take().unwrap();
         std::thread::spawn(move || {
             for line in BufReader::new(err).lines().map_while(Result::ok) {
                 if tx.send(line).is_err() {
@@ -56,7 +56,7 @@ impl Process {
             child,
             addr,
             stderr: std::sync::mpsc::channel().1,
-            _unread: unread,
+            unread,
         }
     }
 

@@ -116,12 +116,11 @@ impl Adapter for LocalAdapter {
     fn add(&self, socket: Arc<Socket>) {
         let sid = socket.id();
         let mut sockets = self.shards.write_socket(sid);
-        if sockets.contains_key(&sid) {
-            // Already back (a recovered socket): its rooms stay.
-            return;
+        // Already there (a recovered socket): its rooms stay.
+        if let std::collections::hash_map::Entry::Vacant(place) = sockets.entry(sid) {
+            let member = place.insert((socket, HashSet::new()));
+            self.shards.join(sid, member, sid.as_str());
         }
-        let member = sockets.entry(sid).or_insert((socket, HashSet::new()));
-        self.shards.join(sid, member, sid.as_str());
     }
 
     fn remove(&self, sid: Sid) {

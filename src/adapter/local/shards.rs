@@ -49,11 +49,11 @@ impl Shards {
         self.hasher.hash_one(key) as usize % SHARDS
     }
 
-    pub(super) fn socket(&self, sid: Sid) -> &RwLock<SocketShard> {
+    fn socket(&self, sid: Sid) -> &RwLock<SocketShard> {
         &self.sockets[self.index(sid.as_str().as_bytes())]
     }
 
-    pub(super) fn room(&self, room: &str) -> &RwLock<RoomShard> {
+    fn room(&self, room: &str) -> &RwLock<RoomShard> {
         &self.rooms[self.index(room.as_bytes())]
     }
 
